@@ -1,0 +1,183 @@
+// Command cis-admin manages the CIS session service's tables and users, on
+// AWS or on any DynamoDB-compatible endpoint (AWS_ENDPOINT_URL_DYNAMODB).
+// Passwords are read from a prompt or from standard input, never from the
+// command line, where they would show in ps and in shell history.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/cis-session/cis-session/internal/argon2id"
+	"github.com/cis-session/cis-session/internal/config"
+	"github.com/cis-session/cis-session/internal/dynamo"
+	"github.com/cis-session/cis-session/internal/session"
+)
+
+const usage = `usage: cis-admin <command> [arguments]
+
+Commands:
+  create-tables          create the sessions and users tables (idempotent) and enable TTL
+  add-user NAME          add a user; the password is prompted for, or read from stdin
+  list-users             list every user
+  remove-user NAME       remove a user (their open sessions end at their timeouts)
+  reset-password NAME    set a new password; prompted for, or read from stdin
+
+NAME is user@domain; a name without a domain gets DEFAULT_DOMAIN (vsphere.local).
+Tables come from SESSIONS_TABLE and USERS_TABLE; the endpoint from the AWS SDK's
+standard settings (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, credentials).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "cis-admin:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cis-admin", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errors.New("no command")
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	db, err := dynamo.NewClient(ctx)
+	if err != nil {
+		return err
+	}
+	users := &dynamo.Users{DB: db, Table: cfg.UsersTable}
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	name := func() (string, error) {
+		if len(rest) != 1 {
+			return "", fmt.Errorf("%s takes exactly one NAME", cmd)
+		}
+		n, ok := session.QualifyName(rest[0], cfg.DefaultDomain)
+		if !ok {
+			return "", fmt.Errorf("%q is not a user name", rest[0])
+		}
+		return n, nil
+	}
+	switch cmd {
+	case "create-tables":
+		if err := dynamo.CreateTables(ctx, db, dynamo.Tables{Sessions: cfg.SessionsTable, Users: cfg.UsersTable}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "tables %s and %s are ready\n", cfg.SessionsTable, cfg.UsersTable)
+	case "add-user":
+		n, err := name()
+		if err != nil {
+			return err
+		}
+		hash, err := newHash(stdin, stderr, n)
+		if err != nil {
+			return err
+		}
+		if err := users.Add(ctx, session.User{Name: n, PasswordHash: hash}, time.Now()); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "added %s\n", n)
+	case "reset-password":
+		n, err := name()
+		if err != nil {
+			return err
+		}
+		// Check first, so nobody types a password for a user that is not there.
+		if _, err := users.User(ctx, n); err != nil {
+			return err
+		}
+		hash, err := newHash(stdin, stderr, n)
+		if err != nil {
+			return err
+		}
+		if err := users.SetPassword(ctx, n, hash, time.Now()); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "password of %s reset\n", n)
+	case "remove-user":
+		n, err := name()
+		if err != nil {
+			return err
+		}
+		if err := users.Remove(ctx, n); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed %s\n", n)
+	case "list-users":
+		names, err := users.List(ctx)
+		if err != nil {
+			return err
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintln(stdout, n)
+		}
+	default:
+		fs.Usage()
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	return nil
+}
+
+// newHash reads a new password (twice at a terminal, once from a pipe) and
+// returns its argon2id hash.
+func newHash(stdin io.Reader, stderr io.Writer, user string) (string, error) {
+	pw, err := readPassword(stdin, stderr, user)
+	if err != nil {
+		return "", err
+	}
+	if pw == "" {
+		return "", errors.New("empty password")
+	}
+	if len(pw) > session.MaxPasswordLen {
+		return "", fmt.Errorf("password longer than %d bytes", session.MaxPasswordLen)
+	}
+	return argon2id.Hash(pw, argon2id.DefaultParams)
+}
+
+func readPassword(stdin io.Reader, stderr io.Writer, user string) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprintf(stderr, "Password for %s: ", user)
+		a, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprint(stderr, "Again: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", err
+		}
+		if string(a) != string(b) {
+			return "", errors.New("the passwords differ")
+		}
+		return string(a), nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, session.MaxPasswordLen+2)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}

@@ -1,0 +1,117 @@
+// Package config reads the service's settings from the environment, once, at
+// start-up. A bad value is an error that names the variable, so that a
+// function fails its init instead of misbehaving on requests.
+//
+// It must never import AWS, DynamoDB or HTTP packages.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cis-session/cis-session/internal/session"
+)
+
+// Environment variables the service reads. template.yaml sets each of them;
+// a test holds the two together.
+const (
+	EnvSessionsTable = "SESSIONS_TABLE"
+	EnvUsersTable    = "USERS_TABLE"
+	EnvIdleTimeout   = "SESSION_IDLE_TIMEOUT"
+	EnvMaxLifetime   = "SESSION_MAX_LIFETIME"
+	EnvDefaultDomain = "DEFAULT_DOMAIN"
+	EnvLogLevel      = "LOG_LEVEL"
+)
+
+// Vars lists every variable Load reads.
+var Vars = []string{EnvSessionsTable, EnvUsersTable, EnvIdleTimeout, EnvMaxLifetime, EnvDefaultDomain, EnvLogLevel}
+
+// Defaults for local use. A deployed stack sets every variable.
+const (
+	DefaultSessionsTable = "cis-sessions"
+	DefaultUsersTable    = "cis-users"
+	DefaultDomain        = "vsphere.local"
+)
+
+// Config is the parsed configuration.
+type Config struct {
+	SessionsTable string
+	UsersTable    string
+	Lifetime      session.Lifetime
+	DefaultDomain string
+	LogLevel      slog.Level
+}
+
+// Load reads the configuration from the process environment.
+func Load() (Config, error) { return Parse(os.LookupEnv) }
+
+// Parse reads the configuration through lookup (os.LookupEnv in
+// production), collecting every bad variable into one error.
+func Parse(lookup func(string) (string, bool)) (Config, error) {
+	get := func(name, def string) string {
+		if v, ok := lookup(name); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+		return def
+	}
+	var errs []error
+	c := Config{
+		SessionsTable: get(EnvSessionsTable, DefaultSessionsTable),
+		UsersTable:    get(EnvUsersTable, DefaultUsersTable),
+		DefaultDomain: get(EnvDefaultDomain, DefaultDomain),
+	}
+	for name, v := range map[string]string{EnvSessionsTable: c.SessionsTable, EnvUsersTable: c.UsersTable} {
+		if !validTableName(v) {
+			errs = append(errs, fmt.Errorf("%s=%q: a DynamoDB table name is 3 to 255 of [A-Za-z0-9_.-]", name, v))
+		}
+	}
+	if strings.ContainsAny(c.DefaultDomain, "@\\ ") {
+		errs = append(errs, fmt.Errorf("%s=%q: a domain has no '@', '\\' or space", EnvDefaultDomain, c.DefaultDomain))
+	}
+	var err error
+	if c.Lifetime.Idle, err = duration(get(EnvIdleTimeout, session.DefaultLifetime.Idle.String()), time.Second, 7*24*time.Hour); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvIdleTimeout, err))
+	}
+	if c.Lifetime.Absolute, err = duration(get(EnvMaxLifetime, session.DefaultLifetime.Absolute.String()), time.Second, 365*24*time.Hour); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvMaxLifetime, err))
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(get(EnvLogLevel, "INFO"))); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w (want DEBUG, INFO, WARN or ERROR)", EnvLogLevel, err))
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// duration parses a Go duration ("30m") or a plain number of seconds.
+func duration(s string, lo, hi time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		var secs int64
+		if _, serr := fmt.Sscanf(s, "%d", &secs); serr != nil || fmt.Sprint(secs) != s {
+			return 0, fmt.Errorf("%q is not a duration such as 30m or 1800", s)
+		}
+		d = time.Duration(secs) * time.Second
+	}
+	if d < lo || d > hi {
+		return 0, fmt.Errorf("%s is outside %s to %s", d, lo, hi)
+	}
+	return d, nil
+}
+
+func validTableName(s string) bool {
+	if len(s) < 3 || len(s) > 255 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,225 @@
+// Package dynamo stores sessions and users in Amazon DynamoDB. It is the only
+// package that imports the DynamoDB SDK; it implements the interfaces of
+// package session and must never import HTTP or Lambda code.
+//
+// The endpoint comes from the SDK's own configuration, so the standard
+// AWS_ENDPOINT_URL_DYNAMODB points the same binary at AWS, DynamoDB Local,
+// moto or dynalite.
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cis-session/cis-session/internal/session"
+)
+
+// Attribute names of the sessions table.
+const (
+	attrTokenHash    = "token_hash"       // S, hex SHA-256 of the token: the key
+	attrUser         = "user"             // S, canonical name@domain
+	attrUserKey      = "user_key"         // S, lower-case name@domain
+	attrCreated      = "created_ms"       // N, Unix milliseconds
+	attrLastAccessed = "last_accessed_ms" // N, Unix milliseconds
+	// AttrExpires is the TTL attribute (Unix seconds). TTL only cleans up:
+	// an item past its lifetime is treated as absent whether or not TTL has
+	// removed it yet.
+	AttrExpires = "expires_at"
+)
+
+// API is the part of the DynamoDB client the stores use.
+type API interface {
+	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+}
+
+// Sessions is a session.SessionStore on a DynamoDB table.
+type Sessions struct {
+	DB    API
+	Table string
+}
+
+var _ session.SessionStore = (*Sessions)(nil)
+
+// The touch condition: the item exists, has neither idled out nor outlived
+// its absolute lifetime, and the write would not move last access backwards.
+const touchCondition = "attribute_exists(" + attrTokenHash + ") AND " +
+	attrLastAccessed + " > :idle_cutoff AND " + attrCreated + " > :abs_cutoff AND " +
+	attrLastAccessed + " <= :now"
+
+const touchUpdate = "SET " + attrLastAccessed + " = :now, " + AttrExpires + " = :exp"
+
+// Create stores a new session, never overwriting an existing item.
+func (s *Sessions) Create(ctx context.Context, r session.Record, l session.Lifetime) error {
+	_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.Table),
+		Item: map[string]types.AttributeValue{
+			attrTokenHash:    &types.AttributeValueMemberS{Value: r.Hash.String()},
+			attrUser:         &types.AttributeValueMemberS{Value: r.User},
+			attrUserKey:      &types.AttributeValueMemberS{Value: session.UserKey(r.User)},
+			attrCreated:      millis(r.Created),
+			attrLastAccessed: millis(r.LastAccessed),
+			AttrExpires:      ttl(earliest(r.LastAccessed.Add(l.Idle), r.Created.Add(l.Absolute))),
+		},
+		ConditionExpression: aws.String("attribute_not_exists(" + attrTokenHash + ")"),
+	})
+	if err != nil {
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			// 128 random bits collided: the random source is broken.
+			return &session.Error{Code: session.EUNAVAILABLE, Err: errors.New("create session: token collision")}
+		}
+		return session.Unavailable("create session", err)
+	}
+	return nil
+}
+
+// Touch moves a live session's last access to now in one conditional
+// UpdateItem that returns the updated item.
+func (s *Sessions) Touch(ctx context.Context, h session.TokenHash, now time.Time, l session.Lifetime) (session.Session, error) {
+	key := s.key(h)
+	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(s.Table),
+		Key:                 key,
+		UpdateExpression:    aws.String(touchUpdate),
+		ConditionExpression: aws.String(touchCondition),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now":         millis(now),
+			":idle_cutoff": millis(now.Add(-l.Idle)),
+			":abs_cutoff":  millis(now.Add(-l.Absolute)),
+			// The absolute end is not known here without a read; the
+			// condition enforces it, TTL only cleans up a little later.
+			":exp": ttl(now.Add(l.Idle)),
+		},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err == nil {
+		sess, derr := decodeSession(out.Attributes)
+		if derr != nil {
+			return session.Session{}, derr
+		}
+		return sess, nil
+	}
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) {
+		return session.Session{}, session.Unavailable("touch session", err)
+	}
+	// The condition failed: the session is gone or expired, or another
+	// request already recorded a later access (clocks of concurrent
+	// invocations differ). Only the last case is a live session.
+	item := ccf.Item
+	if item == nil {
+		// Engines without ReturnValuesOnConditionCheckFailure (dynalite)
+		// need a second, rare, read to tell the cases apart.
+		got, gerr := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName: aws.String(s.Table), Key: key, ConsistentRead: aws.Bool(true),
+		})
+		if gerr != nil {
+			return session.Session{}, session.Unavailable("read session after failed touch", gerr)
+		}
+		item = got.Item
+	}
+	if item == nil {
+		return session.Session{}, session.Errorf(session.ENOTFOUND, "no session")
+	}
+	sess, derr := decodeSession(item)
+	if derr != nil {
+		return session.Session{}, derr
+	}
+	if !sess.LastAccessed.After(now) || !l.Live(sess, now) {
+		return session.Session{}, session.Errorf(session.ENOTFOUND, "no session")
+	}
+	return sess, nil
+}
+
+// Delete removes a session in one DeleteItem, conditional on its existence.
+// An expired item is removed too, but reported as not found: to the client
+// it was already gone.
+func (s *Sessions) Delete(ctx context.Context, h session.TokenHash, now time.Time, l session.Lifetime) error {
+	out, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:           aws.String(s.Table),
+		Key:                 s.key(h),
+		ConditionExpression: aws.String("attribute_exists(" + attrTokenHash + ")"),
+		ReturnValues:        types.ReturnValueAllOld,
+	})
+	if err != nil {
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			return session.Errorf(session.ENOTFOUND, "no session")
+		}
+		return session.Unavailable("delete session", err)
+	}
+	sess, derr := decodeSession(out.Attributes)
+	if derr != nil {
+		return derr
+	}
+	if !l.Live(sess, now) {
+		return session.Errorf(session.ENOTFOUND, "no session")
+	}
+	return nil
+}
+
+func (s *Sessions) key(h session.TokenHash) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrTokenHash: &types.AttributeValueMemberS{Value: h.String()}}
+}
+
+func decodeSession(item map[string]types.AttributeValue) (session.Session, error) {
+	user, ok1 := stringAttr(item, attrUser)
+	created, ok2 := millisAttr(item, attrCreated)
+	last, ok3 := millisAttr(item, attrLastAccessed)
+	if !ok1 || !ok2 || !ok3 {
+		return session.Session{}, &session.Error{Code: session.EUNAVAILABLE, Err: errors.New("decode session: malformed item")}
+	}
+	return session.Session{User: user, Created: created, LastAccessed: last}, nil
+}
+
+func millis(t time.Time) *types.AttributeValueMemberN {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.UnixMilli(), 10)}
+}
+
+// ttl is the TTL attribute for an item that ends at end: Unix seconds,
+// rounded up so that TTL never removes a session that is still live.
+func ttl(end time.Time) *types.AttributeValueMemberN {
+	sec := end.Unix()
+	if end.Nanosecond() > 0 {
+		sec++
+	}
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(sec, 10)}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func stringAttr(item map[string]types.AttributeValue, name string) (string, bool) {
+	v, ok := item[name].(*types.AttributeValueMemberS)
+	if !ok {
+		return "", false
+	}
+	return v.Value, true
+}
+
+func millisAttr(item map[string]types.AttributeValue, name string) (time.Time, bool) {
+	v, ok := item[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return time.Time{}, false
+	}
+	ms, err := strconv.ParseInt(v.Value, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms).UTC(), true
+}

@@ -1,0 +1,79 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/cis-session/cis-session/internal/session"
+)
+
+// Challenge is what the endpoint accepts, in WWW-Authenticate syntax. It is
+// both the header of a 401 and the vAPI Unauthenticated error's challenge.
+const Challenge = `Basic realm="VAPI endpoint"`
+
+// message is a Vapi.Std.LocalizableMessage.
+type message struct {
+	Args           []string `json:"args"`
+	DefaultMessage string   `json:"default_message"`
+	ID             string   `json:"id"`
+}
+
+// vapiError is a Vapi.Std.Errors.Error as the /api surface sends it.
+type vapiError struct {
+	ErrorType string    `json:"error_type"`
+	Messages  []message `json:"messages"`
+	Challenge string    `json:"challenge,omitempty"`
+}
+
+// wireError is one error as a client sees it, whatever the surface.
+type wireError struct {
+	status int
+	body   vapiError
+}
+
+// vAPI error types and the statuses they travel with.
+var (
+	errUnauthenticated = wireError{http.StatusUnauthorized, vapiError{
+		ErrorType: "UNAUTHENTICATED",
+		Messages:  []message{{Args: []string{}, DefaultMessage: "Authentication required.", ID: "com.vmware.vapi.endpoint.method.authentication.required"}},
+		Challenge: Challenge,
+	}}
+	errUnavailable = wireError{http.StatusServiceUnavailable, vapiError{
+		ErrorType: "SERVICE_UNAVAILABLE",
+		Messages:  []message{{Args: []string{}, DefaultMessage: "Service unavailable.", ID: "com.vmware.vapi.std.errors.service_unavailable"}},
+	}}
+	errNotFound = wireError{http.StatusNotFound, vapiError{
+		ErrorType: "NOT_FOUND",
+		Messages:  []message{{Args: []string{}, DefaultMessage: "Not found.", ID: "com.vmware.vapi.rest.httpNotFound"}},
+	}}
+	errOperationNotFound = wireError{http.StatusNotFound, vapiError{
+		ErrorType: "OPERATION_NOT_FOUND",
+		Messages:  []message{{Args: []string{}, DefaultMessage: "Operation not found.", ID: "com.vmware.vapi.rest.operationNotFound"}},
+	}}
+	errInvalidRequest = wireError{http.StatusBadRequest, vapiError{
+		ErrorType: "INVALID_REQUEST",
+		Messages:  []message{{Args: []string{}, DefaultMessage: "Invalid request.", ID: "com.vmware.vapi.rest.badRequest"}},
+	}}
+)
+
+// toWire maps a domain error to what the client sees. This is the one place
+// that knows which code becomes which status.
+func toWire(err error) wireError {
+	switch session.ErrorCode(err) {
+	case session.EUNAUTHENTICATED, session.ENOTFOUND:
+		return errUnauthenticated
+	case session.EINVALID:
+		return errInvalidRequest
+	default:
+		// EUNAVAILABLE, and anything unexpected: the client learns only
+		// that the service cannot answer now; the log has the detail.
+		return errUnavailable
+	}
+}
+
+// InvalidRequestBody is the body of a 400 for a request that cannot be
+// parsed at all, for adapters that reject it before the handler sees it.
+var InvalidRequestBody = func() string {
+	b, _ := json.Marshal(errInvalidRequest.body)
+	return string(b)
+}()

@@ -1,0 +1,254 @@
+// Package httpapi is the HTTP surface of the CIS session service: the routes
+// of the vSphere Automation API's session service, and the only place that
+// knows HTTP statuses and vAPI error bodies. It is a plain net/http handler;
+// Lambda and the local runner both serve it unchanged.
+//
+// It must never import AWS or DynamoDB packages.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cis-session/cis-session/internal/session"
+)
+
+// Operation is one operation of the session service. A Lambda function
+// serves only the operations it has the permissions for.
+type Operation string
+
+// The operations.
+const (
+	OpCreate Operation = "create"
+	OpGet    Operation = "get"
+	OpDelete Operation = "delete"
+)
+
+// AllOperations is every operation, as the local runner serves them.
+var AllOperations = []Operation{OpCreate, OpGet, OpDelete}
+
+// HeaderSessionID carries the session id on every call after log-in.
+const HeaderSessionID = "vmware-api-session-id"
+
+// Limits on header sizes, checked before any decoding.
+const (
+	maxAuthorizationLen = 4*(session.MaxUserLen+1+session.MaxPasswordLen+3)/3 + len("Basic ")
+)
+
+// Route is a method and path the handler serves, as API Gateway must route it.
+type Route struct {
+	Method, Path string
+	Op           Operation
+}
+
+// Routes lists every route of the service.
+var Routes = []Route{
+	{http.MethodPost, "/api/session", OpCreate},
+	{http.MethodGet, "/api/session", OpGet},
+	{http.MethodDelete, "/api/session", OpDelete},
+}
+
+// Handler serves the session service.
+type Handler struct {
+	svc   *session.Service
+	log   *slog.Logger
+	mux   *http.ServeMux
+	paths map[string]bool // every path some route serves, enabled or not
+}
+
+// New returns a handler for ops (every operation when ops is empty).
+func New(svc *session.Service, log *slog.Logger, ops ...Operation) *Handler {
+	if len(ops) == 0 {
+		ops = AllOperations
+	}
+	h := &Handler{svc: svc, log: log, mux: http.NewServeMux(), paths: map[string]bool{}}
+	enabled := map[Operation]bool{}
+	for _, op := range ops {
+		enabled[op] = true
+	}
+	serve := map[Operation]http.HandlerFunc{
+		OpCreate: h.create,
+		OpGet:    h.get,
+		OpDelete: h.delete,
+	}
+	for _, rt := range Routes {
+		h.paths[rt.Path] = true
+		if enabled[rt.Op] {
+			h.mux.HandleFunc(rt.Method+" "+rt.Path, serve[rt.Op])
+		}
+	}
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &recorder{ResponseWriter: w}
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.ErrorContext(r.Context(), "panic serving request", "panic", p, "method", r.Method, "path", r.URL.Path, "request_id", RequestID(r.Context()))
+			if rec.status == 0 {
+				h.writeError(rec, r, errUnavailable)
+			}
+		}
+		h.log.InfoContext(r.Context(), "request",
+			"request_id", RequestID(r.Context()),
+			"method", r.Method,
+			"path", r.URL.Path,
+			"status", rec.status,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000,
+		)
+	}()
+	// Never let the mux answer on its own: its 301s and 405s are text
+	// pages, and every answer here must be a vAPI body.
+	if next, pattern := h.mux.Handler(r); pattern != "" {
+		next.ServeHTTP(rec, r)
+		return
+	}
+	if h.paths[r.URL.Path] {
+		h.writeError(rec, r, errOperationNotFound)
+		return
+	}
+	h.writeError(rec, r, errNotFound)
+}
+
+// create logs in: POST /api/session with Basic credentials.
+func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	user, pass, ok := basicAuth(r)
+	if !ok {
+		h.fail(w, r, session.Errorf(session.EUNAUTHENTICATED, "missing or malformed Basic credentials"))
+		return
+	}
+	tok, sess, err := h.svc.Login(r.Context(), user, pass)
+	if err != nil {
+		h.log.InfoContext(r.Context(), "login failed", "request_id", RequestID(r.Context()), "user", user, "code", session.ErrorCode(err))
+		h.fail(w, r, err)
+		return
+	}
+	h.log.InfoContext(r.Context(), "login", "request_id", RequestID(r.Context()), "user", sess.User, "session", tok.Hash().String()[:12])
+	writeJSON(w, http.StatusCreated, string(tok))
+}
+
+// get returns the session's information and counts as its use.
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
+	sess, err := h.svc.Get(r.Context(), sessionID(r))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, infoOf(sess))
+}
+
+// delete logs out.
+func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
+	if err := h.svc.Logout(r.Context(), sessionID(r)); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Info is a Cis.Session.Info.
+type Info struct {
+	User             string `json:"user"`
+	CreatedTime      string `json:"created_time"`
+	LastAccessedTime string `json:"last_accessed_time"`
+}
+
+// TimeFormat is vAPI's DateTime: RFC 3339, UTC, milliseconds, Z.
+const TimeFormat = "2006-01-02T15:04:05.000Z"
+
+func infoOf(s session.Session) Info {
+	return Info{
+		User:             s.User,
+		CreatedTime:      s.Created.UTC().Format(TimeFormat),
+		LastAccessedTime: s.LastAccessed.UTC().Format(TimeFormat),
+	}
+}
+
+// basicAuth returns the credentials of a Basic Authorization header,
+// refusing an oversized header before decoding it.
+func basicAuth(r *http.Request) (user, pass string, ok bool) {
+	vals := r.Header.Values("Authorization")
+	if len(vals) != 1 || len(vals[0]) > maxAuthorizationLen {
+		return "", "", false
+	}
+	return r.BasicAuth()
+}
+
+// sessionID returns the session id a request presents, or "" when it
+// presents none or several.
+func sessionID(r *http.Request) string {
+	vals := r.Header.Values(HeaderSessionID)
+	if len(vals) != 1 {
+		return ""
+	}
+	return strings.TrimSpace(vals[0])
+}
+
+// fail logs err for the operator and answers with its wire form.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	we := toWire(err)
+	level := slog.LevelInfo
+	if we.status >= 500 {
+		level = slog.LevelError
+	}
+	h.log.Log(r.Context(), level, "request failed", "request_id", RequestID(r.Context()), "status", we.status, "error", err.Error())
+	h.writeError(w, r, we)
+}
+
+func (h *Handler) writeError(w http.ResponseWriter, _ *http.Request, we wireError) {
+	if we.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", Challenge)
+	}
+	writeJSON(w, we.status, we.body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// Only our own types reach here; they always marshal.
+		status, body = http.StatusServiceUnavailable, []byte(`{"error_type":"SERVICE_UNAVAILABLE","messages":[]}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// recorder remembers the status written, for the access log.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+type requestIDKey struct{}
+
+// WithRequestID returns ctx carrying the id that every log line of the
+// request names (the Lambda request id, or one the local runner makes).
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID returns the request id carried by ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}

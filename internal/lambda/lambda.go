@@ -1,0 +1,123 @@
+// Package lambda serves the HTTP surface as an AWS Lambda function behind
+// API Gateway, for both of its payloads: HTTP API (2.0) and REST API (1.0).
+// Each functions/<name>/main.go is a call to Main.
+package lambda
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+
+	"github.com/aws/aws-lambda-go/events"
+	awslambda "github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/cis-session/cis-session/internal/app"
+	"github.com/cis-session/cis-session/internal/config"
+	"github.com/cis-session/cis-session/internal/dynamo"
+	"github.com/cis-session/cis-session/internal/httpapi"
+)
+
+// Handler adapts an http.Handler to API Gateway events.
+type Handler struct {
+	v1  *httpadapter.HandlerAdapter
+	v2  *httpadapter.HandlerAdapterV2
+	log *slog.Logger
+}
+
+// NewHandler returns the Lambda handler serving h.
+func NewHandler(h http.Handler, log *slog.Logger) *Handler {
+	return &Handler{v1: httpadapter.New(h), v2: httpadapter.NewV2(h), log: log}
+}
+
+// payloadProbe holds the fields that tell the two payloads apart.
+type payloadProbe struct {
+	Version string `json:"version"`
+}
+
+// Invoke implements lambda.Handler: raw event in, raw response out.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		ctx = httpapi.WithRequestID(ctx, lc.AwsRequestID)
+	}
+	var probe payloadProbe
+	if err := json.Unmarshal(payload, &probe); err != nil {
+		// Not an API Gateway event at all: a misconfigured trigger. There
+		// is no client to answer; fail the invocation.
+		h.log.ErrorContext(ctx, "event is not JSON", "request_id", httpapi.RequestID(ctx), "error", err.Error())
+		return nil, errors.New("event is not an API Gateway proxy event")
+	}
+	if probe.Version == "2.0" {
+		var ev events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			return json.Marshal(badEventV2())
+		}
+		resp, err := h.v2.ProxyWithContext(ctx, ev)
+		if err != nil {
+			h.log.InfoContext(ctx, "malformed event", "request_id", httpapi.RequestID(ctx), "error", err.Error())
+			resp = badEventV2()
+		}
+		return marshal(resp)
+	}
+	var ev events.APIGatewayProxyRequest
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return json.Marshal(badEventV1())
+	}
+	resp, err := h.v1.ProxyWithContext(ctx, ev)
+	if err != nil {
+		h.log.InfoContext(ctx, "malformed event", "request_id", httpapi.RequestID(ctx), "error", err.Error())
+		resp = badEventV1()
+	}
+	return marshal(resp)
+}
+
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// An event the adapter cannot turn into a request (a body marked base64 that
+// is not, a method or path net/http refuses) is the client's bad request.
+func badEventV2() events.APIGatewayV2HTTPResponse {
+	return events.APIGatewayV2HTTPResponse{
+		StatusCode: http.StatusBadRequest,
+		Headers:    map[string]string{"Content-Type": "application/json"},
+		Body:       httpapi.InvalidRequestBody,
+	}
+}
+
+func badEventV1() events.APIGatewayProxyResponse {
+	return events.APIGatewayProxyResponse{
+		StatusCode: http.StatusBadRequest,
+		Headers:    map[string]string{"Content-Type": "application/json"},
+		Body:       httpapi.InvalidRequestBody,
+	}
+}
+
+// Main is the whole of a function's main: it reads the configuration, builds
+// the DynamoDB client once, and serves ops until the runtime stops it. A bad
+// configuration fails the function's init with a message naming the variable.
+func Main(ops ...httpapi.Operation) {
+	cfg, err := config.Load()
+	if err != nil {
+		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("bad configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	db, err := dynamo.NewClient(context.Background())
+	if err != nil {
+		log.Error("cannot configure DynamoDB client", "error", err.Error())
+		os.Exit(1)
+	}
+	awslambda.Start(NewHandler(app.NewHandler(cfg, db, log, ops...), log))
+}
