@@ -22,7 +22,7 @@ type Tables struct {
 // NewClient builds a DynamoDB client from the SDK's standard configuration
 // (environment, shared files, the Lambda role), honouring
 // AWS_ENDPOINT_URL_DYNAMODB. It makes no network call.
-func NewClient(ctx context.Context) (*dynamodb.Client, error) {
+func NewClient(ctx context.Context) (*Client, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
@@ -34,7 +34,7 @@ func NewClient(ctx context.Context) (*dynamodb.Client, error) {
 // waits until they are active, and turns on TTL for sessions. It is what the
 // admin tool and the local runner use; a deployed stack gets its tables from
 // template.yaml instead.
-func CreateTables(ctx context.Context, db *dynamodb.Client, t Tables) error {
+func CreateTables(ctx context.Context, db *Client, t Tables) error {
 	specs := []struct {
 		name, key string
 	}{
@@ -72,7 +72,7 @@ func CreateTables(ctx context.Context, db *dynamodb.Client, t Tables) error {
 // enableTTL turns on TTL clean-up of expired sessions. Engines without TTL
 // (dynalite) refuse it; correctness does not depend on it, so that refusal
 // is not an error.
-func enableTTL(ctx context.Context, db *dynamodb.Client, table string) error {
+func enableTTL(ctx context.Context, db *Client, table string) error {
 	d, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(table)})
 	if err == nil && d.TimeToLiveDescription != nil &&
 		(d.TimeToLiveDescription.TimeToLiveStatus == types.TimeToLiveStatusEnabled ||
@@ -108,3 +108,7 @@ func isUnsupported(err error) bool {
 	}
 	return false
 }
+
+// Client is the SDK's DynamoDB client, named here so that callers need not
+// import the SDK themselves.
+type Client = dynamodb.Client

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -102,8 +103,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"duration_ms", float64(time.Since(start).Microseconds())/1000,
 		)
 	}()
-	// Never let the mux answer on its own: its 301s and 405s are text
-	// pages, and every answer here must be a vAPI body.
+	// Never let the mux answer on its own: its redirects and 405s are text
+	// pages, and every answer here must be a vAPI body. A path that is not
+	// in clean form names nothing.
+	if path.Clean(r.URL.Path) != r.URL.Path {
+		h.writeError(rec, r, errNotFound)
+		return
+	}
 	if next, pattern := h.mux.Handler(r); pattern != "" {
 		next.ServeHTTP(rec, r)
 		return

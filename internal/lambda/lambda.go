@@ -114,6 +114,8 @@ func Main(ops ...httpapi.Operation) {
 		os.Exit(1)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// Libraries that use the standard log package log JSON lines too.
+	slog.SetDefault(log)
 	db, err := dynamo.NewClient(context.Background())
 	if err != nil {
 		log.Error("cannot configure DynamoDB client", "error", err.Error())

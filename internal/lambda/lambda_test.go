@@ -1,0 +1,562 @@
+package lambda_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/cis-session/cis-session/internal/app"
+	"github.com/cis-session/cis-session/internal/argon2id"
+	"github.com/cis-session/cis-session/internal/config"
+	"github.com/cis-session/cis-session/internal/dynamo"
+	"github.com/cis-session/cis-session/internal/dynamotest"
+	"github.com/cis-session/cis-session/internal/httpapi"
+	"github.com/cis-session/cis-session/internal/lambda"
+	"github.com/cis-session/cis-session/internal/localdynamo"
+	"github.com/cis-session/cis-session/internal/session"
+)
+
+func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }
+
+const (
+	adminName = "Administrator@vsphere.local"
+	adminPass = "VMware1!-test"
+)
+
+// clock is a settable time source shared by the stack under test.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// stack is the service wired exactly as a function wires it, over a real
+// engine, driven through the Lambda entry point.
+type stack struct {
+	t     *testing.T
+	fn    *lambda.Handler
+	clock *clock
+	logs  *syncBuffer
+	seq   int
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func newStack(t *testing.T, f dynamotest.Fixture, ops ...httpapi.Operation) *stack {
+	t.Helper()
+	cfg, err := config.Parse(func(k string) (string, bool) {
+		switch k {
+		case config.EnvSessionsTable:
+			return f.Tables.Sessions, true
+		case config.EnvUsersTable:
+			return f.Tables.Users, true
+		}
+		return "", false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := argon2id.Hash(adminPass, argon2id.DefaultParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := &dynamo.Users{DB: f.DB, Table: f.Tables.Users}
+	if err := users.Add(context.Background(), session.User{Name: adminName, PasswordHash: hash}, time.Now()); err != nil && session.ErrorCode(err) != session.EINVALID {
+		t.Fatal(err)
+	}
+	st := &stack{t: t, clock: &clock{now: time.Date(2026, 7, 16, 7, 18, 48, 517_000_000, time.UTC)}, logs: &syncBuffer{}}
+	log := slog.New(slog.NewJSONHandler(st.logs, nil))
+	svc := app.NewService(cfg, f.DB)
+	svc.Now = st.clock.Now
+	st.fn = lambda.NewHandler(httpapi.New(svc, log, ops...), log)
+	return st
+}
+
+type response struct {
+	Status  int
+	Headers map[string]string
+	Body    string
+	Cookies []string
+}
+
+func (r response) header(name string) string {
+	for k, v := range r.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+// v2 sends an HTTP API (payload 2.0) event.
+func (s *stack) v2(method, path string, headers map[string]string, body string) response {
+	s.t.Helper()
+	s.seq++
+	ev := events.APIGatewayV2HTTPRequest{
+		Version:  "2.0",
+		RouteKey: method + " " + path,
+		RawPath:  path,
+		Headers:  headers,
+		Body:     body,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			DomainName: "abc123.execute-api.us-east-1.amazonaws.com",
+			RequestID:  "gw-req",
+			Stage:      "$default",
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
+				Method: method, Path: path, Protocol: "HTTP/1.1", SourceIP: "192.0.2.1",
+			},
+		},
+	}
+	return s.invoke(ev)
+}
+
+// v1 sends a REST API (payload 1.0) event.
+func (s *stack) v1(method, path string, headers map[string]string) response {
+	s.t.Helper()
+	mv := map[string][]string{}
+	for k, v := range headers {
+		mv[k] = []string{v}
+	}
+	ev := events.APIGatewayProxyRequest{
+		Resource: path, Path: path, HTTPMethod: method,
+		Headers: headers, MultiValueHeaders: mv,
+		RequestContext: events.APIGatewayProxyRequestContext{
+			RequestID: "gw-req", Stage: "prod", HTTPMethod: method, ResourcePath: path,
+			DomainName: "abc123.execute-api.us-east-1.amazonaws.com",
+		},
+	}
+	return s.invoke(ev)
+}
+
+func (s *stack) invoke(ev any) response {
+	s.t.Helper()
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return s.invokeRaw(payload)
+}
+
+func (s *stack) invokeRaw(payload []byte) response {
+	s.t.Helper()
+	s.seq++
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "lambda-req-" + string(rune('a'+s.seq%26))})
+	out, err := s.fn.Invoke(ctx, payload)
+	if err != nil {
+		s.t.Fatalf("invoke: %v", err)
+	}
+	var r response
+	var raw struct {
+		StatusCode        int                 `json:"statusCode"`
+		Headers           map[string]string   `json:"headers"`
+		MultiValueHeaders map[string][]string `json:"multiValueHeaders"`
+		Body              string              `json:"body"`
+		IsBase64Encoded   bool                `json:"isBase64Encoded"`
+		Cookies           []string            `json:"cookies"`
+	}
+	if err := json.Unmarshal(out, &raw); err != nil {
+		s.t.Fatalf("response is not JSON: %v: %s", err, out)
+	}
+	r.Status, r.Headers, r.Body, r.Cookies = raw.StatusCode, raw.Headers, raw.Body, raw.Cookies
+	if r.Headers == nil {
+		r.Headers = map[string]string{}
+	}
+	for k, v := range raw.MultiValueHeaders {
+		if _, ok := r.Headers[k]; !ok {
+			r.Headers[k] = strings.Join(v, ",")
+		}
+	}
+	if raw.IsBase64Encoded {
+		b, _ := base64.StdEncoding.DecodeString(r.Body)
+		r.Body = string(b)
+	}
+	return r
+}
+
+func basic(user, pass string) map[string]string {
+	return map[string]string{"authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))}
+}
+
+func sid(id string) map[string]string { return map[string]string{"vmware-api-session-id": id} }
+
+var tokenRE = regexp.MustCompile(`^"[0-9a-f]{32}"$`)
+var timeRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
+
+// login logs in and returns the token.
+func (s *stack) login() string {
+	s.t.Helper()
+	r := s.v2("POST", "/api/session", basic(adminName, adminPass), "")
+	if r.Status != 201 || !tokenRE.MatchString(r.Body) {
+		s.t.Fatalf("login: %d %s", r.Status, r.Body)
+	}
+	return strings.Trim(r.Body, `"`)
+}
+
+type vapiError struct {
+	ErrorType string `json:"error_type"`
+	Messages  []struct {
+		Args           []string `json:"args"`
+		DefaultMessage string   `json:"default_message"`
+		ID             string   `json:"id"`
+	} `json:"messages"`
+	Challenge *string `json:"challenge"`
+}
+
+// wantError checks a well-formed vAPI error of the given type and status.
+func wantError(t *testing.T, r response, status int, errorType string) vapiError {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.Status, status, r.Body)
+	}
+	if ct := r.header("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	var e vapiError
+	dec := json.NewDecoder(strings.NewReader(r.Body))
+	if err := dec.Decode(&e); err != nil {
+		t.Fatalf("error body is not a vAPI error: %v: %s", err, r.Body)
+	}
+	if e.ErrorType != errorType || len(e.Messages) == 0 {
+		t.Fatalf("error = %s, want error_type %s with messages", r.Body, errorType)
+	}
+	for _, m := range e.Messages {
+		if m.ID == "" || m.DefaultMessage == "" || m.Args == nil {
+			t.Fatalf("malformed message in %s", r.Body)
+		}
+	}
+	if status == 401 {
+		if e.Challenge == nil || *e.Challenge != `Basic realm="VAPI endpoint"` {
+			t.Fatalf("401 without the challenge: %s", r.Body)
+		}
+		if got := r.header("WWW-Authenticate"); got != *e.Challenge {
+			t.Fatalf("WWW-Authenticate = %q, want the body's challenge", got)
+		}
+	}
+	return e
+}
+
+func TestSessionLifecycleThroughLambda(t *testing.T) {
+	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
+		st := newStack(t, dynamotest.Setup(t, srv))
+
+		r := st.v2("POST", "/api/session", basic(adminName, adminPass), "")
+		if r.Status != 201 || !tokenRE.MatchString(r.Body) {
+			t.Fatalf("login = %d %q, want 201 and a bare JSON string of 32 hex digits", r.Status, r.Body)
+		}
+		if r.header("Cache-Control") != "no-store" {
+			t.Errorf("login Cache-Control = %q, want no-store", r.header("Cache-Control"))
+		}
+		tok := strings.Trim(r.Body, `"`)
+		created := st.clock.Now()
+
+		st.clock.Advance(90*time.Second + 250*time.Millisecond)
+		r = st.v2("GET", "/api/session", sid(tok), "")
+		if r.Status != 200 {
+			t.Fatalf("get = %d %s", r.Status, r.Body)
+		}
+		var info map[string]string
+		if err := json.Unmarshal([]byte(r.Body), &info); err != nil || len(info) != 3 {
+			t.Fatalf("get body %s: %v", r.Body, err)
+		}
+		if info["user"] != adminName {
+			t.Errorf("user = %q, want %q", info["user"], adminName)
+		}
+		for _, k := range []string{"created_time", "last_accessed_time"} {
+			if !timeRE.MatchString(info[k]) {
+				t.Errorf("%s = %q, not RFC 3339 UTC with milliseconds", k, info[k])
+			}
+		}
+		if want := created.Format(httpapi.TimeFormat); info["created_time"] != want {
+			t.Errorf("created_time = %s, want %s", info["created_time"], want)
+		}
+		if want := st.clock.Now().Format(httpapi.TimeFormat); info["last_accessed_time"] != want {
+			t.Errorf("last_accessed_time = %s, want now %s", info["last_accessed_time"], want)
+		}
+
+		st.clock.Advance(time.Minute)
+		r = st.v2("GET", "/api/session", sid(tok), "")
+		var info2 map[string]string
+		_ = json.Unmarshal([]byte(r.Body), &info2)
+		if info2["created_time"] != info["created_time"] || info2["last_accessed_time"] <= info["last_accessed_time"] {
+			t.Fatalf("second get: %v after %v: created must stay, last access must move", info2, info)
+		}
+
+		r = st.v2("DELETE", "/api/session", sid(tok), "")
+		if r.Status != 204 || r.Body != "" {
+			t.Fatalf("delete = %d %q, want 204 and no body", r.Status, r.Body)
+		}
+		wantError(t, st.v2("GET", "/api/session", sid(tok), ""), 401, "UNAUTHENTICATED")
+		wantError(t, st.v2("DELETE", "/api/session", sid(tok), ""), 401, "UNAUTHENTICATED")
+	})
+}
+
+func TestLoginFailuresAreOneIndistinguishableAnswer(t *testing.T) {
+	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
+		st := newStack(t, dynamotest.Setup(t, srv))
+		cases := []struct {
+			name    string
+			headers map[string]string
+		}{
+			{"WrongPassword", basic(adminName, "wrong")},
+			{"UnknownUser", basic("nobody@vsphere.local", adminPass)},
+			{"UnknownDomain", basic("Administrator@other.local", adminPass)},
+			{"NoAuthorization", nil},
+			{"NotBasic", map[string]string{"authorization": "Bearer abc"}},
+			{"BadBase64", map[string]string{"authorization": "Basic !!!notbase64"}},
+			{"NoColon", map[string]string{"authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("justauser"))}},
+			{"EmptyUser", basic("", adminPass)},
+			{"HugeHeader", basic(strings.Repeat("a", 10000), "x")},
+			{"NonUTF8User", basic("adm\xffin", adminPass)},
+		}
+		var first string
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				r := st.v2("POST", "/api/session", c.headers, "")
+				wantError(t, r, 401, "UNAUTHENTICATED")
+				if first == "" {
+					first = r.Body
+				} else if r.Body != first {
+					t.Fatalf("body differs from the other failures:\n%s\n%s", r.Body, first)
+				}
+			})
+		}
+	})
+}
+
+func TestLoginAcceptsNameForms(t *testing.T) {
+	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
+		st := newStack(t, dynamotest.Setup(t, srv))
+		for _, name := range []string{"administrator", "ADMINISTRATOR@VSPHERE.LOCAL", `vsphere.local\Administrator`} {
+			r := st.v2("POST", "/api/session", basic(name, adminPass), "")
+			if r.Status != 201 {
+				t.Fatalf("login as %q = %d %s", name, r.Status, r.Body)
+			}
+			g := st.v2("GET", "/api/session", sid(strings.Trim(r.Body, `"`)), "")
+			if !strings.Contains(g.Body, `"user":"`+adminName+`"`) {
+				t.Fatalf("login as %q: session user %s, want the stored canonical name", name, g.Body)
+			}
+		}
+	})
+}
+
+func TestGetWithoutALiveSessionIsUnauthenticated(t *testing.T) {
+	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
+		st := newStack(t, dynamotest.Setup(t, srv))
+		unknown, _ := session.NewToken()
+		cases := []struct {
+			name    string
+			headers map[string]string
+		}{
+			{"NoHeader", nil},
+			{"Empty", sid("")},
+			{"Unknown", sid(string(unknown))},
+			{"TooShort", sid("abc")},
+			{"NotHex", sid(strings.Repeat("z", 32))},
+			{"Huge", sid(strings.Repeat("a", 100000))},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				wantError(t, st.v2("GET", "/api/session", c.headers, ""), 401, "UNAUTHENTICATED")
+				wantError(t, st.v2("DELETE", "/api/session", c.headers, ""), 401, "UNAUTHENTICATED")
+			})
+		}
+		t.Run("IdleTimeout", func(t *testing.T) {
+			tok := st.login()
+			st.clock.Advance(29 * time.Minute)
+			if r := st.v2("GET", "/api/session", sid(tok), ""); r.Status != 200 {
+				t.Fatalf("get within the idle timeout = %d", r.Status)
+			}
+			st.clock.Advance(30 * time.Minute)
+			wantError(t, st.v2("GET", "/api/session", sid(tok), ""), 401, "UNAUTHENTICATED")
+		})
+		t.Run("AbsoluteLifetime", func(t *testing.T) {
+			tok := st.login()
+			end := st.clock.Now().Add(24 * time.Hour)
+			// Kept alive every 29 minutes, it lives until its absolute end...
+			for st.clock.Now().Add(29 * time.Minute).Before(end) {
+				st.clock.Advance(29 * time.Minute)
+				if r := st.v2("GET", "/api/session", sid(tok), ""); r.Status != 200 {
+					t.Fatalf("kept-alive session died %v before its absolute end: %d", end.Sub(st.clock.Now()), r.Status)
+				}
+			}
+			// ...and not a millisecond longer.
+			st.clock.Advance(end.Sub(st.clock.Now()))
+			wantError(t, st.v2("GET", "/api/session", sid(tok), ""), 401, "UNAUTHENTICATED")
+		})
+	})
+}
+
+func TestClientQuirksAreAccepted(t *testing.T) {
+	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
+		st := newStack(t, dynamotest.Setup(t, srv))
+		tok := st.login()
+		h := map[string]string{
+			"VMWARE-API-SESSION-ID": tok,
+			"content-type":          "application/json",
+			"vapi-ctx-opid":         "op-1234",
+			"accept-encoding":       "gzip",
+		}
+		if r := st.v2("GET", "/api/session", h, "{}"); r.Status != 200 {
+			t.Fatalf("get with a {} body and upper-case header = %d %s", r.Status, r.Body)
+		}
+		if r := st.v2("DELETE", "/api/session", h, "{}"); r.Status != 204 {
+			t.Fatalf("delete with a {} body = %d %s", r.Status, r.Body)
+		}
+	})
+}
+
+func TestRESTAPIPayloadIsServed(t *testing.T) {
+	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
+		st := newStack(t, dynamotest.Setup(t, srv))
+		r := st.v1("POST", "/api/session", basic(adminName, adminPass))
+		if r.Status != 201 || !tokenRE.MatchString(r.Body) {
+			t.Fatalf("v1 login = %d %s", r.Status, r.Body)
+		}
+		tok := strings.Trim(r.Body, `"`)
+		if r := st.v1("GET", "/api/session", sid(tok)); r.Status != 200 || !strings.Contains(r.Body, adminName) {
+			t.Fatalf("v1 get = %d %s", r.Status, r.Body)
+		}
+		wantError(t, st.v1("GET", "/api/session", nil), 401, "UNAUTHENTICATED")
+		if r := st.v1("DELETE", "/api/session", sid(tok)); r.Status != 204 {
+			t.Fatalf("v1 delete = %d %s", r.Status, r.Body)
+		}
+	})
+}
+
+func TestUnknownRoutesAreVAPIErrors(t *testing.T) {
+	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
+		st := newStack(t, dynamotest.Setup(t, srv))
+		wantError(t, st.v2("GET", "/api/nothing", nil, ""), 404, "NOT_FOUND")
+		wantError(t, st.v2("GET", "//api/session", nil, ""), 404, "NOT_FOUND")
+		wantError(t, st.v2("PUT", "/api/session", nil, ""), 404, "OPERATION_NOT_FOUND")
+		wantError(t, st.v2("PATCH", "/api/session", nil, ""), 404, "OPERATION_NOT_FOUND")
+	})
+}
+
+func TestMalformedEventsAreBadRequests(t *testing.T) {
+	srv := dynamotest.Engines(t)[0]
+	st := newStack(t, dynamotest.Setup(t, srv))
+	cases := map[string]string{
+		"BadBase64Body":     `{"version":"2.0","rawPath":"/api/session","isBase64Encoded":true,"body":"%%%","requestContext":{"http":{"method":"GET","path":"/api/session"}}}`,
+		"BadMethod":         `{"version":"2.0","rawPath":"/api/session","requestContext":{"http":{"method":"G E T","path":"/api/session"}}}`,
+		"HeadersNotStrings": `{"version":"2.0","rawPath":"/api/session","headers":{"a":1},"requestContext":{"http":{"method":"GET"}}}`,
+		"V1BadBase64":       `{"httpMethod":"GET","path":"/api/session","isBase64Encoded":true,"body":"%%%"}`,
+	}
+	for name, payload := range cases {
+		t.Run(name, func(t *testing.T) {
+			wantError(t, st.invokeRaw([]byte(payload)), 400, "INVALID_REQUEST")
+		})
+	}
+}
+
+func TestEachFunctionServesOnlyItsOperation(t *testing.T) {
+	srv := dynamotest.Engines(t)[0]
+	f := dynamotest.Setup(t, srv)
+	full := newStack(t, f)
+	tok := full.login()
+	get := newStack(t, f, httpapi.OpGet)
+	wantError(t, get.v2("POST", "/api/session", basic(adminName, adminPass), ""), 404, "OPERATION_NOT_FOUND")
+	wantError(t, get.v2("DELETE", "/api/session", sid(tok), ""), 404, "OPERATION_NOT_FOUND")
+	if r := get.v2("GET", "/api/session", sid(tok), ""); r.Status != 200 {
+		t.Fatalf("get function's get = %d", r.Status)
+	}
+}
+
+func TestBackendFailureIsServiceUnavailableAndDisclosesNothing(t *testing.T) {
+	srv := dynamotest.Engines(t)[0]
+	f := dynamotest.Setup(t, srv)
+	st := newStack(t, f)
+	tok := st.login()
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:1")
+	db, err := dynamo.NewClient(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := newStack(t, dynamotest.Fixture{Engine: srv, DB: f.DB, Tables: f.Tables})
+	svc := app.NewService(mustConfig(t, f), db)
+	log := slog.New(slog.NewJSONHandler(down.logs, nil))
+	down.fn = lambda.NewHandler(httpapi.New(svc, log), log)
+	for _, r := range []response{
+		down.v2("POST", "/api/session", basic(adminName, adminPass), ""),
+		down.v2("GET", "/api/session", sid(tok), ""),
+		down.v2("DELETE", "/api/session", sid(tok), ""),
+	} {
+		wantError(t, r, 503, "SERVICE_UNAVAILABLE")
+		for _, leak := range []string{"127.0.0.1", "dial", "connect", "dynamodb", f.Tables.Sessions} {
+			if strings.Contains(strings.ToLower(r.Body), strings.ToLower(leak)) {
+				t.Fatalf("503 body discloses %q: %s", leak, r.Body)
+			}
+		}
+	}
+	if !strings.Contains(down.logs.String(), "connect") && !strings.Contains(down.logs.String(), "dial") {
+		t.Fatalf("the log does not carry the backend failure:\n%s", down.logs.String())
+	}
+}
+
+func mustConfig(t *testing.T, f dynamotest.Fixture) config.Config {
+	cfg, err := config.Parse(func(k string) (string, bool) {
+		switch k {
+		case config.EnvSessionsTable:
+			return f.Tables.Sessions, true
+		case config.EnvUsersTable:
+			return f.Tables.Users, true
+		}
+		return "", false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestLogsCarryRequestIDAndNoSecrets(t *testing.T) {
+	srv := dynamotest.Engines(t)[0]
+	st := newStack(t, dynamotest.Setup(t, srv))
+	tok := st.login()
+	st.v2("GET", "/api/session", sid(tok), "")
+	st.v2("POST", "/api/session", basic(adminName, "not-the-"+adminPass), "")
+	st.v2("DELETE", "/api/session", sid(tok), "")
+	logs := st.logs.String()
+	for _, secret := range []string{tok, adminPass, base64.StdEncoding.EncodeToString([]byte(adminName + ":" + adminPass))} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("a secret reached the log:\n%s", logs)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(logs), "\n")
+	for _, line := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %s", line)
+		}
+		if id, _ := rec["request_id"].(string); !strings.HasPrefix(id, "lambda-req-") {
+			t.Fatalf("log line without the Lambda request id: %s", line)
+		}
+	}
+}
