@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/cis-session/cis-session/internal/argon2id"
+	"github.com/cis-session/cis-session/internal/config"
+	"github.com/cis-session/cis-session/internal/dynamo"
+	"github.com/cis-session/cis-session/internal/dynamotest"
+	"github.com/cis-session/cis-session/internal/localdynamo"
+)
+
+func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }
+
+func admin(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
+	return out.String() + errOut.String(), err
+}
+
+func TestAdminManagesTablesAndUsers(t *testing.T) {
+	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
+		f := dynamotest.Setup(t, srv)
+		// Fresh names: create-tables must make them itself.
+		p := dynamotest.UniquePrefix(t)
+		t.Setenv(config.EnvSessionsTable, p+"s")
+		t.Setenv(config.EnvUsersTable, p+"u")
+		users := &dynamo.Users{DB: f.DB, Table: p + "u"}
+		ctx := context.Background()
+
+		if out, err := admin(t, "", "create-tables"); err != nil {
+			t.Fatalf("create-tables: %v\n%s", err, out)
+		}
+		if out, err := admin(t, "", "create-tables"); err != nil {
+			t.Fatalf("create-tables again: %v\n%s", err, out)
+		}
+		if out, err := admin(t, "s3cret-Pass\n", "add-user", "Alice"); err != nil {
+			t.Fatalf("add-user: %v\n%s", err, out)
+		}
+		u, err := users.User(ctx, "alice@vsphere.local")
+		if err != nil || u.Name != "Alice@vsphere.local" {
+			t.Fatalf("stored user = %+v, %v; want the name qualified with the default domain", u, err)
+		}
+		if ok, _ := argon2id.Verify(u.PasswordHash, "s3cret-Pass"); !ok {
+			t.Fatalf("stored hash %q does not verify the password read from stdin", u.PasswordHash)
+		}
+		if strings.Contains(u.PasswordHash, "s3cret") {
+			t.Fatal("password stored in the clear")
+		}
+		if _, err := admin(t, "x\n", "add-user", "alice"); err == nil {
+			t.Fatal("adding an existing user succeeded")
+		}
+		if out, err := admin(t, "new-Pass-2\n", "reset-password", "ALICE@vsphere.local"); err != nil {
+			t.Fatalf("reset-password: %v\n%s", err, out)
+		}
+		u, _ = users.User(ctx, "alice@vsphere.local")
+		if ok, _ := argon2id.Verify(u.PasswordHash, "new-Pass-2"); !ok {
+			t.Fatal("reset password does not verify")
+		}
+		if _, err := admin(t, "p\n", "reset-password", "nobody"); err == nil {
+			t.Fatal("reset-password of an unknown user succeeded")
+		}
+		if _, err := admin(t, "pw\n", "add-user", `corp\bob`); err != nil {
+			t.Fatal(err)
+		}
+		out, err := admin(t, "", "list-users")
+		if err != nil || out != "Alice@vsphere.local\nbob@corp\n" {
+			t.Fatalf("list-users = %q, %v", out, err)
+		}
+		if _, err := admin(t, "", "remove-user", "alice"); err != nil {
+			t.Fatal(err)
+		}
+		if out, _ := admin(t, "", "list-users"); out != "bob@corp\n" {
+			t.Fatalf("after remove, list-users = %q", out)
+		}
+	})
+}
+
+func TestAdminNeverTakesAPasswordFromArguments(t *testing.T) {
+	srv := dynamotest.Engines(t)[0]
+	f := dynamotest.Setup(t, srv)
+	t.Setenv(config.EnvSessionsTable, f.Tables.Sessions)
+	t.Setenv(config.EnvUsersTable, f.Tables.Users)
+	if _, err := admin(t, "pw\n", "add-user", "carol", "hunter2"); err == nil {
+		t.Fatal("add-user accepted a password argument")
+	}
+	if _, err := admin(t, "", "add-user", "carol"); err == nil {
+		t.Fatal("add-user accepted an empty password")
+	}
+	if _, err := admin(t, "", "frobnicate"); err == nil {
+		t.Fatal("an unknown command succeeded")
+	}
+}
