@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"maps"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -118,13 +120,30 @@ func (r response) header(name string) string {
 // v2 sends an HTTP API (payload 2.0) event.
 func (s *stack) v2(method, path string, headers map[string]string, body string) response {
 	s.t.Helper()
-	s.seq++
+	return s.v2req(request{method: method, path: path, headers: headers, body: body})
+}
+
+// request is one HTTP API request as API Gateway hands it over: the query
+// string raw, and the Cookie header split into the event's cookies.
+type request struct {
+	method, path, query string
+	headers             map[string]string
+	cookies             []string
+	body                string
+}
+
+// v2req sends an HTTP API (payload 2.0) event for req.
+func (s *stack) v2req(req request) response {
+	s.t.Helper()
+	method, path := req.method, req.path
 	ev := events.APIGatewayV2HTTPRequest{
-		Version:  "2.0",
-		RouteKey: method + " " + path,
-		RawPath:  path,
-		Headers:  headers,
-		Body:     body,
+		Version:        "2.0",
+		RouteKey:       method + " " + path,
+		RawPath:        path,
+		RawQueryString: req.query,
+		Cookies:        req.cookies,
+		Headers:        req.headers,
+		Body:           req.body,
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
 			DomainName: "abc123.execute-api.us-east-1.amazonaws.com",
 			RequestID:  "gw-req",
@@ -140,13 +159,33 @@ func (s *stack) v2(method, path string, headers map[string]string, body string) 
 // v1 sends a REST API (payload 1.0) event.
 func (s *stack) v1(method, path string, headers map[string]string) response {
 	s.t.Helper()
+	return s.v1req(request{method: method, path: path, headers: headers})
+}
+
+// v1req sends a REST API (payload 1.0) event for req: the query parsed into
+// parameters and the cookies in one Cookie header, as that API hands them over.
+func (s *stack) v1req(req request) response {
+	s.t.Helper()
+	method, path := req.method, req.path
+	headers := maps.Clone(req.headers)
+	if len(req.cookies) > 0 {
+		if headers == nil {
+			headers = map[string]string{}
+		}
+		headers["Cookie"] = strings.Join(req.cookies, "; ")
+	}
 	mv := map[string][]string{}
 	for k, v := range headers {
 		mv[k] = []string{v}
 	}
+	query, err := url.ParseQuery(req.query)
+	if err != nil {
+		s.t.Fatalf("v1 query %q: %v", req.query, err)
+	}
 	ev := events.APIGatewayProxyRequest{
 		Resource: path, Path: path, HTTPMethod: method,
 		Headers: headers, MultiValueHeaders: mv,
+		MultiValueQueryStringParameters: query,
 		RequestContext: events.APIGatewayProxyRequestContext{
 			RequestID: "gw-req", Stage: "prod", HTTPMethod: method, ResourcePath: path,
 			DomainName: "abc123.execute-api.us-east-1.amazonaws.com",
@@ -503,12 +542,24 @@ func TestBackendFailureIsServiceUnavailableAndDisclosesNothing(t *testing.T) {
 	svc := app.NewService(mustConfig(t, f), db)
 	log := slog.New(slog.NewJSONHandler(down.logs, nil))
 	down.fn = lambda.NewHandler(httpapi.New(svc, log), log)
-	for _, r := range []response{
-		down.v2("POST", "/api/session", basic(adminName, adminPass), ""),
-		down.v2("GET", "/api/session", sid(tok), ""),
-		down.v2("DELETE", "/api/session", sid(tok), ""),
+	for _, c := range []struct {
+		legacy bool
+		r      response
+	}{
+		{false, down.v2("POST", "/api/session", basic(adminName, adminPass), "")},
+		{false, down.v2("GET", "/api/session", sid(tok), "")},
+		{false, down.v2("DELETE", "/api/session", sid(tok), "")},
+		{true, down.v2("POST", restPath, basic(adminName, adminPass), "")},
+		{true, down.v2req(request{method: "POST", path: restPath, query: "~action=get", headers: sid(tok)})},
+		{true, down.v2req(request{method: "GET", path: restPath, cookies: []string{"vmware-api-session-id=" + tok}})},
+		{true, down.v2("DELETE", restPath, sid(tok), "")},
 	} {
-		wantError(t, r, 503, "SERVICE_UNAVAILABLE")
+		r := c.r
+		if c.legacy {
+			wantLegacyError(t, r, 503, "service_unavailable")
+		} else {
+			wantError(t, r, 503, "SERVICE_UNAVAILABLE")
+		}
 		for _, leak := range []string{"127.0.0.1", "dial", "connect", "dynamodb", f.Tables.Sessions} {
 			if strings.Contains(strings.ToLower(r.Body), strings.ToLower(leak)) {
 				t.Fatalf("503 body discloses %q: %s", leak, r.Body)
@@ -543,8 +594,15 @@ func TestLogsCarryRequestIDAndNoSecrets(t *testing.T) {
 	st.v2("GET", "/api/session", sid(tok), "")
 	st.v2("POST", "/api/session", basic(adminName, "not-the-"+adminPass), "")
 	st.v2("DELETE", "/api/session", sid(tok), "")
+	r := st.v2("POST", restPath, basic(adminName, adminPass), "")
+	cookie := sessionCookie(t, r)
+	if cookie == nil {
+		t.Fatalf("/rest login set no cookie: %d %s", r.Status, r.Body)
+	}
+	st.v2req(request{method: "GET", path: restPath, cookies: []string{cookie.Name + "=" + cookie.Value}})
+	st.v2req(request{method: "DELETE", path: restPath, cookies: []string{cookie.Name + "=" + cookie.Value}})
 	logs := st.logs.String()
-	for _, secret := range []string{tok, adminPass, base64.StdEncoding.EncodeToString([]byte(adminName + ":" + adminPass))} {
+	for _, secret := range []string{tok, cookie.Value, adminPass, base64.StdEncoding.EncodeToString([]byte(adminName + ":" + adminPass))} {
 		if strings.Contains(logs, secret) {
 			t.Fatalf("a secret reached the log:\n%s", logs)
 		}
