@@ -2,9 +2,13 @@ package compat_test
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -64,5 +68,56 @@ func TestCookieJarClientLivesOnTheSessionCookieOnRestOnly(t *testing.T) {
 	status, _, body = do(t, c, "GET", rest, http.Header{"Cookie": {"vmware-api-session-id=" + created.Value}})
 	if status != 401 || !strings.HasPrefix(body, `{"type":"com.vmware.vapi.std.errors.unauthenticated","value":{`) {
 		t.Fatalf("get by the old cookie = %d %s, want the wrapped 401", status, body)
+	}
+}
+
+// The same path with curl itself, its cookie jar a file, as the README
+// shows it. curl is the reference client for this; where it is not
+// installed the cookie-jar test above still covers the path.
+func TestCurlWalksTheCookiePath(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl is not installed")
+	}
+	ts := serve(t, dynamotest.Engines(t)[0], 30*time.Minute)
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	jar := filepath.Join(dir, "cookies")
+	rest := ts.URL + "/rest/com/vmware/cis/session"
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(curl, append([]string{"--silent", "--show-error", "--cacert", ca, "--noproxy", "*"}, args...)...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("curl %v: %v", args, err)
+		}
+		return string(out)
+	}
+
+	var created struct{ Value string }
+	out := run("-c", jar, "-X", "POST", "-u", userName+":"+password, rest)
+	if json.Unmarshal([]byte(out), &created) != nil || !sessionIDRE.MatchString(created.Value) {
+		t.Fatalf("curl log-in: %s", out)
+	}
+	if stored, _ := os.ReadFile(jar); !strings.Contains(string(stored), "vmware-api-session-id\t"+created.Value) {
+		t.Fatalf("curl's jar does not hold the session cookie:\n%s", stored)
+	}
+	var info struct{ Value struct{ User string } }
+	out = run("-b", jar, "-c", jar, "-X", "POST", rest+"?~action=get")
+	if json.Unmarshal([]byte(out), &info) != nil || info.Value.User != userName {
+		t.Fatalf("curl get by cookie: %s", out)
+	}
+	if out = run("-b", jar, "-c", jar, "-X", "DELETE", "-o", os.DevNull, "-w", "%{http_code}", rest); out != "200" {
+		t.Fatalf("curl log-out by cookie: %s", out)
+	}
+	if stored, _ := os.ReadFile(jar); strings.Contains(string(stored), created.Value) {
+		t.Fatalf("curl's jar still holds the session after log-out:\n%s", stored)
+	}
+	out = run("-b", "vmware-api-session-id="+created.Value, rest)
+	if !strings.HasPrefix(out, `{"type":"com.vmware.vapi.std.errors.unauthenticated",`) {
+		t.Fatalf("curl get by the old cookie: %s", out)
 	}
 }
