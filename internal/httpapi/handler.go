@@ -1,7 +1,8 @@
 // Package httpapi is the HTTP surface of the CIS session service: the routes
-// of the vSphere Automation API's session service, and the only place that
-// knows HTTP statuses and vAPI error bodies. It is a plain net/http handler;
-// Lambda and the local runner both serve it unchanged.
+// of the vSphere Automation API's session service on its two surfaces, /api
+// and the legacy /rest, and the only place that knows HTTP statuses and vAPI
+// error bodies. It is a plain net/http handler; Lambda and the local runner
+// both serve it unchanged.
 //
 // It must never import AWS or DynamoDB packages.
 package httpapi
@@ -66,25 +67,6 @@ var Routes = []Route{
 	{http.MethodDelete, LegacySessionPath, OpDelete},
 }
 
-// actions lists, per operation, what serves each ~action it accepts ("" is
-// none). Only the legacy surface reads ~action; on /api it is always "".
-func (h *Handler) actions(op Operation) map[string]serveFunc {
-	switch op {
-	case OpCreate:
-		return map[string]serveFunc{"": h.create}
-	case OpGet:
-		return map[string]serveFunc{"": h.get}
-	case OpDelete:
-		return map[string]serveFunc{"": h.delete}
-	case OpLegacyPost:
-		return map[string]serveFunc{"": h.create, "get": h.get}
-	}
-	return nil
-}
-
-// serveFunc serves one operation on one surface.
-type serveFunc func(http.ResponseWriter, *http.Request, surface)
-
 // Handler serves the session service.
 type Handler struct {
 	svc   *session.Service
@@ -128,6 +110,25 @@ func (h *Handler) route(actions map[string]serveFunc, s surface) http.HandlerFun
 		serve(w, r, s)
 	}
 }
+
+// actions lists, per operation, what serves each ~action it accepts ("" is
+// none). Only the legacy surface reads ~action; on /api it is always "".
+func (h *Handler) actions(op Operation) map[string]serveFunc {
+	switch op {
+	case OpCreate:
+		return map[string]serveFunc{"": h.create}
+	case OpGet:
+		return map[string]serveFunc{"": h.get}
+	case OpDelete:
+		return map[string]serveFunc{"": h.delete}
+	case OpLegacyPost:
+		return map[string]serveFunc{"": h.create, "get": h.get}
+	}
+	return nil
+}
+
+// serveFunc serves one operation on one surface.
+type serveFunc func(http.ResponseWriter, *http.Request, surface)
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
