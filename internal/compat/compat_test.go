@@ -1,7 +1,6 @@
 package compat_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,12 +11,9 @@ import (
 	"time"
 
 	"github.com/cis-session/cis-session/internal/app"
-	"github.com/cis-session/cis-session/internal/argon2id"
 	"github.com/cis-session/cis-session/internal/config"
-	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/dynamotest"
 	"github.com/cis-session/cis-session/internal/localdynamo"
-	"github.com/cis-session/cis-session/internal/session"
 )
 
 func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }
@@ -33,23 +29,8 @@ const (
 func serve(t *testing.T, srv *localdynamo.Server, idle time.Duration) *httptest.Server {
 	t.Helper()
 	f := dynamotest.Setup(t, srv)
-	env := map[string]string{
-		config.EnvSessionsTable: f.Tables.Sessions,
-		config.EnvUsersTable:    f.Tables.Users,
-		config.EnvIdleTimeout:   idle.String(),
-	}
-	cfg, err := config.Parse(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash, err := argon2id.Hash(password, argon2id.DefaultParams)
-	if err != nil {
-		t.Fatal(err)
-	}
-	users := &dynamo.Users{DB: f.DB, Table: f.Tables.Users}
-	if err := users.Add(context.Background(), session.User{Name: userName, PasswordHash: hash}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	cfg := f.Config(t, map[string]string{config.EnvIdleTimeout: idle.String()})
+	f.AddUser(t, userName, password)
 	log := slog.New(slog.NewJSONHandler(t.Output(), nil))
 	ts := httptest.NewUnstartedServer(app.LocalHandler(cfg, f.DB, log))
 	ts.StartTLS()

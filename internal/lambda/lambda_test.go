@@ -19,8 +19,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/cis-session/cis-session/internal/app"
-	"github.com/cis-session/cis-session/internal/argon2id"
-	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/dynamotest"
 	"github.com/cis-session/cis-session/internal/httpapi"
@@ -73,26 +71,8 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 func newStack(t *testing.T, f dynamotest.Fixture, ops ...httpapi.Operation) *stack {
 	t.Helper()
-	cfg, err := config.Parse(func(k string) (string, bool) {
-		switch k {
-		case config.EnvSessionsTable:
-			return f.Tables.Sessions, true
-		case config.EnvUsersTable:
-			return f.Tables.Users, true
-		}
-		return "", false
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash, err := argon2id.Hash(adminPass, argon2id.DefaultParams)
-	if err != nil {
-		t.Fatal(err)
-	}
-	users := &dynamo.Users{DB: f.DB, Table: f.Tables.Users}
-	if err := users.Add(context.Background(), session.User{Name: adminName, PasswordHash: hash}, time.Now()); err != nil && session.ErrorCode(err) != session.EINVALID {
-		t.Fatal(err)
-	}
+	cfg := f.Config(t, nil)
+	f.AddUser(t, adminName, adminPass)
 	st := &stack{t: t, clock: &clock{now: time.Date(2026, 7, 16, 7, 18, 48, 517_000_000, time.UTC)}, logs: &syncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(st.logs, nil))
 	svc := app.NewService(cfg, f.DB)
@@ -258,18 +238,21 @@ func (s *stack) login() string {
 	return strings.Trim(r.Body, `"`)
 }
 
-type vapiError struct {
-	ErrorType string `json:"error_type"`
-	Messages  []struct {
-		Args           []string `json:"args"`
-		DefaultMessage string   `json:"default_message"`
-		ID             string   `json:"id"`
-	} `json:"messages"`
-	Challenge *string `json:"challenge"`
+// message is a vAPI LocalizableMessage, as both surfaces carry it.
+type message struct {
+	Args           []string `json:"args"`
+	DefaultMessage string   `json:"default_message"`
+	ID             string   `json:"id"`
 }
 
-// wantError checks a well-formed vAPI error of the given type and status.
-func wantError(t *testing.T, r response, status int, errorType string) vapiError {
+type vapiError struct {
+	ErrorType string    `json:"error_type"`
+	Messages  []message `json:"messages"`
+	Challenge *string   `json:"challenge"`
+}
+
+// wantErrorStatus checks the status and content type of an error answer.
+func wantErrorStatus(t *testing.T, r response, status int) {
 	t.Helper()
 	if r.Status != status {
 		t.Fatalf("status = %d, want %d; body %s", r.Status, status, r.Body)
@@ -277,6 +260,31 @@ func wantError(t *testing.T, r response, status int, errorType string) vapiError
 	if ct := r.header("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q", ct)
 	}
+}
+
+// wantErrorContent checks what a vAPI error carries on either surface:
+// well-formed messages and, on a 401, the challenge in body and header.
+func wantErrorContent(t *testing.T, r response, messages []message, challenge *string) {
+	t.Helper()
+	for _, m := range messages {
+		if m.ID == "" || m.DefaultMessage == "" || m.Args == nil {
+			t.Fatalf("malformed message in %s", r.Body)
+		}
+	}
+	if r.Status == 401 {
+		if challenge == nil || *challenge != `Basic realm="VAPI endpoint"` {
+			t.Fatalf("401 without the challenge: %s", r.Body)
+		}
+		if got := r.header("WWW-Authenticate"); got != *challenge {
+			t.Fatalf("WWW-Authenticate = %q, want the body's challenge", got)
+		}
+	}
+}
+
+// wantError checks a well-formed vAPI error of the given type and status.
+func wantError(t *testing.T, r response, status int, errorType string) vapiError {
+	t.Helper()
+	wantErrorStatus(t, r, status)
 	var e vapiError
 	dec := json.NewDecoder(strings.NewReader(r.Body))
 	if err := dec.Decode(&e); err != nil {
@@ -285,19 +293,7 @@ func wantError(t *testing.T, r response, status int, errorType string) vapiError
 	if e.ErrorType != errorType || len(e.Messages) == 0 {
 		t.Fatalf("error = %s, want error_type %s with messages", r.Body, errorType)
 	}
-	for _, m := range e.Messages {
-		if m.ID == "" || m.DefaultMessage == "" || m.Args == nil {
-			t.Fatalf("malformed message in %s", r.Body)
-		}
-	}
-	if status == 401 {
-		if e.Challenge == nil || *e.Challenge != `Basic realm="VAPI endpoint"` {
-			t.Fatalf("401 without the challenge: %s", r.Body)
-		}
-		if got := r.header("WWW-Authenticate"); got != *e.Challenge {
-			t.Fatalf("WWW-Authenticate = %q, want the body's challenge", got)
-		}
-	}
+	wantErrorContent(t, r, e.Messages, e.Challenge)
 	return e
 }
 
@@ -539,7 +535,7 @@ func TestBackendFailureIsServiceUnavailableAndDisclosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	down := newStack(t, dynamotest.Fixture{Engine: srv, DB: f.DB, Tables: f.Tables})
-	svc := app.NewService(mustConfig(t, f), db)
+	svc := app.NewService(f.Config(t, nil), db)
 	log := slog.New(slog.NewJSONHandler(down.logs, nil))
 	down.fn = lambda.NewHandler(httpapi.New(svc, log), log)
 	for _, c := range []struct {
@@ -569,22 +565,6 @@ func TestBackendFailureIsServiceUnavailableAndDisclosesNothing(t *testing.T) {
 	if !strings.Contains(down.logs.String(), "connect") && !strings.Contains(down.logs.String(), "dial") {
 		t.Fatalf("the log does not carry the backend failure:\n%s", down.logs.String())
 	}
-}
-
-func mustConfig(t *testing.T, f dynamotest.Fixture) config.Config {
-	cfg, err := config.Parse(func(k string) (string, bool) {
-		switch k {
-		case config.EnvSessionsTable:
-			return f.Tables.Sessions, true
-		case config.EnvUsersTable:
-			return f.Tables.Users, true
-		}
-		return "", false
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
 }
 
 func TestLogsCarryRequestIDAndNoSecrets(t *testing.T) {

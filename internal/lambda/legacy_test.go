@@ -41,12 +41,8 @@ func (s *stack) restLogin() string {
 type legacyError struct {
 	Type  string `json:"type"`
 	Value struct {
-		Messages []struct {
-			Args           []string `json:"args"`
-			DefaultMessage string   `json:"default_message"`
-			ID             string   `json:"id"`
-		} `json:"messages"`
-		Challenge *string `json:"challenge"`
+		Messages  []message `json:"messages"`
+		Challenge *string   `json:"challenge"`
 	} `json:"value"`
 }
 
@@ -54,34 +50,19 @@ type legacyError struct {
 // type (lower_snake, as /rest names them) and status.
 func wantLegacyError(t *testing.T, r response, status int, errorType string) {
 	t.Helper()
-	if r.Status != status {
-		t.Fatalf("status = %d, want %d; body %s", r.Status, status, r.Body)
-	}
-	if ct := r.header("Content-Type"); ct != "application/json" {
-		t.Errorf("Content-Type = %q", ct)
-	}
+	wantErrorStatus(t, r, status)
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(r.Body), &top); err != nil || len(top) != 2 || top["type"] == nil || top["value"] == nil {
 		t.Fatalf("error body is not {type, value}: %s", r.Body)
 	}
 	var e legacyError
-	_ = json.Unmarshal([]byte(r.Body), &e)
+	if err := json.Unmarshal([]byte(r.Body), &e); err != nil {
+		t.Fatalf("error body is not a wrapped vAPI error: %v: %s", err, r.Body)
+	}
 	if want := "com.vmware.vapi.std.errors." + errorType; e.Type != want || len(e.Value.Messages) == 0 {
 		t.Fatalf("error = %s, want type %s with messages", r.Body, want)
 	}
-	for _, m := range e.Value.Messages {
-		if m.ID == "" || m.DefaultMessage == "" || m.Args == nil {
-			t.Fatalf("malformed message in %s", r.Body)
-		}
-	}
-	if status == 401 {
-		if e.Value.Challenge == nil || *e.Value.Challenge != httpapi.Challenge {
-			t.Fatalf("401 without the challenge: %s", r.Body)
-		}
-		if got := r.header("WWW-Authenticate"); got != httpapi.Challenge {
-			t.Fatalf("WWW-Authenticate = %q, want the body's challenge", got)
-		}
-	}
+	wantErrorContent(t, r, e.Value.Messages, e.Value.Challenge)
 }
 
 // legacyInfo decodes a /rest get body, which must be exactly {"value": info}.
