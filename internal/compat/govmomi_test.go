@@ -160,18 +160,22 @@ func TestGovmomiKeepaliveKeepsAnIdleSessionAlive(t *testing.T) {
 		t.Cleanup(ka.Stop)
 		// The control: the same log-in and the same wait, without keepalive.
 		control := govmomiClient(t, ts)
+		loginStart := time.Now()
 		for _, c := range []*rest.Client{kept, control} {
 			if err := c.Login(ctx, url.UserPassword(userName, password)); err != nil {
 				t.Fatal(err)
 			}
 		}
+		loginEnd := time.Now()
+		id := kept.SessionID()
 
 		time.Sleep(2*idle + idle/2)
 
 		s, err := kept.Session(ctx)
-		if err != nil || s == nil || s.User != userName {
+		if err != nil || s == nil || s.User != userName || kept.SessionID() != id {
 			t.Fatalf("kept-alive Session after %v idle = %+v, %v; want the session", 2*idle+idle/2, s, err)
 		}
+		between(t, "created_time", s.Created, loginStart, loginEnd)
 		if s.LastAccessed.Sub(s.Created) < 2*idle {
 			t.Fatalf("session created %s, last used %s: it did not live past the idle timeout", s.Created, s.LastAccessed)
 		}
