@@ -10,8 +10,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,8 +18,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,7 +25,6 @@ import (
 	"github.com/cis-session/cis-session/internal/argon2id"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
-	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/localdynamo"
 	"github.com/cis-session/cis-session/internal/session"
 )
@@ -87,14 +82,15 @@ func run(ctx context.Context) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           withRequestID(app.NewHandler(cfg, db, log, httpapi.AllOperations...)),
+		Handler:           app.LocalHandler(cfg, db, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
 	url := "http://" + ln.Addr().String()
 	fmt.Fprintf(os.Stderr, "\nCIS session service on %s (DynamoDB at %s)\n"+
 		"  curl -i -u '%s:<LOCAL_ADMIN_PASSWORD>' -X POST %s/api/session\n"+
-		"Ctrl-C stops it.\n\n", url, endpoint, LocalAdmin, url)
+		"  curl -i -u '%s:<LOCAL_ADMIN_PASSWORD>' -X POST %s/rest/com/vmware/cis/session\n"+
+		"Ctrl-C stops it.\n\n", url, endpoint, LocalAdmin, url, LocalAdmin, url)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -129,18 +125,6 @@ func seedAdmin(ctx context.Context, users *dynamo.Users, log *slog.Logger) error
 		return err
 	}
 	return nil
-}
-
-// withRequestID gives each request an id for its log lines, as Lambda does.
-func withRequestID(h http.Handler) http.Handler {
-	var seq atomic.Uint64
-	var prefix [4]byte
-	_, _ = rand.Read(prefix[:])
-	p := hex.EncodeToString(prefix[:])
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := p + "-" + strconv.FormatUint(seq.Add(1), 10)
-		h.ServeHTTP(w, r.WithContext(httpapi.WithRequestID(r.Context(), id)))
-	})
 }
 
 func envOr(name, def string) string {

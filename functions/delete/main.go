@@ -1,5 +1,6 @@
-// Command delete is the log-out function: DELETE /api/session. It may only
-// delete items in the sessions table.
+// Command delete is the log-out function: DELETE /api/session and DELETE
+// /rest/com/vmware/cis/session. It may only delete items in the sessions
+// table.
 package main
 
 import (

@@ -1,5 +1,6 @@
-// Command get is the session read: GET /api/session. It may only update
-// items in the sessions table.
+// Command get is the session read: GET /api/session and GET
+// /rest/com/vmware/cis/session. It may only update items in the sessions
+// table.
 package main
 
 import (

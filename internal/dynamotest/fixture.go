@@ -5,8 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cis-session/cis-session/internal/argon2id"
+	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/localdynamo"
+	"github.com/cis-session/cis-session/internal/session"
 )
 
 // Fixture is a client pointed at one engine and a fresh pair of tables.
@@ -40,4 +43,38 @@ func Setup(t *testing.T, srv *localdynamo.Server) Fixture {
 		t.Fatalf("dynamotest: create tables on %s: %v", srv.Kind, err)
 	}
 	return Fixture{Engine: srv, DB: db, Tables: tables}
+}
+
+// Config returns the service's configuration as a function would read it
+// with the fixture's tables and the other variables in env.
+func (f Fixture) Config(t testing.TB, env map[string]string) config.Config {
+	t.Helper()
+	cfg, err := config.Parse(func(k string) (string, bool) {
+		switch k {
+		case config.EnvSessionsTable:
+			return f.Tables.Sessions, true
+		case config.EnvUsersTable:
+			return f.Tables.Users, true
+		}
+		v, ok := env[k]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatalf("dynamotest: config: %v", err)
+	}
+	return cfg
+}
+
+// AddUser adds a user with an argon2id hash of password at the default
+// cost, leaving one that already exists alone.
+func (f Fixture) AddUser(t testing.TB, name, password string) {
+	t.Helper()
+	hash, err := argon2id.Hash(password, argon2id.DefaultParams)
+	if err != nil {
+		t.Fatalf("dynamotest: hash: %v", err)
+	}
+	users := &dynamo.Users{DB: f.DB, Table: f.Tables.Users}
+	if err := users.Add(context.Background(), session.User{Name: name, PasswordHash: hash}, time.Now()); err != nil && session.ErrorCode(err) != session.EINVALID {
+		t.Fatalf("dynamotest: add user %s: %v", name, err)
+	}
 }

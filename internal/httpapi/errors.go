@@ -71,9 +71,9 @@ func toWire(err error) wireError {
 	}
 }
 
-// InvalidRequestBody is the body of a 400 for a request that cannot be
-// parsed at all, for adapters that reject it before the handler sees it.
-var InvalidRequestBody = func() string {
-	b, _ := json.Marshal(errInvalidRequest.body)
+// InvalidRequestBody is the body of a 400 for a request to path that cannot
+// be parsed at all, for adapters that reject it before the handler sees it.
+func InvalidRequestBody(path string) string {
+	b, _ := json.Marshal(surfaceOf(path).errorBody(errInvalidRequest))
 	return string(b)
-}()
+}

@@ -1,7 +1,8 @@
 // Package httpapi is the HTTP surface of the CIS session service: the routes
-// of the vSphere Automation API's session service, and the only place that
-// knows HTTP statuses and vAPI error bodies. It is a plain net/http handler;
-// Lambda and the local runner both serve it unchanged.
+// of the vSphere Automation API's session service on its two surfaces, /api
+// and the legacy /rest, and the only place that knows HTTP statuses and vAPI
+// error bodies. It is a plain net/http handler; Lambda and the local runner
+// both serve it unchanged.
 //
 // It must never import AWS or DynamoDB packages.
 package httpapi
@@ -27,10 +28,14 @@ const (
 	OpCreate Operation = "create"
 	OpGet    Operation = "get"
 	OpDelete Operation = "delete"
+	// OpLegacyPost is POST on the /rest session path: log-in, or get with
+	// ?~action=get. API Gateway cannot route by query string, so one
+	// function serves both: it needs create's permissions and get's.
+	OpLegacyPost Operation = "legacy-post"
 )
 
 // AllOperations is every operation, as the local runner serves them.
-var AllOperations = []Operation{OpCreate, OpGet, OpDelete}
+var AllOperations = []Operation{OpCreate, OpGet, OpDelete, OpLegacyPost}
 
 // HeaderSessionID carries the session id on every call after log-in.
 const HeaderSessionID = "vmware-api-session-id"
@@ -46,11 +51,20 @@ type Route struct {
 	Op           Operation
 }
 
+// The session service's paths on the two surfaces.
+const (
+	SessionPath       = "/api/session"
+	LegacySessionPath = LegacyBase + "/com/vmware/cis/session"
+)
+
 // Routes lists every route of the service.
 var Routes = []Route{
-	{http.MethodPost, "/api/session", OpCreate},
-	{http.MethodGet, "/api/session", OpGet},
-	{http.MethodDelete, "/api/session", OpDelete},
+	{http.MethodPost, SessionPath, OpCreate},
+	{http.MethodGet, SessionPath, OpGet},
+	{http.MethodDelete, SessionPath, OpDelete},
+	{http.MethodPost, LegacySessionPath, OpLegacyPost},
+	{http.MethodGet, LegacySessionPath, OpGet},
+	{http.MethodDelete, LegacySessionPath, OpDelete},
 }
 
 // Handler serves the session service.
@@ -71,28 +85,60 @@ func New(svc *session.Service, log *slog.Logger, ops ...Operation) *Handler {
 	for _, op := range ops {
 		enabled[op] = true
 	}
-	serve := map[Operation]http.HandlerFunc{
-		OpCreate: h.create,
-		OpGet:    h.get,
-		OpDelete: h.delete,
-	}
 	for _, rt := range Routes {
 		h.paths[rt.Path] = true
 		if enabled[rt.Op] {
-			h.mux.HandleFunc(rt.Method+" "+rt.Path, serve[rt.Op])
+			h.mux.HandleFunc(rt.Method+" "+rt.Path, h.route(h.actions(rt.Op), surfaceOf(rt.Path)))
 		}
 	}
 	return h
 }
 
+// route serves one route: the operation its ~action names, on its surface.
+func (h *Handler) route(actions map[string]serveFunc, s surface) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		action, err := s.action(r)
+		if err != nil {
+			h.fail(w, r, s, session.Errorf(session.EINVALID, "%v", err))
+			return
+		}
+		serve, ok := actions[action]
+		if !ok {
+			h.writeError(w, s, errOperationNotFound)
+			return
+		}
+		serve(w, r, s)
+	}
+}
+
+// actions lists, per operation, what serves each ~action it accepts ("" is
+// none). Only the legacy surface reads ~action; on /api it is always "".
+func (h *Handler) actions(op Operation) map[string]serveFunc {
+	switch op {
+	case OpCreate:
+		return map[string]serveFunc{"": h.create}
+	case OpGet:
+		return map[string]serveFunc{"": h.get}
+	case OpDelete:
+		return map[string]serveFunc{"": h.delete}
+	case OpLegacyPost:
+		return map[string]serveFunc{"": h.create, "get": h.get}
+	}
+	return nil
+}
+
+// serveFunc serves one operation on one surface.
+type serveFunc func(http.ResponseWriter, *http.Request, surface)
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w}
+	s := surfaceOf(r.URL.Path)
 	defer func() {
 		if p := recover(); p != nil {
 			h.log.ErrorContext(r.Context(), "panic serving request", "panic", p, "method", r.Method, "path", r.URL.Path, "request_id", RequestID(r.Context()))
 			if rec.status == 0 {
-				h.writeError(rec, r, errUnavailable)
+				h.writeError(rec, s, errUnavailable)
 			}
 		}
 		h.log.InfoContext(r.Context(), "request",
@@ -107,7 +153,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// pages, and every answer here must be a vAPI body. A path that is not
 	// in clean form names nothing.
 	if path.Clean(r.URL.Path) != r.URL.Path {
-		h.writeError(rec, r, errNotFound)
+		h.writeError(rec, s, errNotFound)
 		return
 	}
 	if next, pattern := h.mux.Handler(r); pattern != "" {
@@ -115,47 +161,47 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.paths[r.URL.Path] {
-		h.writeError(rec, r, errOperationNotFound)
+		h.writeError(rec, s, errOperationNotFound)
 		return
 	}
-	h.writeError(rec, r, errNotFound)
+	h.writeError(rec, s, errNotFound)
 }
 
-// create logs in: POST /api/session with Basic credentials.
-func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
+// create logs in with Basic credentials.
+func (h *Handler) create(w http.ResponseWriter, r *http.Request, s surface) {
 	w.Header().Set("Cache-Control", "no-store")
 	user, pass, ok := basicAuth(r)
 	if !ok {
-		h.fail(w, r, session.Errorf(session.EUNAUTHENTICATED, "missing or malformed Basic credentials"))
+		h.fail(w, r, s, session.Errorf(session.EUNAUTHENTICATED, "missing or malformed Basic credentials"))
 		return
 	}
 	tok, sess, err := h.svc.Login(r.Context(), user, pass)
 	if err != nil {
 		h.log.InfoContext(r.Context(), "login failed", "request_id", RequestID(r.Context()), "user", user, "code", session.ErrorCode(err))
-		h.fail(w, r, err)
+		h.fail(w, r, s, err)
 		return
 	}
 	h.log.InfoContext(r.Context(), "login", "request_id", RequestID(r.Context()), "user", sess.User, "session", tok.Hash().String()[:12])
-	writeJSON(w, http.StatusCreated, string(tok))
+	s.loggedIn(w, r, tok)
 }
 
 // get returns the session's information and counts as its use.
-func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
-	sess, err := h.svc.Get(r.Context(), sessionID(r))
+func (h *Handler) get(w http.ResponseWriter, r *http.Request, s surface) {
+	sess, err := h.svc.Get(r.Context(), s.sessionID(r))
 	if err != nil {
-		h.fail(w, r, err)
+		h.fail(w, r, s, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, infoOf(sess))
+	s.info(w, infoOf(sess))
 }
 
 // delete logs out.
-func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
-	if err := h.svc.Logout(r.Context(), sessionID(r)); err != nil {
-		h.fail(w, r, err)
+func (h *Handler) delete(w http.ResponseWriter, r *http.Request, s surface) {
+	if err := h.svc.Logout(r.Context(), s.sessionID(r)); err != nil {
+		h.fail(w, r, s, err)
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	s.loggedOut(w, r)
 }
 
 // Info is a Cis.Session.Info.
@@ -186,9 +232,9 @@ func basicAuth(r *http.Request) (user, pass string, ok bool) {
 	return r.BasicAuth()
 }
 
-// sessionID returns the session id a request presents, or "" when it
-// presents none or several.
-func sessionID(r *http.Request) string {
+// headerSessionID returns the session id the request's header presents, or
+// "" when it presents none or several.
+func headerSessionID(r *http.Request) string {
 	vals := r.Header.Values(HeaderSessionID)
 	if len(vals) != 1 {
 		return ""
@@ -197,21 +243,22 @@ func sessionID(r *http.Request) string {
 }
 
 // fail logs err for the operator and answers with its wire form.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s surface, err error) {
 	we := toWire(err)
 	level := slog.LevelInfo
 	if we.status >= 500 {
 		level = slog.LevelError
 	}
 	h.log.Log(r.Context(), level, "request failed", "request_id", RequestID(r.Context()), "status", we.status, "error", err.Error())
-	h.writeError(w, r, we)
+	h.writeError(w, s, we)
 }
 
-func (h *Handler) writeError(w http.ResponseWriter, _ *http.Request, we wireError) {
+// writeError answers with we, shaped as surface s shapes errors.
+func (h *Handler) writeError(w http.ResponseWriter, s surface, we wireError) {
 	if we.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", Challenge)
 	}
-	writeJSON(w, we.status, we.body)
+	writeJSON(w, we.status, s.errorBody(we))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -5,6 +5,7 @@ package lambda
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,23 +56,23 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	if probe.Version == "2.0" {
 		var ev events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(payload, &ev); err != nil {
-			return json.Marshal(badEventV2())
+			return json.Marshal(badEventV2(""))
 		}
 		resp, err := h.v2.ProxyWithContext(ctx, ev)
 		if err != nil {
 			h.log.InfoContext(ctx, "malformed event", "request_id", httpapi.RequestID(ctx), "error", err.Error())
-			resp = badEventV2()
+			resp = badEventV2(cmp.Or(ev.RawPath, ev.RequestContext.HTTP.Path))
 		}
 		return marshal(resp)
 	}
 	var ev events.APIGatewayProxyRequest
 	if err := json.Unmarshal(payload, &ev); err != nil {
-		return json.Marshal(badEventV1())
+		return json.Marshal(badEventV1(""))
 	}
 	resp, err := h.v1.ProxyWithContext(ctx, ev)
 	if err != nil {
 		h.log.InfoContext(ctx, "malformed event", "request_id", httpapi.RequestID(ctx), "error", err.Error())
-		resp = badEventV1()
+		resp = badEventV1(ev.Path)
 	}
 	return marshal(resp)
 }
@@ -87,20 +88,21 @@ func marshal(v any) ([]byte, error) {
 }
 
 // An event the adapter cannot turn into a request (a body marked base64 that
-// is not, a method or path net/http refuses) is the client's bad request.
-func badEventV2() events.APIGatewayV2HTTPResponse {
+// is not, a method or path net/http refuses) is the client's bad request,
+// shaped as the surface of the path it was sent to.
+func badEventV2(path string) events.APIGatewayV2HTTPResponse {
 	return events.APIGatewayV2HTTPResponse{
 		StatusCode: http.StatusBadRequest,
 		Headers:    map[string]string{"Content-Type": "application/json"},
-		Body:       httpapi.InvalidRequestBody,
+		Body:       httpapi.InvalidRequestBody(path),
 	}
 }
 
-func badEventV1() events.APIGatewayProxyResponse {
+func badEventV1(path string) events.APIGatewayProxyResponse {
 	return events.APIGatewayProxyResponse{
 		StatusCode: http.StatusBadRequest,
 		Headers:    map[string]string{"Content-Type": "application/json"},
-		Body:       httpapi.InvalidRequestBody,
+		Body:       httpapi.InvalidRequestBody(path),
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"maps"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -17,8 +19,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/cis-session/cis-session/internal/app"
-	"github.com/cis-session/cis-session/internal/argon2id"
-	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/dynamotest"
 	"github.com/cis-session/cis-session/internal/httpapi"
@@ -71,26 +71,8 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 func newStack(t *testing.T, f dynamotest.Fixture, ops ...httpapi.Operation) *stack {
 	t.Helper()
-	cfg, err := config.Parse(func(k string) (string, bool) {
-		switch k {
-		case config.EnvSessionsTable:
-			return f.Tables.Sessions, true
-		case config.EnvUsersTable:
-			return f.Tables.Users, true
-		}
-		return "", false
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash, err := argon2id.Hash(adminPass, argon2id.DefaultParams)
-	if err != nil {
-		t.Fatal(err)
-	}
-	users := &dynamo.Users{DB: f.DB, Table: f.Tables.Users}
-	if err := users.Add(context.Background(), session.User{Name: adminName, PasswordHash: hash}, time.Now()); err != nil && session.ErrorCode(err) != session.EINVALID {
-		t.Fatal(err)
-	}
+	cfg := f.Config(t, nil)
+	f.AddUser(t, adminName, adminPass)
 	st := &stack{t: t, clock: &clock{now: time.Date(2026, 7, 16, 7, 18, 48, 517_000_000, time.UTC)}, logs: &syncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(st.logs, nil))
 	svc := app.NewService(cfg, f.DB)
@@ -118,13 +100,30 @@ func (r response) header(name string) string {
 // v2 sends an HTTP API (payload 2.0) event.
 func (s *stack) v2(method, path string, headers map[string]string, body string) response {
 	s.t.Helper()
-	s.seq++
+	return s.v2req(request{method: method, path: path, headers: headers, body: body})
+}
+
+// request is one HTTP API request as API Gateway hands it over: the query
+// string raw, and the Cookie header split into the event's cookies.
+type request struct {
+	method, path, query string
+	headers             map[string]string
+	cookies             []string
+	body                string
+}
+
+// v2req sends an HTTP API (payload 2.0) event for req.
+func (s *stack) v2req(req request) response {
+	s.t.Helper()
+	method, path := req.method, req.path
 	ev := events.APIGatewayV2HTTPRequest{
-		Version:  "2.0",
-		RouteKey: method + " " + path,
-		RawPath:  path,
-		Headers:  headers,
-		Body:     body,
+		Version:        "2.0",
+		RouteKey:       method + " " + path,
+		RawPath:        path,
+		RawQueryString: req.query,
+		Cookies:        req.cookies,
+		Headers:        req.headers,
+		Body:           req.body,
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
 			DomainName: "abc123.execute-api.us-east-1.amazonaws.com",
 			RequestID:  "gw-req",
@@ -140,13 +139,33 @@ func (s *stack) v2(method, path string, headers map[string]string, body string) 
 // v1 sends a REST API (payload 1.0) event.
 func (s *stack) v1(method, path string, headers map[string]string) response {
 	s.t.Helper()
+	return s.v1req(request{method: method, path: path, headers: headers})
+}
+
+// v1req sends a REST API (payload 1.0) event for req: the query parsed into
+// parameters and the cookies in one Cookie header, as that API hands them over.
+func (s *stack) v1req(req request) response {
+	s.t.Helper()
+	method, path := req.method, req.path
+	headers := maps.Clone(req.headers)
+	if len(req.cookies) > 0 {
+		if headers == nil {
+			headers = map[string]string{}
+		}
+		headers["Cookie"] = strings.Join(req.cookies, "; ")
+	}
 	mv := map[string][]string{}
 	for k, v := range headers {
 		mv[k] = []string{v}
 	}
+	query, err := url.ParseQuery(req.query)
+	if err != nil {
+		s.t.Fatalf("v1 query %q: %v", req.query, err)
+	}
 	ev := events.APIGatewayProxyRequest{
 		Resource: path, Path: path, HTTPMethod: method,
 		Headers: headers, MultiValueHeaders: mv,
+		MultiValueQueryStringParameters: query,
 		RequestContext: events.APIGatewayProxyRequestContext{
 			RequestID: "gw-req", Stage: "prod", HTTPMethod: method, ResourcePath: path,
 			DomainName: "abc123.execute-api.us-east-1.amazonaws.com",
@@ -219,18 +238,21 @@ func (s *stack) login() string {
 	return strings.Trim(r.Body, `"`)
 }
 
-type vapiError struct {
-	ErrorType string `json:"error_type"`
-	Messages  []struct {
-		Args           []string `json:"args"`
-		DefaultMessage string   `json:"default_message"`
-		ID             string   `json:"id"`
-	} `json:"messages"`
-	Challenge *string `json:"challenge"`
+// message is a vAPI LocalizableMessage, as both surfaces carry it.
+type message struct {
+	Args           []string `json:"args"`
+	DefaultMessage string   `json:"default_message"`
+	ID             string   `json:"id"`
 }
 
-// wantError checks a well-formed vAPI error of the given type and status.
-func wantError(t *testing.T, r response, status int, errorType string) vapiError {
+type vapiError struct {
+	ErrorType string    `json:"error_type"`
+	Messages  []message `json:"messages"`
+	Challenge *string   `json:"challenge"`
+}
+
+// wantErrorStatus checks the status and content type of an error answer.
+func wantErrorStatus(t *testing.T, r response, status int) {
 	t.Helper()
 	if r.Status != status {
 		t.Fatalf("status = %d, want %d; body %s", r.Status, status, r.Body)
@@ -238,6 +260,31 @@ func wantError(t *testing.T, r response, status int, errorType string) vapiError
 	if ct := r.header("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q", ct)
 	}
+}
+
+// wantErrorContent checks what a vAPI error carries on either surface:
+// well-formed messages and, on a 401, the challenge in body and header.
+func wantErrorContent(t *testing.T, r response, messages []message, challenge *string) {
+	t.Helper()
+	for _, m := range messages {
+		if m.ID == "" || m.DefaultMessage == "" || m.Args == nil {
+			t.Fatalf("malformed message in %s", r.Body)
+		}
+	}
+	if r.Status == 401 {
+		if challenge == nil || *challenge != `Basic realm="VAPI endpoint"` {
+			t.Fatalf("401 without the challenge: %s", r.Body)
+		}
+		if got := r.header("WWW-Authenticate"); got != *challenge {
+			t.Fatalf("WWW-Authenticate = %q, want the body's challenge", got)
+		}
+	}
+}
+
+// wantError checks a well-formed vAPI error of the given type and status.
+func wantError(t *testing.T, r response, status int, errorType string) vapiError {
+	t.Helper()
+	wantErrorStatus(t, r, status)
 	var e vapiError
 	dec := json.NewDecoder(strings.NewReader(r.Body))
 	if err := dec.Decode(&e); err != nil {
@@ -246,19 +293,7 @@ func wantError(t *testing.T, r response, status int, errorType string) vapiError
 	if e.ErrorType != errorType || len(e.Messages) == 0 {
 		t.Fatalf("error = %s, want error_type %s with messages", r.Body, errorType)
 	}
-	for _, m := range e.Messages {
-		if m.ID == "" || m.DefaultMessage == "" || m.Args == nil {
-			t.Fatalf("malformed message in %s", r.Body)
-		}
-	}
-	if status == 401 {
-		if e.Challenge == nil || *e.Challenge != `Basic realm="VAPI endpoint"` {
-			t.Fatalf("401 without the challenge: %s", r.Body)
-		}
-		if got := r.header("WWW-Authenticate"); got != *e.Challenge {
-			t.Fatalf("WWW-Authenticate = %q, want the body's challenge", got)
-		}
-	}
+	wantErrorContent(t, r, e.Messages, e.Challenge)
 	return e
 }
 
@@ -500,15 +535,27 @@ func TestBackendFailureIsServiceUnavailableAndDisclosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	down := newStack(t, dynamotest.Fixture{Engine: srv, DB: f.DB, Tables: f.Tables})
-	svc := app.NewService(mustConfig(t, f), db)
+	svc := app.NewService(f.Config(t, nil), db)
 	log := slog.New(slog.NewJSONHandler(down.logs, nil))
 	down.fn = lambda.NewHandler(httpapi.New(svc, log), log)
-	for _, r := range []response{
-		down.v2("POST", "/api/session", basic(adminName, adminPass), ""),
-		down.v2("GET", "/api/session", sid(tok), ""),
-		down.v2("DELETE", "/api/session", sid(tok), ""),
+	for _, c := range []struct {
+		legacy bool
+		r      response
+	}{
+		{false, down.v2("POST", "/api/session", basic(adminName, adminPass), "")},
+		{false, down.v2("GET", "/api/session", sid(tok), "")},
+		{false, down.v2("DELETE", "/api/session", sid(tok), "")},
+		{true, down.v2("POST", restPath, basic(adminName, adminPass), "")},
+		{true, down.v2req(request{method: "POST", path: restPath, query: "~action=get", headers: sid(tok)})},
+		{true, down.v2req(request{method: "GET", path: restPath, cookies: []string{"vmware-api-session-id=" + tok}})},
+		{true, down.v2("DELETE", restPath, sid(tok), "")},
 	} {
-		wantError(t, r, 503, "SERVICE_UNAVAILABLE")
+		r := c.r
+		if c.legacy {
+			wantLegacyError(t, r, 503, "service_unavailable")
+		} else {
+			wantError(t, r, 503, "SERVICE_UNAVAILABLE")
+		}
 		for _, leak := range []string{"127.0.0.1", "dial", "connect", "dynamodb", f.Tables.Sessions} {
 			if strings.Contains(strings.ToLower(r.Body), strings.ToLower(leak)) {
 				t.Fatalf("503 body discloses %q: %s", leak, r.Body)
@@ -520,22 +567,6 @@ func TestBackendFailureIsServiceUnavailableAndDisclosesNothing(t *testing.T) {
 	}
 }
 
-func mustConfig(t *testing.T, f dynamotest.Fixture) config.Config {
-	cfg, err := config.Parse(func(k string) (string, bool) {
-		switch k {
-		case config.EnvSessionsTable:
-			return f.Tables.Sessions, true
-		case config.EnvUsersTable:
-			return f.Tables.Users, true
-		}
-		return "", false
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
-
 func TestLogsCarryRequestIDAndNoSecrets(t *testing.T) {
 	srv := dynamotest.Engines(t)[0]
 	st := newStack(t, dynamotest.Setup(t, srv))
@@ -543,8 +574,15 @@ func TestLogsCarryRequestIDAndNoSecrets(t *testing.T) {
 	st.v2("GET", "/api/session", sid(tok), "")
 	st.v2("POST", "/api/session", basic(adminName, "not-the-"+adminPass), "")
 	st.v2("DELETE", "/api/session", sid(tok), "")
+	r := st.v2("POST", restPath, basic(adminName, adminPass), "")
+	cookie := sessionCookie(t, r)
+	if cookie == nil {
+		t.Fatalf("/rest login set no cookie: %d %s", r.Status, r.Body)
+	}
+	st.v2req(request{method: "GET", path: restPath, cookies: []string{cookie.Name + "=" + cookie.Value}})
+	st.v2req(request{method: "DELETE", path: restPath, cookies: []string{cookie.Name + "=" + cookie.Value}})
 	logs := st.logs.String()
-	for _, secret := range []string{tok, adminPass, base64.StdEncoding.EncodeToString([]byte(adminName + ":" + adminPass))} {
+	for _, secret := range []string{tok, cookie.Value, adminPass, base64.StdEncoding.EncodeToString([]byte(adminName + ":" + adminPass))} {
 		if strings.Contains(logs, secret) {
 			t.Fatalf("a secret reached the log:\n%s", logs)
 		}
