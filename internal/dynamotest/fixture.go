@@ -41,3 +41,15 @@ func Setup(t *testing.T, srv *localdynamo.Server) Fixture {
 	}
 	return Fixture{Engine: srv, DB: db, Tables: tables}
 }
+
+// RequireAtomicWrites skips t on an engine whose conditional writes are not
+// atomic under concurrent requests: moto (5.x) checks a condition and
+// writes the item with no lock between, so concurrent conditional updates
+// of one item can both succeed. DynamoDB is atomic, and so is dynalite (a
+// lock per item); race tests run there.
+func RequireAtomicWrites(t testing.TB, srv *localdynamo.Server) {
+	t.Helper()
+	if srv.Kind == localdynamo.Moto {
+		t.Skip("moto's conditional writes are not atomic under concurrency; this race runs on dynalite")
+	}
+}
