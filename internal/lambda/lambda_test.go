@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"regexp"
@@ -50,7 +51,8 @@ func (c *clock) Advance(d time.Duration) {
 // stack is the service wired exactly as a function wires it, over a real
 // engine, driven through the Lambda entry point.
 type stack struct {
-	t     *testing.T
+	t     testing.TB
+	svc   *session.Service
 	fn    *lambda.Handler
 	clock *clock
 	logs  *syncBuffer
@@ -71,7 +73,17 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 func newStack(t *testing.T, f dynamotest.Fixture, ops ...httpapi.Operation) *stack {
 	t.Helper()
+	return newStackWith(t, f, f.DB, nil, ops...)
+}
+
+// newStackWith is newStack with extra environment for the configuration,
+// and the service's requests going through db.
+func newStackWith(t testing.TB, f dynamotest.Fixture, db dynamo.API, env map[string]string, ops ...httpapi.Operation) *stack {
+	t.Helper()
 	cfg, err := config.Parse(func(k string) (string, bool) {
+		if v, ok := env[k]; ok {
+			return v, true
+		}
 		switch k {
 		case config.EnvSessionsTable:
 			return f.Tables.Sessions, true
@@ -93,9 +105,9 @@ func newStack(t *testing.T, f dynamotest.Fixture, ops ...httpapi.Operation) *sta
 	}
 	st := &stack{t: t, clock: &clock{now: time.Date(2026, 7, 16, 7, 18, 48, 517_000_000, time.UTC)}, logs: &syncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(st.logs, nil))
-	svc := app.NewService(cfg, f.DB)
-	svc.Now = st.clock.Now
-	st.fn = lambda.NewHandler(httpapi.New(svc, log, ops...), log)
+	st.svc = app.NewService(cfg, db)
+	st.svc.Now = st.clock.Now
+	st.fn = lambda.NewHandler(httpapi.New(st.svc, log, ops...), log)
 	return st
 }
 
@@ -119,7 +131,12 @@ func (r response) header(name string) string {
 func (s *stack) v2(method, path string, headers map[string]string, body string) response {
 	s.t.Helper()
 	s.seq++
-	ev := events.APIGatewayV2HTTPRequest{
+	return s.invoke(v2Event(method, path, headers, body))
+}
+
+// v2Event is an HTTP API (payload 2.0) event as API Gateway sends it.
+func v2Event(method, path string, headers map[string]string, body string) events.APIGatewayV2HTTPRequest {
+	return events.APIGatewayV2HTTPRequest{
 		Version:  "2.0",
 		RouteKey: method + " " + path,
 		RawPath:  path,
@@ -134,7 +151,6 @@ func (s *stack) v2(method, path string, headers map[string]string, body string) 
 			},
 		},
 	}
-	return s.invoke(ev)
 }
 
 // v1 sends a REST API (payload 1.0) event.
@@ -172,6 +188,15 @@ func (s *stack) invokeRaw(payload []byte) response {
 	if err != nil {
 		s.t.Fatalf("invoke: %v", err)
 	}
+	r, err := parseResponse(out)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return r
+}
+
+// parseResponse reads the function's answer to an API Gateway event.
+func parseResponse(out []byte) (response, error) {
 	var r response
 	var raw struct {
 		StatusCode        int                 `json:"statusCode"`
@@ -182,7 +207,7 @@ func (s *stack) invokeRaw(payload []byte) response {
 		Cookies           []string            `json:"cookies"`
 	}
 	if err := json.Unmarshal(out, &raw); err != nil {
-		s.t.Fatalf("response is not JSON: %v: %s", err, out)
+		return r, fmt.Errorf("response is not JSON: %v: %s", err, out)
 	}
 	r.Status, r.Headers, r.Body, r.Cookies = raw.StatusCode, raw.Headers, raw.Body, raw.Cookies
 	if r.Headers == nil {
@@ -197,7 +222,7 @@ func (s *stack) invokeRaw(payload []byte) response {
 		b, _ := base64.StdEncoding.DecodeString(r.Body)
 		r.Body = string(b)
 	}
-	return r
+	return r, nil
 }
 
 func basic(user, pass string) map[string]string {
