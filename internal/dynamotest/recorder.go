@@ -12,7 +12,8 @@ import (
 // Recorder is a dynamo.API that passes every request on to API and
 // records its operation name, so that a test can say which requests a code
 // path makes ("GetItem", "Query", "UpdateItem", ...). It is safe for
-// concurrent use.
+// concurrent use. (Test support: besides package dynamo, the one package
+// that names the SDK's request types.)
 type Recorder struct {
 	API dynamo.API
 

@@ -159,8 +159,9 @@ func (s *Service) Login(ctx context.Context, login, password string) (Token, Ses
 		return "", Session{}, errTooManySessions(s.MaxSessionsPerUser, sessions.n, u.Name)
 	}
 	if s.Lockout.Running(*seen, now) {
-		// Failures before a success are forgiven; a write only when there
-		// are some keeps the common log-in at its two requests.
+		// Failures before a success are forgiven. Writing only when there
+		// are some keeps the common log-in at two round trips: the user
+		// read, then the session write (the count rode along the check).
 		if err := s.Users.ClearFailures(ctx, name); err != nil && ErrorCode(err) != ENOTFOUND {
 			return "", Session{}, err
 		}
