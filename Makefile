@@ -29,6 +29,11 @@ test: deps ## Run every test (unit, storage and end-to-end against dynalite, and
 	  if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
 	$(GO) test $(GOTEST_FLAGS) ./...
 
+.PHONY: timing
+timing: deps ## Measure refused log-ins per cause (unknown user, wrong password, locked): 200 each, min/p50/p90/p99/max
+	$(GO) test -run '^$$' -bench RefusedLogInTiming -benchtime 200x -v -timeout 30m ./internal/lambda/
+	$(GO) test -run '^$$' -bench KnownVersusUnknownUserRequests -benchtime 1000x -v ./internal/dynamo/
+
 .PHONY: admin
 admin: ## Run the admin tool: make admin ARGS="list-users"
 	$(GO) run ./cmd/cis-admin $(ARGS)

@@ -30,12 +30,14 @@ const usage = `usage: cis-admin <command> [arguments]
 Commands:
   create-tables          create the sessions and users tables (idempotent) and enable TTL
   add-user NAME          add a user; the password is prompted for, or read from stdin
-  list-users             list every user
+  list-users             list every user, and which are locked out
   remove-user NAME       remove a user (their open sessions end at their timeouts)
   reset-password NAME    set a new password; prompted for, or read from stdin
+  unlock NAME            forget NAME's failed log-ins, ending a lockout at once
 
 NAME is user@domain; a name without a domain gets DEFAULT_DOMAIN (vsphere.local).
-Tables come from SESSIONS_TABLE and USERS_TABLE; the endpoint from the AWS SDK's
+Tables come from SESSIONS_TABLE and USERS_TABLE, the lockout policy from
+LOGIN_MAX_FAILURES and LOGIN_FAILURE_WINDOW; the endpoint from the AWS SDK's
 standard settings (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, credentials).
 `
 
@@ -124,14 +126,32 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return err
 		}
 		fmt.Fprintf(stdout, "removed %s\n", n)
-	case "list-users":
-		names, err := users.List(ctx)
+	case "unlock":
+		n, err := name()
 		if err != nil {
 			return err
 		}
-		sort.Strings(names)
-		for _, n := range names {
-			fmt.Fprintln(stdout, n)
+		if err := users.ClearFailures(ctx, n); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "unlocked %s\n", n)
+	case "list-users":
+		list, err := users.List(ctx)
+		if err != nil {
+			return err
+		}
+		sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+		now := time.Now()
+		for _, u := range list {
+			f := u.Failures
+			switch {
+			case cfg.Lockout.Locked(f, now):
+				fmt.Fprintf(stdout, "%s\tlocked until %s (%d failed log-ins)\n", u.Name, cfg.Lockout.Until(f).UTC().Format(time.RFC3339), f.Count)
+			case cfg.Lockout.Running(f, now):
+				fmt.Fprintf(stdout, "%s\t%d failed log-ins since %s\n", u.Name, f.Count, f.Since.UTC().Format(time.RFC3339))
+			default:
+				fmt.Fprintln(stdout, u.Name)
+			}
 		}
 	default:
 		fs.Usage()

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,10 +26,14 @@ const (
 	EnvMaxLifetime   = "SESSION_MAX_LIFETIME"
 	EnvDefaultDomain = "DEFAULT_DOMAIN"
 	EnvLogLevel      = "LOG_LEVEL"
+	EnvMaxFailures   = "LOGIN_MAX_FAILURES"
+	EnvFailureWindow = "LOGIN_FAILURE_WINDOW"
+	EnvMaxSessions   = "MAX_SESSIONS_PER_USER"
 )
 
 // Vars lists every variable Load reads.
-var Vars = []string{EnvSessionsTable, EnvUsersTable, EnvIdleTimeout, EnvMaxLifetime, EnvDefaultDomain, EnvLogLevel}
+var Vars = []string{EnvSessionsTable, EnvUsersTable, EnvIdleTimeout, EnvMaxLifetime, EnvDefaultDomain, EnvLogLevel,
+	EnvMaxFailures, EnvFailureWindow, EnvMaxSessions}
 
 // Defaults for local use. A deployed stack sets every variable.
 const (
@@ -39,11 +44,13 @@ const (
 
 // Config is the parsed configuration.
 type Config struct {
-	SessionsTable string
-	UsersTable    string
-	Lifetime      session.Lifetime
-	DefaultDomain string
-	LogLevel      slog.Level
+	SessionsTable      string
+	UsersTable         string
+	Lifetime           session.Lifetime
+	DefaultDomain      string
+	LogLevel           slog.Level
+	Lockout            session.Lockout // MaxFailures 0: no lockout
+	MaxSessionsPerUser int             // live sessions per user; 0: no cap
 }
 
 // Load reads the configuration from the process environment.
@@ -79,6 +86,15 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 	if c.Lifetime.Absolute, err = duration(get(EnvMaxLifetime, session.DefaultLifetime.Absolute.String()), time.Second, 365*24*time.Hour); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", EnvMaxLifetime, err))
 	}
+	if c.Lockout.MaxFailures, err = count(get(EnvMaxFailures, fmt.Sprint(session.DefaultLockout.MaxFailures)), 1000); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w (0 turns the lockout off)", EnvMaxFailures, err))
+	}
+	if c.Lockout.Window, err = duration(get(EnvFailureWindow, session.DefaultLockout.Window.String()), time.Second, 24*time.Hour); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvFailureWindow, err))
+	}
+	if c.MaxSessionsPerUser, err = count(get(EnvMaxSessions, fmt.Sprint(session.DefaultMaxSessionsPerUser)), 1_000_000); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w (0 turns the cap off)", EnvMaxSessions, err))
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(get(EnvLogLevel, "INFO"))); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w (want DEBUG, INFO, WARN or ERROR)", EnvLogLevel, err))
 	}
@@ -102,6 +118,15 @@ func duration(s string, lo, hi time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("%s is outside %s to %s", d, lo, hi)
 	}
 	return d, nil
+}
+
+// count parses a whole number from 0 to hi.
+func count(s string, hi int) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > hi {
+		return 0, fmt.Errorf("%q is not a whole number from 0 to %d", s, hi)
+	}
+	return n, nil
 }
 
 func validTableName(s string) bool {

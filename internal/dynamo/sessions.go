@@ -33,6 +33,11 @@ const (
 	AttrExpires = "expires_at"
 )
 
+// SessionsByUser is the sessions table's global secondary index that
+// counts a user's sessions: partition key user_key, projecting only what
+// liveness needs (created_ms, last_accessed_ms).
+const SessionsByUser = "by-user"
+
 // API is the part of the DynamoDB client the stores use.
 type API interface {
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
@@ -40,12 +45,15 @@ type API interface {
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
 
 // Sessions is a session.SessionStore on a DynamoDB table.
 type Sessions struct {
 	DB    API
 	Table string
+
+	countPage int32 // index entries a count reads per request; 0: a full page (tests set it)
 }
 
 var _ session.SessionStore = (*Sessions)(nil)
@@ -53,8 +61,11 @@ var _ session.SessionStore = (*Sessions)(nil)
 // The touch condition: the item exists, has neither idled out nor outlived
 // its absolute lifetime, and the write would not move last access backwards.
 const touchCondition = "attribute_exists(" + attrTokenHash + ") AND " +
-	attrLastAccessed + " > :idle_cutoff AND " + attrCreated + " > :abs_cutoff AND " +
-	attrLastAccessed + " <= :now"
+	liveFilter + " AND " + attrLastAccessed + " <= :now"
+
+// liveFilter keeps the sessions that have neither idled out nor outlived
+// their absolute lifetime: Lifetime.Live as a filter.
+const liveFilter = attrLastAccessed + " > :idle_cutoff AND " + attrCreated + " > :abs_cutoff"
 
 const touchUpdate = "SET " + attrLastAccessed + " = :now, " + AttrExpires + " = :exp"
 
@@ -140,6 +151,43 @@ func (s *Sessions) Touch(ctx context.Context, h session.TokenHash, now time.Time
 		return session.Session{}, session.Errorf(session.ENOTFOUND, "no session")
 	}
 	return sess, nil
+}
+
+// CountLive counts a user's live sessions with a Query of the SessionsByUser
+// index that returns only the count: one request, more only past a page
+// (about 1 MB of index entries) and while the count is short of enough. The
+// index is eventually consistent: on DynamoDB a session created a moment
+// ago may not be counted yet.
+func (s *Sessions) CountLive(ctx context.Context, name string, now time.Time, l session.Lifetime, enough int) (int, error) {
+	n := 0
+	var start map[string]types.AttributeValue
+	for {
+		in := &dynamodb.QueryInput{
+			TableName:              aws.String(s.Table),
+			IndexName:              aws.String(SessionsByUser),
+			KeyConditionExpression: aws.String(attrUserKey + " = :user"),
+			FilterExpression:       aws.String(liveFilter),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":user":        &types.AttributeValueMemberS{Value: session.UserKey(name)},
+				":idle_cutoff": millis(now.Add(-l.Idle)),
+				":abs_cutoff":  millis(now.Add(-l.Absolute)),
+			},
+			Select:            types.SelectCount,
+			ExclusiveStartKey: start,
+		}
+		if s.countPage > 0 {
+			in.Limit = aws.Int32(s.countPage)
+		}
+		out, err := s.DB.Query(ctx, in)
+		if err != nil {
+			return 0, session.Unavailable("count sessions", err)
+		}
+		n += int(out.Count)
+		if len(out.LastEvaluatedKey) == 0 || (enough > 0 && n >= enough) {
+			return n, nil
+		}
+		start = out.LastEvaluatedKey
+	}
 }
 
 // Delete removes a session in one DeleteItem, conditional on its existence.

@@ -229,7 +229,11 @@ func TestUserStore(t *testing.T) {
 			}
 		})
 		t.Run("ListAndRemove", func(t *testing.T) {
-			names, err := u.List(ctx)
+			list, err := u.List(ctx)
+			var names []string
+			for _, user := range list {
+				names = append(names, user.Name)
+			}
 			sort.Strings(names)
 			if err != nil || len(names) != 2 || names[0] != "Administrator@vsphere.local" || names[1] != "alice@corp.example" {
 				t.Fatalf("list = %v, %v", names, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,18 +32,20 @@ func NewClient(ctx context.Context) (*Client, error) {
 }
 
 // CreateTables creates the sessions and users tables if they do not exist,
-// waits until they are active, and turns on TTL for sessions. It is what the
-// admin tool and the local runner use; a deployed stack gets its tables from
-// template.yaml instead.
+// with the sessions table's SessionsByUser index, waits until all are
+// active (refusing a sessions table made without the index), and turns on TTL for sessions.
+// It is what the admin tool and the local runner use; a deployed stack gets
+// its tables from template.yaml instead.
 func CreateTables(ctx context.Context, db *Client, t Tables) error {
 	specs := []struct {
 		name, key string
+		index     *types.GlobalSecondaryIndex
 	}{
-		{t.Sessions, attrTokenHash},
-		{t.Users, attrUserKeyPK},
+		{t.Sessions, attrTokenHash, sessionsByUser()},
+		{t.Users, attrUserKeyPK, nil},
 	}
 	for _, s := range specs {
-		_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		in := &dynamodb.CreateTableInput{
 			TableName:   aws.String(s.name),
 			BillingMode: types.BillingModePayPerRequest,
 			AttributeDefinitions: []types.AttributeDefinition{
@@ -51,7 +54,12 @@ func CreateTables(ctx context.Context, db *Client, t Tables) error {
 			KeySchema: []types.KeySchemaElement{
 				{AttributeName: aws.String(s.key), KeyType: types.KeyTypeHash},
 			},
-		})
+		}
+		if s.index != nil {
+			in.AttributeDefinitions = append(in.AttributeDefinitions, indexKeyDefinition())
+			in.GlobalSecondaryIndexes = []types.GlobalSecondaryIndex{*s.index}
+		}
+		_, err := db.CreateTable(ctx, in)
 		var inUse *types.ResourceInUseException
 		if err != nil && !errors.As(err, &inUse) {
 			return fmt.Errorf("create table %s: %w", s.name, err)
@@ -66,7 +74,60 @@ func CreateTables(ctx context.Context, db *Client, t Tables) error {
 			return fmt.Errorf("wait for table %s: %w", s.name, err)
 		}
 	}
+	if err := ensureIndex(ctx, db, t.Sessions, sessionsByUser()); err != nil {
+		return err
+	}
 	return enableTTL(ctx, db, t.Sessions)
+}
+
+// sessionsByUser is the definition of the SessionsByUser index.
+func sessionsByUser() *types.GlobalSecondaryIndex {
+	return &types.GlobalSecondaryIndex{
+		IndexName: aws.String(SessionsByUser),
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(attrUserKey), KeyType: types.KeyTypeHash},
+		},
+		Projection: &types.Projection{
+			ProjectionType:   types.ProjectionTypeInclude,
+			NonKeyAttributes: []string{attrCreated, attrLastAccessed},
+		},
+	}
+}
+
+func indexKeyDefinition() types.AttributeDefinition {
+	return types.AttributeDefinition{AttributeName: aws.String(attrUserKey), AttributeType: types.ScalarAttributeTypeS}
+}
+
+// ensureIndex checks that table has idx, active. A table made before the
+// index existed is refused with what to do: without the index no log-in
+// could count sessions. (dynalite cannot add an index to a table, so this
+// does not try.)
+func ensureIndex(ctx context.Context, db *Client, table string, idx *types.GlobalSecondaryIndex) error {
+	name := aws.ToString(idx.IndexName)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		d, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+		if err != nil {
+			return fmt.Errorf("describe table %s: %w", table, err)
+		}
+		i := slices.IndexFunc(d.Table.GlobalSecondaryIndexes, func(g types.GlobalSecondaryIndexDescription) bool {
+			return aws.ToString(g.IndexName) == name
+		})
+		if i < 0 {
+			return fmt.Errorf("table %s has no index %s (it predates the per-user session cap): "+
+				"add it (partition key %s, projection INCLUDE %s, %s) or recreate the table",
+				table, name, attrUserKey, attrCreated, attrLastAccessed)
+		}
+		if d.Table.GlobalSecondaryIndexes[i].IndexStatus == types.IndexStatusActive {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for index %s of table %s: %w", name, table, ctx.Err())
+		case <-time.After(delay):
+		}
+	}
 }
 
 // enableTTL turns on TTL clean-up of expired sessions. Engines without TTL

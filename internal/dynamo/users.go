@@ -20,6 +20,25 @@ const (
 	attrPasswordHash = "password_hash" // S, argon2id PHC string
 	attrUserCreated  = "created_ms"    // N, Unix milliseconds
 	attrUserUpdated  = "updated_ms"    // N, Unix milliseconds of the last password change
+	// The failure window of the lockout: no clean-up job, a window that has
+	// ended is simply ignored and replaced by the next failure.
+	attrFailedCount = "failed_count"    // N, failed log-ins in the window
+	attrFailedSince = "failed_since_ms" // N, Unix milliseconds of the window's first failure
+)
+
+// Conditional updates of the failure window. Each condition says which
+// state of the window the update is right for, so that concurrent log-ins
+// never lose a count: a request that guessed the state wrong fails its
+// condition and tries the other.
+const (
+	// A window is running: count one more in it.
+	addFailureUpdate    = "ADD " + attrFailedCount + " :one"
+	addFailureCondition = attrFailedSince + " > :cutoff"
+	// None is running (never was, has ended, or was cleared): start one.
+	// attribute_exists keeps a failed log-in from creating a user.
+	startFailuresUpdate    = "SET " + attrFailedCount + " = :one, " + attrFailedSince + " = :now"
+	startFailuresCondition = "attribute_exists(" + attrUserKeyPK + ") AND (attribute_not_exists(" +
+		attrFailedSince + ") OR " + attrFailedSince + " <= :cutoff)"
 )
 
 // Users is a session.UserStore on a DynamoDB table, with the operations the
@@ -51,6 +70,63 @@ func (u *Users) User(ctx context.Context, name string) (session.User, error) {
 		return session.User{}, session.Errorf(session.ENOTFOUND, "no user %q", name)
 	}
 	return decodeUser(out.Item)
+}
+
+// CountFailure counts a failed log-in in one conditional UpdateItem, chosen
+// by seen; a concurrent log-in that changed the window since seen was read
+// costs one or two more. With seen nil (no user was found) it makes exactly
+// one request, which counts nothing unless the user has appeared since.
+func (u *Users) CountFailure(ctx context.Context, name string, seen *session.Failures, now time.Time, window time.Duration) error {
+	cutoff := now.Add(-window)
+	running := seen != nil && seen.Count > 0 && seen.Since.After(cutoff)
+	attempts := 3
+	if seen == nil {
+		attempts = 1
+	}
+	for range attempts {
+		in := &dynamodb.UpdateItemInput{
+			TableName: aws.String(u.Table),
+			Key:       u.key(name),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":one":    &types.AttributeValueMemberN{Value: "1"},
+				":cutoff": millis(cutoff),
+			},
+		}
+		if running {
+			in.UpdateExpression, in.ConditionExpression = aws.String(addFailureUpdate), aws.String(addFailureCondition)
+		} else {
+			in.UpdateExpression, in.ConditionExpression = aws.String(startFailuresUpdate), aws.String(startFailuresCondition)
+			in.ExpressionAttributeValues[":now"] = millis(now)
+		}
+		_, err := u.DB.UpdateItem(ctx, in)
+		var ccf *types.ConditionalCheckFailedException
+		if !errors.As(err, &ccf) {
+			if err != nil {
+				return session.Unavailable("count failed log-in", err)
+			}
+			return nil
+		}
+		running = !running
+	}
+	return session.Errorf(session.ENOTFOUND, "failed log-in of %q not counted: no such user, or its window kept changing", name)
+}
+
+// ClearFailures forgets a user's failed log-ins in one UpdateItem.
+func (u *Users) ClearFailures(ctx context.Context, name string) error {
+	_, err := u.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(u.Table),
+		Key:                 u.key(name),
+		UpdateExpression:    aws.String("REMOVE " + attrFailedCount + ", " + attrFailedSince),
+		ConditionExpression: aws.String("attribute_exists(" + attrUserKeyPK + ")"),
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return session.Errorf(session.ENOTFOUND, "no user %q", name)
+	}
+	if err != nil {
+		return session.Unavailable("clear failed log-ins", err)
+	}
+	return nil
 }
 
 // Add stores a new user; ENOTFOUND is never returned, and an existing user
@@ -118,14 +194,15 @@ func (u *Users) Remove(ctx context.Context, name string) error {
 	return nil
 }
 
-// List returns every user's canonical name, in no particular order.
-func (u *Users) List(ctx context.Context) ([]string, error) {
-	var names []string
+// List returns every user's name and failed log-ins (not password
+// hashes), in no particular order.
+func (u *Users) List(ctx context.Context) ([]session.User, error) {
+	var users []session.User
 	var start map[string]types.AttributeValue
 	for {
 		out, err := u.DB.Scan(ctx, &dynamodb.ScanInput{
 			TableName:            aws.String(u.Table),
-			ProjectionExpression: aws.String("#n"),
+			ProjectionExpression: aws.String("#n, " + attrFailedCount + ", " + attrFailedSince),
 			ExpressionAttributeNames: map[string]string{
 				"#n": attrName,
 			},
@@ -135,12 +212,14 @@ func (u *Users) List(ctx context.Context) ([]string, error) {
 			return nil, session.Unavailable("list users", err)
 		}
 		for _, item := range out.Items {
-			if n, ok := stringAttr(item, attrName); ok {
-				names = append(names, n)
+			n, ok := stringAttr(item, attrName)
+			f, fok := decodeFailures(item)
+			if ok && fok {
+				users = append(users, session.User{Name: n, Failures: f})
 			}
 		}
 		if len(out.LastEvaluatedKey) == 0 {
-			return names, nil
+			return users, nil
 		}
 		start = out.LastEvaluatedKey
 	}
@@ -149,8 +228,28 @@ func (u *Users) List(ctx context.Context) ([]string, error) {
 func decodeUser(item map[string]types.AttributeValue) (session.User, error) {
 	name, ok1 := stringAttr(item, attrName)
 	hash, ok2 := stringAttr(item, attrPasswordHash)
-	if !ok1 || !ok2 {
+	failures, ok3 := decodeFailures(item)
+	if !ok1 || !ok2 || !ok3 {
 		return session.User{}, &session.Error{Code: session.EUNAVAILABLE, Err: errors.New("decode user: malformed item")}
 	}
-	return session.User{Name: name, PasswordHash: hash}, nil
+	return session.User{Name: name, PasswordHash: hash, Failures: failures}, nil
+}
+
+// decodeFailures reads the failure window of a user item: absent is none.
+func decodeFailures(item map[string]types.AttributeValue) (session.Failures, bool) {
+	_, hasCount := item[attrFailedCount]
+	_, hasSince := item[attrFailedSince]
+	if !hasCount && !hasSince {
+		return session.Failures{}, true
+	}
+	n, ok1 := item[attrFailedCount].(*types.AttributeValueMemberN)
+	since, ok2 := millisAttr(item, attrFailedSince)
+	if !ok1 || !ok2 {
+		return session.Failures{}, false
+	}
+	count, err := strconv.Atoi(n.Value)
+	if err != nil || count < 0 {
+		return session.Failures{}, false
+	}
+	return session.Failures{Count: count, Since: since}, true
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/cis-session/cis-session/internal/session"
@@ -64,11 +65,28 @@ func toWire(err error) wireError {
 		return errUnauthenticated
 	case session.EINVALID:
 		return errInvalidRequest
+	case session.ELIMIT:
+		return errTooManySessions(err)
 	default:
 		// EUNAVAILABLE, and anything unexpected: the client learns only
 		// that the service cannot answer now; the log has the detail.
 		return errUnavailable
 	}
+}
+
+// errTooManySessions is vCenter's answer to a log-in past the per-user
+// session cap: 503, with the limit, the count and the user as arguments.
+func errTooManySessions(err error) wireError {
+	var e *session.Error
+	errors.As(err, &e) // ErrorCode found one
+	args := e.Args
+	if args == nil {
+		args = []string{}
+	}
+	return wireError{http.StatusServiceUnavailable, vapiError{
+		ErrorType: "SERVICE_UNAVAILABLE",
+		Messages:  []message{{Args: args, DefaultMessage: e.Message, ID: "com.vmware.vapi.endpoint.failedToLoginMaxUserSessionCountReached"}},
+	}}
 }
 
 // InvalidRequestBody is the body of a 400 for a request to path that cannot

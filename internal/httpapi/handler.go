@@ -246,7 +246,10 @@ func headerSessionID(r *http.Request) string {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s surface, err error) {
 	we := toWire(err)
 	level := slog.LevelInfo
-	if we.status >= 500 {
+	switch {
+	case session.ErrorCode(err) == session.ELIMIT:
+		level = slog.LevelWarn // the client's doing, not a fault
+	case we.status >= 500:
 		level = slog.LevelError
 	}
 	h.log.Log(r.Context(), level, "request failed", "request_id", RequestID(r.Context()), "status", we.status, "error", err.Error())

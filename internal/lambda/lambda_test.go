@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/url"
@@ -50,7 +51,8 @@ func (c *clock) Advance(d time.Duration) {
 // stack is the service wired exactly as a function wires it, over a real
 // engine, driven through the Lambda entry point.
 type stack struct {
-	t     *testing.T
+	t     testing.TB
+	svc   *session.Service
 	fn    *lambda.Handler
 	clock *clock
 	logs  *syncBuffer
@@ -71,13 +73,20 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 func newStack(t *testing.T, f dynamotest.Fixture, ops ...httpapi.Operation) *stack {
 	t.Helper()
-	cfg := f.Config(t, nil)
+	return newStackWith(t, f, f.DB, nil, ops...)
+}
+
+// newStackWith is newStack with extra environment for the configuration,
+// and the service's requests going through db.
+func newStackWith(t testing.TB, f dynamotest.Fixture, db dynamo.API, env map[string]string, ops ...httpapi.Operation) *stack {
+	t.Helper()
+	cfg := f.Config(t, env)
 	f.AddUser(t, adminName, adminPass)
 	st := &stack{t: t, clock: &clock{now: time.Date(2026, 7, 16, 7, 18, 48, 517_000_000, time.UTC)}, logs: &syncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(st.logs, nil))
-	svc := app.NewService(cfg, f.DB)
-	svc.Now = st.clock.Now
-	st.fn = lambda.NewHandler(httpapi.New(svc, log, ops...), log)
+	st.svc = app.NewService(cfg, db)
+	st.svc.Now = st.clock.Now
+	st.fn = lambda.NewHandler(httpapi.New(st.svc, log, ops...), log)
 	return st
 }
 
@@ -115,8 +124,17 @@ type request struct {
 // v2req sends an HTTP API (payload 2.0) event for req.
 func (s *stack) v2req(req request) response {
 	s.t.Helper()
+	return s.invoke(req.v2Event())
+}
+
+// v2Event is an HTTP API (payload 2.0) event as API Gateway sends it.
+func v2Event(method, path string, headers map[string]string, body string) events.APIGatewayV2HTTPRequest {
+	return request{method: method, path: path, headers: headers, body: body}.v2Event()
+}
+
+func (req request) v2Event() events.APIGatewayV2HTTPRequest {
 	method, path := req.method, req.path
-	ev := events.APIGatewayV2HTTPRequest{
+	return events.APIGatewayV2HTTPRequest{
 		Version:        "2.0",
 		RouteKey:       method + " " + path,
 		RawPath:        path,
@@ -133,7 +151,6 @@ func (s *stack) v2req(req request) response {
 			},
 		},
 	}
-	return s.invoke(ev)
 }
 
 // v1 sends a REST API (payload 1.0) event.
@@ -191,6 +208,15 @@ func (s *stack) invokeRaw(payload []byte) response {
 	if err != nil {
 		s.t.Fatalf("invoke: %v", err)
 	}
+	r, err := parseResponse(out)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return r
+}
+
+// parseResponse reads the function's answer to an API Gateway event.
+func parseResponse(out []byte) (response, error) {
 	var r response
 	var raw struct {
 		StatusCode        int                 `json:"statusCode"`
@@ -201,7 +227,7 @@ func (s *stack) invokeRaw(payload []byte) response {
 		Cookies           []string            `json:"cookies"`
 	}
 	if err := json.Unmarshal(out, &raw); err != nil {
-		s.t.Fatalf("response is not JSON: %v: %s", err, out)
+		return r, fmt.Errorf("response is not JSON: %v: %s", err, out)
 	}
 	r.Status, r.Headers, r.Body, r.Cookies = raw.StatusCode, raw.Headers, raw.Body, raw.Cookies
 	if r.Headers == nil {
@@ -216,7 +242,7 @@ func (s *stack) invokeRaw(payload []byte) response {
 		b, _ := base64.StdEncoding.DecodeString(r.Body)
 		r.Body = string(b)
 	}
-	return r
+	return r, nil
 }
 
 func basic(user, pass string) map[string]string {

@@ -2,6 +2,9 @@ package session
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -32,6 +35,10 @@ type Service struct {
 	Lifetime      Lifetime
 	DefaultDomain string           // qualifies a login name given without a domain
 	Now           func() time.Time // the clock; time.Now when nil
+	// Lockout is the brute-force policy; the zero value disables it.
+	Lockout Lockout
+	// MaxSessionsPerUser caps a user's live sessions; 0 for no cap.
+	MaxSessionsPerUser int
 }
 
 func (s *Service) now() time.Time {
@@ -84,42 +91,121 @@ func QualifyName(login, defaultDomain string) (string, bool) {
 // case-insensitive, as in vCenter's identity sources.
 func UserKey(name string) string { return strings.ToLower(name) }
 
-// Login checks a user's password and opens a session. Every failure a client
-// could cause is the same EUNAUTHENTICATED error.
+// Login checks a user's password and opens a session.
+//
+// Every failure a client could cause — unknown user, wrong password, locked
+// account — is the same EUNAUTHENTICATED error after the same work: one read
+// of the user, one count of the user's live sessions alongside one password
+// verification (against the decoy for an unknown user), and one write that
+// counts the failure (a write refused by its condition for an unknown
+// user). A locked account is refused whatever the password. Only a correct
+// password learns of the session cap (ELIMIT).
 func (s *Service) Login(ctx context.Context, login, password string) (Token, Session, error) {
 	name, ok := QualifyName(login, s.DefaultDomain)
 	if !ok || len(password) > MaxPasswordLen {
 		return "", Session{}, errBadCredentials()
 	}
+	now := s.now().Truncate(time.Millisecond)
+	var seen *Failures // nil: no such user
+	hash := s.Passwords.Decoy()
 	u, err := s.Users.User(ctx, name)
 	switch ErrorCode(err) {
 	case "":
+		seen, hash = &u.Failures, u.PasswordHash
 	case ENOTFOUND:
-		// Spend the time a real check would, then fail the same way.
-		_, _ = s.Passwords.Verify(s.Passwords.Decoy(), password)
-		return "", Session{}, errBadCredentials()
 	default:
 		return "", Session{}, err
 	}
-	match, err := s.Passwords.Verify(u.PasswordHash, password)
-	if err != nil {
+
+	// The count costs no time of its own: it runs during the verification.
+	type counted struct {
+		n   int
+		err error
+	}
+	live := make(chan counted, 1)
+	go func() {
+		n, err := s.countLive(ctx, name, now)
+		live <- counted{n, err}
+	}()
+	match, verr := s.Passwords.Verify(hash, password)
+	sessions := <-live
+	if sessions.err != nil {
+		// Whatever the password: a failure here must not tell a right
+		// password from a wrong one.
+		return "", Session{}, sessions.err
+	}
+
+	var refused error
+	switch {
+	case seen == nil:
+		refused = errors.New("no such user")
+	case verr != nil:
 		// A stored hash we cannot read is the operator's problem, not the
 		// client's: log it, answer as for a bad password.
-		return "", Session{}, &Error{Code: EUNAUTHENTICATED, Message: "Authentication required.", Err: err}
+		refused = fmt.Errorf("stored password hash: %w", verr)
+	case s.Lockout.Locked(*seen, now):
+		refused = fmt.Errorf("account locked until %s", s.Lockout.Until(*seen).Format(time.RFC3339))
+	case !match:
+		refused = errors.New("wrong password")
 	}
-	if !match {
-		return "", Session{}, errBadCredentials()
+	if refused != nil {
+		if err := s.countFailure(ctx, name, seen, now); err != nil {
+			return "", Session{}, err
+		}
+		return "", Session{}, &Error{Code: EUNAUTHENTICATED, Message: "Authentication required.", Err: refused}
+	}
+
+	if s.MaxSessionsPerUser > 0 && sessions.n >= s.MaxSessionsPerUser {
+		return "", Session{}, errTooManySessions(s.MaxSessionsPerUser, sessions.n, u.Name)
+	}
+	if s.Lockout.Running(*seen, now) {
+		// Failures before a success are forgiven. Writing only when there
+		// are some keeps the common log-in at two round trips: the user
+		// read, then the session write (the count rode along the check).
+		if err := s.Users.ClearFailures(ctx, name); err != nil && ErrorCode(err) != ENOTFOUND {
+			return "", Session{}, err
+		}
 	}
 	tok, err := NewToken()
 	if err != nil {
 		return "", Session{}, err
 	}
-	now := s.now().Truncate(time.Millisecond)
 	sess := Session{User: u.Name, Created: now, LastAccessed: now}
 	if err := s.Sessions.Create(ctx, Record{Hash: tok.Hash(), Session: sess}, s.Lifetime); err != nil {
 		return "", Session{}, err
 	}
 	return tok, sess, nil
+}
+
+// countLive counts the user's live sessions when there is a cap to check.
+func (s *Service) countLive(ctx context.Context, name string, now time.Time) (int, error) {
+	if s.MaxSessionsPerUser <= 0 {
+		return 0, nil
+	}
+	return s.Sessions.CountLive(ctx, name, now, s.Lifetime, s.MaxSessionsPerUser)
+}
+
+// countFailure counts a refused log-in against the account, when there is
+// a lockout. A name with no user costs the same request and counts nothing.
+func (s *Service) countFailure(ctx context.Context, name string, seen *Failures, now time.Time) error {
+	if s.Lockout.MaxFailures <= 0 {
+		return nil
+	}
+	err := s.Users.CountFailure(ctx, name, seen, now, s.Lockout.Window)
+	if ErrorCode(err) == ENOTFOUND {
+		return nil
+	}
+	return err
+}
+
+// errTooManySessions is vCenter's answer to a log-in past the per-user cap.
+func errTooManySessions(limit, existing int, user string) error {
+	l, n := strconv.Itoa(limit), strconv.Itoa(existing)
+	return &Error{
+		Code:    ELIMIT,
+		Message: "User session count is limited to " + l + ". Existing session count is " + n + " for user " + user,
+		Args:    []string{l, n, user},
+	}
 }
 
 // Get returns the session named by a raw session id and counts as its use.

@@ -103,17 +103,69 @@ type SessionStore interface {
 	Touch(ctx context.Context, h TokenHash, now time.Time, l Lifetime) (Session, error)
 	// Delete removes a live session. A missing or expired one is ENOTFOUND.
 	Delete(ctx context.Context, h TokenHash, now time.Time, l Lifetime) error
+	// CountLive counts the sessions of the user name (compared
+	// case-insensitively) that are live at now under l. It may stop reading
+	// once the count has reached enough (0: count them all), and may lag a
+	// moment behind sessions just created.
+	CountLive(ctx context.Context, name string, now time.Time, l Lifetime, enough int) (int, error)
 }
+
+// DefaultMaxSessionsPerUser is vCenter's historical cap on one user's
+// sessions.
+const DefaultMaxSessionsPerUser = 550
 
 // User is an account that may log in.
 type User struct {
-	Name         string // canonical name@domain, as the session reports it
-	PasswordHash string // argon2id PHC string
+	Name         string   // canonical name@domain, as the session reports it
+	PasswordHash string   // argon2id PHC string
+	Failures     Failures // failed log-ins counted against the account
 }
+
+// Failures counts a user's failed log-ins in one window.
+type Failures struct {
+	Count int
+	Since time.Time // when the window began: its first failure; zero if none
+}
+
+// Lockout is the brute-force policy: MaxFailures failed log-ins in a window
+// lock the account until the window ends. A window begins at a failure
+// when none is running, lasts Window, and is then forgotten without any
+// clean-up. A successful log-in or an admin's unlock ends it early.
+type Lockout struct {
+	MaxFailures int           // failures that lock the account; 0 disables the lockout
+	Window      time.Duration // how long a window lasts from its first failure
+}
+
+// DefaultLockout locks an account after 5 failed log-ins in 15 minutes.
+var DefaultLockout = Lockout{MaxFailures: 5, Window: 15 * time.Minute}
+
+// Running reports whether f's window is still running at now.
+func (p Lockout) Running(f Failures, now time.Time) bool {
+	return f.Count > 0 && !f.Since.IsZero() && now.Sub(f.Since) < p.Window
+}
+
+// Locked reports whether an account with failures f is locked at now.
+func (p Lockout) Locked(f Failures, now time.Time) bool {
+	return p.MaxFailures > 0 && p.Running(f, now) && f.Count >= p.MaxFailures
+}
+
+// Until returns when f's window ends, and with it any lock.
+func (p Lockout) Until(f Failures) time.Time { return f.Since.Add(p.Window) }
 
 // UserStore keeps users.
 type UserStore interface {
 	// User returns the user with the given name (compared case-insensitively);
 	// ENOTFOUND when there is none.
 	User(ctx context.Context, name string) (User, error)
+	// CountFailure counts a failed log-in of the user name at now: in the
+	// window running then, or in a new one when none is running (a window
+	// runs for window from its first failure). seen is the user's Failures
+	// as read at the start of the log-in, or nil when that read found no
+	// user: then exactly one request is made, it counts nothing unless the
+	// user has appeared since, and the result is ENOTFOUND; so an unknown
+	// user costs what a known one does.
+	CountFailure(ctx context.Context, name string, seen *Failures, now time.Time, window time.Duration) error
+	// ClearFailures forgets a user's failed log-ins, ending any lock.
+	// ENOTFOUND when there is no such user.
+	ClearFailures(ctx context.Context, name string) error
 }
