@@ -13,6 +13,13 @@ import (
 	"github.com/aws/smithy-go"
 )
 
+// Key attributes of the tables (string hash keys). template.yaml declares the
+// same; a test holds the two together.
+const (
+	SessionsKey = attrTokenHash
+	UsersKey    = attrUserKeyPK
+)
+
 // Tables names the service's tables.
 type Tables struct {
 	Sessions string
@@ -38,8 +45,8 @@ func CreateTables(ctx context.Context, db *Client, t Tables) error {
 	specs := []struct {
 		name, key string
 	}{
-		{t.Sessions, attrTokenHash},
-		{t.Users, attrUserKeyPK},
+		{t.Sessions, SessionsKey},
+		{t.Users, UsersKey},
 	}
 	for _, s := range specs {
 		_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
