@@ -4,8 +4,9 @@
 package main
 
 import (
-	"github.com/cis-session/cis-session/internal/httpapi"
+	"github.com/cis-session/cis-session/internal/deploy"
 	"github.com/cis-session/cis-session/internal/lambda"
 )
 
-func main() { lambda.Main(httpapi.OpGet) }
+// Its operations, routes and permissions are its entry in deploy.Functions.
+func main() { lambda.Main(deploy.Ops("get")...) }

@@ -130,15 +130,15 @@ func (s *Sessions) Touch(ctx context.Context, h session.TokenHash, now time.Time
 	// invocations differ). Only the last case is a live session.
 	item := ccf.Item
 	if item == nil {
-		// Engines without ReturnValuesOnConditionCheckFailure (dynalite)
-		// need a second, rare, read to tell the cases apart.
-		got, gerr := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName: aws.String(s.Table), Key: key, ConsistentRead: aws.Bool(true),
-		})
-		if gerr != nil {
-			return session.Session{}, session.Unavailable("read session after failed touch", gerr)
+		// DynamoDB returns no item when there is none; engines without
+		// ReturnValuesOnConditionCheckFailure (dynalite) never return one.
+		// Ask about the one case that is still a live session with the
+		// one action the get function is allowed: an UpdateItem that
+		// changes nothing, on condition that a later access is recorded.
+		item, err = s.laterAccess(ctx, key, now)
+		if err != nil {
+			return session.Session{}, err
 		}
-		item = got.Item
 	}
 	if item == nil {
 		return session.Session{}, session.Errorf(session.ENOTFOUND, "no session")
@@ -188,6 +188,29 @@ func (s *Sessions) CountLive(ctx context.Context, name string, now time.Time, l 
 		}
 		start = out.LastEvaluatedKey
 	}
+}
+
+// laterAccess returns the item of a session whose last access is already
+// later than now, or nil when there is no such item. It writes nothing: the
+// update sets an attribute to its own value.
+func (s *Sessions) laterAccess(ctx context.Context, key map[string]types.AttributeValue, now time.Time) (map[string]types.AttributeValue, error) {
+	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        aws.String(s.Table),
+		Key:              key,
+		UpdateExpression: aws.String("SET " + attrLastAccessed + " = " + attrLastAccessed),
+		ConditionExpression: aws.String("attribute_exists(" + attrTokenHash + ") AND " +
+			attrLastAccessed + " > :now"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": millis(now)},
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if err != nil {
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			return nil, nil
+		}
+		return nil, session.Unavailable("re-check session after failed touch", err)
+	}
+	return out.Attributes, nil
 }
 
 // Delete removes a session in one DeleteItem, conditional on its existence.

@@ -171,6 +171,33 @@ func TestSessionStore(t *testing.T) {
 			}
 		})
 
+		// The get function's role grants UpdateItem on the sessions table
+		// and nothing else: every outcome of Touch must come from it alone.
+		t.Run("TouchUsesOnlyUpdateItem", func(t *testing.T) {
+			rec := &dynamo.Recorder{API: f.DB}
+			rs := &dynamo.Sessions{DB: rec, Table: f.Tables.Sessions}
+			live := newSession(t, s, "u@d", t0)
+			gone, _ := session.NewToken()
+			late := t0.Add(10 * time.Minute)
+			if _, err := rs.Touch(ctx, live.Hash(), late, lifetime); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := rs.Touch(ctx, live.Hash(), t0.Add(time.Minute), lifetime); err != nil || !got.LastAccessed.Equal(late) {
+				t.Fatalf("touch with an earlier clock: %+v, %v", got, err)
+			}
+			if _, err := rs.Touch(ctx, gone.Hash(), late, lifetime); session.ErrorCode(err) != session.ENOTFOUND {
+				t.Fatalf("touch of an unknown session: %v", err)
+			}
+			if _, err := rs.Touch(ctx, live.Hash(), late.Add(lifetime.Idle), lifetime); session.ErrorCode(err) != session.ENOTFOUND {
+				t.Fatalf("touch of an idle session: %v", err)
+			}
+			for _, c := range rec.Calls() {
+				if c.Action != "dynamodb:UpdateItem" || c.Table != f.Tables.Sessions {
+					t.Errorf("Touch called %s on %s", c.Action, c.Table)
+				}
+			}
+		})
+
 		t.Run("CreateNeverOverwrites", func(t *testing.T) {
 			tok := newSession(t, s, "first@d", t0)
 			rec := session.Record{Hash: tok.Hash(), Session: session.Session{User: "second@d", Created: t0, LastAccessed: t0}}

@@ -14,6 +14,13 @@ import (
 	"github.com/aws/smithy-go"
 )
 
+// Key attributes of the tables (string hash keys). template.yaml declares the
+// same; a test holds the two together.
+const (
+	SessionsKey = attrTokenHash
+	UsersKey    = attrUserKeyPK
+)
+
 // Tables names the service's tables.
 type Tables struct {
 	Sessions string
@@ -41,8 +48,8 @@ func CreateTables(ctx context.Context, db *Client, t Tables) error {
 		name, key string
 		index     *types.GlobalSecondaryIndex
 	}{
-		{t.Sessions, attrTokenHash, sessionsByUser()},
-		{t.Users, attrUserKeyPK, nil},
+		{t.Sessions, SessionsKey, sessionsByUser()},
+		{t.Users, UsersKey, nil},
 	}
 	for _, s := range specs {
 		in := &dynamodb.CreateTableInput{
@@ -85,14 +92,21 @@ func sessionsByUser() *types.GlobalSecondaryIndex {
 	return &types.GlobalSecondaryIndex{
 		IndexName: aws.String(SessionsByUser),
 		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String(attrUserKey), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(SessionsByUserKey), KeyType: types.KeyTypeHash},
 		},
 		Projection: &types.Projection{
 			ProjectionType:   types.ProjectionTypeInclude,
-			NonKeyAttributes: []string{attrCreated, attrLastAccessed},
+			NonKeyAttributes: SessionsByUserProjection(),
 		},
 	}
 }
+
+// SessionsByUserKey is the hash key of the SessionsByUser index (type S).
+const SessionsByUserKey = attrUserKey
+
+// SessionsByUserProjection lists the attributes the SessionsByUser index
+// includes beside the keys: what the live-session count filters on.
+func SessionsByUserProjection() []string { return []string{attrCreated, attrLastAccessed} }
 
 func indexKeyDefinition() types.AttributeDefinition {
 	return types.AttributeDefinition{AttributeName: aws.String(attrUserKey), AttributeType: types.ScalarAttributeTypeS}

@@ -241,7 +241,7 @@ func TestLockoutCanBeTurnedOff(t *testing.T) {
 func TestRefusedLogInsAreIndistinguishable(t *testing.T) {
 	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
 		f := dynamotest.Setup(t, srv)
-		rec := &dynamotest.Recorder{API: f.DB}
+		rec := &dynamo.Recorder{API: f.DB}
 		st := newStackWith(t, f, rec, limits(2, time.Hour, 1))
 		pw := &countingPasswords{Passwords: st.svc.Passwords}
 		st.svc.Passwords = pw
@@ -379,7 +379,7 @@ func TestSessionCap(t *testing.T) {
 
 func TestSessionCapCanBeTurnedOff(t *testing.T) {
 	f := dynamotest.Setup(t, dynamotest.Engines(t)[0])
-	rec := &dynamotest.Recorder{API: f.DB}
+	rec := &dynamo.Recorder{API: f.DB}
 	st := newStackWith(t, f, rec, limits(5, time.Minute, 0))
 	for range 3 {
 		st.login()
