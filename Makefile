@@ -21,6 +21,9 @@ RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 RIE_BIN     := $(TOOLS)/rie-$(RIE_VERSION)/aws-lambda-rie
 RIE         := $(TOOLS)/bin/aws-lambda-rie
 
+BENCHSTAT   := $(TOOLS)/bin/benchstat
+BENCH_FLAGS ?=
+
 EVENT ?=
 
 .PHONY: help
@@ -102,6 +105,26 @@ timing: deps ## Measure refused log-ins per cause (unknown user, wrong password,
 .PHONY: admin
 admin: ## Run the admin tool: make admin ARGS="list-users"
 	$(GO) run ./cmd/cis-admin $(ARGS)
+
+.PHONY: bench
+bench: deps $(RIE) ## Measure round trips, the warm path, argon2id, cold starts (under the emulator) and a load run; print the report
+	$(GO) run ./cmd/cis-bench -rie $(RIE) $(BENCH_FLAGS)
+
+.PHONY: bench-docs
+bench-docs: ## make bench, and rewrite the numbers in docs/BENCHMARKS.md with the results
+	$(MAKE) bench BENCH_FLAGS="$(BENCH_FLAGS) -docs docs/BENCHMARKS.md"
+
+$(BENCHSTAT):
+	GOBIN=$(@D) $(GO) install golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+
+.PHONY: bench-compare
+bench-compare: deps $(RIE) $(BENCHSTAT) ## Before and after of two commits' warm path and cold start: make bench-compare BASE=<commit> [HEAD=<commit>]
+	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=<commit> [HEAD=<commit>]"; exit 1; }
+	TOOLS=$(TOOLS)/bin bench/compare.sh $(BASE) $(or $(HEAD),HEAD)
+
+.PHONY: load
+load: ## Load a running `make run` with gets and print latency percentiles: make load ARGS="-n 20000 -c 8"
+	$(GO) run ./cmd/cis-load $(ARGS)
 
 .PHONY: clean
 clean: ## Remove build output and installed tools

@@ -22,6 +22,7 @@ import (
 	"github.com/cis-session/cis-session/internal/argon2id"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
+	"github.com/cis-session/cis-session/internal/dynamo/sdkconfig"
 	"github.com/cis-session/cis-session/internal/session"
 )
 
@@ -65,7 +66,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	db, err := dynamo.NewClient(ctx)
+	db, err := sdkconfig.NewClient(ctx)
 	if err != nil {
 		return err
 	}

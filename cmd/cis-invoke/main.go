@@ -128,6 +128,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer eng.Stop()
 		endpoint = eng.Endpoint
+		// dynalite does not return the item with a failed condition.
+		cfg.ReadOnFailedCondition = true
 		fmt.Fprintf(stderr, "cis-invoke: started dynalite at %s (in memory; stopped at exit)\n", endpoint)
 	}
 	if err := fixtures.CheckLocalEndpoint(endpoint); err != nil {
@@ -164,7 +166,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		out, err := invoke(ctx, rie.Options{
 			RIE:       rieBin,
 			Bootstrap: bootstrap,
-			Env:       rie.FunctionEnv(ev.Function, endpoint, rie.Tables{Sessions: tables.Sessions, Users: tables.Users}, os.Getenv(config.EnvLogLevel)),
+			Env:       rie.FunctionEnv(ev.Function, endpoint, rie.Tables{Sessions: tables.Sessions, Users: tables.Users}, cfg.ReadOnFailedCondition, os.Getenv(config.EnvLogLevel)),
 			Output:    logs,
 		}, ev.Payload)
 		if err != nil {

@@ -30,7 +30,7 @@ func (p Passwords) Decoy() string { return argon2id.Dummy(p.Params) }
 // NewService returns the session service over the tables cfg names.
 func NewService(cfg config.Config, db dynamo.API) *session.Service {
 	return &session.Service{
-		Sessions:           &dynamo.Sessions{DB: db, Table: cfg.SessionsTable},
+		Sessions:           &dynamo.Sessions{DB: db, Table: cfg.SessionsTable, ReadOnFailedCondition: cfg.ReadOnFailedCondition},
 		Users:              &dynamo.Users{DB: db, Table: cfg.UsersTable},
 		Passwords:          Passwords{Params: argon2id.DefaultParams},
 		Lifetime:           cfg.Lifetime,

@@ -43,18 +43,22 @@ type Params struct {
 
 // DefaultParams are the parameters of new hashes.
 //
-// m=19456 KiB (19 MiB), t=2, p=1 is OWASP's minimum recommendation for
-// Argon2id (Password Storage Cheat Sheet; one of its equivalent
-// memory/iteration trade-offs, between m=47104,t=1 and m=12288,t=3), with a
-// 16-byte salt and a 32-byte key. It is what we use
-// for now: it keeps a login around a few tens of milliseconds and well under
-// the memory of the Lambdas (the create Lambda will have 256-512 MB), even
-// with several hashes in flight. Raise MemoryKiB (e.g. m=47104,t=1 or
-// m=65536,t=3) once the functions are sized for it; NeedsRehash then tells
-// which stored hashes to upgrade at their next successful login.
+// m=47104 KiB (46 MiB), t=1, p=1 is the first of OWASP's equivalent Argon2id
+// configurations (Password Storage Cheat Sheet: m=47104,t=1 / m=19456,t=2 /
+// m=12288,t=3 / ...), with a 16-byte salt and a 32-byte key. Of those it asks
+// an attacker for the most memory per guess, which is what makes GPUs and
+// ASICs expensive, for about 1.25 times the CPU of m=19456,t=2.
+//
+// It is sized for the create function at 1769 MB, one whole vCPU: below that
+// Lambda gives CPU in proportion to memory, so a log-in costs the same GB-s at
+// any smaller size, only slower; above it a single lane gains nothing. There
+// one hash takes about 90 ms of the generic Go code arm64 runs (make bench,
+// docs/BENCHMARKS.md), about $2 per million log-ins. p=1 because the CPU a
+// function gets is a share, not cores: more lanes would not finish sooner.
+// Hashes made with other parameters still verify; NeedsRehash tells which.
 var DefaultParams = Params{
-	MemoryKiB:   19456,
-	Iterations:  2,
+	MemoryKiB:   47104,
+	Iterations:  1,
 	Parallelism: 1,
 	SaltLen:     16,
 	KeyLen:      32,

@@ -29,11 +29,14 @@ const (
 	EnvMaxFailures   = "LOGIN_MAX_FAILURES"
 	EnvFailureWindow = "LOGIN_FAILURE_WINDOW"
 	EnvMaxSessions   = "MAX_SESSIONS_PER_USER"
+	// EnvReadOnFailedCondition is for engines without
+	// ReturnValuesOnConditionCheckFailure (dynalite); never needed on AWS.
+	EnvReadOnFailedCondition = "DYNAMODB_READ_ON_FAILED_CONDITION"
 )
 
 // Vars lists every variable Load reads.
 var Vars = []string{EnvSessionsTable, EnvUsersTable, EnvIdleTimeout, EnvMaxLifetime, EnvDefaultDomain, EnvLogLevel,
-	EnvMaxFailures, EnvFailureWindow, EnvMaxSessions}
+	EnvMaxFailures, EnvFailureWindow, EnvMaxSessions, EnvReadOnFailedCondition}
 
 // Defaults for local use. A deployed stack sets every variable.
 const (
@@ -51,6 +54,9 @@ type Config struct {
 	LogLevel           slog.Level
 	Lockout            session.Lockout // MaxFailures 0: no lockout
 	MaxSessionsPerUser int             // live sessions per user; 0: no cap
+	// ReadOnFailedCondition makes a failed session touch ask again (see
+	// dynamo.Sessions): one more request, only on engines that need it.
+	ReadOnFailedCondition bool
 }
 
 // Load reads the configuration from the process environment.
@@ -97,6 +103,9 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(get(EnvLogLevel, "INFO"))); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w (want DEBUG, INFO, WARN or ERROR)", EnvLogLevel, err))
+	}
+	if c.ReadOnFailedCondition, err = strconv.ParseBool(get(EnvReadOnFailedCondition, "false")); err != nil {
+		errs = append(errs, fmt.Errorf("%s: want true or false", EnvReadOnFailedCondition))
 	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)

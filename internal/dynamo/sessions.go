@@ -54,6 +54,13 @@ type Sessions struct {
 	Table string
 
 	countPage int32 // index entries a count reads per request; 0: a full page (tests set it)
+
+	// ReadOnFailedCondition is for engines that ignore
+	// ReturnValuesOnConditionCheckFailure (dynalite): a touch whose condition
+	// fails then asks again, to tell a session touched by a request whose
+	// clock is ahead from one that is gone. DynamoDB, DynamoDB Local and moto
+	// return the item with the failure, so there a touch is always one request.
+	ReadOnFailedCondition bool
 }
 
 var _ session.SessionStore = (*Sessions)(nil)
@@ -129,12 +136,10 @@ func (s *Sessions) Touch(ctx context.Context, h session.TokenHash, now time.Time
 	// request already recorded a later access (clocks of concurrent
 	// invocations differ). Only the last case is a live session.
 	item := ccf.Item
-	if item == nil {
-		// DynamoDB returns no item when there is none; engines without
-		// ReturnValuesOnConditionCheckFailure (dynalite) never return one.
-		// Ask about the one case that is still a live session with the
-		// one action the get function is allowed: an UpdateItem that
-		// changes nothing, on condition that a later access is recorded.
+	if item == nil && s.ReadOnFailedCondition {
+		// Ask about the one case that is still a live session with the one
+		// action the get function is allowed: an UpdateItem that changes
+		// nothing, on condition that a later access is recorded.
 		item, err = s.laterAccess(ctx, key, now)
 		if err != nil {
 			return session.Session{}, err

@@ -2,8 +2,11 @@ package dynamo_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptrace"
 	"os"
 	"sort"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,7 +57,7 @@ func TestSessionStore(t *testing.T) {
 	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
 		f := dynamotest.Setup(t, srv)
 		ctx := context.Background()
-		s := &dynamo.Sessions{DB: f.DB, Table: f.Tables.Sessions}
+		s := &dynamo.Sessions{DB: f.DB, Table: f.Tables.Sessions, ReadOnFailedCondition: srv.Kind == localdynamo.Dynalite}
 
 		t.Run("TouchMovesLastAccessedAndKeepsCreated", func(t *testing.T) {
 			tok := newSession(t, s, "Administrator@vsphere.local", t0)
@@ -175,7 +178,7 @@ func TestSessionStore(t *testing.T) {
 		// and nothing else: every outcome of Touch must come from it alone.
 		t.Run("TouchUsesOnlyUpdateItem", func(t *testing.T) {
 			rec := &dynamo.Recorder{API: f.DB}
-			rs := &dynamo.Sessions{DB: rec, Table: f.Tables.Sessions}
+			rs := &dynamo.Sessions{DB: rec, Table: f.Tables.Sessions, ReadOnFailedCondition: s.ReadOnFailedCondition}
 			live := newSession(t, s, "u@d", t0)
 			gone, _ := session.NewToken()
 			late := t0.Add(10 * time.Minute)
@@ -314,3 +317,44 @@ func TestUnreachableEngineIsUnavailable(t *testing.T) {
 		t.Fatalf("user: err = %v, want EUNAVAILABLE", err)
 	}
 }
+
+// TestConnectionToTheEngineIsKept: a warm function sends every request over
+// the one connection it already has, instead of paying for a new TCP (on
+// AWS, TLS) connection. moto's server closes every connection itself, so
+// this runs on dynalite only.
+func TestConnectionToTheEngineIsKept(t *testing.T) {
+	srv := dynamotest.Engines(t)[0]
+	if srv.Kind != localdynamo.Dynalite {
+		t.Skipf("needs dynalite, which keeps connections alive; have %s", srv.Kind)
+	}
+	f := dynamotest.Setup(t, srv)
+	var dials atomic.Int64
+	db, err := dynamo.NewClient(context.Background(), dynamo.WrapHTTPClient(func(next dynamo.HTTPClient) dynamo.HTTPClient {
+		return doFunc(func(r *http.Request) (*http.Response, error) {
+			trace := &httptrace.ClientTrace{GotConn: func(c httptrace.GotConnInfo) {
+				if !c.Reused {
+					dials.Add(1)
+				}
+			}}
+			return next.Do(r.WithContext(httptrace.WithClientTrace(r.Context(), trace)))
+		})
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &dynamo.Sessions{DB: db, Table: f.Tables.Sessions, ReadOnFailedCondition: true}
+	const requests = 400
+	for range requests / 2 {
+		tok := newSession(t, s, "u@d", t0)
+		if _, err := s.Touch(context.Background(), tok.Hash(), t0.Add(time.Second), lifetime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("%d requests opened %d connections, want 1", requests, n)
+	}
+}
+
+type doFunc func(*http.Request) (*http.Response, error)
+
+func (f doFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }

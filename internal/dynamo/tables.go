@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
@@ -25,17 +24,6 @@ const (
 type Tables struct {
 	Sessions string
 	Users    string
-}
-
-// NewClient builds a DynamoDB client from the SDK's standard configuration
-// (environment, shared files, the Lambda role), honouring
-// AWS_ENDPOINT_URL_DYNAMODB. It makes no network call.
-func NewClient(ctx context.Context) (*Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	return dynamodb.NewFromConfig(cfg), nil
 }
 
 // CreateTables creates the sessions and users tables if they do not exist,
@@ -183,7 +171,3 @@ func isUnsupported(err error) bool {
 	}
 	return false
 }
-
-// Client is the SDK's DynamoDB client, named here so that callers need not
-// import the SDK themselves.
-type Client = dynamodb.Client

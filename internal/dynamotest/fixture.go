@@ -2,6 +2,7 @@ package dynamotest
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -56,8 +57,14 @@ func (f Fixture) Config(t testing.TB, env map[string]string) config.Config {
 		case config.EnvUsersTable:
 			return f.Tables.Users, true
 		}
-		v, ok := env[k]
-		return v, ok
+		if v, ok := env[k]; ok {
+			return v, ok
+		}
+		if k == config.EnvReadOnFailedCondition {
+			// dynalite alone does not return the item with a failed condition.
+			return strconv.FormatBool(f.Engine.Kind == localdynamo.Dynalite), true
+		}
+		return "", false
 	})
 	if err != nil {
 		t.Fatalf("dynamotest: config: %v", err)

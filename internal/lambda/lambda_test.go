@@ -57,6 +57,7 @@ type stack struct {
 	clock *clock
 	logs  *syncBuffer
 	seq   int
+	count *countingClient // the engine's requests, when made by newCountingStack
 }
 
 type syncBuffer struct {

@@ -89,7 +89,9 @@ type Tables struct{ Sessions, Users string }
 // endpoint, a region and dummy credentials (local engines check none), and
 // the Lambda settings the emulator reports. Nothing else of the caller's
 // environment is passed on, so no profile or real credentials leak in.
-func FunctionEnv(f deploy.Function, endpoint string, t Tables, logLevel string) []string {
+// readOnFailedCondition is for an engine that does not return the item with a
+// failed condition (dynalite).
+func FunctionEnv(f deploy.Function, endpoint string, t Tables, readOnFailedCondition bool, logLevel string) []string {
 	if logLevel == "" {
 		logLevel = "INFO"
 	}
@@ -98,6 +100,7 @@ func FunctionEnv(f deploy.Function, endpoint string, t Tables, logLevel string) 
 		config.EnvSessionsTable + "=" + t.Sessions,
 		config.EnvUsersTable + "=" + t.Users,
 		config.EnvLogLevel + "=" + logLevel,
+		config.EnvReadOnFailedCondition + "=" + strconv.FormatBool(readOnFailedCondition),
 		"AWS_ENDPOINT_URL_DYNAMODB=" + endpoint,
 		"AWS_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID=local",

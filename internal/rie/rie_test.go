@@ -51,7 +51,7 @@ func TestEventsThroughEmulator(t *testing.T) {
 			em, err := rie.Start(ctx, rie.Options{
 				RIE:       emulator,
 				Bootstrap: bootstrap,
-				Env:       rie.FunctionEnv(fn, srv.Endpoint, rie.Tables{Sessions: f.Tables.Sessions, Users: f.Tables.Users}, "INFO"),
+				Env:       rie.FunctionEnv(fn, srv.Endpoint, rie.Tables{Sessions: f.Tables.Sessions, Users: f.Tables.Users}, f.Config(t, nil).ReadOnFailedCondition, "INFO"),
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -108,7 +108,7 @@ func TestEventsThroughEmulator(t *testing.T) {
 // TestFunctionEnvIsComplete checks that a function run locally gets every
 // variable the configuration reads that has no safe default.
 func TestFunctionEnvIsComplete(t *testing.T) {
-	env := strings.Join(rie.FunctionEnv(deploy.Functions[0], "http://127.0.0.1:1", rie.Tables{Sessions: "s-table", Users: "u-table"}, ""), "\n")
+	env := strings.Join(rie.FunctionEnv(deploy.Functions[0], "http://127.0.0.1:1", rie.Tables{Sessions: "s-table", Users: "u-table"}, false, ""), "\n")
 	for _, want := range []string{
 		config.EnvSessionsTable + "=s-table", config.EnvUsersTable + "=u-table", config.EnvLogLevel + "=INFO",
 		"AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:1", "AWS_REGION=", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=",

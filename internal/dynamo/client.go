@@ -1,0 +1,122 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+)
+
+// Client is the SDK's DynamoDB client, named here so that callers need not
+// import the SDK themselves.
+type Client = dynamodb.Client
+
+// HTTPClient is what the SDK sends each DynamoDB request through: one Do
+// per attempt, retries included.
+type HTTPClient interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+// Option adjusts the client NewClient builds.
+type Option func(*clientOptions)
+
+type clientOptions struct {
+	wrap func(HTTPClient) HTTPClient
+}
+
+// WrapHTTPClient has every request to the engine pass through wrap(the SDK's
+// own HTTP client): how tests count round trips and the local runner times
+// the engine.
+func WrapHTTPClient(wrap func(HTTPClient) HTTPClient) Option {
+	return func(o *clientOptions) { o.wrap = wrap }
+}
+
+// NewClient builds a DynamoDB client from what Lambda puts in a function's
+// environment: the region (AWS_REGION, or AWS_DEFAULT_REGION), the role's
+// credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)
+// and, to point the same binary at DynamoDB Local, moto or dynalite,
+// AWS_ENDPOINT_URL_DYNAMODB (or AWS_ENDPOINT_URL). A missing region or key is
+// an error naming the variable. It reads no file and makes no network call.
+//
+// It leaves out the SDK's configuration loader (shared files, profiles, SSO,
+// the instance metadata service): a function never needs them, and their
+// packages alone cost every cold start a millisecond or more. The admin tool,
+// which people run with profiles, uses package sdkconfig instead.
+//
+// ctx is not used: building the client does no I/O.
+func NewClient(_ context.Context, opts ...Option) (*Client, error) {
+	cfg, err := envConfig(os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	return NewClientFromConfig(cfg, opts...), nil
+}
+
+// envConfig is the part of the SDK's environment configuration a function
+// uses, read through lookup.
+func envConfig(lookup func(string) (string, bool)) (aws.Config, error) {
+	get := func(names ...string) string {
+		for _, n := range names {
+			if v, ok := lookup(n); ok && v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	cfg := aws.Config{Region: get("AWS_REGION", "AWS_DEFAULT_REGION")}
+	var errs []error
+	if cfg.Region == "" {
+		errs = append(errs, errors.New("AWS_REGION is not set"))
+	}
+	id, secret := get("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY"), get("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY")
+	if id == "" || secret == "" {
+		errs = append(errs, errors.New("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must both be set (Lambda sets them from the function's role)"))
+	}
+	if len(errs) > 0 {
+		return aws.Config{}, errors.Join(errs...)
+	}
+	cfg.Credentials = credentials.NewStaticCredentialsProvider(id, secret, get("AWS_SESSION_TOKEN"))
+	if ignore, _ := lookup("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"); !strings.EqualFold(ignore, "true") {
+		if ep := get("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"); ep != "" {
+			cfg.BaseEndpoint = aws.String(ep)
+		}
+	}
+	return cfg, nil
+}
+
+// NewClientFromConfig builds a DynamoDB client from cfg, keeping its
+// connection to the engine open between requests.
+func NewClientFromConfig(cfg aws.Config, opts ...Option) *Client {
+	var o clientOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return dynamodb.NewFromConfig(cfg, func(do *dynamodb.Options) {
+		do.HTTPClient = keepConnection{do.HTTPClient}
+		if o.wrap != nil {
+			do.HTTPClient = o.wrap(do.HTTPClient)
+		}
+	})
+}
+
+// keepConnection keeps the connection to the engine open between requests.
+// smithy-go (v1.28.9) closes a request's body as soon as the response
+// arrives; if net/http is still reading that body for bytes past its
+// Content-Length, the body's WriteTo answers io.EOF, which net/http takes for
+// a failed write, and it drops the connection: a fresh TCP (on AWS, TLS)
+// connection for about one request in ten. Hiding WriteTo turns that late
+// read into an ordinary end of body.
+type keepConnection struct{ next HTTPClient }
+
+func (k keepConnection) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = struct{ io.ReadCloser }{r.Body}
+	}
+	return k.next.Do(r)
+}

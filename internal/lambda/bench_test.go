@@ -1,0 +1,324 @@
+package lambda_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/cis-session/cis-session/internal/app"
+	"github.com/cis-session/cis-session/internal/argon2id"
+	"github.com/cis-session/cis-session/internal/config"
+	"github.com/cis-session/cis-session/internal/dynamo"
+	"github.com/cis-session/cis-session/internal/httpapi"
+	"github.com/cis-session/cis-session/internal/lambda"
+)
+
+// The warm-path benchmarks measure what one invocation of a warm function
+// costs in process: the API Gateway event in, the response out, the DynamoDB
+// request signed, marshalled and sent over loopback, and its answer
+// unmarshalled. The engine is a stub that answers every operation with a
+// canned response, so that its own time is as near nothing as loopback
+// allows; the storage behaviour itself is tested against real engines.
+//
+// make bench runs them with -benchmem and reports ns/op, B/op and allocs/op.
+
+// cheapParams make the stored hash nearly free to check, so that
+// BenchmarkWarm/create measures everything but argon2id, whose cost
+// BenchmarkVerify in package argon2id measures on its own.
+var cheapParams = argon2id.Params{MemoryKiB: 8, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+
+// stubEngineEnv, when set in the environment of this test binary, makes it
+// the stub engine instead of running tests: see stubEngine.
+const stubEngineEnv = "CIS_BENCH_STUB_ENGINE_PASSWORD_HASH"
+
+// init turns this test binary into the stub engine when stubEngine starts
+// it as one: before TestMain, so that no test or engine starts.
+func init() {
+	if hash, ok := os.LookupEnv(stubEngineEnv); ok {
+		serveStubEngine(hash)
+		os.Exit(0)
+	}
+}
+
+// stubEngine starts this test binary again as a stub DynamoDB engine on a
+// loopback port, and stops it when tb ends. A process of its own keeps the
+// stub's work out of the benchmark's allocations and CPU time.
+func stubEngine(tb testing.TB, passwordHash string) string {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), stubEngineEnv+"="+passwordHash)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		_ = stdin.Close() // the stub exits when its stdin closes
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		tb.Fatalf("stub engine: %v", err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// serveStubEngine answers DynamoDB requests on loopback with canned
+// responses — a live session for UpdateItem and DeleteItem, the user for
+// GetItem, an empty success for PutItem, each with X-Amz-Crc32 as DynamoDB
+// sends it — and prints its URL, until its stdin closes.
+func serveStubEngine(passwordHash string) {
+	now := time.Now().UnixMilli()
+	sessionItem := fmt.Sprintf(`{"token_hash":{"S":"%064d"},"user":{"S":%q},"user_key":{"S":%q},`+
+		`"created_ms":{"N":"%d"},"last_accessed_ms":{"N":"%d"},"expires_at":{"N":"%d"}}`,
+		0, adminName, strings.ToLower(adminName), now, now, now/1000+1800)
+	canned := map[string][]byte{
+		"UpdateItem": []byte(`{"Attributes":` + sessionItem + `}`),
+		"DeleteItem": []byte(`{"Attributes":` + sessionItem + `}`),
+		"GetItem": []byte(fmt.Sprintf(`{"Item":{"user_key":{"S":%q},"name":{"S":%q},"password_hash":{"S":%q},"created_ms":{"N":"%d"},"updated_ms":{"N":"%d"}}}`,
+			strings.ToLower(adminName), adminName, passwordHash, now, now)),
+		"PutItem": []byte(`{}`),
+	}
+	crcs := map[string]string{}
+	for op, body := range canned {
+		crcs[op] = strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stub engine:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("http://%s\n", ln.Addr())
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}()
+	var conns atomic.Int64 // every connection accepted, this count's own included
+	srv := &http.Server{ConnState: func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}}
+	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/connections" {
+			fmt.Fprint(w, conns.Load())
+			return
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		target := r.Header.Get("X-Amz-Target")
+		op := target[strings.LastIndexByte(target, '.')+1:]
+		body, ok := canned[op]
+		if !ok {
+			http.Error(w, "stub: no canned response for "+target, http.StatusNotImplemented)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/x-amz-json-1.0")
+		h.Set("X-Amz-Crc32", crcs[op])
+		h.Set("X-Amzn-Requestid", "stub")
+		_, _ = w.Write(body)
+	})
+	_ = srv.Serve(ln)
+}
+
+// stubConnections asks the stub at url how many connections it has
+// accepted, this question's own included.
+func stubConnections(tb testing.TB, url string) int64 {
+	tb.Helper()
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(url + "/connections")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		tb.Fatalf("stub connections: %q", b)
+	}
+	return n
+}
+
+// warmFunction is a function's handler as Main builds it, over the stub,
+// the count of bytes it logs, and the stub's URL.
+func warmFunction(b *testing.B, ops ...httpapi.Operation) (*lambda.Handler, *countingWriter, string) {
+	b.Helper()
+	hash, err := argon2id.Hash(adminPass, cheapParams)
+	if err != nil {
+		b.Fatal(err)
+	}
+	engine := stubEngine(b, hash)
+	b.Setenv("AWS_ENDPOINT_URL_DYNAMODB", engine)
+	b.Setenv("AWS_REGION", "us-east-1")
+	b.Setenv("AWS_ACCESS_KEY_ID", "bench")
+	b.Setenv("AWS_SECRET_ACCESS_KEY", "bench")
+	b.Setenv("AWS_SESSION_TOKEN", "bench")
+	cfg, err := config.Parse(func(string) (string, bool) { return "", false })
+	if err != nil {
+		b.Fatal(err)
+	}
+	db, err := dynamo.NewClient(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The collector as Main sets it, for the memory get and delete have.
+	lambda.TuneGC(func(k string) (string, bool) {
+		if k == "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" {
+			return "512", true
+		}
+		return os.LookupEnv(k)
+	})
+	// Logs are formatted as in production, counted, and dropped.
+	logs := &countingWriter{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	return lambda.NewHandler(app.NewHandler(cfg, db, log, ops...), log), logs, engine
+}
+
+// countingWriter counts what is written to it: the bytes CloudWatch Logs
+// would ingest.
+type countingWriter struct{ n atomic.Int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.n.Add(int64(len(p))); return len(p), nil }
+
+// gatewayEventV2 is an HTTP API event as API Gateway sends it, headers and
+// all, already in the JSON form the function receives.
+func gatewayEventV2(method string, headers map[string]string) []byte {
+	h := map[string]string{
+		"accept":            "application/json",
+		"accept-encoding":   "gzip",
+		"content-length":    "0",
+		"host":              "abc123.execute-api.us-east-1.amazonaws.com",
+		"user-agent":        "govmomi/0.52.0 (go1.24; linux; amd64)",
+		"vapi-ctx-opid":     "op-1234",
+		"x-amzn-trace-id":   "Root=1-67891233-abcdef012345678912345678",
+		"x-forwarded-for":   "192.0.2.1",
+		"x-forwarded-port":  "443",
+		"x-forwarded-proto": "https",
+	}
+	for k, v := range headers {
+		h[k] = v
+	}
+	ev := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: method + " /api/session", RawPath: "/api/session", Headers: h,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			AccountID: "123456789012", APIID: "abc123", DomainName: "abc123.execute-api.us-east-1.amazonaws.com",
+			DomainPrefix: "abc123", RequestID: "JKJaXmPLvHcESHA=", RouteKey: method + " /api/session",
+			Stage: "$default", Time: "16/Jul/2026:07:18:48 +0000", TimeEpoch: 1784186328517,
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
+				Method: method, Path: "/api/session", Protocol: "HTTP/1.1", SourceIP: "192.0.2.1",
+				UserAgent: "govmomi/0.52.0 (go1.24; linux; amd64)",
+			},
+		},
+	}
+	b, _ := json.Marshal(ev)
+	return b
+}
+
+// gatewayEventV1 is the same request as a REST API (payload 1.0) event.
+func gatewayEventV1(method string, headers map[string]string) []byte {
+	var v2 events.APIGatewayV2HTTPRequest
+	_ = json.Unmarshal(gatewayEventV2(method, headers), &v2)
+	mv := map[string][]string{}
+	for k, v := range v2.Headers {
+		mv[k] = []string{v}
+	}
+	ev := events.APIGatewayProxyRequest{
+		Resource: "/api/session", Path: "/api/session", HTTPMethod: method,
+		Headers: v2.Headers, MultiValueHeaders: mv,
+		RequestContext: events.APIGatewayProxyRequestContext{
+			AccountID: "123456789012", APIID: "abc123", RequestID: "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+			Stage: "prod", HTTPMethod: method, ResourcePath: "/api/session", Protocol: "HTTP/1.1",
+			DomainName: "abc123.execute-api.us-east-1.amazonaws.com",
+			Identity:   events.APIGatewayRequestIdentity{SourceIP: "192.0.2.1", UserAgent: "govmomi/0.52.0"},
+		},
+	}
+	b, _ := json.Marshal(ev)
+	return b
+}
+
+func BenchmarkWarm(b *testing.B) {
+	token := strings.Repeat("0123456789abcdef", 2)
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(adminName+":"+adminPass))
+	cases := []struct {
+		name   string
+		op     httpapi.Operation
+		event  []byte
+		status int
+	}{
+		{"create", httpapi.OpCreate, gatewayEventV2("POST", map[string]string{"authorization": auth}), 201},
+		{"get", httpapi.OpGet, gatewayEventV2("GET", map[string]string{httpapi.HeaderSessionID: token}), 200},
+		{"delete", httpapi.OpDelete, gatewayEventV2("DELETE", map[string]string{httpapi.HeaderSessionID: token}), 204},
+		{"get-v1", httpapi.OpGet, gatewayEventV1("GET", map[string]string{httpapi.HeaderSessionID: token}), 200},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			fn, logs, engine := warmFunction(b, c.op)
+			ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "8476a536-e9f4-11e8-9739-2dfe598c3fcd"})
+			check := func() {
+				out, err := fn.Invoke(ctx, c.event)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var r struct {
+					StatusCode int `json:"statusCode"`
+				}
+				if err := json.Unmarshal(out, &r); err != nil || r.StatusCode != c.status {
+					b.Fatalf("response %s, want status %d", out, c.status)
+				}
+			}
+			check() // and warm up the connection
+			b.ReportAllocs()
+			conns := stubConnections(b, engine)
+			cpu, logged := cpuTime(), logs.n.Load()
+			n := 0
+			for b.Loop() {
+				if _, err := fn.Invoke(ctx, c.event); err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			// What Lambda bills at a fraction of a vCPU: the time on a CPU,
+			// without the wait for the engine.
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(n), "cpu-ns/op")
+			b.ReportMetric(float64(logs.n.Load()-logged)/float64(n), "log-B/op")
+			// New connections to the engine: a warm function should have none.
+			b.ReportMetric(float64(stubConnections(b, engine)-conns-1)/float64(n), "conns/op")
+			check()
+		})
+	}
+}
+
+// cpuTime is the user and system CPU time of this process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -1,0 +1,34 @@
+package lambda_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestFunctionsLinkNoConfigurationChain: a function takes its AWS settings
+// from its environment (dynamo.NewClient). The SDK's configuration chain —
+// shared files, SSO, STS, the instance metadata service — would cost every
+// cold start its package initialisers, and could look for credentials on the
+// network; it must not even be linked.
+func TestFunctionsLinkNoConfigurationChain(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "../../functions/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	banned := []string{
+		"github.com/aws/aws-sdk-go-v2/config",
+		"github.com/aws/aws-sdk-go-v2/feature/ec2/imds",
+		"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds",
+		"github.com/aws/aws-sdk-go-v2/service/sso",
+		"github.com/aws/aws-sdk-go-v2/service/ssooidc",
+		"github.com/aws/aws-sdk-go-v2/service/sts",
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, b := range banned {
+			if pkg == b {
+				t.Errorf("the functions link %s", pkg)
+			}
+		}
+	}
+}

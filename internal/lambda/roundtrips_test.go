@@ -1,0 +1,175 @@
+package lambda_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cis-session/cis-session/internal/app"
+	"github.com/cis-session/cis-session/internal/dynamo"
+	"github.com/cis-session/cis-session/internal/dynamotest"
+	"github.com/cis-session/cis-session/internal/httpapi"
+	"github.com/cis-session/cis-session/internal/lambda"
+	"github.com/cis-session/cis-session/internal/localdynamo"
+	"github.com/cis-session/cis-session/internal/session"
+)
+
+// roundTrips states, in one place, the DynamoDB requests each kind of
+// request costs, in order, on DynamoDB itself. onEngine lists where a local
+// engine needs more; nothing here is allowed to be cheaper on an engine than
+// on DynamoDB.
+//
+// Log-in is three requests in two round trips, and cannot be fewer: the
+// password hash and the user's failed log-ins must be read before the
+// password can be checked (GetItem); the user's live sessions are counted for
+// the per-user cap (Query of the by-user index) while the hash is checked, so
+// that costs no time; and the session can be written only after the check
+// succeeds (PutItem). A transaction would not merge the read and the write —
+// the check runs here, between the two — and would cost twice the write
+// units. A refused log-in, whatever the cause (unknown user, wrong password,
+// locked account), makes the same three requests, the last one counting the
+// failure (UpdateItem; for an unknown user its condition refuses it), so that
+// no cause can be told from another by what the service does. A malformed
+// log-in is refused before any request.
+//
+// Get and delete are one request each, whatever the outcome: a conditional
+// UpdateItem or DeleteItem that also returns the item. Only dynalite, which
+// does not implement ReturnValuesOnConditionCheckFailure, needs a second
+// (an UpdateItem that changes nothing) when the condition fails, to tell a
+// gone session from a live one touched by a request whose clock is ahead.
+var roundTrips = []struct {
+	name     string
+	send     func(st *stack, live string) response
+	status   int
+	want     []string
+	onEngine map[localdynamo.Kind][]string
+}{
+	{"LoginReadsTheUserCountsSessionsAndWritesTheSession", login(adminName, adminPass), 201,
+		[]string{"GetItem", "Query", "PutItem"}, nil},
+	{"LoginWithAWrongPasswordCountsTheFailure", login(adminName, "wrong-password-1"), 401,
+		[]string{"GetItem", "Query", "UpdateItem"}, nil},
+	{"LoginOfAnUnknownUserCostsTheSameAsAWrongPassword", login("nobody@vsphere.local", adminPass), 401,
+		[]string{"GetItem", "Query", "UpdateItem"}, nil},
+	{"LoginWithoutCredentialsCostsNothing", func(st *stack, _ string) response {
+		return st.v2("POST", "/api/session", nil, "")
+	}, 401, nil, nil},
+
+	{"GetIsOneUpdate", get(func(live string) string { return live }), 200,
+		[]string{"UpdateItem"}, nil},
+	{"GetOfAnUnknownSessionIsOneUpdate", get(unknownID), 401,
+		[]string{"UpdateItem"}, map[localdynamo.Kind][]string{localdynamo.Dynalite: {"UpdateItem", "UpdateItem"}}},
+	{"GetOfAnIdleSessionIsOneUpdate", func(st *stack, live string) response {
+		st.clock.Advance(31 * time.Minute)
+		return st.v2("GET", "/api/session", sid(live), "")
+	}, 401, []string{"UpdateItem"}, map[localdynamo.Kind][]string{localdynamo.Dynalite: {"UpdateItem", "UpdateItem"}}},
+	{"GetFromAnInvocationWithASlowClockIsOneUpdate", func(st *stack, live string) response {
+		// Another invocation, its clock a second ahead, used the session.
+		st.clock.Advance(time.Second)
+		st.v2("GET", "/api/session", sid(live), "")
+		st.clock.Advance(-time.Second)
+		st.count.reset()
+		return st.v2("GET", "/api/session", sid(live), "")
+	}, 200, []string{"UpdateItem"}, map[localdynamo.Kind][]string{localdynamo.Dynalite: {"UpdateItem", "UpdateItem"}}},
+	{"GetWithAMalformedIDCostsNothing", get(func(string) string { return "not-a-session-id" }), 401,
+		nil, nil},
+
+	{"DeleteIsOneDelete", del(func(live string) string { return live }), 204,
+		[]string{"DeleteItem"}, nil},
+	{"DeleteOfAnUnknownSessionIsOneDelete", del(unknownID), 401,
+		[]string{"DeleteItem"}, nil},
+	{"DeleteWithAMalformedIDCostsNothing", del(func(string) string { return "" }), 401,
+		nil, nil},
+}
+
+func login(user, pass string) func(*stack, string) response {
+	return func(st *stack, _ string) response { return st.v2("POST", "/api/session", basic(user, pass), "") }
+}
+
+func get(id func(live string) string) func(*stack, string) response {
+	return func(st *stack, live string) response { return st.v2("GET", "/api/session", sid(id(live)), "") }
+}
+
+func del(id func(live string) string) func(*stack, string) response {
+	return func(st *stack, live string) response { return st.v2("DELETE", "/api/session", sid(id(live)), "") }
+}
+
+func unknownID(string) string {
+	tok, _ := session.NewToken()
+	return string(tok)
+}
+
+func TestEachRequestCostsTheMinimumOfRoundTrips(t *testing.T) {
+	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
+		st, c := newCountingStack(t, dynamotest.Setup(t, srv))
+		for _, rt := range roundTrips {
+			t.Run(rt.name, func(t *testing.T) {
+				live := st.login()
+				c.reset()
+				r := rt.send(st, live)
+				if r.Status != rt.status {
+					t.Fatalf("status = %d, want %d: %s", r.Status, rt.status, r.Body)
+				}
+				want := rt.want
+				if w, ok := rt.onEngine[srv.Kind]; ok {
+					want = w
+				}
+				got := c.ops()
+				if !slices.Equal(got, want) {
+					t.Fatalf("DynamoDB requests = %v, want %v", got, want)
+				}
+				t.Logf("DynamoDB requests: %v", got) // make bench reports these
+			})
+		}
+	})
+}
+
+// countingClient records the operation of every HTTP request the SDK sends
+// to the engine (X-Amz-Target names it), retries included.
+type countingClient struct {
+	next dynamo.HTTPClient
+	mu   sync.Mutex
+	sent []string
+}
+
+func (c *countingClient) Do(r *http.Request) (*http.Response, error) {
+	op := r.Header.Get("X-Amz-Target")
+	op = op[strings.LastIndexByte(op, '.')+1:]
+	c.mu.Lock()
+	c.sent = append(c.sent, op)
+	c.mu.Unlock()
+	return c.next.Do(r)
+}
+
+func (c *countingClient) reset() { c.mu.Lock(); c.sent = nil; c.mu.Unlock() }
+
+func (c *countingClient) ops() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.sent)
+}
+
+// newCountingStack is newStack with a DynamoDB client, built the way the
+// functions build theirs, whose every request to the engine is counted.
+func newCountingStack(t *testing.T, f dynamotest.Fixture) (*stack, *countingClient) {
+	t.Helper()
+	st := newStack(t, f)
+	c := &countingClient{}
+	db, err := dynamo.NewClient(context.Background(), dynamo.WrapHTTPClient(func(next dynamo.HTTPClient) dynamo.HTTPClient {
+		c.next = next
+		return c
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := app.NewService(f.Config(t, nil), db)
+	svc.Now = st.clock.Now
+	log := slog.New(slog.NewJSONHandler(st.logs, nil))
+	st.fn = lambda.NewHandler(httpapi.New(svc, log), log)
+	st.count = c
+	return st, c
+}
