@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -19,15 +23,46 @@ type Tables struct {
 	Users    string
 }
 
+// How hard one call tries before it fails. A call is also bounded by its
+// context: a function's handler gives every call the invocation's deadline
+// less a margin, so that it answers 503 itself before the runtime kills it.
+const (
+	// MaxAttempts is the number of attempts of one call, the first included.
+	MaxAttempts = 3
+	// MaxBackoff caps the wait before a retry. The SDK's default for
+	// throttling (a 1 s base doubling to 20 s) is longer than a function's
+	// whole budget.
+	MaxBackoff = 250 * time.Millisecond
+	// AttemptTimeout bounds one attempt, from dialling to the last byte of
+	// the response, so that one hung connection cannot spend the budget of
+	// every retry. DynamoDB answers in milliseconds.
+	AttemptTimeout = time.Second
+)
+
 // NewClient builds a DynamoDB client from the SDK's standard configuration
 // (environment, shared files, the Lambda role), honouring
-// AWS_ENDPOINT_URL_DYNAMODB. It makes no network call.
+// AWS_ENDPOINT_URL_DYNAMODB, with the retry and timeout bounds above. It
+// makes no network call.
 func NewClient(ctx context.Context) (*Client, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	return dynamodb.NewFromConfig(cfg), nil
+	httpClient := awshttp.NewBuildableClient().
+		WithTimeout(AttemptTimeout).
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = AttemptTimeout / 2 }).
+		WithTransportOptions(func(t *http.Transport) {
+			t.TLSHandshakeTimeout = AttemptTimeout / 2
+			t.ResponseHeaderTimeout = AttemptTimeout
+		})
+	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		o.HTTPClient = httpClient
+		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = MaxAttempts
+			so.MaxBackoff = MaxBackoff
+			so.BaseDelay = 25 * time.Millisecond // DynamoDB's own default
+		})
+	}), nil
 }
 
 // CreateTables creates the sessions and users tables if they do not exist,
