@@ -6,11 +6,14 @@ package lambda
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	awslambda "github.com/aws/aws-lambda-go/lambda"
@@ -40,10 +43,21 @@ type payloadProbe struct {
 	Version string `json:"version"`
 }
 
+// DeadlineMargin is kept back from the invocation's deadline: every storage
+// call must give up by then, so that the function still has time to answer
+// 503 itself. A function the runtime kills at its deadline answers nothing
+// the client could read as a vAPI error.
+const DeadlineMargin = 250 * time.Millisecond
+
 // Invoke implements lambda.Handler: raw event in, raw response out.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		ctx = httpapi.WithRequestID(ctx, lc.AwsRequestID)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-DeadlineMargin))
+		defer cancel()
 	}
 	var probe payloadProbe
 	if err := json.Unmarshal(payload, &probe); err != nil {
@@ -55,25 +69,82 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	if probe.Version == "2.0" {
 		var ev events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(payload, &ev); err != nil {
-			return json.Marshal(badEventV2())
+			return h.rejectV2(ctx, "event fields of the wrong type")
+		}
+		path := ev.RawPath
+		if path == "" {
+			path = ev.RequestContext.HTTP.Path
+		}
+		if reason := checkEvent(ev.RequestContext.HTTP.Method, ev.RequestContext.DomainName, path, ev.RawQueryString, ev.Body, ev.IsBase64Encoded); reason != "" {
+			return h.rejectV2(ctx, reason)
 		}
 		resp, err := h.v2.ProxyWithContext(ctx, ev)
 		if err != nil {
-			h.log.InfoContext(ctx, "malformed event", "request_id", httpapi.RequestID(ctx), "error", err.Error())
-			resp = badEventV2()
+			return h.rejectV2(ctx, "adapter refused the event")
 		}
 		return marshal(resp)
 	}
 	var ev events.APIGatewayProxyRequest
 	if err := json.Unmarshal(payload, &ev); err != nil {
-		return json.Marshal(badEventV1())
+		return h.rejectV1(ctx, "event fields of the wrong type")
+	}
+	// The adapter builds v1 query strings itself, escaping every part.
+	if reason := checkEvent(ev.HTTPMethod, ev.RequestContext.DomainName, ev.Path, "", ev.Body, ev.IsBase64Encoded); reason != "" {
+		return h.rejectV1(ctx, reason)
 	}
 	resp, err := h.v1.ProxyWithContext(ctx, ev)
 	if err != nil {
-		h.log.InfoContext(ctx, "malformed event", "request_id", httpapi.RequestID(ctx), "error", err.Error())
-		resp = badEventV1()
+		return h.rejectV1(ctx, "adapter refused the event")
 	}
 	return marshal(resp)
+}
+
+// checkEvent refuses what the adapter could not turn into a request, with a
+// reason safe to log, or returns "". The adapter prints such failures, with
+// the URL and so whatever a client put in it, to stdout and the standard
+// log, out of reach of our logger: it must never get an event it refuses.
+// This mirrors the adapter's EventToRequest.
+func checkEvent(method, domain, path, rawQuery, body string, base64Body bool) string {
+	if base64Body {
+		if _, err := base64.StdEncoding.DecodeString(body); err != nil {
+			return "body marked base64 is not"
+		}
+	}
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	u := "https://" + domain + path
+	if rawQuery != "" {
+		u += "?" + rawQuery
+	}
+	if _, err := http.NewRequest(strings.ToUpper(method), u, nil); err != nil {
+		return "method or URL that net/http refuses"
+	}
+	return ""
+}
+
+// rejectV2 and rejectV1 answer an event that is no well-formed request as
+// the client's bad request.
+func (h *Handler) rejectV2(ctx context.Context, reason string) ([]byte, error) {
+	h.log.InfoContext(ctx, "malformed event", "request_id", httpapi.RequestID(ctx), "reason", reason)
+	return marshal(events.APIGatewayV2HTTPResponse{
+		StatusCode: http.StatusBadRequest,
+		Headers:    badEventHeaders(),
+		Body:       httpapi.InvalidRequestBody,
+	})
+}
+
+func (h *Handler) rejectV1(ctx context.Context, reason string) ([]byte, error) {
+	h.log.InfoContext(ctx, "malformed event", "request_id", httpapi.RequestID(ctx), "reason", reason)
+	return marshal(events.APIGatewayProxyResponse{
+		StatusCode: http.StatusBadRequest,
+		Headers:    badEventHeaders(),
+		Body:       httpapi.InvalidRequestBody,
+	})
+}
+
+func badEventHeaders() map[string]string {
+	return map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"}
 }
 
 func marshal(v any) ([]byte, error) {
@@ -84,24 +155,6 @@ func marshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
-}
-
-// An event the adapter cannot turn into a request (a body marked base64 that
-// is not, a method or path net/http refuses) is the client's bad request.
-func badEventV2() events.APIGatewayV2HTTPResponse {
-	return events.APIGatewayV2HTTPResponse{
-		StatusCode: http.StatusBadRequest,
-		Headers:    map[string]string{"Content-Type": "application/json"},
-		Body:       httpapi.InvalidRequestBody,
-	}
-}
-
-func badEventV1() events.APIGatewayProxyResponse {
-	return events.APIGatewayProxyResponse{
-		StatusCode: http.StatusBadRequest,
-		Headers:    map[string]string{"Content-Type": "application/json"},
-		Body:       httpapi.InvalidRequestBody,
-	}
 }
 
 // Main is the whole of a function's main: it reads the configuration, builds
