@@ -20,7 +20,7 @@ type Fixture struct {
 // with a region and dummy credentials, for the length of the test), builds a
 // client exactly as the functions do, and creates a pair of tables unique to
 // the test. Tests that call it must not run in parallel.
-func Setup(t *testing.T, srv *localdynamo.Server) Fixture {
+func Setup(t testing.TB, srv *localdynamo.Server) Fixture {
 	t.Helper()
 	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", srv.Endpoint)
 	t.Setenv("AWS_REGION", "us-east-1")

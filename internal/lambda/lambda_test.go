@@ -5,11 +5,15 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,10 +28,13 @@ import (
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
 	"github.com/cis-session/cis-session/internal/localdynamo"
+	"github.com/cis-session/cis-session/internal/logscan"
 	"github.com/cis-session/cis-session/internal/session"
 )
 
-func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }
+// Every log line of every test here is scanned, when the tests end, for the
+// tokens and passwords the tests used.
+func TestMain(m *testing.M) { os.Exit(logscan.Main(m, dynamotest.Main)) }
 
 const (
 	adminName = "Administrator@vsphere.local"
@@ -50,11 +57,14 @@ func (c *clock) Advance(d time.Duration) {
 // stack is the service wired exactly as a function wires it, over a real
 // engine, driven through the Lambda entry point.
 type stack struct {
-	t     *testing.T
+	t     testing.TB
 	fn    *lambda.Handler
 	clock *clock
 	logs  *syncBuffer
-	seq   int
+	seq   atomic.Int64
+	// budget, when set, is the time each invocation gets, as the Lambda
+	// runtime gives it: the context's deadline.
+	budget time.Duration
 }
 
 type syncBuffer struct {
@@ -69,20 +79,16 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func newStack(t *testing.T, f dynamotest.Fixture, ops ...httpapi.Operation) *stack {
+func newStack(t testing.TB, f dynamotest.Fixture, ops ...httpapi.Operation) *stack {
 	t.Helper()
-	cfg, err := config.Parse(func(k string) (string, bool) {
-		switch k {
-		case config.EnvSessionsTable:
-			return f.Tables.Sessions, true
-		case config.EnvUsersTable:
-			return f.Tables.Users, true
-		}
-		return "", false
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	return newStackOver(t, f, f.DB, ops...)
+}
+
+// newStackOver is newStack with the service's storage calls going through
+// db (a client of a fault proxy, say) while the fixture is set up directly.
+func newStackOver(t testing.TB, f dynamotest.Fixture, db dynamo.API, ops ...httpapi.Operation) *stack {
+	t.Helper()
+	cfg := mustConfig(t, f)
 	hash, err := argon2id.Hash(adminPass, argon2id.DefaultParams)
 	if err != nil {
 		t.Fatal(err)
@@ -92,8 +98,8 @@ func newStack(t *testing.T, f dynamotest.Fixture, ops ...httpapi.Operation) *sta
 		t.Fatal(err)
 	}
 	st := &stack{t: t, clock: &clock{now: time.Date(2026, 7, 16, 7, 18, 48, 517_000_000, time.UTC)}, logs: &syncBuffer{}}
-	log := slog.New(slog.NewJSONHandler(st.logs, nil))
-	svc := app.NewService(cfg, f.DB)
+	log := slog.New(slog.NewJSONHandler(io.MultiWriter(st.logs, logscan.Writer()), nil))
+	svc := app.NewService(cfg, db)
 	svc.Now = st.clock.Now
 	st.fn = lambda.NewHandler(httpapi.New(svc, log, ops...), log)
 	return st
@@ -118,8 +124,11 @@ func (r response) header(name string) string {
 // v2 sends an HTTP API (payload 2.0) event.
 func (s *stack) v2(method, path string, headers map[string]string, body string) response {
 	s.t.Helper()
-	s.seq++
-	ev := events.APIGatewayV2HTTPRequest{
+	return s.invoke(v2Event(method, path, headers, body))
+}
+
+func v2Event(method, path string, headers map[string]string, body string) events.APIGatewayV2HTTPRequest {
+	return events.APIGatewayV2HTTPRequest{
 		Version:  "2.0",
 		RouteKey: method + " " + path,
 		RawPath:  path,
@@ -134,25 +143,27 @@ func (s *stack) v2(method, path string, headers map[string]string, body string) 
 			},
 		},
 	}
-	return s.invoke(ev)
 }
 
 // v1 sends a REST API (payload 1.0) event.
 func (s *stack) v1(method, path string, headers map[string]string) response {
 	s.t.Helper()
+	return s.invoke(v1Event(method, path, headers, ""))
+}
+
+func v1Event(method, path string, headers map[string]string, body string) events.APIGatewayProxyRequest {
 	mv := map[string][]string{}
 	for k, v := range headers {
 		mv[k] = []string{v}
 	}
-	ev := events.APIGatewayProxyRequest{
+	return events.APIGatewayProxyRequest{
 		Resource: path, Path: path, HTTPMethod: method,
-		Headers: headers, MultiValueHeaders: mv,
+		Headers: headers, MultiValueHeaders: mv, Body: body,
 		RequestContext: events.APIGatewayProxyRequestContext{
 			RequestID: "gw-req", Stage: "prod", HTTPMethod: method, ResourcePath: path,
 			DomainName: "abc123.execute-api.us-east-1.amazonaws.com",
 		},
 	}
-	return s.invoke(ev)
 }
 
 func (s *stack) invoke(ev any) response {
@@ -166,12 +177,46 @@ func (s *stack) invoke(ev any) response {
 
 func (s *stack) invokeRaw(payload []byte) response {
 	s.t.Helper()
-	s.seq++
-	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "lambda-req-" + string(rune('a'+s.seq%26))})
-	out, err := s.fn.Invoke(ctx, payload)
+	r, err := s.call(payload)
 	if err != nil {
-		s.t.Fatalf("invoke: %v", err)
+		s.t.Fatal(err)
 	}
+	return r
+}
+
+// errLate is an answer given after the invocation's deadline: the Lambda
+// runtime would have killed the function instead.
+var errLate = errors.New("answered after the invocation deadline")
+
+// call invokes the function as the Lambda runtime does, with a request id
+// and, when the stack has a budget, a deadline. It is safe for concurrent
+// use; every token it sees issued is recorded for the log scan.
+func (s *stack) call(payload []byte) (response, error) {
+	n := s.seq.Add(1)
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("lambda-req-%d", n)})
+	if s.budget > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.budget)
+		defer cancel()
+	}
+	out, err := s.fn.Invoke(ctx, payload)
+	if ctx.Err() != nil {
+		return response{}, errLate
+	}
+	if err != nil {
+		return response{}, fmt.Errorf("invoke: %w", err)
+	}
+	r, err := parseResponse(out)
+	if err != nil {
+		return response{}, err
+	}
+	for _, tok := range tokenInRE.FindAllString(r.Body, -1) {
+		logscan.Secret(tok)
+	}
+	return r, nil
+}
+
+func parseResponse(out []byte) (response, error) {
 	var r response
 	var raw struct {
 		StatusCode        int                 `json:"statusCode"`
@@ -182,7 +227,7 @@ func (s *stack) invokeRaw(payload []byte) response {
 		Cookies           []string            `json:"cookies"`
 	}
 	if err := json.Unmarshal(out, &raw); err != nil {
-		s.t.Fatalf("response is not JSON: %v: %s", err, out)
+		return r, fmt.Errorf("response is not JSON: %v: %s", err, out)
 	}
 	r.Status, r.Headers, r.Body, r.Cookies = raw.StatusCode, raw.Headers, raw.Body, raw.Cookies
 	if r.Headers == nil {
@@ -194,19 +239,30 @@ func (s *stack) invokeRaw(payload []byte) response {
 		}
 	}
 	if raw.IsBase64Encoded {
-		b, _ := base64.StdEncoding.DecodeString(r.Body)
+		b, err := base64.StdEncoding.DecodeString(r.Body)
+		if err != nil {
+			return r, fmt.Errorf("response body marked base64 is not: %v", err)
+		}
 		r.Body = string(b)
 	}
-	return r
+	return r, nil
 }
 
+// basic returns the Authorization header of Basic credentials, recording
+// the password and the header for the log scan.
 func basic(user, pass string) map[string]string {
-	return map[string]string{"authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))}
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	logscan.Secret(pass)
+	logscan.Secret(strings.TrimPrefix(auth, "Basic "))
+	return map[string]string{"authorization": auth}
 }
 
 func sid(id string) map[string]string { return map[string]string{"vmware-api-session-id": id} }
 
 var tokenRE = regexp.MustCompile(`^"[0-9a-f]{32}"$`)
+
+// tokenInRE finds what could be a token anywhere in a body.
+var tokenInRE = regexp.MustCompile(`[0-9a-fA-F]{32}`)
 var timeRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
 
 // login logs in and returns the token.
@@ -324,7 +380,7 @@ func TestLoginFailuresAreOneIndistinguishableAnswer(t *testing.T) {
 			name    string
 			headers map[string]string
 		}{
-			{"WrongPassword", basic(adminName, "wrong")},
+			{"WrongPassword", basic(adminName, "wrong-password-1")},
 			{"UnknownUser", basic("nobody@vsphere.local", adminPass)},
 			{"UnknownDomain", basic("Administrator@other.local", adminPass)},
 			{"NoAuthorization", nil},
@@ -499,10 +555,7 @@ func TestBackendFailureIsServiceUnavailableAndDisclosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	down := newStack(t, dynamotest.Fixture{Engine: srv, DB: f.DB, Tables: f.Tables})
-	svc := app.NewService(mustConfig(t, f), db)
-	log := slog.New(slog.NewJSONHandler(down.logs, nil))
-	down.fn = lambda.NewHandler(httpapi.New(svc, log), log)
+	down := newStackOver(t, f, db)
 	for _, r := range []response{
 		down.v2("POST", "/api/session", basic(adminName, adminPass), ""),
 		down.v2("GET", "/api/session", sid(tok), ""),
@@ -520,7 +573,7 @@ func TestBackendFailureIsServiceUnavailableAndDisclosesNothing(t *testing.T) {
 	}
 }
 
-func mustConfig(t *testing.T, f dynamotest.Fixture) config.Config {
+func mustConfig(t testing.TB, f dynamotest.Fixture) config.Config {
 	cfg, err := config.Parse(func(k string) (string, bool) {
 		switch k {
 		case config.EnvSessionsTable:
