@@ -17,11 +17,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,6 +80,7 @@ type Proxy struct {
 	counts   map[string]int64 // forwarded requests by operation
 	forwards atomic.Int64
 	faulted  atomic.Int64
+	inFlight atomic.Int64
 }
 
 // Start starts a proxy on a free loopback port in front of the engine at
@@ -195,6 +198,11 @@ func (p *Proxy) Forwarded() int64 { return p.forwards.Load() }
 // Faulted returns how many requests a fault answered (or dropped).
 func (p *Proxy) Faulted() int64 { return p.faulted.Load() }
 
+// InFlight returns how many requests the proxy holds or forwards now. A
+// request whose client gave up is counted (in Faulted) only once the proxy
+// has noticed: wait for InFlight to drop to 0 before reading the counts.
+func (p *Proxy) InFlight() int64 { return p.inFlight.Load() }
+
 // Counts returns how many requests of each DynamoDB operation ("GetItem",
 // "UpdateItem", ...) reached the engine.
 func (p *Proxy) Counts() map[string]int64 {
@@ -223,6 +231,8 @@ func (p *Proxy) Close() error {
 }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
+	p.inFlight.Add(1)
+	defer p.inFlight.Add(-1)
 	// Read the whole request first: only then does net/http watch the
 	// connection, and cancel r's context when the client hangs up.
 	body, err := io.ReadAll(r.Body)
@@ -293,10 +303,13 @@ func reset(w http.ResponseWriter) {
 	_ = c.Close()
 }
 
-// writeAWSError answers as DynamoDB's JSON protocol does.
+// writeAWSError answers as DynamoDB's JSON protocol does, checksum
+// included.
 func writeAWSError(w http.ResponseWriter, status int, code, message string) {
+	body := fmt.Sprintf(`{"__type":"com.amazonaws.dynamodb.v20120810#%s","message":%q}`, code, message)
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 	w.Header().Set("X-Amzn-Requestid", "FAULTPROXY0000000000000000000000000000000000000000000")
+	w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(body))), 10))
 	w.WriteHeader(status)
-	_, _ = fmt.Fprintf(w, `{"__type":"com.amazonaws.dynamodb.v20120810#%s","message":%q}`, code, message)
+	_, _ = io.WriteString(w, body)
 }

@@ -136,8 +136,12 @@ func TestRefuseRefusesUntilCleared(t *testing.T) {
 	if err := p.Inject(Fault{Kind: Refuse}); err != nil {
 		t.Fatal(err)
 	}
-	// The connection kept alive from the first call is closed too.
-	_, _, err := call(context.Background(), client, p)
+	// The connection kept alive from the first call is closed too...
+	if _, _, err := call(context.Background(), client, p); err == nil {
+		t.Fatal("call on a kept-alive connection succeeded while refusing")
+	}
+	// ...and no new one is accepted.
+	_, _, err := call(context.Background(), &http.Client{Transport: &http.Transport{}}, p)
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("call while refusing: %v, want connection refused", err)
 	}
@@ -147,7 +151,7 @@ func TestRefuseRefusesUntilCleared(t *testing.T) {
 	if resp, _, err := call(context.Background(), client, p); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("call after clearing: %v %v", resp, err)
 	}
-	if e.hits.Load() != 2 {
+	if e.hits.Load() != 2 || p.Forwarded() != 2 {
 		t.Fatalf("engine hits %d, want 2", e.hits.Load())
 	}
 }

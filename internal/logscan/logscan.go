@@ -1,7 +1,8 @@
 // Package logscan holds a test binary to the rule that tokens and passwords
 // are never logged. It captures everything the binary logs — what the test
 // stacks' loggers write, the standard log package (which libraries such as
-// the API Gateway adapter use) and stdout (where a Lambda's prints go) — and
+// the API Gateway adapter use), stdout and stderr (where a Lambda's prints
+// and the AWS SDK's warnings go) — and
 // records every secret the tests' traffic used: each token issued and each
 // password sent. When the tests end, Main fails the binary if any secret
 // appears anywhere in what was captured.
@@ -66,34 +67,47 @@ func (s *Scanner) write(p []byte) (int, error) {
 	return s.out.Write(p)
 }
 
-// Stray returns how many bytes were written to stdout or the standard log
-// while capturing: output that bypasses the service's own logger.
+// Stray returns how many bytes were written to stdout, stderr or the
+// standard log while capturing: output that bypasses the service's own
+// logger.
 func (s *Scanner) Stray() int64 { return s.stray.Load() }
 
-// Capture sends stdout and the standard log package's output through s as
-// well as to where they went before, until the returned function is called.
+// Capture sends stdout, stderr (where the AWS SDK logs) and the standard
+// log package's output through s as well as to where they went before,
+// until the returned function is called.
 func (s *Scanner) Capture() (restore func()) {
-	origStdout := os.Stdout
-	r, w, err := os.Pipe()
-	if err != nil {
-		panic("logscan: pipe: " + err.Error())
-	}
 	stray := writerFunc(func(p []byte) (int, error) {
 		s.stray.Add(int64(len(p)))
 		return s.write(p)
 	})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = io.Copy(io.MultiWriter(origStdout, stray), r)
-	}()
-	os.Stdout = w
+	restoreStdout := tee(&os.Stdout, stray)
+	restoreStderr := tee(&os.Stderr, stray)
 	logOut := log.Writer()
 	log.SetOutput(io.MultiWriter(logOut, stray))
 	return func() {
 		log.SetOutput(logOut)
-		os.Stdout = origStdout
-		_ = w.Close()
+		restoreStderr()
+		restoreStdout()
+	}
+}
+
+// tee replaces *f with a pipe whose every byte goes both to the original
+// file and to w.
+func tee(f **os.File, w io.Writer) (restore func()) {
+	orig := *f
+	r, pw, err := os.Pipe()
+	if err != nil {
+		panic("logscan: pipe: " + err.Error())
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(io.MultiWriter(orig, w), r)
+	}()
+	*f = pw
+	return func() {
+		*f = orig
+		_ = pw.Close()
 		<-done
 		_ = r.Close()
 	}
@@ -187,8 +201,8 @@ func Secret(s string) { std.Secret(s) }
 // Writer is where the binary's test loggers write.
 func Writer() io.Writer { return std.Writer() }
 
-// Stray returns how many bytes were written to stdout or the standard log
-// since Main began capturing.
+// Stray returns how many bytes were written to stdout, stderr or the
+// standard log since Main began capturing.
 func Stray() int64 { return std.Stray() }
 
 // Main captures the binary's output, runs the tests with run (m.Run itself,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 )
@@ -34,6 +35,11 @@ func TestFindsASecretWhereverItWasLogged(t *testing.T) {
 			restore := s.Capture()
 			defer restore()
 			fmt.Printf("Could not convert request GET:/api/session?id=%s\n", token)
+		}},
+		{"Stderr", token, func(s *Scanner) {
+			restore := s.Capture()
+			defer restore()
+			fmt.Fprintf(os.Stderr, "SDK WARN request to %s failed\n", token)
 		}},
 	}
 	for _, c := range cases {
