@@ -43,11 +43,22 @@ const (
 
 // clock is a settable time source shared by the stack under test.
 type clock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu   sync.Mutex
+	now  time.Time
+	from func() time.Time // when set, the time comes from here instead
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.from != nil {
+		return c.from()
+	}
+	return c.now
+}
+
+// set makes the clock read from instead of standing still.
+func (c *clock) set(from func() time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.from = from }
 func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
