@@ -40,8 +40,13 @@ func NewHandler(h http.Handler, log *slog.Logger) *Handler {
 
 // payloadProbe holds the fields that tell the two payloads apart.
 type payloadProbe struct {
-	Version string `json:"version"`
+	Version any `json:"version"`
 }
+
+// ReasonAdapterRefused is logged if the API Gateway adapter refuses an
+// event that checkEvent let through: a bug, since the adapter prints what
+// it refuses where our logger cannot keep secrets out.
+const ReasonAdapterRefused = "adapter refused the event"
 
 // DeadlineMargin is kept back from the invocation's deadline: every storage
 // call must give up by then, so that the function still has time to answer
@@ -66,7 +71,7 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		h.log.ErrorContext(ctx, "event is not JSON", "request_id", httpapi.RequestID(ctx), "error", err.Error())
 		return nil, errors.New("event is not an API Gateway proxy event")
 	}
-	if probe.Version == "2.0" {
+	if probe.Version == "2.0" { // any other value, or none, is the REST API's payload
 		var ev events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(payload, &ev); err != nil {
 			return h.rejectV2(ctx, "event fields of the wrong type")
@@ -80,7 +85,7 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		}
 		resp, err := h.v2.ProxyWithContext(ctx, ev)
 		if err != nil {
-			return h.rejectV2(ctx, "adapter refused the event")
+			return h.rejectV2(ctx, ReasonAdapterRefused)
 		}
 		return marshal(resp)
 	}
@@ -94,7 +99,7 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	}
 	resp, err := h.v1.ProxyWithContext(ctx, ev)
 	if err != nil {
-		return h.rejectV1(ctx, "adapter refused the event")
+		return h.rejectV1(ctx, ReasonAdapterRefused)
 	}
 	return marshal(resp)
 }

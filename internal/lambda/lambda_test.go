@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,6 +71,7 @@ func (c *clock) Advance(d time.Duration) {
 type stack struct {
 	t     testing.TB
 	fn    *lambda.Handler
+	svc   *session.Service // the service fn serves; tests may swap its parts before use
 	clock *clock
 	logs  *syncBuffer
 	seq   atomic.Int64
@@ -112,6 +114,7 @@ func newStackOver(t testing.TB, f dynamotest.Fixture, db dynamo.API, ops ...http
 	log := slog.New(slog.NewJSONHandler(io.MultiWriter(st.logs, logscan.Writer()), nil))
 	svc := app.NewService(cfg, db)
 	svc.Now = st.clock.Now
+	st.svc = svc
 	st.fn = lambda.NewHandler(httpapi.New(svc, log, ops...), log)
 	return st
 }
@@ -296,8 +299,9 @@ type vapiError struct {
 	Challenge *string `json:"challenge"`
 }
 
-// wantError checks a well-formed vAPI error of the given type and status.
-func wantError(t *testing.T, r response, status int, errorType string) vapiError {
+// wantError checks a well-formed vAPI error of the given status and one of
+// the given types.
+func wantError(t *testing.T, r response, status int, errorTypes ...string) vapiError {
 	t.Helper()
 	if r.Status != status {
 		t.Fatalf("status = %d, want %d; body %s", r.Status, status, r.Body)
@@ -310,8 +314,8 @@ func wantError(t *testing.T, r response, status int, errorType string) vapiError
 	if err := dec.Decode(&e); err != nil {
 		t.Fatalf("error body is not a vAPI error: %v: %s", err, r.Body)
 	}
-	if e.ErrorType != errorType || len(e.Messages) == 0 {
-		t.Fatalf("error = %s, want error_type %s with messages", r.Body, errorType)
+	if !slices.Contains(errorTypes, e.ErrorType) || len(e.Messages) == 0 {
+		t.Fatalf("error = %s, want error_type %s with messages", r.Body, strings.Join(errorTypes, " or "))
 	}
 	for _, m := range e.Messages {
 		if m.ID == "" || m.DefaultMessage == "" || m.Args == nil {

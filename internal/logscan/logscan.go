@@ -26,8 +26,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
+
+	"github.com/cis-session/cis-session/internal/session"
 )
 
 // MinSecretLen is the shortest secret that is looked for: a shorter string
@@ -40,7 +41,6 @@ type Scanner struct {
 	mu      sync.Mutex
 	secrets map[string]bool
 	out     bytes.Buffer
-	stray   atomic.Int64
 }
 
 // New returns an empty Scanner.
@@ -67,23 +67,14 @@ func (s *Scanner) write(p []byte) (int, error) {
 	return s.out.Write(p)
 }
 
-// Stray returns how many bytes were written to stdout, stderr or the
-// standard log while capturing: output that bypasses the service's own
-// logger.
-func (s *Scanner) Stray() int64 { return s.stray.Load() }
-
 // Capture sends stdout, stderr (where the AWS SDK logs) and the standard
 // log package's output through s as well as to where they went before,
 // until the returned function is called.
 func (s *Scanner) Capture() (restore func()) {
-	stray := writerFunc(func(p []byte) (int, error) {
-		s.stray.Add(int64(len(p)))
-		return s.write(p)
-	})
-	restoreStdout := tee(&os.Stdout, stray)
-	restoreStderr := tee(&os.Stderr, stray)
+	restoreStdout := tee(&os.Stdout, s.Writer())
+	restoreStderr := tee(&os.Stderr, s.Writer())
 	logOut := log.Writer()
-	log.SetOutput(io.MultiWriter(logOut, stray))
+	log.SetOutput(io.MultiWriter(logOut, s.Writer()))
 	return func() {
 		log.SetOutput(logOut)
 		restoreStderr()
@@ -121,10 +112,21 @@ func (s *Scanner) Leaks() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	text := strings.ToLower(s.out.String())
+	// Tokens, which may be many, are looked up among the token-sized runs
+	// of hex in the text, in one pass; other secrets are searched for.
+	hexRuns := hexWindows(text, session.TokenLen)
 	var leaks []string
 	for secret := range s.secrets {
 		for _, form := range forms(secret) {
-			if i := strings.Index(text, form); i >= 0 {
+			i := -1
+			if len(form) == session.TokenLen && isHex(form) {
+				if at, ok := hexRuns[form]; ok {
+					i = at
+				}
+			} else {
+				i = strings.Index(text, form)
+			}
+			if i >= 0 {
 				leaks = append(leaks, fmt.Sprintf("secret %q (%d bytes) logged in: %s", redact(secret), len(secret), truncate(lineAt(text, i), 400)))
 				break
 			}
@@ -133,6 +135,37 @@ func (s *Scanner) Leaks() []string {
 	sort.Strings(leaks)
 	return leaks
 }
+
+// hexWindows returns every n-byte stretch of lower-case hex in text, with
+// where it starts.
+func hexWindows(text string, n int) map[string]int {
+	out := map[string]int{}
+	run := 0
+	for i := 0; i <= len(text); i++ {
+		if i < len(text) && isHexByte(text[i]) {
+			run++
+			continue
+		}
+		for start := i - run; start+n <= i; start++ {
+			if _, ok := out[text[start:start+n]]; !ok {
+				out[text[start:start+n]] = start
+			}
+		}
+		run = 0
+	}
+	return out
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isHexByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isHexByte(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }
 
 // Secrets returns how many secrets were recorded.
 func (s *Scanner) Secrets() int {
@@ -200,10 +233,6 @@ func Secret(s string) { std.Secret(s) }
 
 // Writer is where the binary's test loggers write.
 func Writer() io.Writer { return std.Writer() }
-
-// Stray returns how many bytes were written to stdout, stderr or the
-// standard log since Main began capturing.
-func Stray() int64 { return std.Stray() }
 
 // Main captures the binary's output, runs the tests with run (m.Run itself,
 // or a wrapper such as dynamotest.Main), and then scans: a secret found

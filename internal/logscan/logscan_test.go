@@ -26,6 +26,9 @@ func TestFindsASecretWhereverItWasLogged(t *testing.T) {
 		{"TokenInOtherCase", token, func(s *Scanner) {
 			fmt.Fprintf(s.Writer(), "session %s\n", strings.ToUpper(token))
 		}},
+		{"TokenInsideLongerHex", token, func(s *Scanner) {
+			fmt.Fprintf(s.Writer(), "key=ff%s00\n", token)
+		}},
 		{"StandardLog", token, func(s *Scanner) {
 			restore := s.Capture()
 			defer restore()
@@ -51,20 +54,6 @@ func TestFindsASecretWhereverItWasLogged(t *testing.T) {
 				t.Fatalf("leaks = %q, want the one secret logged", leaks)
 			}
 		})
-	}
-}
-
-func TestStrayCountsOnlyOutputThatBypassesTheLogger(t *testing.T) {
-	s := New()
-	restore := s.Capture()
-	fmt.Fprintln(s.Writer(), "through the logger")
-	if s.Stray() != 0 {
-		t.Fatalf("stray = %d after writing through the logger", s.Stray())
-	}
-	log.Print("around it")
-	restore()
-	if s.Stray() == 0 {
-		t.Fatal("standard log output not counted as stray")
 	}
 }
 
