@@ -17,14 +17,17 @@ import (
 // functionTimeout is each function's timeout: the budget of one invocation.
 const functionTimeout = 3 * time.Second
 
-// faultStack is the service over a fault proxy in front of a real engine.
-type faultStack struct {
+// proxiedStack is the service over a fault proxy in front of a real
+// engine, which counts every storage request; its password checks are
+// counted too.
+type proxiedStack struct {
 	*stack
-	proxy   *faultproxy.Proxy
-	fixture dynamotest.Fixture
+	fixture   dynamotest.Fixture
+	proxy     *faultproxy.Proxy
+	passwords *countingPasswords
 }
 
-func newFaultStack(t *testing.T, srv *localdynamo.Server) faultStack {
+func newProxiedStack(t testing.TB, srv *localdynamo.Server) proxiedStack {
 	t.Helper()
 	f := dynamotest.Setup(t, srv)
 	proxy, err := faultproxy.Start(srv.Endpoint)
@@ -33,8 +36,18 @@ func newFaultStack(t *testing.T, srv *localdynamo.Server) faultStack {
 	}
 	t.Cleanup(func() { _ = proxy.Close() })
 	st := newStackOver(t, f, clientAt(t, proxy.URL))
-	st.budget = functionTimeout
-	return faultStack{stack: st, proxy: proxy, fixture: f}
+	pw := &countingPasswords{Passwords: st.svc.Passwords}
+	st.svc.Passwords = pw
+	return proxiedStack{stack: st, fixture: f, proxy: proxy, passwords: pw}
+}
+
+// newFaultStack is a proxied stack whose invocations have the budget of the
+// function's timeout.
+func newFaultStack(t *testing.T, srv *localdynamo.Server) proxiedStack {
+	t.Helper()
+	fs := newProxiedStack(t, srv)
+	fs.budget = functionTimeout
+	return fs
 }
 
 // clientAt builds a DynamoDB client exactly as the functions do, pointed at
@@ -141,7 +154,7 @@ func TestBackendFaultsAnswerServiceUnavailableInTimeAndLoseNoSession(t *testing.
 }
 
 // waitIdle waits until the proxy has noticed every client that hung up.
-func (fs faultStack) waitIdle(t *testing.T) {
+func (fs proxiedStack) waitIdle(t *testing.T) {
 	t.Helper()
 	for i := 0; fs.proxy.InFlight() > 0; i++ {
 		if i == 500 {

@@ -12,6 +12,7 @@ import (
 	"github.com/cis-session/cis-session/internal/app"
 	"github.com/cis-session/cis-session/internal/argon2id"
 	"github.com/cis-session/cis-session/internal/dynamo"
+	"github.com/cis-session/cis-session/internal/dynamotest"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
 	"github.com/cis-session/cis-session/internal/logscan"
@@ -39,7 +40,7 @@ var cheapArgon2 = argon2id.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, 
 // version picks the payload: 0 an HTTP API (2.0) event, 1 a REST API (1.0)
 // event, 2 the body as the raw event. header is one more "Name: value".
 func FuzzInvoke(f *testing.F) {
-	cs := newCountingStack(f)
+	cs := newProxiedStack(f, dynamotest.Engines(f)[0])
 	cs.budget = time.Minute
 	hash, err := argon2id.Hash(fuzzPass, cheapArgon2)
 	if err != nil {

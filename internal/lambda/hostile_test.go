@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/cis-session/cis-session/internal/dynamotest"
-	"github.com/cis-session/cis-session/internal/faultproxy"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/session"
 )
@@ -24,37 +23,13 @@ func (c *countingPasswords) Verify(hash, password string) (bool, error) {
 	return c.Passwords.Verify(hash, password)
 }
 
-// countingStack is the service over a proxy that counts every storage
-// request, with its password checks counted too.
-type countingStack struct {
-	*stack
-	fixture   dynamotest.Fixture
-	proxy     *faultproxy.Proxy
-	passwords *countingPasswords
-}
-
-func newCountingStack(t testing.TB) countingStack {
-	t.Helper()
-	srv := dynamotest.Engines(t)[0]
-	f := dynamotest.Setup(t, srv)
-	proxy, err := faultproxy.Start(srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proxy.Close() })
-	st := newStackOver(t, f, clientAt(t, proxy.URL))
-	pw := &countingPasswords{Passwords: st.svc.Passwords}
-	st.svc.Passwords = pw
-	return countingStack{stack: st, fixture: f, proxy: proxy, passwords: pw}
-}
-
 // cost returns the storage requests and password checks made so far.
-func (cs countingStack) cost() (requests, checks int64) {
+func (cs proxiedStack) cost() (requests, checks int64) {
 	return cs.proxy.Forwarded(), cs.passwords.checks.Load()
 }
 
 func TestOversizedInputsAreRefusedBeforeHashingOrStorage(t *testing.T) {
-	cs := newCountingStack(t)
+	cs := newProxiedStack(t, dynamotest.Engines(t)[0])
 	tok := cs.login()
 	authOf := func(userpass string) map[string]string {
 		return map[string]string{"authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(userpass))}
@@ -101,7 +76,7 @@ func TestOversizedInputsAreRefusedBeforeHashingOrStorage(t *testing.T) {
 }
 
 func TestResponsesCarryingATokenAreNeverStored(t *testing.T) {
-	cs := newCountingStack(t)
+	cs := newProxiedStack(t, dynamotest.Engines(t)[0])
 	carried := 0
 	for _, payload := range []string{"2.0", "1.0"} {
 		for _, rt := range httpapi.Routes {

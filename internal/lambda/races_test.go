@@ -55,13 +55,23 @@ func race(f func(worker int) error) []error {
 	return errs
 }
 
+// newRaceStack returns a stack whose concurrent invocations' clocks
+// disagree by up to 100 ms, as those of Lambda instances do (so a get that
+// starts later may read an earlier time), one live session of it, and the
+// event that gets that session.
+func newRaceStack(t *testing.T, srv *localdynamo.Server) (st *stack, sessions *dynamo.Sessions, tok string, get []byte) {
+	t.Helper()
+	f := dynamotest.Setup(t, srv)
+	st = newStack(t, f)
+	st.clock.set(skewedClock(50 * time.Millisecond))
+	tok = st.login()
+	get, _ = json.Marshal(v2Event("GET", "/api/session", sid(tok), ""))
+	return st, &dynamo.Sessions{DB: f.DB, Table: f.Tables.Sessions}, tok, get
+}
+
 func TestGetsRacingADeleteNeverOutliveIt(t *testing.T) {
 	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
-		f := dynamotest.Setup(t, srv)
-		st := newStack(t, f)
-		st.clock.set(skewedClock(50 * time.Millisecond))
-		tok := st.login()
-		get, _ := json.Marshal(v2Event("GET", "/api/session", sid(tok), ""))
+		st, sessions, tok, get := newRaceStack(t, srv)
 		del, _ := json.Marshal(v2Event("DELETE", "/api/session", sid(tok), ""))
 
 		var deleted atomic.Bool // set once the delete has answered
@@ -104,7 +114,6 @@ func TestGetsRacingADeleteNeverOutliveIt(t *testing.T) {
 		if refusedAfter.Load() == 0 {
 			t.Error("no get started after the delete answered: the race did not happen")
 		}
-		sessions := &dynamo.Sessions{DB: f.DB, Table: f.Tables.Sessions}
 		if s, err := sessions.Peek(context.Background(), session.Token(tok).Hash()); session.ErrorCode(err) != session.ENOTFOUND {
 			t.Fatalf("after the race the table holds %+v (err %v): a get brought the session back", s, err)
 		}
@@ -114,13 +123,17 @@ func TestGetsRacingADeleteNeverOutliveIt(t *testing.T) {
 
 func TestConcurrentGetsNeverMoveLastAccessedBackwards(t *testing.T) {
 	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
-		f := dynamotest.Setup(t, srv)
-		st := newStack(t, f)
-		// Concurrent invocations' clocks disagree by up to 100 ms: a get
-		// that starts later may well read an earlier time.
-		st.clock.set(skewedClock(50 * time.Millisecond))
-		tok := st.login()
-		get, _ := json.Marshal(v2Event("GET", "/api/session", sid(tok), ""))
+		if srv.Kind == localdynamo.Moto {
+			// Seen here: moto's stored last access ended up earlier than
+			// one it had already returned. Its UpdateItem reads the item,
+			// checks the condition and writes in separate steps, without a
+			// lock, on a threaded server (moto 5.2, dynamodb/models
+			// update_item), so two concurrent conditional writes can both
+			// pass. DynamoDB applies a conditional write atomically per
+			// item, as dynalite does (it locks the item).
+			t.Skip("moto's conditional writes are not atomic under concurrency: it cannot stand in for DynamoDB in this race")
+		}
+		st, sessions, tok, get := newRaceStack(t, srv)
 
 		type observation struct {
 			start, end time.Time
@@ -179,7 +192,6 @@ func TestConcurrentGetsNeverMoveLastAccessedBackwards(t *testing.T) {
 		for _, o := range seen {
 			highest = max(highest, o.info.LastAccessedTime)
 		}
-		sessions := &dynamo.Sessions{DB: f.DB, Table: f.Tables.Sessions}
 		stored, err := sessions.Peek(context.Background(), session.Token(tok).Hash())
 		if err != nil {
 			t.Fatal(err)
