@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	awslambda "github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/cis-session/cis-session/internal/app"
@@ -118,7 +119,11 @@ func checkEvent(method, domain, path, rawQuery, body string, base64Body bool) st
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
-	u := "https://" + domain + path
+	server := "https://" + domain
+	if custom, ok := os.LookupEnv(core.CustomHostVariable); ok {
+		server = custom
+	}
+	u := server + path
 	if rawQuery != "" {
 		u += "?" + rawQuery
 	}
@@ -131,7 +136,7 @@ func checkEvent(method, domain, path, rawQuery, body string, base64Body bool) st
 // rejectV2 and rejectV1 answer an event that is no well-formed request as
 // the client's bad request.
 func (h *Handler) rejectV2(ctx context.Context, reason string) ([]byte, error) {
-	h.log.InfoContext(ctx, "malformed event", "request_id", httpapi.RequestID(ctx), "reason", reason)
+	h.logRejection(ctx, reason)
 	return marshal(events.APIGatewayV2HTTPResponse{
 		StatusCode: http.StatusBadRequest,
 		Headers:    badEventHeaders(),
@@ -140,12 +145,20 @@ func (h *Handler) rejectV2(ctx context.Context, reason string) ([]byte, error) {
 }
 
 func (h *Handler) rejectV1(ctx context.Context, reason string) ([]byte, error) {
-	h.log.InfoContext(ctx, "malformed event", "request_id", httpapi.RequestID(ctx), "reason", reason)
+	h.logRejection(ctx, reason)
 	return marshal(events.APIGatewayProxyResponse{
 		StatusCode: http.StatusBadRequest,
 		Headers:    badEventHeaders(),
 		Body:       httpapi.InvalidRequestBody,
 	})
+}
+
+func (h *Handler) logRejection(ctx context.Context, reason string) {
+	level := slog.LevelInfo // the client's mistake
+	if reason == ReasonAdapterRefused {
+		level = slog.LevelError // ours
+	}
+	h.log.Log(ctx, level, "malformed event", "request_id", httpapi.RequestID(ctx), "reason", reason)
 }
 
 func badEventHeaders() map[string]string {
