@@ -6,6 +6,24 @@ GO      ?= go
 PORT    ?= 3000
 GOTEST_FLAGS ?= -count=1 -race -timeout 20m
 
+# The Go every target builds, tests and vuln-checks with, taken from the Go
+# module proxy by the go command itself. Go 1.26.8, the machines' own, has
+# standard-library vulnerabilities that govulncheck finds reachable (fixed in
+# 1.26.9 and 1.26.10, which are not served); 1.27.3 has none.
+# `make GO_TOOLCHAIN=local ...` uses whatever go is on PATH.
+GO_TOOLCHAIN ?= go1.27.3
+export GOTOOLCHAIN := $(GO_TOOLCHAIN)
+
+# govulncheck, and the snapshot of the Go vulnerability database it checks
+# against. vuln.go.dev cannot be reached from every machine; the same data is
+# published as the Go module golang.org/x/vulndb, which the module proxy
+# serves and vulndb's own indexdb turns into a database govulncheck reads.
+# `make vulncheck VULNDB_VERSION=latest` checks against the newest snapshot.
+GOVULNCHECK_VERSION ?= v1.9.0
+VULNDB_VERSION      ?= v0.0.0-20261105234957-e22db6528018
+
+FUZZTIME ?= 2m
+
 # Lambda builds: the architecture of template.yaml's functions (arm64), or
 # ARCH=amd64 (or ARCH=$(go env GOARCH)) for this machine.
 ARCH    ?= arm64
@@ -101,6 +119,26 @@ invoke: deps rie ## Invoke a function with an event, as `sam local invoke` does,
 timing: deps ## Measure refused log-ins per cause (unknown user, wrong password, locked): 200 each, min/p50/p90/p99/max
 	$(GO) test -run '^$$' -bench RefusedLogInTiming -benchtime 200x -v -timeout 30m ./internal/lambda/
 	$(GO) test -run '^$$' -bench KnownVersusUnknownUserRequests -benchtime 1000x -v ./internal/dynamo/
+
+.PHONY: vulncheck
+vulncheck: ## Check the code and the Go it is built with for known vulnerabilities (govulncheck; fails on any reachable one)
+	@set -euo pipefail; \
+	info=$$($(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION)) || { echo "vulncheck: cannot fetch golang.org/x/vulndb@$(VULNDB_VERSION) from the module proxy" >&2; exit 1; }; \
+	src=$$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p' <<<"$$info"); \
+	ver=$$(sed -n 's/^[[:space:]]*"Version": "\(.*\)",$$/\1/p' <<<"$$info"); \
+	db="$(CURDIR)/build/vulndb/$$ver"; \
+	if [ ! -f "$$db/index/db.json" ]; then \
+	  echo "vulncheck: indexing the Go vulnerability database $$ver"; \
+	  rm -rf "$$db.tmp"; \
+	  $(GO) run golang.org/x/vulndb/cmd/indexdb@$$ver -vulns "$$src/data/osv" -out "$$db.tmp"; \
+	  mv "$$db.tmp" "$$db"; \
+	fi; \
+	echo "vulncheck: $$($(GO) version), database $$ver"; \
+	$(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) -db "file://$$db" ./...
+
+.PHONY: fuzz
+fuzz: deps ## Fuzz the Lambda entry point for FUZZTIME (default 2m) over dynalite; failing inputs land in internal/lambda/testdata
+	CIS_TEST_ENGINES=dynalite $(GO) test -run '^$$' -fuzz '^FuzzInvoke$$' -fuzztime $(FUZZTIME) ./internal/lambda/
 
 .PHONY: admin
 admin: ## Run the admin tool: make admin ARGS="list-users"

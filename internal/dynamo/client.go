@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
@@ -90,18 +94,47 @@ func envConfig(lookup func(string) (string, bool)) (aws.Config, error) {
 	return cfg, nil
 }
 
-// NewClientFromConfig builds a DynamoDB client from cfg, keeping its
-// connection to the engine open between requests.
+// How hard one call tries before it fails. A call is also bounded by its
+// context: a function's handler gives every call the invocation's deadline
+// less a margin, so that it answers 503 itself before the runtime kills it.
+const (
+	// MaxAttempts is the number of attempts of one call, the first included.
+	MaxAttempts = 3
+	// MaxBackoff caps the wait before a retry. The SDK's default for
+	// throttling (a 1 s base doubling to 20 s) is longer than a function's
+	// whole budget.
+	MaxBackoff = 250 * time.Millisecond
+	// AttemptTimeout bounds one attempt, from dialling to the last byte of
+	// the response, so that one hung connection cannot spend the budget of
+	// every retry. DynamoDB answers in milliseconds.
+	AttemptTimeout = time.Second
+)
+
+// NewClientFromConfig builds a DynamoDB client from cfg with the retry and
+// timeout bounds above, keeping its connection to the engine open between
+// requests.
 func NewClientFromConfig(cfg aws.Config, opts ...Option) *Client {
 	var o clientOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
+	httpClient := awshttp.NewBuildableClient().
+		WithTimeout(AttemptTimeout).
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = AttemptTimeout / 2 }).
+		WithTransportOptions(func(t *http.Transport) {
+			t.TLSHandshakeTimeout = AttemptTimeout / 2
+			t.ResponseHeaderTimeout = AttemptTimeout
+		})
 	return dynamodb.NewFromConfig(cfg, func(do *dynamodb.Options) {
-		do.HTTPClient = keepConnection{do.HTTPClient}
+		do.HTTPClient = keepConnection{httpClient}
 		if o.wrap != nil {
 			do.HTTPClient = o.wrap(do.HTTPClient)
 		}
+		do.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = MaxAttempts
+			so.MaxBackoff = MaxBackoff
+			so.BaseDelay = 25 * time.Millisecond // DynamoDB's own default
+		})
 	})
 }
 

@@ -245,6 +245,22 @@ func (s *Sessions) Delete(ctx context.Context, h session.TokenHash, now time.Tim
 	return nil
 }
 
+// Peek returns the stored session of h, live or not, without counting as a
+// use: one strongly consistent read, for tools and tests that must see what
+// the table holds. A missing item is ENOTFOUND.
+func (s *Sessions) Peek(ctx context.Context, h session.TokenHash) (session.Session, error) {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.Table), Key: s.key(h), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return session.Session{}, session.Unavailable("peek session", err)
+	}
+	if out.Item == nil {
+		return session.Session{}, session.Errorf(session.ENOTFOUND, "no session")
+	}
+	return decodeSession(out.Item)
+}
+
 func (s *Sessions) key(h session.TokenHash) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrTokenHash: &types.AttributeValueMemberS{Value: h.String()}}
 }

@@ -88,6 +88,24 @@ func TestSessionStore(t *testing.T) {
 			}
 		})
 
+		t.Run("PeekReadsWithoutTouching", func(t *testing.T) {
+			tok := newSession(t, s, "u@d", t0)
+			// Long idle: Peek reports what is stored, live or not, and
+			// does not count as a use.
+			got, err := s.Peek(ctx, tok.Hash())
+			want := session.Session{User: "u@d", Created: t0, LastAccessed: t0}
+			if err != nil || got != want {
+				t.Fatalf("peek = %+v, %v, want %+v", got, err, want)
+			}
+			if v := rawItem(t, f, tok)["last_accessed_ms"].(*types.AttributeValueMemberN).Value; v != "1784186328517" {
+				t.Fatalf("peek wrote last_accessed_ms = %s", v)
+			}
+			unknown, _ := session.NewToken()
+			if _, err := s.Peek(ctx, unknown.Hash()); session.ErrorCode(err) != session.ENOTFOUND {
+				t.Fatalf("peek of an unknown session: err = %v, want ENOTFOUND", err)
+			}
+		})
+
 		t.Run("TouchNeverMovesLastAccessedBackwards", func(t *testing.T) {
 			tok := newSession(t, s, "u@d", t0)
 			late := t0.Add(10 * time.Minute)

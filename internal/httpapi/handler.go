@@ -10,9 +10,12 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -40,10 +43,10 @@ var AllOperations = []Operation{OpCreate, OpGet, OpDelete, OpLegacyPost}
 // HeaderSessionID carries the session id on every call after log-in.
 const HeaderSessionID = "vmware-api-session-id"
 
-// Limits on header sizes, checked before any decoding.
-const (
-	maxAuthorizationLen = 4*(session.MaxUserLen+1+session.MaxPasswordLen+3)/3 + len("Basic ")
-)
+// MaxAuthorizationLen is the longest Authorization header that could carry
+// credentials within the session package's limits. A longer one is refused
+// before it is decoded, and so before any hashing or storage call.
+const MaxAuthorizationLen = 4*(session.MaxUserLen+1+session.MaxPasswordLen+3)/3 + len("Basic ")
 
 // Route is a method and path the handler serves, as API Gateway must route it.
 type Route struct {
@@ -134,17 +137,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w}
 	s := surfaceOf(r.URL.Path)
+	// Every answer is about one client's session (and some carry its
+	// token): no cache, shared or private, may keep any of them.
+	w.Header().Set("Cache-Control", "no-store")
 	defer func() {
+		l := h.loggable(r)
 		if p := recover(); p != nil {
-			h.log.ErrorContext(r.Context(), "panic serving request", "panic", p, "method", r.Method, "path", r.URL.Path, "request_id", RequestID(r.Context()))
+			h.log.ErrorContext(r.Context(), "panic serving request", "panic", panicText(p), "stack", string(debug.Stack()), "method", l.method, "path", l.path, "request_id", RequestID(r.Context()))
 			if rec.status == 0 {
 				h.writeError(rec, s, errUnavailable)
 			}
 		}
 		h.log.InfoContext(r.Context(), "request",
 			"request_id", RequestID(r.Context()),
-			"method", r.Method,
-			"path", r.URL.Path,
+			"method", l.method,
+			"path", l.path,
 			"status", rec.status,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000,
 		)
@@ -167,9 +174,35 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.writeError(rec, s, errNotFound)
 }
 
+// panicText describes a recovered panic for the log. Runtime errors carry
+// no request data; any other value might, so only its type is told.
+func panicText(p any) string {
+	if re, ok := p.(runtime.Error); ok {
+		return re.Error()
+	}
+	return fmt.Sprintf("panic(%T)", p)
+}
+
+// loggableRequest is what the access log may say of a request: a client
+// can put anything, a token included, in a path it makes up, so only the
+// paths the service serves and the standard methods are written as sent.
+type loggableRequest struct{ method, path string }
+
+func (h *Handler) loggable(r *http.Request) loggableRequest {
+	l := loggableRequest{method: "(other)", path: "(other)"}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		l.method = r.Method
+	}
+	if h.paths[r.URL.Path] {
+		l.path = r.URL.Path
+	}
+	return l
+}
+
 // create logs in with Basic credentials.
 func (h *Handler) create(w http.ResponseWriter, r *http.Request, s surface) {
-	w.Header().Set("Cache-Control", "no-store")
 	user, pass, ok := basicAuth(r)
 	if !ok {
 		h.fail(w, r, s, session.Errorf(session.EUNAUTHENTICATED, "missing or malformed Basic credentials"))
@@ -226,7 +259,7 @@ func infoOf(s session.Session) Info {
 // refusing an oversized header before decoding it.
 func basicAuth(r *http.Request) (user, pass string, ok bool) {
 	vals := r.Header.Values("Authorization")
-	if len(vals) != 1 || len(vals[0]) > maxAuthorizationLen {
+	if len(vals) != 1 || len(vals[0]) > MaxAuthorizationLen {
 		return "", "", false
 	}
 	return r.BasicAuth()

@@ -225,7 +225,7 @@ func TestLockoutCanBeTurnedOff(t *testing.T) {
 	f := dynamotest.Setup(t, dynamotest.Engines(t)[0])
 	st := newStackWith(t, f, f.DB, limits(0, time.Minute, 0))
 	for range 6 {
-		st.v2("POST", "/api/session", basic(adminName, "wrong"), "")
+		st.v2("POST", "/api/session", basic(adminName, "wrong-password-1"), "")
 	}
 	st.login()
 	if got := failuresOf(t, f, adminName); got != (session.Failures{}) {
@@ -345,7 +345,7 @@ func TestSessionCap(t *testing.T) {
 		})
 
 		t.Run("OnlyTheRightPasswordLearnsOfTheCap", func(t *testing.T) {
-			wantError(t, st.v2("POST", "/api/session", basic(adminName, "wrong"), ""), 401, "UNAUTHENTICATED")
+			wantError(t, st.v2("POST", "/api/session", basic(adminName, "wrong-password-1"), ""), 401, "UNAUTHENTICATED")
 		})
 
 		t.Run("OtherUsersHaveTheirOwnCap", func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -14,10 +15,13 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	awslambda "github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/cis-session/cis-session/internal/app"
@@ -40,13 +44,29 @@ func NewHandler(h http.Handler, log *slog.Logger) *Handler {
 
 // payloadProbe holds the fields that tell the two payloads apart.
 type payloadProbe struct {
-	Version string `json:"version"`
+	Version any `json:"version"`
 }
+
+// ReasonAdapterRefused is logged if the API Gateway adapter refuses an
+// event that checkEvent let through: a bug, since the adapter prints what
+// it refuses where our logger cannot keep secrets out.
+const ReasonAdapterRefused = "adapter refused the event"
+
+// DeadlineMargin is kept back from the invocation's deadline: every storage
+// call must give up by then, so that the function still has time to answer
+// 503 itself. A function the runtime kills at its deadline answers nothing
+// the client could read as a vAPI error.
+const DeadlineMargin = 250 * time.Millisecond
 
 // Invoke implements lambda.Handler: raw event in, raw response out.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		ctx = httpapi.WithRequestID(ctx, lc.AwsRequestID)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-DeadlineMargin))
+		defer cancel()
 	}
 	// Most events are HTTP API's payload 2.0: decode those once. A REST API
 	// event, which its httpMethod gives away, goes straight to the probe.
@@ -63,32 +83,98 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		h.log.ErrorContext(ctx, "event is not JSON", "request_id", httpapi.RequestID(ctx), "error", err.Error())
 		return nil, errors.New("event is not an API Gateway proxy event")
 	}
-	if probe.Version == "2.0" {
+	if probe.Version == "2.0" { // any other value, or none, is the REST API's payload
 		var ev events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(payload, &ev); err != nil {
-			return json.Marshal(badEventV2(""))
+			return h.rejectV2(ctx, "", "event fields of the wrong type")
 		}
 		return h.serveV2(ctx, ev)
 	}
 	var ev events.APIGatewayProxyRequest
 	if err := json.Unmarshal(payload, &ev); err != nil {
-		return json.Marshal(badEventV1(""))
+		return h.rejectV1(ctx, "", "event fields of the wrong type")
+	}
+	// The adapter builds v1 query strings itself, escaping every part.
+	if reason := checkEvent(ev.HTTPMethod, ev.RequestContext.DomainName, ev.Path, "", ev.Body, ev.IsBase64Encoded); reason != "" {
+		return h.rejectV1(ctx, ev.Path, reason)
 	}
 	resp, err := h.v1.ProxyWithContext(ctx, ev)
 	if err != nil {
-		h.log.InfoContext(ctx, "malformed event", "request_id", httpapi.RequestID(ctx), "error", err.Error())
-		resp = badEventV1(ev.Path)
+		return h.rejectV1(ctx, ev.Path, ReasonAdapterRefused)
 	}
 	return marshal(resp)
 }
 
 func (h *Handler) serveV2(ctx context.Context, ev events.APIGatewayV2HTTPRequest) ([]byte, error) {
+	path := cmp.Or(ev.RawPath, ev.RequestContext.HTTP.Path)
+	if reason := checkEvent(ev.RequestContext.HTTP.Method, ev.RequestContext.DomainName, path, ev.RawQueryString, ev.Body, ev.IsBase64Encoded); reason != "" {
+		return h.rejectV2(ctx, path, reason)
+	}
 	resp, err := h.v2.ProxyWithContext(ctx, ev)
 	if err != nil {
-		h.log.InfoContext(ctx, "malformed event", "request_id", httpapi.RequestID(ctx), "error", err.Error())
-		resp = badEventV2(cmp.Or(ev.RawPath, ev.RequestContext.HTTP.Path))
+		return h.rejectV2(ctx, path, ReasonAdapterRefused)
 	}
 	return marshal(resp)
+}
+
+// checkEvent refuses what the adapter could not turn into a request, with a
+// reason safe to log, or returns "". The adapter prints such failures, with
+// the URL and so whatever a client put in it, to stdout and the standard
+// log, out of reach of our logger: it must never get an event it refuses.
+// This mirrors the adapter's EventToRequest.
+func checkEvent(method, domain, path, rawQuery, body string, base64Body bool) string {
+	if base64Body {
+		if _, err := base64.StdEncoding.DecodeString(body); err != nil {
+			return "body marked base64 is not"
+		}
+	}
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	server := "https://" + domain
+	if custom, ok := os.LookupEnv(core.CustomHostVariable); ok {
+		server = custom
+	}
+	u := server + path
+	if rawQuery != "" {
+		u += "?" + rawQuery
+	}
+	if _, err := http.NewRequest(strings.ToUpper(method), u, nil); err != nil {
+		return "method or URL that net/http refuses"
+	}
+	return ""
+}
+
+// rejectV2 and rejectV1 answer an event that is no well-formed request as
+// the client's bad request, shaped as the surface of the path it was sent to.
+func (h *Handler) rejectV2(ctx context.Context, path, reason string) ([]byte, error) {
+	h.logRejection(ctx, reason)
+	return marshal(events.APIGatewayV2HTTPResponse{
+		StatusCode: http.StatusBadRequest,
+		Headers:    badEventHeaders(),
+		Body:       httpapi.InvalidRequestBody(path),
+	})
+}
+
+func (h *Handler) rejectV1(ctx context.Context, path, reason string) ([]byte, error) {
+	h.logRejection(ctx, reason)
+	return marshal(events.APIGatewayProxyResponse{
+		StatusCode: http.StatusBadRequest,
+		Headers:    badEventHeaders(),
+		Body:       httpapi.InvalidRequestBody(path),
+	})
+}
+
+func (h *Handler) logRejection(ctx context.Context, reason string) {
+	level := slog.LevelInfo // the client's mistake
+	if reason == ReasonAdapterRefused {
+		level = slog.LevelError // ours
+	}
+	h.log.Log(ctx, level, "malformed event", "request_id", httpapi.RequestID(ctx), "reason", reason)
+}
+
+func badEventHeaders() map[string]string {
+	return map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"}
 }
 
 func marshal(v any) ([]byte, error) {
@@ -99,25 +185,6 @@ func marshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
-}
-
-// An event the adapter cannot turn into a request (a body marked base64 that
-// is not, a method or path net/http refuses) is the client's bad request,
-// shaped as the surface of the path it was sent to.
-func badEventV2(path string) events.APIGatewayV2HTTPResponse {
-	return events.APIGatewayV2HTTPResponse{
-		StatusCode: http.StatusBadRequest,
-		Headers:    map[string]string{"Content-Type": "application/json"},
-		Body:       httpapi.InvalidRequestBody(path),
-	}
-}
-
-func badEventV1(path string) events.APIGatewayProxyResponse {
-	return events.APIGatewayProxyResponse{
-		StatusCode: http.StatusBadRequest,
-		Headers:    map[string]string{"Content-Type": "application/json"},
-		Body:       httpapi.InvalidRequestBody(path),
-	}
 }
 
 // Main is the whole of a function's main: it reads the configuration, builds

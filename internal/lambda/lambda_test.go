@@ -5,14 +5,18 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,10 +29,13 @@ import (
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
 	"github.com/cis-session/cis-session/internal/localdynamo"
+	"github.com/cis-session/cis-session/internal/logscan"
 	"github.com/cis-session/cis-session/internal/session"
 )
 
-func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }
+// Every log line of every test here is scanned, when the tests end, for the
+// tokens and passwords the tests used.
+func TestMain(m *testing.M) { os.Exit(logscan.Main(m, dynamotest.Main)) }
 
 const (
 	adminName = "Administrator@vsphere.local"
@@ -37,11 +44,22 @@ const (
 
 // clock is a settable time source shared by the stack under test.
 type clock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu   sync.Mutex
+	now  time.Time
+	from func() time.Time // when set, the time comes from here instead
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.from != nil {
+		return c.from()
+	}
+	return c.now
+}
+
+// set makes the clock read from instead of standing still.
+func (c *clock) set(from func() time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.from = from }
 func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -52,12 +70,15 @@ func (c *clock) Advance(d time.Duration) {
 // engine, driven through the Lambda entry point.
 type stack struct {
 	t     testing.TB
-	svc   *session.Service
+	svc   *session.Service // the service fn serves; tests may swap its parts before use
 	fn    *lambda.Handler
 	clock *clock
 	logs  *syncBuffer
-	seq   int
+	seq   atomic.Int64
 	count *countingClient // the engine's requests, when made by newCountingStack
+	// budget, when set, is the time each invocation gets, as the Lambda
+	// runtime gives it: the context's deadline.
+	budget time.Duration
 }
 
 type syncBuffer struct {
@@ -72,9 +93,16 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func newStack(t *testing.T, f dynamotest.Fixture, ops ...httpapi.Operation) *stack {
+func newStack(t testing.TB, f dynamotest.Fixture, ops ...httpapi.Operation) *stack {
 	t.Helper()
 	return newStackWith(t, f, f.DB, nil, ops...)
+}
+
+// newStackOver is newStack with the service's storage calls going through
+// db (a client of a fault proxy, say) while the fixture is set up directly.
+func newStackOver(t testing.TB, f dynamotest.Fixture, db dynamo.API, ops ...httpapi.Operation) *stack {
+	t.Helper()
+	return newStackWith(t, f, db, nil, ops...)
 }
 
 // newStackWith is newStack with extra environment for the configuration,
@@ -84,7 +112,7 @@ func newStackWith(t testing.TB, f dynamotest.Fixture, db dynamo.API, env map[str
 	cfg := f.Config(t, env)
 	f.AddUser(t, adminName, adminPass)
 	st := &stack{t: t, clock: &clock{now: time.Date(2026, 7, 16, 7, 18, 48, 517_000_000, time.UTC)}, logs: &syncBuffer{}}
-	log := slog.New(slog.NewJSONHandler(st.logs, nil))
+	log := slog.New(slog.NewJSONHandler(io.MultiWriter(st.logs, logscan.Writer()), nil))
 	st.svc = app.NewService(cfg, db)
 	st.svc.Now = st.clock.Now
 	st.fn = lambda.NewHandler(httpapi.New(st.svc, log, ops...), log)
@@ -164,6 +192,20 @@ func (s *stack) v1(method, path string, headers map[string]string) response {
 // parameters and the cookies in one Cookie header, as that API hands them over.
 func (s *stack) v1req(req request) response {
 	s.t.Helper()
+	ev, err := req.v1Event()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return s.invoke(ev)
+}
+
+// v1Event is a REST API (payload 1.0) event as API Gateway sends it.
+func v1Event(method, path string, headers map[string]string, body string) events.APIGatewayProxyRequest {
+	ev, _ := request{method: method, path: path, headers: headers, body: body}.v1Event()
+	return ev
+}
+
+func (req request) v1Event() (events.APIGatewayProxyRequest, error) {
 	method, path := req.method, req.path
 	headers := maps.Clone(req.headers)
 	if len(req.cookies) > 0 {
@@ -178,18 +220,17 @@ func (s *stack) v1req(req request) response {
 	}
 	query, err := url.ParseQuery(req.query)
 	if err != nil {
-		s.t.Fatalf("v1 query %q: %v", req.query, err)
+		return events.APIGatewayProxyRequest{}, fmt.Errorf("v1 query %q: %v", req.query, err)
 	}
-	ev := events.APIGatewayProxyRequest{
+	return events.APIGatewayProxyRequest{
 		Resource: path, Path: path, HTTPMethod: method,
-		Headers: headers, MultiValueHeaders: mv,
+		Headers: headers, MultiValueHeaders: mv, Body: req.body,
 		MultiValueQueryStringParameters: query,
 		RequestContext: events.APIGatewayProxyRequestContext{
 			RequestID: "gw-req", Stage: "prod", HTTPMethod: method, ResourcePath: path,
 			DomainName: "abc123.execute-api.us-east-1.amazonaws.com",
 		},
-	}
-	return s.invoke(ev)
+	}, nil
 }
 
 func (s *stack) invoke(ev any) response {
@@ -203,17 +244,48 @@ func (s *stack) invoke(ev any) response {
 
 func (s *stack) invokeRaw(payload []byte) response {
 	s.t.Helper()
-	s.seq++
-	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "lambda-req-" + string(rune('a'+s.seq%26))})
-	out, err := s.fn.Invoke(ctx, payload)
-	if err != nil {
-		s.t.Fatalf("invoke: %v", err)
-	}
-	r, err := parseResponse(out)
+	r, err := s.call(payload)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	return r
+}
+
+// errLate is an answer given after the invocation's deadline: the Lambda
+// runtime would have killed the function instead.
+var errLate = errors.New("answered after the invocation deadline")
+
+// call invokes the function as the Lambda runtime does, with a request id
+// and, when the stack has a budget, a deadline. It is safe for concurrent
+// use; every token it sees issued is recorded for the log scan.
+func (s *stack) call(payload []byte) (response, error) {
+	n := s.seq.Add(1)
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("lambda-req-%d", n)})
+	if s.budget > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.budget)
+		defer cancel()
+	}
+	out, err := s.fn.Invoke(ctx, payload)
+	if ctx.Err() != nil {
+		return response{}, errLate
+	}
+	if err != nil {
+		return response{}, fmt.Errorf("invoke: %w", err)
+	}
+	r, err := parseResponse(out)
+	if err != nil {
+		return response{}, err
+	}
+	for _, tok := range tokenInRE.FindAllString(r.Body, -1) {
+		logscan.Secret(tok)
+	}
+	for _, c := range r.Cookies {
+		for _, tok := range tokenInRE.FindAllString(c, -1) {
+			logscan.Secret(tok)
+		}
+	}
+	return r, nil
 }
 
 // parseResponse reads the function's answer to an API Gateway event.
@@ -240,15 +312,26 @@ func parseResponse(out []byte) (response, error) {
 		}
 	}
 	if raw.IsBase64Encoded {
-		b, _ := base64.StdEncoding.DecodeString(r.Body)
+		b, err := base64.StdEncoding.DecodeString(r.Body)
+		if err != nil {
+			return r, fmt.Errorf("response body marked base64 is not: %v", err)
+		}
 		r.Body = string(b)
 	}
 	return r, nil
 }
 
+// basic returns the Authorization header of Basic credentials, recording
+// the password and the header for the log scan.
 func basic(user, pass string) map[string]string {
-	return map[string]string{"authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))}
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	logscan.Secret(pass)
+	logscan.Secret(strings.TrimPrefix(auth, "Basic "))
+	return map[string]string{"authorization": auth}
 }
+
+// tokenInRE finds what could be a token anywhere in a body.
+var tokenInRE = regexp.MustCompile(`[0-9a-fA-F]{32}`)
 
 func sid(id string) map[string]string { return map[string]string{"vmware-api-session-id": id} }
 
@@ -309,7 +392,7 @@ func wantErrorContent(t *testing.T, r response, messages []message, challenge *s
 }
 
 // wantError checks a well-formed vAPI error of the given type and status.
-func wantError(t *testing.T, r response, status int, errorType string) vapiError {
+func wantError(t *testing.T, r response, status int, errorTypes ...string) vapiError {
 	t.Helper()
 	wantErrorStatus(t, r, status)
 	var e vapiError
@@ -317,8 +400,8 @@ func wantError(t *testing.T, r response, status int, errorType string) vapiError
 	if err := dec.Decode(&e); err != nil {
 		t.Fatalf("error body is not a vAPI error: %v: %s", err, r.Body)
 	}
-	if e.ErrorType != errorType || len(e.Messages) == 0 {
-		t.Fatalf("error = %s, want error_type %s with messages", r.Body, errorType)
+	if !slices.Contains(errorTypes, e.ErrorType) || len(e.Messages) == 0 {
+		t.Fatalf("error = %s, want error_type %s with messages", r.Body, strings.Join(errorTypes, " or "))
 	}
 	wantErrorContent(t, r, e.Messages, e.Challenge)
 	return e
@@ -386,7 +469,7 @@ func TestLoginFailuresAreOneIndistinguishableAnswer(t *testing.T) {
 			name    string
 			headers map[string]string
 		}{
-			{"WrongPassword", basic(adminName, "wrong")},
+			{"WrongPassword", basic(adminName, "wrong-password-1")},
 			{"UnknownUser", basic("nobody@vsphere.local", adminPass)},
 			{"UnknownDomain", basic("Administrator@other.local", adminPass)},
 			{"NoAuthorization", nil},

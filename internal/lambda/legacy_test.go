@@ -206,7 +206,7 @@ func TestLegacyLoginSetsTheSessionCookieUnlessHeaderAuthnIsAsked(t *testing.T) {
 		t.Fatalf("login with vmware-use-header-authn false set no cookie")
 	}
 	// Neither a failed log-in nor the /api surface sets one.
-	r = st.v2("POST", restPath, basic(adminName, "wrong"), "")
+	r = st.v2("POST", restPath, basic(adminName, "wrong-password-1"), "")
 	wantLegacyError(t, r, 401, "unauthenticated")
 	if sessionCookie(t, r) != nil {
 		t.Fatalf("failed login set a cookie: %q", r.Cookies)
@@ -294,7 +294,7 @@ func TestLegacyRequestErrorsAreWrappedVAPIErrors(t *testing.T) {
 		status int
 		typ    string
 	}{
-		{"WrongPassword", request{method: "POST", path: restPath, headers: basic(adminName, "wrong")}, 401, "unauthenticated"},
+		{"WrongPassword", request{method: "POST", path: restPath, headers: basic(adminName, "wrong-password-1")}, 401, "unauthenticated"},
 		{"NoCredentials", request{method: "POST", path: restPath}, 401, "unauthenticated"},
 		{"GetWithoutSession", request{method: "POST", path: restPath, query: "~action=get"}, 401, "unauthenticated"},
 		{"UnknownAction", request{method: "POST", path: restPath, query: "~action=delete", headers: sid(tok)}, 404, "operation_not_found"},
