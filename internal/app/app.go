@@ -27,6 +27,12 @@ func (p Passwords) Verify(hash, password string) (bool, error) {
 // Decoy returns a hash with the same cost as a real one.
 func (p Passwords) Decoy() string { return argon2id.Dummy(p.Params) }
 
+// NeedsRehash reports whether hash is weaker than Params.
+func (p Passwords) NeedsRehash(hash string) bool { return argon2id.NeedsRehash(hash, p.Params) }
+
+// Hash hashes password with Params.
+func (p Passwords) Hash(password string) (string, error) { return argon2id.Hash(password, p.Params) }
+
 // NewService returns the session service over the tables cfg names.
 func NewService(cfg config.Config, db dynamo.API) *session.Service {
 	return &session.Service{

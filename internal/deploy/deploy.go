@@ -47,8 +47,8 @@ type Permission struct {
 // that the code makes no other call.
 var OpPermissions = map[httpapi.Operation][]Permission{
 	// Read the user (the password hash and failed log-ins), count the
-	// user's live sessions, count or clear failed log-ins, store the new
-	// session.
+	// user's live sessions, count or clear failed log-ins (and upgrade a
+	// hash made at a lower cost), store the new session.
 	httpapi.OpCreate: {
 		{Users, "dynamodb:GetItem"}, {Users, "dynamodb:UpdateItem"},
 		{SessionsByUser, "dynamodb:Query"}, {Sessions, "dynamodb:PutItem"},

@@ -88,17 +88,29 @@ func (s *Sessions) Create(ctx context.Context, r session.Record, l session.Lifet
 			attrLastAccessed: millis(r.LastAccessed),
 			AttrExpires:      ttl(earliest(r.LastAccessed.Add(l.Idle), r.Created.Add(l.Absolute))),
 		},
-		ConditionExpression: aws.String("attribute_not_exists(" + attrTokenHash + ")"),
+		ConditionExpression:                 aws.String("attribute_not_exists(" + attrTokenHash + ")"),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if err != nil {
-		var ccf *types.ConditionalCheckFailedException
-		if errors.As(err, &ccf) {
-			// 128 random bits collided: the random source is broken.
-			return &session.Error{Code: session.EUNAVAILABLE, Err: errors.New("create session: token collision")}
-		}
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+	case errors.As(err, &ccf) && ccf.Item != nil && sameSession(ccf.Item, r.Session):
+		// The SDK retried a write whose answer was lost, and this is the
+		// item the first attempt stored: the session exists.
+	case errors.As(err, &ccf):
+		// 128 random bits collided: the random source is broken.
+		return &session.Error{Code: session.EUNAVAILABLE, Err: errors.New("create session: token collision")}
+	default:
 		return session.Unavailable("create session", err)
 	}
 	return nil
+}
+
+// sameSession reports whether item is the session s as Create stores it (or
+// touched since).
+func sameSession(item map[string]types.AttributeValue, s session.Session) bool {
+	got, err := decodeSession(item)
+	return err == nil && got.User == s.User && got.Created.Equal(s.Created) && !got.LastAccessed.Before(s.LastAccessed)
 }
 
 // Touch moves a live session's last access to now in one conditional

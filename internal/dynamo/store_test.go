@@ -219,6 +219,26 @@ func TestSessionStore(t *testing.T) {
 			}
 		})
 
+		t.Run("CreateRepeatedAfterALostAnswerFindsItsOwnSession", func(t *testing.T) {
+			if srv.Kind == localdynamo.Dynalite {
+				t.Skip("dynalite does not return the item with a failed condition; DynamoDB and moto do")
+			}
+			tok, _ := session.NewToken()
+			rec := session.Record{Hash: tok.Hash(), Session: session.Session{User: "u@d", Created: t0, LastAccessed: t0}}
+			if err := s.Create(ctx, rec, lifetime); err != nil {
+				t.Fatal(err)
+			}
+			// The SDK's retry of a PutItem whose answer was lost.
+			if err := s.Create(ctx, rec, lifetime); err != nil {
+				t.Fatalf("repeated create of the same session: %v", err)
+			}
+			other := rec
+			other.Created = t0.Add(time.Millisecond)
+			if err := s.Create(ctx, other, lifetime); session.ErrorCode(err) != session.EUNAVAILABLE {
+				t.Fatalf("create of another session under the same key: %v, want EUNAVAILABLE", err)
+			}
+		})
+
 		t.Run("CreateNeverOverwrites", func(t *testing.T) {
 			tok := newSession(t, s, "first@d", t0)
 			rec := session.Record{Hash: tok.Hash(), Session: session.Session{User: "second@d", Created: t0, LastAccessed: t0}}

@@ -176,6 +176,29 @@ func (u *Users) SetPassword(ctx context.Context, name, hash string, now time.Tim
 	return nil
 }
 
+// Rehash replaces the user's password hash old with new, on condition that
+// it is still old: an administrator's reset in between wins.
+func (u *Users) Rehash(ctx context.Context, name, old, new string) error {
+	_, err := u.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(u.Table),
+		Key:                 u.key(name),
+		UpdateExpression:    aws.String("SET " + attrPasswordHash + " = :new"),
+		ConditionExpression: aws.String(attrPasswordHash + " = :old"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":new": &types.AttributeValueMemberS{Value: new},
+			":old": &types.AttributeValueMemberS{Value: old},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return session.Errorf(session.ENOTFOUND, "user %q or its hash changed", name)
+	}
+	if err != nil {
+		return session.Unavailable("rehash password", err)
+	}
+	return nil
+}
+
 // Remove deletes a user. Sessions the user already holds live on until
 // they end; log-in is refused at once.
 func (u *Users) Remove(ctx context.Context, name string) error {

@@ -315,7 +315,7 @@ func TestRefusedLogInsAreIndistinguishable(t *testing.T) {
 			})
 		}
 		t.Run("Success", func(t *testing.T) {
-			addUser(t, f, "fresh@vsphere.local", "fresh-pass", cheap)
+			addUser(t, f, "fresh@vsphere.local", "fresh-pass", argon2id.DefaultParams)
 			got := try("fresh@vsphere.local", "fresh-pass")
 			if want := []string{"GetItem", "Query", "PutItem"}; got.status != 201 || !slices.Equal(got.requests, want) {
 				t.Fatalf("got %d with %v, want 201 with %v", got.status, got.requests, want)
@@ -469,4 +469,61 @@ func TestConcurrentWrongGuessesAllCount(t *testing.T) {
 			t.Fatalf("right password after the guesses = %d, want 401 (locked)", r.Status)
 		}
 	})
+}
+
+// A user whose password was hashed at a lower cost than new hashes (before
+// the parameters were raised) would log in faster than an unknown user is
+// refused: an oracle. The first successful log-in brings the hash up to cost.
+func TestLogInRehashesAPasswordHashedAtALowerCost(t *testing.T) {
+	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
+		f := dynamotest.Setup(t, srv)
+		st := newStack(t, f)
+		const name, pass = "old-hash@vsphere.local", "old-hash-password-1"
+		weak := argon2id.Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+		if !argon2id.NeedsRehash(mustHash(t, pass, weak), argon2id.DefaultParams) {
+			t.Skip("the default parameters are no stronger than the old ones")
+		}
+		users := &dynamo.Users{DB: f.DB, Table: f.Tables.Users}
+		if err := users.Add(context.Background(), session.User{Name: name, PasswordHash: mustHash(t, pass, weak)}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		stored := func() string {
+			u, err := users.User(context.Background(), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return u.PasswordHash
+		}
+		before := stored()
+
+		wantError(t, st.v2("POST", "/api/session", basic(name, "wrong-password-1"), ""), 401, "UNAUTHENTICATED")
+		if stored() != before {
+			t.Fatal("a refused log-in changed the stored hash")
+		}
+		if r := st.v2("POST", "/api/session", basic(name, pass), ""); r.Status != 201 {
+			t.Fatalf("log-in with the old hash: %d %s", r.Status, r.Body)
+		}
+		after := stored()
+		if after == before || argon2id.NeedsRehash(after, argon2id.DefaultParams) {
+			t.Fatalf("hash after log-in %q, want one at the default cost", after)
+		}
+		if ok, err := argon2id.Verify(after, pass); !ok || err != nil {
+			t.Fatalf("the new hash does not verify the password: %v", err)
+		}
+		if r := st.v2("POST", "/api/session", basic(name, pass), ""); r.Status != 201 {
+			t.Fatalf("log-in with the new hash: %d %s", r.Status, r.Body)
+		}
+		if stored() != after {
+			t.Fatal("a hash at the current cost was replaced again")
+		}
+	})
+}
+
+func mustHash(t *testing.T, password string, p argon2id.Params) string {
+	t.Helper()
+	h, err := argon2id.Hash(password, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

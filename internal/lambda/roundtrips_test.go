@@ -35,7 +35,10 @@ import (
 // locked account), makes the same three requests, the last one counting the
 // failure (UpdateItem; for an unknown user its condition refuses it), so that
 // no cause can be told from another by what the service does. A malformed
-// log-in is refused before any request.
+// log-in is refused before any request. A user whose stored hash is weaker
+// than new ones costs one more request, once: its first successful log-in
+// stores a new hash (UpdateItem), so that its log-ins take as long as an
+// unknown user's (TestLogInRehashesAPasswordHashedAtALowerCost).
 //
 // Get and delete are one request each, whatever the outcome: a conditional
 // UpdateItem or DeleteItem that also returns the item. Only dynalite, which

@@ -25,6 +25,12 @@ type Passwords interface {
 	// verify as a real one: checked when the user does not exist, so that
 	// an unknown user takes as long as a wrong password.
 	Decoy() string
+	// NeedsRehash reports whether hash was made at a lower cost than new
+	// hashes are: its user logs in faster than an unknown user would, and
+	// is easier to crack.
+	NeedsRehash(hash string) bool
+	// Hash returns a new hash of password at the current cost.
+	Hash(password string) (string, error)
 }
 
 // Service is the session service: log in, get, log out.
@@ -173,6 +179,15 @@ func (s *Service) Login(ctx context.Context, login, password string) (Token, Ses
 	sess := Session{User: u.Name, Created: now, LastAccessed: now}
 	if err := s.Sessions.Create(ctx, Record{Hash: tok.Hash(), Session: sess}, s.Lifetime); err != nil {
 		return "", Session{}, err
+	}
+	if s.Passwords.NeedsRehash(u.PasswordHash) {
+		// Only now is the password known: bring its hash up to the cost of
+		// new ones, so that this user's log-ins take as long as an unknown
+		// user's. Best effort: a failure leaves the old hash, and the next
+		// log-in tries again.
+		if h, err := s.Passwords.Hash(password); err == nil {
+			_ = s.Users.Rehash(ctx, name, u.PasswordHash, h)
+		}
 	}
 	return tok, sess, nil
 }

@@ -168,4 +168,7 @@ type UserStore interface {
 	// ClearFailures forgets a user's failed log-ins, ending any lock.
 	// ENOTFOUND when there is no such user.
 	ClearFailures(ctx context.Context, name string) error
+	// Rehash replaces the user's password hash old with new, unless it has
+	// changed meanwhile (ENOTFOUND then, as when there is no such user).
+	Rehash(ctx context.Context, name, old, new string) error
 }
