@@ -21,6 +21,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cis-session/cis-session/internal/localdynamo"
 )
 
 // function is one Lambda function to build and start.
@@ -114,7 +116,7 @@ type target struct{ name, bootstrap, event string }
 func coldStartRounds(ctx context.Context, rie string, targets []target, rounds int) (inits, cpus, ratios [][]float64, err error) {
 	// A port nothing listens on: init must not touch the network, and the
 	// invocations never reach DynamoDB.
-	closed, err := freePort()
+	closed, err := localdynamo.FreePort()
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -206,11 +208,11 @@ var (
 // the function, before returning.
 func startOnce(ctx context.Context, rie string, t target, closedPort int) (initMs, cpuMs float64, err error) {
 	boot := t.bootstrap
-	apiPort, err := freePort()
+	apiPort, err := localdynamo.FreePort()
 	if err != nil {
 		return 0, 0, err
 	}
-	emuPort, err := freePort()
+	emuPort, err := localdynamo.FreePort()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -390,16 +392,6 @@ func waitListening(ctx context.Context, port int, exited <-chan struct{}) error 
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // lockedBuffer keeps the emulator's output for error messages.

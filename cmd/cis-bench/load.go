@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cis-session/cis-session/internal/loadgen"
+	"github.com/cis-session/cis-session/internal/localdynamo"
 )
 
 // loadResult is the load run as the client saw it, and the local runner's
@@ -50,7 +51,7 @@ func measureLoad(ctx context.Context, o options) (*loadResult, error) {
 	if err := build.Run(); err != nil {
 		return nil, fmt.Errorf("build cis-local: %w", err)
 	}
-	port, err := freePort()
+	port, err := localdynamo.FreePort()
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,10 @@ func TestMakeRunServesTheWalkThroughAndStopsEverything(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	port := freePort(t)
+	port, err := localdynamo.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(bin)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "PORT="+fmt.Sprint(port), "AWS_ENDPOINT_URL_DYNAMODB=", "LOCAL_ADMIN_PASSWORD=Local-Pass-1")
@@ -139,14 +142,4 @@ func do(t *testing.T, req *http.Request) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -163,7 +163,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(rec, s, errNotFound)
 		return
 	}
-	if next, pattern := h.mux.Handler(r); pattern != "" {
+	// ServeMux lets HEAD through to a GET pattern; a HEAD is no operation
+	// of the service, and must not count as a use of the session.
+	if next, pattern := h.mux.Handler(r); pattern != "" && r.Method != http.MethodHead {
 		next.ServeHTTP(rec, r)
 		return
 	}

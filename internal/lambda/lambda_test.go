@@ -602,6 +602,9 @@ func TestUnknownRoutesAreVAPIErrors(t *testing.T) {
 		wantError(t, st.v2("GET", "//api/session", nil, ""), 404, "NOT_FOUND")
 		wantError(t, st.v2("PUT", "/api/session", nil, ""), 404, "OPERATION_NOT_FOUND")
 		wantError(t, st.v2("PATCH", "/api/session", nil, ""), 404, "OPERATION_NOT_FOUND")
+		// HEAD is no operation: it must not read, or touch, the session.
+		tok := st.login()
+		wantError(t, st.v2("HEAD", "/api/session", sid(tok), ""), 404, "OPERATION_NOT_FOUND")
 	})
 }
 

@@ -200,7 +200,7 @@ func start(ctx context.Context, kind Kind, mk func(port int) *exec.Cmd) (*Server
 			}
 			return nil, fmt.Errorf("localdynamo: start %s: %w", kind, err)
 		}
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			return nil, fmt.Errorf("localdynamo: start %s: %w", kind, err)
 		}
@@ -342,8 +342,8 @@ func (s *Server) outputTail() string {
 	return "; output tail:\n" + t
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("free port: %w", err)
