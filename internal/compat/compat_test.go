@@ -14,9 +14,12 @@ import (
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamotest"
 	"github.com/cis-session/cis-session/internal/localdynamo"
+	"github.com/cis-session/cis-session/internal/logscan"
 )
 
-func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }
+// Every log line of these tests is scanned, when they end, for the
+// passwords and session ids their traffic carried.
+func TestMain(m *testing.M) { os.Exit(logscan.Main(m, dynamotest.Main)) }
 
 const (
 	userName = "Administrator@vsphere.local"
@@ -31,8 +34,8 @@ func serve(t *testing.T, srv *localdynamo.Server, idle time.Duration) *httptest.
 	f := dynamotest.Setup(t, srv)
 	cfg := f.Config(t, map[string]string{config.EnvIdleTimeout: idle.String()})
 	f.AddUser(t, userName, password)
-	log := slog.New(slog.NewJSONHandler(t.Output(), nil))
-	ts := httptest.NewUnstartedServer(app.LocalHandler(cfg, f.DB, log))
+	log := slog.New(slog.NewJSONHandler(io.MultiWriter(t.Output(), logscan.Writer()), nil))
+	ts := httptest.NewUnstartedServer(logscan.Recording(app.LocalHandler(cfg, f.DB, log)))
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
 	return ts
