@@ -8,6 +8,7 @@ import (
 
 	"github.com/cis-session/cis-session/internal/dynamotest"
 	"github.com/cis-session/cis-session/internal/httpapi"
+	"github.com/cis-session/cis-session/internal/logscan"
 	"github.com/cis-session/cis-session/internal/session"
 )
 
@@ -106,5 +107,5 @@ func (s *stack) send(payload, method, path string, headers map[string]string) re
 // token anywhere: body, headers or cookies.
 func carriesAToken(r response) bool {
 	all, _ := json.Marshal(r)
-	return tokenInRE.Match(all)
+	return logscan.TokenLike.Match(all)
 }

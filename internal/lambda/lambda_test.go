@@ -277,14 +277,8 @@ func (s *stack) call(payload []byte) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
-	for _, tok := range tokenInRE.FindAllString(r.Body, -1) {
-		logscan.Secret(tok)
-	}
-	for _, c := range r.Cookies {
-		for _, tok := range tokenInRE.FindAllString(c, -1) {
-			logscan.Secret(tok)
-		}
-	}
+	logscan.SecretsIn(r.Body)
+	logscan.SecretsIn(strings.Join(r.Cookies, " "))
 	return r, nil
 }
 
@@ -329,9 +323,6 @@ func basic(user, pass string) map[string]string {
 	logscan.Secret(strings.TrimPrefix(auth, "Basic "))
 	return map[string]string{"authorization": auth}
 }
-
-// tokenInRE finds what could be a token anywhere in a body.
-var tokenInRE = regexp.MustCompile(`[0-9a-fA-F]{32}`)
 
 func sid(id string) map[string]string { return map[string]string{"vmware-api-session-id": id} }
 

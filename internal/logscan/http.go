@@ -7,12 +7,12 @@ import (
 	"strings"
 )
 
-// tokenLike finds what could be a session id anywhere in a body or header.
-var tokenLike = regexp.MustCompile(`[0-9a-fA-F]{32}`)
+// TokenLike finds what could be a session id anywhere in a body or header.
+var TokenLike = regexp.MustCompile(`[0-9a-fA-F]{32}`)
 
 // SecretsIn records every string in text that could be a session id.
 func SecretsIn(text string) {
-	for _, tok := range tokenLike.FindAllString(text, -1) {
+	for _, tok := range TokenLike.FindAllString(text, -1) {
 		Secret(tok)
 	}
 }
