@@ -68,7 +68,7 @@ rie: $(RIE) ## Install the Lambda Runtime Interface Emulator into .tools/bin (fr
 
 .PHONY: run
 run: deps ## Run the service locally on http://127.0.0.1:$(PORT) with an in-memory dynalite (Ctrl-C stops all)
-	PORT=$(PORT) $(GO) run ./cmd/cis-local
+	PORT=$(PORT) $(GO) run ./dev/cmd/cis-local
 
 .PHONY: test
 test: deps rie lint-template ## Run every test (unit, storage, events in-process and under the emulator, template vs code)
@@ -113,7 +113,7 @@ build-%Function:
 .PHONY: invoke
 invoke: deps rie ## Invoke a function with an event, as `sam local invoke` does, without Docker: make invoke EVENT=events/get-ok.json
 	@test -n "$(EVENT)" || { echo 'usage: make invoke EVENT=events/<name>.json   (ls events/)' >&2; exit 2; }
-	$(GO) run ./cmd/cis-invoke -rie $(RIE) $(EVENT)
+	$(GO) run ./dev/cmd/cis-invoke -rie $(RIE) $(EVENT)
 
 .PHONY: timing
 timing: deps ## Measure refused log-ins per cause (unknown user, wrong password, locked): 200 each, min/p50/p90/p99/max
@@ -146,7 +146,7 @@ admin: ## Run the admin tool: make admin ARGS="list-users"
 
 .PHONY: bench
 bench: deps $(RIE) ## Measure round trips, the warm path, argon2id, cold starts (under the emulator) and a load run; print the report
-	$(GO) run ./cmd/cis-bench -rie $(RIE) $(BENCH_FLAGS)
+	$(GO) run ./dev/cmd/cis-bench -rie $(RIE) $(BENCH_FLAGS)
 
 .PHONY: bench-docs
 bench-docs: ## make bench, and rewrite the numbers in docs/BENCHMARKS.md with the results
@@ -158,11 +158,11 @@ $(BENCHSTAT):
 .PHONY: bench-compare
 bench-compare: deps $(RIE) $(BENCHSTAT) ## Before and after of two commits' warm path and cold start: make bench-compare BASE=<commit> [HEAD=<commit>]
 	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=<commit> [HEAD=<commit>]"; exit 1; }
-	TOOLS=$(TOOLS)/bin bench/compare.sh $(BASE) $(or $(HEAD),HEAD)
+	TOOLS=$(TOOLS)/bin dev/bench/compare.sh $(BASE) $(or $(HEAD),HEAD)
 
 .PHONY: load
 load: ## Load a running `make run` with gets and print latency percentiles: make load ARGS="-n 20000 -c 8"
-	$(GO) run ./cmd/cis-load $(ARGS)
+	$(GO) run ./dev/cmd/cis-load $(ARGS)
 
 .PHONY: clean
 clean: ## Remove build output and installed tools

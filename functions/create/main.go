@@ -1,12 +1,36 @@
-// Command create is the log-in function: POST /api/session. It alone reads
-// users and hashes passwords, so it alone gets the memory and the IAM
-// permissions for that.
+// Command create is the log-in function: POST /api/session, and POST
+// /rest/com/vmware/cis/session (log-in, or a get with ?~action=get). It
+// alone reads users and hashes passwords, so it alone gets the memory and
+// the IAM permissions for that.
 package main
 
 import (
-	"github.com/cis-session/cis-session/internal/deploy"
+	"context"
+
+	"github.com/cis-session/cis-session/internal/argon2id"
+	"github.com/cis-session/cis-session/internal/config"
+	"github.com/cis-session/cis-session/internal/dynamo"
+	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
+	"github.com/cis-session/cis-session/internal/session"
+	"github.com/cis-session/cis-session/internal/stack"
 )
 
-// Its operations, routes and permissions are its entry in deploy.Functions.
-func main() { lambda.Main(deploy.Ops("create")...) }
+func main() {
+	cfg, err := config.Load()
+	if err != nil {
+		lambda.Fatal("bad configuration", err)
+	}
+	log := lambda.Logger(cfg.LogLevel)
+	db, err := dynamo.NewClient(context.Background())
+	if err != nil {
+		lambda.Fatal("cannot configure DynamoDB client", err)
+	}
+	svc := &session.Service{
+		Sessions:  &dynamo.Sessions{DB: db, Table: cfg.SessionsTable, ReadOnFailedCondition: cfg.ReadOnFailedCondition},
+		Users:     &dynamo.Users{DB: db, Table: cfg.UsersTable},
+		Passwords: argon2id.Hasher{Params: argon2id.DefaultParams},
+		Policy:    cfg.Policy,
+	}
+	lambda.Start(httpapi.New(svc, log, stack.Create.Ops...), log)
+}

@@ -4,9 +4,30 @@
 package main
 
 import (
-	"github.com/cis-session/cis-session/internal/deploy"
+	"context"
+
+	"github.com/cis-session/cis-session/internal/config"
+	"github.com/cis-session/cis-session/internal/dynamo"
+	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
+	"github.com/cis-session/cis-session/internal/session"
+	"github.com/cis-session/cis-session/internal/stack"
 )
 
-// Its operations, routes and permissions are its entry in deploy.Functions.
-func main() { lambda.Main(deploy.Ops("delete")...) }
+func main() {
+	cfg, err := config.Load()
+	if err != nil {
+		lambda.Fatal("bad configuration", err)
+	}
+	log := lambda.Logger(cfg.LogLevel)
+	db, err := dynamo.NewClient(context.Background())
+	if err != nil {
+		lambda.Fatal("cannot configure DynamoDB client", err)
+	}
+	// Only the sessions table: no users, no passwords.
+	svc := &session.Service{
+		Sessions: &dynamo.Sessions{DB: db, Table: cfg.SessionsTable, ReadOnFailedCondition: cfg.ReadOnFailedCondition},
+		Policy:   cfg.Policy,
+	}
+	lambda.Start(httpapi.New(svc, log, stack.Delete.Ops...), log)
+}

@@ -13,7 +13,7 @@
 // check them at login. Verify treats a stored string as untrusted: it bounds
 // every cost parameter before doing any work, so a corrupted or malicious
 // record cannot make the service burn memory or CPU, and it never panics.
-// Dummy supports answering logins for unknown users in the same time as for
+// Decoy supports answering logins for unknown users in the same time as for
 // known ones.
 //
 // The package is pure computation: it imports no AWS, HTTP or storage code.
@@ -283,17 +283,17 @@ func NeedsRehash(phc string, p Params) bool {
 		got.KeyLen < p.KeyLen
 }
 
-// dummy is a lazily computed entry of the Dummy cache.
-type dummy struct {
+// decoy is a lazily computed entry of the Decoy cache.
+type decoy struct {
 	once sync.Once
 	phc  string
 }
 
-// dummies maps Params to *dummy. It grows by one entry per distinct Params
-// passed to Dummy, which in practice is one or two.
-var dummies sync.Map
+// decoys maps Params to *decoy. It grows by one entry per distinct Params
+// passed to Decoy, which in practice is one or two.
+var decoys sync.Map
 
-// Dummy returns a PHC string with params p that matches no password, made
+// Decoy returns a PHC string with params p that matches no password, made
 // once per Params value and cached, so that a login for an unknown user can
 // call Verify against it and take the same time as for a known user whose
 // hash has the same params.
@@ -303,13 +303,13 @@ var dummies sync.Map
 // hashing at all: a random salt and a random key (which no password derives,
 // short of a 2^-256 chance) cost Verify exactly what a real hash does, and
 // making one costs microseconds, not a cold-start-sized argon2 run. If p is
-// invalid (Hash would reject it), Dummy uses DefaultParams instead.
-func Dummy(p Params) string {
+// invalid (Hash would reject it), Decoy uses DefaultParams instead.
+func Decoy(p Params) string {
 	if p.validate() != nil {
 		p = DefaultParams
 	}
-	v, _ := dummies.LoadOrStore(p, new(dummy))
-	d := v.(*dummy)
+	v, _ := decoys.LoadOrStore(p, new(decoy))
+	d := v.(*decoy)
 	d.once.Do(func() {
 		salt := make([]byte, p.SaltLen)
 		key := make([]byte, p.KeyLen)
@@ -321,3 +321,20 @@ func Dummy(p Params) string {
 	})
 	return d.phc
 }
+
+// Hasher is the session service's password checker (session.Passwords):
+// new hashes, and the decoy an unknown user is checked against, are made
+// with Params.
+type Hasher struct{ Params Params }
+
+// Verify reports whether password matches the PHC string hash.
+func (h Hasher) Verify(hash, password string) (bool, error) { return Verify(hash, password) }
+
+// Decoy returns a hash with the cost of a new one that matches no password.
+func (h Hasher) Decoy() string { return Decoy(h.Params) }
+
+// NeedsRehash reports whether hash is weaker than Params.
+func (h Hasher) NeedsRehash(hash string) bool { return NeedsRehash(hash, h.Params) }
+
+// Hash hashes password with Params.
+func (h Hasher) Hash(password string) (string, error) { return Hash(password, h.Params) }

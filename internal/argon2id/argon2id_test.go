@@ -16,11 +16,11 @@ import (
 var fastParams = Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
 
 func TestMain(m *testing.M) {
-	// Dummy must not hash at package init (Lambda cold start).
+	// Decoy must not hash at package init (Lambda cold start).
 	n := 0
-	dummies.Range(func(any, any) bool { n++; return true })
+	decoys.Range(func(any, any) bool { n++; return true })
 	if n != 0 {
-		println("argon2id: Dummy cache filled at package init")
+		println("argon2id: Decoy cache filled at package init")
 		os.Exit(1)
 	}
 	os.Exit(m.Run())
@@ -354,27 +354,27 @@ func TestNeedsRehash(t *testing.T) {
 
 func TestDummyIsComputedOnceAndMatchesNoPassword(t *testing.T) {
 	p := Params{MemoryKiB: 72, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32} // used by no other test
-	if _, ok := dummies.Load(p); ok {
-		t.Fatal("Dummy computed before first use")
+	if _, ok := decoys.Load(p); ok {
+		t.Fatal("Decoy computed before first use")
 	}
-	d := Dummy(p)
-	if _, ok := dummies.Load(p); !ok {
-		t.Fatal("Dummy not cached")
+	d := Decoy(p)
+	if _, ok := decoys.Load(p); !ok {
+		t.Fatal("Decoy not cached")
 	}
-	if d2 := Dummy(p); d2 != d {
-		t.Fatalf("Dummy changed between calls: %s then %s", d, d2)
+	if d2 := Decoy(p); d2 != d {
+		t.Fatalf("Decoy changed between calls: %s then %s", d, d2)
 	}
 	got, _, _, err := Decode(d)
 	if err != nil || got != p {
-		t.Fatalf("Decode(Dummy(p)) = %+v, %v; want %+v", got, err, p)
+		t.Fatalf("Decode(Decoy(p)) = %+v, %v; want %+v", got, err, p)
 	}
 	for _, pw := range []string{"", "password", "admin", d} {
 		if ok, err := Verify(d, pw); ok || err != nil {
-			t.Errorf("Verify(Dummy, %q) = %v, %v; want false, nil", pw, ok, err)
+			t.Errorf("Verify(Decoy, %q) = %v, %v; want false, nil", pw, ok, err)
 		}
 	}
-	if other := Dummy(fastParams); other == d {
-		t.Error("Dummy gives the same string for different params")
+	if other := Decoy(fastParams); other == d {
+		t.Error("Decoy gives the same string for different params")
 	}
 }
 
@@ -384,21 +384,21 @@ func TestDummyConcurrentFirstCallsAgree(t *testing.T) {
 	got := make([]string, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { got[i] = Dummy(p) })
+		wg.Go(func() { got[i] = Decoy(p) })
 	}
 	wg.Wait()
 	for i := range got {
 		if got[i] != got[0] {
-			t.Fatalf("Dummy results differ: %s vs %s", got[i], got[0])
+			t.Fatalf("Decoy results differ: %s vs %s", got[i], got[0])
 		}
 	}
 }
 
 func TestDummyFallsBackToDefaultParamsForInvalidParams(t *testing.T) {
-	d := Dummy(Params{}) // Hash would reject these
+	d := Decoy(Params{}) // Hash would reject these
 	p, _, _, err := Decode(d)
 	if err != nil || p != DefaultParams {
-		t.Errorf("Decode(Dummy(Params{})) = %+v, %v; want %+v", p, err, DefaultParams)
+		t.Errorf("Decode(Decoy(Params{})) = %+v, %v; want %+v", p, err, DefaultParams)
 	}
 }
 

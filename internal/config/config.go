@@ -47,13 +47,12 @@ const (
 
 // Config is the parsed configuration.
 type Config struct {
-	SessionsTable      string
-	UsersTable         string
-	Lifetime           session.Lifetime
-	DefaultDomain      string
-	LogLevel           slog.Level
-	Lockout            session.Lockout // MaxFailures 0: no lockout
-	MaxSessionsPerUser int             // live sessions per user; 0: no cap
+	SessionsTable string
+	UsersTable    string
+	// Policy: a zero Lockout.MaxFailures is no lockout, a zero
+	// MaxSessionsPerUser no cap.
+	session.Policy
+	LogLevel slog.Level
 	// ReadOnFailedCondition makes a failed session touch ask again (see
 	// dynamo.Sessions): one more request, only on engines that need it.
 	ReadOnFailedCondition bool
@@ -75,8 +74,8 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 	c := Config{
 		SessionsTable: get(EnvSessionsTable, DefaultSessionsTable),
 		UsersTable:    get(EnvUsersTable, DefaultUsersTable),
-		DefaultDomain: get(EnvDefaultDomain, DefaultDomain),
 	}
+	c.DefaultDomain = get(EnvDefaultDomain, DefaultDomain)
 	for name, v := range map[string]string{EnvSessionsTable: c.SessionsTable, EnvUsersTable: c.UsersTable} {
 		if !validTableName(v) {
 			errs = append(errs, fmt.Errorf("%s=%q: a DynamoDB table name is 3 to 255 of [A-Za-z0-9_.-]", name, v))

@@ -23,13 +23,15 @@ func TestDefaultsAreVCenters(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		SessionsTable:      "cis-sessions",
-		UsersTable:         "cis-users",
-		Lifetime:           session.Lifetime{Idle: 30 * time.Minute, Absolute: 24 * time.Hour},
-		DefaultDomain:      "vsphere.local",
-		LogLevel:           slog.LevelInfo,
-		Lockout:            session.Lockout{MaxFailures: 5, Window: 15 * time.Minute},
-		MaxSessionsPerUser: 550,
+		SessionsTable: "cis-sessions",
+		UsersTable:    "cis-users",
+		Policy: session.Policy{
+			Lifetime:           session.Lifetime{Idle: 30 * time.Minute, Absolute: 24 * time.Hour},
+			DefaultDomain:      "vsphere.local",
+			Lockout:            session.Lockout{MaxFailures: 5, Window: 15 * time.Minute},
+			MaxSessionsPerUser: 550,
+		},
+		LogLevel: slog.LevelInfo,
 	}
 	if c != want {
 		t.Fatalf("defaults = %+v, want %+v", c, want)

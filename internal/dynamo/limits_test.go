@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/cis-session/cis-session/dev/dynamotest"
+	"github.com/cis-session/cis-session/dev/localdynamo"
 	"github.com/cis-session/cis-session/internal/dynamo"
-	"github.com/cis-session/cis-session/internal/dynamotest"
-	"github.com/cis-session/cis-session/internal/localdynamo"
 	"github.com/cis-session/cis-session/internal/session"
 )
 
@@ -42,7 +42,7 @@ func TestFailureWindow(t *testing.T) {
 	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
 		f := dynamotest.Setup(t, srv)
 		ctx := context.Background()
-		rec := &dynamo.Recorder{API: f.DB}
+		rec := &dynamotest.Recorder{API: f.DB}
 		u := &dynamo.Users{DB: rec, Table: f.Tables.Users}
 		add := func(t *testing.T, name string) {
 			t.Helper()
@@ -210,7 +210,7 @@ func TestCountLive(t *testing.T) {
 			if got, err := paged.CountLive(ctx, "alice@corp", now, lifetime, 0); err != nil || got != 4 {
 				t.Fatalf("CountLive over pages of 2 = %d, %v; want 4", got, err)
 			}
-			rec := &dynamo.Recorder{API: f.DB}
+			rec := &dynamotest.Recorder{API: f.DB}
 			early := &dynamo.Sessions{DB: rec, Table: f.Tables.Sessions}
 			dynamo.SetCountPage(early, 1)
 			got, err := early.CountLive(ctx, "alice@corp", now, lifetime, 1)

@@ -14,9 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/cis-session/cis-session/dev/dynamotest"
+	"github.com/cis-session/cis-session/dev/localdynamo"
 	"github.com/cis-session/cis-session/internal/dynamo"
-	"github.com/cis-session/cis-session/internal/dynamotest"
-	"github.com/cis-session/cis-session/internal/localdynamo"
 	"github.com/cis-session/cis-session/internal/session"
 )
 
@@ -195,7 +195,7 @@ func TestSessionStore(t *testing.T) {
 		// The get function's role grants UpdateItem on the sessions table
 		// and nothing else: every outcome of Touch must come from it alone.
 		t.Run("TouchUsesOnlyUpdateItem", func(t *testing.T) {
-			rec := &dynamo.Recorder{API: f.DB}
+			rec := &dynamotest.Recorder{API: f.DB}
 			rs := &dynamo.Sessions{DB: rec, Table: f.Tables.Sessions, ReadOnFailedCondition: s.ReadOnFailedCondition}
 			live := newSession(t, s, "u@d", t0)
 			gone, _ := session.NewToken()

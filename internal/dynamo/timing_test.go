@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cis-session/cis-session/dev/dynamotest"
 	"github.com/cis-session/cis-session/internal/dynamo"
-	"github.com/cis-session/cis-session/internal/dynamotest"
 	"github.com/cis-session/cis-session/internal/session"
 )
 

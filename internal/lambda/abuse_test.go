@@ -16,11 +16,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/cis-session/cis-session/dev/dynamotest"
+	"github.com/cis-session/cis-session/dev/localdynamo"
 	"github.com/cis-session/cis-session/internal/argon2id"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
-	"github.com/cis-session/cis-session/internal/dynamotest"
-	"github.com/cis-session/cis-session/internal/localdynamo"
 	"github.com/cis-session/cis-session/internal/session"
 )
 
@@ -241,7 +241,7 @@ func TestLockoutCanBeTurnedOff(t *testing.T) {
 func TestRefusedLogInsAreIndistinguishable(t *testing.T) {
 	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
 		f := dynamotest.Setup(t, srv)
-		rec := &dynamo.Recorder{API: f.DB}
+		rec := &dynamotest.Recorder{API: f.DB}
 		st := newStackWith(t, f, rec, limits(2, time.Hour, 1))
 		pw := &countingPasswords{Passwords: st.svc.Passwords}
 		st.svc.Passwords = pw
@@ -379,7 +379,7 @@ func TestSessionCap(t *testing.T) {
 
 func TestSessionCapCanBeTurnedOff(t *testing.T) {
 	f := dynamotest.Setup(t, dynamotest.Engines(t)[0])
-	rec := &dynamo.Recorder{API: f.DB}
+	rec := &dynamotest.Recorder{API: f.DB}
 	st := newStackWith(t, f, rec, limits(5, time.Minute, 0))
 	for range 3 {
 		st.login()

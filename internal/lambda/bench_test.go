@@ -23,7 +23,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/cis-session/cis-session/internal/app"
+	"github.com/cis-session/cis-session/dev/local"
 	"github.com/cis-session/cis-session/internal/argon2id"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
@@ -199,11 +199,11 @@ func warmFunction(b *testing.B, ops ...httpapi.Operation) (*lambda.Handler, *cou
 	// Logs are formatted as in production, counted, and dropped.
 	logs := &countingWriter{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	svc := app.NewService(cfg, db)
+	svc := local.Service(cfg, db)
 	// argon2id is measured on its own: here the stored hash, the decoy and
 	// the cost new hashes are held to are all the cheap one, so that a
 	// log-in neither hashes at full cost nor upgrades the stored hash.
-	svc.Passwords = app.Passwords{Params: cheapParams}
+	svc.Passwords = argon2id.Hasher{Params: cheapParams}
 	return lambda.NewHandler(httpapi.New(svc, log, ops...), log), logs, engine
 }
 

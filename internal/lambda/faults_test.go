@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cis-session/cis-session/dev/dynamotest"
+	"github.com/cis-session/cis-session/dev/faultproxy"
+	"github.com/cis-session/cis-session/dev/localdynamo"
 	"github.com/cis-session/cis-session/internal/dynamo"
-	"github.com/cis-session/cis-session/internal/dynamotest"
-	"github.com/cis-session/cis-session/internal/faultproxy"
-	"github.com/cis-session/cis-session/internal/localdynamo"
 )
 
 // functionTimeout is each function's timeout: the budget of one invocation.

@@ -9,13 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cis-session/cis-session/internal/app"
+	"github.com/cis-session/cis-session/dev/dynamotest"
+	"github.com/cis-session/cis-session/dev/logscan"
 	"github.com/cis-session/cis-session/internal/argon2id"
 	"github.com/cis-session/cis-session/internal/dynamo"
-	"github.com/cis-session/cis-session/internal/dynamotest"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
-	"github.com/cis-session/cis-session/internal/logscan"
 	"github.com/cis-session/cis-session/internal/session"
 )
 
@@ -48,7 +47,7 @@ func FuzzInvoke(f *testing.F) {
 	// user is stored at, so that no log-in upgrades its hash.
 	cs.svc.Lockout = session.Lockout{}
 	cs.svc.MaxSessionsPerUser = 0
-	cs.passwords.Passwords = app.Passwords{Params: cheapArgon2}
+	cs.passwords.Passwords = argon2id.Hasher{Params: cheapArgon2}
 	hash, err := argon2id.Hash(fuzzPass, cheapArgon2)
 	if err != nil {
 		f.Fatal(err)
@@ -57,7 +56,7 @@ func FuzzInvoke(f *testing.F) {
 	if err := users.Add(context.Background(), session.User{Name: fuzzUser, PasswordHash: hash}, time.Now()); err != nil {
 		f.Fatal(err)
 	}
-	cs.passwords.Passwords = app.Passwords{Params: cheapArgon2}
+	cs.passwords.Passwords = argon2id.Hasher{Params: cheapArgon2}
 	logscan.Secret(fuzzPass)
 	fuzzAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte(fuzzUser+":"+fuzzPass))
 	logscan.Secret(strings.TrimPrefix(fuzzAuth, "Basic "))

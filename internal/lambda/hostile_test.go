@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cis-session/cis-session/internal/dynamotest"
+	"github.com/cis-session/cis-session/dev/dynamotest"
+	"github.com/cis-session/cis-session/dev/logscan"
 	"github.com/cis-session/cis-session/internal/httpapi"
-	"github.com/cis-session/cis-session/internal/logscan"
 	"github.com/cis-session/cis-session/internal/session"
 )
 

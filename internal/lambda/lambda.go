@@ -1,6 +1,8 @@
-// Package lambda serves the HTTP surface as an AWS Lambda function behind
+// Package lambda serves an http.Handler as an AWS Lambda function behind
 // API Gateway, for both of its payloads: HTTP API (2.0) and REST API (1.0).
-// Each functions/<name>/main.go is a call to Main.
+// Each functions/<name>/main.go builds its handler and calls Start.
+//
+// It must never import storage or configuration: main wires those.
 package lambda
 
 import (
@@ -24,9 +26,6 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
-	"github.com/cis-session/cis-session/internal/app"
-	"github.com/cis-session/cis-session/internal/config"
-	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/httpapi"
 )
 
@@ -187,25 +186,28 @@ func marshal(v any) ([]byte, error) {
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
-// Main is the whole of a function's main: it reads the configuration, builds
-// the DynamoDB client once, and serves ops until the runtime stops it. A bad
-// configuration fails the function's init with a message naming the variable.
-func Main(ops ...httpapi.Operation) {
-	cfg, err := config.Load()
-	if err != nil {
-		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("bad configuration", "error", err.Error())
-		os.Exit(1)
-	}
-	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	// Libraries that use the standard log package log JSON lines too.
-	slog.SetDefault(log)
-	db, err := dynamo.NewClient(context.Background())
-	if err != nil {
-		log.Error("cannot configure DynamoDB client", "error", err.Error())
-		os.Exit(1)
-	}
+// Start serves h as the function's handler until the runtime stops it,
+// with the garbage collector sized to the function's memory (TuneGC).
+func Start(h http.Handler, log *slog.Logger) {
 	TuneGC(os.LookupEnv)
-	awslambda.Start(NewHandler(app.NewHandler(cfg, db, log, ops...), log))
+	awslambda.Start(NewHandler(h, log))
+}
+
+// Logger returns the logger a function logs with: JSON lines on stdout, at
+// level. It becomes the default, so that libraries that use the standard
+// log package log JSON lines too.
+func Logger(level slog.Level) *slog.Logger {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+	return log
+}
+
+// Fatal fails the function's init: it logs what went wrong as a JSON line
+// and exits, so that a bad configuration names its variable in the log
+// instead of misbehaving on requests.
+func Fatal(what string, err error) {
+	slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error(what, "error", err.Error())
+	os.Exit(1)
 }
 
 // TuneGC spends memory, which a function has more of than its small heap

@@ -23,13 +23,13 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/cis-session/cis-session/internal/app"
+	"github.com/cis-session/cis-session/dev/dynamotest"
+	"github.com/cis-session/cis-session/dev/local"
+	"github.com/cis-session/cis-session/dev/localdynamo"
+	"github.com/cis-session/cis-session/dev/logscan"
 	"github.com/cis-session/cis-session/internal/dynamo"
-	"github.com/cis-session/cis-session/internal/dynamotest"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
-	"github.com/cis-session/cis-session/internal/localdynamo"
-	"github.com/cis-session/cis-session/internal/logscan"
 	"github.com/cis-session/cis-session/internal/session"
 )
 
@@ -113,7 +113,7 @@ func newStackWith(t testing.TB, f dynamotest.Fixture, db dynamo.API, env map[str
 	f.AddUser(t, adminName, adminPass)
 	st := &stack{t: t, clock: &clock{now: time.Date(2026, 7, 16, 7, 18, 48, 517_000_000, time.UTC)}, logs: &syncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(io.MultiWriter(st.logs, logscan.Writer()), nil))
-	st.svc = app.NewService(cfg, db)
+	st.svc = local.Service(cfg, db)
 	st.svc.Now = st.clock.Now
 	st.fn = lambda.NewHandler(httpapi.New(st.svc, log, ops...), log)
 	return st
@@ -639,7 +639,7 @@ func TestBackendFailureIsServiceUnavailableAndDisclosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	down := newStack(t, dynamotest.Fixture{Engine: srv, DB: f.DB, Tables: f.Tables})
-	svc := app.NewService(f.Config(t, nil), db)
+	svc := local.Service(f.Config(t, nil), db)
 	log := slog.New(slog.NewJSONHandler(down.logs, nil))
 	down.fn = lambda.NewHandler(httpapi.New(svc, log), log)
 	for _, c := range []struct {

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cis-session/cis-session/dev/dynamotest"
+	"github.com/cis-session/cis-session/dev/localdynamo"
 	"github.com/cis-session/cis-session/internal/dynamo"
-	"github.com/cis-session/cis-session/internal/dynamotest"
 	"github.com/cis-session/cis-session/internal/httpapi"
-	"github.com/cis-session/cis-session/internal/localdynamo"
 	"github.com/cis-session/cis-session/internal/session"
 )
 

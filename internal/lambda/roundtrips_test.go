@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cis-session/cis-session/internal/app"
+	"github.com/cis-session/cis-session/dev/dynamotest"
+	"github.com/cis-session/cis-session/dev/local"
+	"github.com/cis-session/cis-session/dev/localdynamo"
 	"github.com/cis-session/cis-session/internal/dynamo"
-	"github.com/cis-session/cis-session/internal/dynamotest"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
-	"github.com/cis-session/cis-session/internal/localdynamo"
 	"github.com/cis-session/cis-session/internal/session"
 )
 
@@ -169,7 +169,7 @@ func newCountingStack(t *testing.T, f dynamotest.Fixture) (*stack, *countingClie
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := app.NewService(f.Config(t, nil), db)
+	svc := local.Service(f.Config(t, nil), db)
 	svc.Now = st.clock.Now
 	log := slog.New(slog.NewJSONHandler(st.logs, nil))
 	st.fn = lambda.NewHandler(httpapi.New(svc, log), log)

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cis-session/cis-session/dev/dynamotest"
 	"github.com/cis-session/cis-session/internal/argon2id"
 	"github.com/cis-session/cis-session/internal/dynamo"
-	"github.com/cis-session/cis-session/internal/dynamotest"
 	"github.com/cis-session/cis-session/internal/session"
 )
 

@@ -35,12 +35,18 @@ type Passwords interface {
 
 // Service is the session service: log in, get, log out.
 type Service struct {
-	Sessions      SessionStore
-	Users         UserStore
-	Passwords     Passwords
+	Sessions  SessionStore
+	Users     UserStore // only log-in reads users
+	Passwords Passwords // only log-in checks passwords
+	Policy
+	Now func() time.Time // the clock; time.Now when nil
+}
+
+// Policy is the rules a deployment chooses: how long sessions live, how
+// log-ins are qualified, limited and locked out.
+type Policy struct {
 	Lifetime      Lifetime
-	DefaultDomain string           // qualifies a login name given without a domain
-	Now           func() time.Time // the clock; time.Now when nil
+	DefaultDomain string // qualifies a login name given without a domain
 	// Lockout is the brute-force policy; the zero value disables it.
 	Lockout Lockout
 	// MaxSessionsPerUser caps a user's live sessions; 0 for no cap.

@@ -1,0 +1,443 @@
+package main
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cis-session/cis-session/dev/localdynamo"
+)
+
+// function is one Lambda function to build and start.
+type function struct {
+	name, pkg string
+	event     string // an invocation that needs no DynamoDB request
+}
+
+// The functions, and the yardstick first. Each event is answered without a
+// DynamoDB request (a malformed session id, no credentials), so that the
+// first invocation ends at once; init is what is measured.
+var functions = []function{
+	{"minimal", "./dev/bench/minimal", `{}`},
+	{"minimal+dynamodb", "./dev/bench/minimal-dynamodb", `{}`},
+	{"create", "./functions/create", v2Event("POST", `{}`)},
+	{"get", "./functions/get", malformedGet},
+	{"delete", "./functions/delete", v2Event("DELETE", `{"vmware-api-session-id":"not-a-session"}`)},
+}
+
+// malformedGet is a get with a session id that cannot be one: every
+// function answers it without DynamoDB (the minimal one ignores it).
+var malformedGet = v2Event("GET", `{"vmware-api-session-id":"not-a-session"}`)
+
+func v2Event(method, headers string) string {
+	return `{"version":"2.0","routeKey":"` + method + ` /api/session","rawPath":"/api/session","headers":` + headers +
+		`,"requestContext":{"http":{"method":"` + method + `","path":"/api/session","protocol":"HTTP/1.1","sourceIp":"192.0.2.1"},"requestId":"bench","stage":"$default"}}`
+}
+
+// coldStart is one function's build and starts.
+type coldStart struct {
+	name           string
+	binary, zipped int64     // bytes, for this machine's architecture
+	armBinary      int64     // bytes, GOARCH=arm64 as deployed
+	armZipped      int64     // bytes
+	initMs         []float64 // INIT REPORT durations, one per start
+	cpuMs          []float64 // CPU time of init and the first invocation, one per start
+	ratios         []float64 // init / the minimal function's init in the same round
+}
+
+// memorySizes are what each function is started with (AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
+// under the emulator it changes nothing but the environment.
+var memorySizes = map[string]string{"minimal": "128", "minimal+dynamodb": "128", "create": "1769", "get": "512", "delete": "512"}
+
+// measureColdStarts builds every function as `make build` does, for this
+// machine and for arm64, then starts each under the emulator o.coldStarts
+// times, the functions taking turns, and parses the INIT REPORT lines.
+func measureColdStarts(ctx context.Context, o options) ([]coldStart, error) {
+	rie, err := filepath.Abs(o.rie)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(rie); err != nil {
+		return nil, fmt.Errorf("no emulator at %s (make bench installs it): %w", o.rie, err)
+	}
+	results := make([]coldStart, len(functions))
+	for i, f := range functions {
+		r := &results[i]
+		r.name = f.name
+		dir := filepath.Join(o.out, f.name)
+		if r.binary, r.zipped, err = buildFunction(ctx, f.pkg, dir, runtime.GOARCH); err != nil {
+			return nil, err
+		}
+		if r.armBinary, r.armZipped, err = buildFunction(ctx, f.pkg, filepath.Join(o.out, "arm64", f.name), "arm64"); err != nil {
+			return nil, err
+		}
+	}
+	targets := make([]target, len(functions))
+	for i, f := range functions {
+		boot, err := filepath.Abs(filepath.Join(o.out, f.name, "bootstrap"))
+		if err != nil {
+			return nil, err
+		}
+		targets[i] = target{name: f.name, bootstrap: boot, event: f.event}
+	}
+	inits, cpus, ratios, err := coldStartRounds(ctx, rie, targets, o.coldStarts)
+	if err != nil {
+		return nil, err
+	}
+	for i := range results {
+		results[i].initMs, results[i].cpuMs, results[i].ratios = inits[i], cpus[i], ratios[i]
+	}
+	return results, nil
+}
+
+// target is a bootstrap to start, and the event to invoke it with.
+type target struct{ name, bootstrap, event string }
+
+// coldStartRounds starts each target under the emulator rounds times, the
+// targets taking turns (who goes first rotates), and returns each target's
+// init durations and, round by round, their ratio to the first target's.
+func coldStartRounds(ctx context.Context, rie string, targets []target, rounds int) (inits, cpus, ratios [][]float64, err error) {
+	// A port nothing listens on: init must not touch the network, and the
+	// invocations never reach DynamoDB.
+	closed, err := localdynamo.FreePort()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	inits = make([][]float64, len(targets))
+	cpus = make([][]float64, len(targets))
+	ratios = make([][]float64, len(targets))
+	for round := range rounds {
+		this := make([]float64, len(targets))
+		for k := range targets {
+			i := (k + round) % len(targets)
+			ms, cpu, err := startOnce(ctx, rie, targets[i], closed)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("%s, start %d: %w", targets[i].name, round+1, err)
+			}
+			this[i] = ms
+			inits[i] = append(inits[i], ms)
+			cpus[i] = append(cpus[i], cpu)
+		}
+		for i := range targets {
+			ratios[i] = append(ratios[i], this[i]/this[0])
+		}
+	}
+	return inits, cpus, ratios, nil
+}
+
+// buildFunction builds pkg into dir/bootstrap exactly as `make build` does
+// (static, lambda.norpc, trimmed, stripped), zips it as Lambda's deployment
+// package, and returns both sizes.
+func buildFunction(ctx context.Context, pkg, dir, goarch string) (binary, zipped int64, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, 0, err
+	}
+	boot := filepath.Join(dir, "bootstrap")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", boot, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return 0, 0, fmt.Errorf("build %s for %s: %w", pkg, goarch, err)
+	}
+	fi, err := os.Stat(boot)
+	if err != nil {
+		return 0, 0, err
+	}
+	zipPath := filepath.Join(dir, "function.zip")
+	if err := zipBootstrap(boot, zipPath); err != nil {
+		return 0, 0, err
+	}
+	zi, err := os.Stat(zipPath)
+	if err != nil {
+		return 0, 0, err
+	}
+	return fi.Size(), zi.Size(), nil
+}
+
+func zipBootstrap(boot, zipPath string) error {
+	in, err := os.Open(boot)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(zipPath)
+	if err != nil {
+		return err
+	}
+	zw := zip.NewWriter(out)
+	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
+	h.SetMode(0o755)
+	w, err := zw.CreateHeader(h)
+	if err == nil {
+		_, err = io.Copy(w, in)
+	}
+	if cerr := zw.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+var (
+	initReport = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)`)
+	initDone   = regexp.MustCompile(`INIT RTDONE\(status: (\w+)`)
+)
+
+// startOnce starts the emulator with boot on free loopback ports, invokes it
+// once (the emulator initialises the function on its first invocation), and
+// returns the init duration it reports. It stops the emulator, which kills
+// the function, before returning.
+func startOnce(ctx context.Context, rie string, t target, closedPort int) (initMs, cpuMs float64, err error) {
+	boot := t.bootstrap
+	apiPort, err := localdynamo.FreePort()
+	if err != nil {
+		return 0, 0, err
+	}
+	emuPort, err := localdynamo.FreePort()
+	if err != nil {
+		return 0, 0, err
+	}
+	cmd := exec.Command(rie,
+		"--runtime-api-address", "127.0.0.1:"+strconv.Itoa(apiPort),
+		"--runtime-interface-emulator-address", "127.0.0.1:"+strconv.Itoa(emuPort),
+		boot)
+	cmd.Dir = filepath.Dir(boot)
+	cmd.Env = lambdaEnv(t.name, closedPort)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); pw.Close(); close(exited) }()
+	defer stopEmulator(cmd, exited)
+
+	var output lockedBuffer
+	reported := make(chan float64, 1)
+	status := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			output.WriteString(line + "\n")
+			if m := initDone.FindStringSubmatch(line); m != nil {
+				select {
+				case status <- m[1]:
+				default:
+				}
+			}
+			if m := initReport.FindStringSubmatch(line); m != nil {
+				if v, err := strconv.ParseFloat(m[1], 64); err == nil {
+					select {
+					case reported <- v:
+					default:
+					}
+				}
+			}
+		}
+	}()
+
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := waitListening(ctx, emuPort, exited); err != nil {
+		return 0, 0, fmt.Errorf("emulator: %w\n%s", err, output.String())
+	}
+	invoked := make(chan error, 1)
+	go func() {
+		url := "http://127.0.0.1:" + strconv.Itoa(emuPort) + "/2015-03-31/functions/function/invocations"
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewBufferString(t.event))
+		if err != nil {
+			invoked <- err
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		invoked <- err
+	}()
+	select {
+	case initMs = <-reported:
+	case <-ctx.Done():
+		return 0, 0, fmt.Errorf("no INIT REPORT from the emulator: %w\n%s", ctx.Err(), output.String())
+	}
+	if err := <-invoked; err != nil {
+		return 0, 0, fmt.Errorf("invoke: %w", err)
+	}
+	select {
+	case s := <-status:
+		if s != "success" {
+			return 0, 0, fmt.Errorf("init ended with status %s\n%s", s, output.String())
+		}
+	default:
+		return 0, 0, fmt.Errorf("no INIT RTDONE line before INIT REPORT\n%s", output.String())
+	}
+	// The function now waits for its next event: what it has used of the
+	// CPU is its init and its first invocation.
+	if cpuMs, err = childCPU(cmd.Process.Pid); err != nil {
+		return 0, 0, err
+	}
+	return initMs, cpuMs, nil
+}
+
+// childCPU returns the CPU time, in ms, that the threads of the emulator's
+// child (the function) have used so far, from /proc/<pid>/task/*/schedstat.
+func childCPU(parent int) (float64, error) {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		rest := string(stat[bytes.LastIndexByte(stat, ')')+1:])
+		var state string
+		var ppid int
+		if _, err := fmt.Sscan(rest, &state, &ppid); err != nil || ppid != parent {
+			continue
+		}
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+		var ns int64
+		for _, task := range tasks {
+			b, err := os.ReadFile(task)
+			if err != nil {
+				continue
+			}
+			var run int64
+			if _, err := fmt.Sscan(string(b), &run); err == nil {
+				ns += run
+			}
+		}
+		return float64(ns) / 1e6, nil
+	}
+	return 0, fmt.Errorf("no child of the emulator (%d) found", parent)
+}
+
+// lambdaEnv is the environment Lambda gives a function (the parts a Go
+// function can see), with dummy credentials and DynamoDB on a closed port.
+func lambdaEnv(name string, closedPort int) []string {
+	return []string{
+		"PATH=/usr/local/bin:/usr/bin:/bin",
+		"LANG=en_US.UTF-8",
+		"TZ=:UTC",
+		"AWS_REGION=us-east-1",
+		"AWS_DEFAULT_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE",
+		"AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+		"AWS_SESSION_TOKEN=bench",
+		"AWS_LAMBDA_FUNCTION_NAME=cis-session-" + name,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + cmp.Or(memorySizes[name], "512"),
+		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
+		"SESSIONS_TABLE=cis-sessions",
+		"USERS_TABLE=cis-users",
+		"AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:" + strconv.Itoa(closedPort),
+	}
+}
+
+// stopEmulator stops the emulator's process group: SIGTERM (on which it
+// kills the function), then SIGKILL if it lingers.
+func stopEmulator(cmd *exec.Cmd, exited <-chan struct{}) {
+	pgid := cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-exited:
+		return
+	case <-time.After(3 * time.Second):
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	<-exited
+}
+
+func waitListening(ctx context.Context, port int, exited <-chan struct{}) error {
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return errors.New("exited before listening")
+		case <-ctx.Done():
+			return errors.New("not listening on " + addr)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// lockedBuffer keeps the emulator's output for error messages.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) WriteString(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// compareBootstraps is -bootstraps: cold starts of given bootstraps only,
+// for comparing builds of two versions; ratios are to the first.
+func compareBootstraps(ctx context.Context, o options, spec string) (string, error) {
+	rie, err := filepath.Abs(o.rie)
+	if err != nil {
+		return "", err
+	}
+	var targets []target
+	for _, nv := range strings.Split(spec, ",") {
+		name, path, ok := strings.Cut(nv, "=")
+		if !ok {
+			return "", fmt.Errorf("-bootstraps: %q is not name=path", nv)
+		}
+		if path, err = filepath.Abs(path); err != nil {
+			return "", err
+		}
+		targets = append(targets, target{name: name, bootstrap: path, event: malformedGet})
+	}
+	inits, cpus, ratios, err := coldStartRounds(ctx, rie, targets, o.coldStarts)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "| bootstrap | init median, ms | p10–p90, ms | ratio to %s | CPU, init + first invocation, ms |\n|---|---:|---:|---:|---:|\n", targets[0].name)
+	for i, t := range targets {
+		fmt.Fprintf(&b, "| %s | %.2f | %.2f–%.2f | %.2f | %.2f |\n", t.name, median(inits[i]), percentile(inits[i], 10), percentile(inits[i], 90), median(ratios[i]), median(cpus[i]))
+	}
+	return b.String(), nil
+}

@@ -1,0 +1,149 @@
+// Command cis-local runs the session service on this machine, as `make run`
+// does: it starts an in-memory dynalite on a free loopback port (unless
+// AWS_ENDPOINT_URL_DYNAMODB already names an engine), creates the tables,
+// seeds the local-only user administrator@vsphere.local, and serves the same
+// handler the Lambda functions wrap. Ctrl-C stops everything it started.
+//
+// It also measures, per method, the time it takes to answer and the part of
+// it spent waiting for DynamoDB, and logs the totals (a "timing" line) when
+// it stops: what `make bench` reports of its load run.
+//
+// The seeded user and its password (LOCAL_ADMIN_PASSWORD, default Admin!23)
+// exist only here: a deployed stack never has them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/cis-session/cis-session/dev/local"
+	"github.com/cis-session/cis-session/dev/localdynamo"
+	"github.com/cis-session/cis-session/internal/argon2id"
+	"github.com/cis-session/cis-session/internal/config"
+	"github.com/cis-session/cis-session/internal/dynamo"
+	"github.com/cis-session/cis-session/internal/session"
+)
+
+// LocalAdmin is the user seeded for local use only.
+const LocalAdmin = "administrator@vsphere.local"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "cis-local:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	addr := flag.String("addr", "127.0.0.1:"+envOr("PORT", "3000"), "address to serve on (loopback by default)")
+	flag.Parse()
+
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	// Local engines accept any credentials, but the SDK insists on some.
+	setDefault("AWS_REGION", "us-east-1")
+	setDefault("AWS_ACCESS_KEY_ID", "local")
+	setDefault("AWS_SECRET_ACCESS_KEY", "local")
+	if os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") == "" {
+		eng, err := localdynamo.Start(ctx, localdynamo.Dynalite)
+		if err != nil {
+			return fmt.Errorf("start dynalite (run `npm ci` first, or `make run`): %w", err)
+		}
+		defer eng.Stop()
+		os.Setenv("AWS_ENDPOINT_URL_DYNAMODB", eng.Endpoint)
+		// dynalite does not return the item with a failed condition.
+		cfg.ReadOnFailedCondition = true
+		log.Info("started dynalite, in memory", "endpoint", eng.Endpoint, "pid", eng.PID())
+	}
+	endpoint := os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")
+
+	tm := newTiming()
+	db, err := dynamo.NewClient(ctx, dynamo.WrapHTTPClient(tm.engineClient))
+	if err != nil {
+		return err
+	}
+	if err := dynamo.CreateTables(ctx, db, dynamo.Tables{Sessions: cfg.SessionsTable, Users: cfg.UsersTable}); err != nil {
+		return err
+	}
+	if err := seedAdmin(ctx, &dynamo.Users{DB: db, Table: cfg.UsersTable}, log); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           tm.handler(local.Handler(cfg, db, log), log),
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	url := "http://" + ln.Addr().String()
+	fmt.Fprintf(os.Stderr, "\nCIS session service on %s (DynamoDB at %s)\n"+
+		"  curl -i -u '%s:<LOCAL_ADMIN_PASSWORD>' -X POST %s/api/session\n"+
+		"  curl -i -u '%s:<LOCAL_ADMIN_PASSWORD>' -X POST %s/rest/com/vmware/cis/session\n"+
+		"Ctrl-C stops it.\n\n", url, endpoint, LocalAdmin, url, LocalAdmin, url)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	tm.log(log)
+	fmt.Fprintln(os.Stderr, "cis-local: stopped")
+	return nil
+}
+
+// seedAdmin adds the local-only administrator, or leaves an existing one
+// alone (an engine given by AWS_ENDPOINT_URL_DYNAMODB may already have it).
+func seedAdmin(ctx context.Context, users *dynamo.Users, log *slog.Logger) error {
+	hash, err := argon2id.Hash(envOr("LOCAL_ADMIN_PASSWORD", "Admin!23"), argon2id.DefaultParams)
+	if err != nil {
+		return err
+	}
+	err = users.Add(ctx, session.User{Name: LocalAdmin, PasswordHash: hash}, time.Now())
+	switch session.ErrorCode(err) {
+	case "":
+		log.Info("seeded local-only user", "user", LocalAdmin)
+	case session.EINVALID:
+		log.Info("local-only user already exists; its password is unchanged", "user", LocalAdmin)
+	default:
+		return err
+	}
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func setDefault(name, value string) {
+	if os.Getenv(name) == "" {
+		os.Setenv(name, value)
+	}
+}

@@ -1,0 +1,89 @@
+package dynamotest
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/cis-session/cis-session/internal/dynamo"
+)
+
+// Call is one DynamoDB request as IAM sees it: the action, the table and,
+// for a query of an index, the index.
+type Call struct {
+	Action string // e.g. "dynamodb:UpdateItem"
+	Table  string
+	Index  string // "" unless the request names an index
+}
+
+// Recorder is an API that records every call it passes on, so that tests can
+// hold the code to the permissions template.yaml grants and count the
+// requests a code path makes. It is safe for concurrent use.
+type Recorder struct {
+	API dynamo.API
+
+	mu    sync.Mutex
+	calls []Call
+}
+
+var _ dynamo.API = (*Recorder)(nil)
+
+func (r *Recorder) record(action string, table, index *string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, Call{Action: "dynamodb:" + action, Table: aws.ToString(table), Index: aws.ToString(index)})
+}
+
+// Calls returns the calls recorded since the last Reset.
+func (r *Recorder) Calls() []Call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.calls)
+}
+
+// Reset forgets the calls recorded so far and returns their operations
+// ("GetItem", "Query", ...) in the order they were made.
+func (r *Recorder) Reset() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ops := make([]string, len(r.calls))
+	for i, c := range r.calls {
+		ops[i] = strings.TrimPrefix(c.Action, "dynamodb:")
+	}
+	r.calls = nil
+	return ops
+}
+
+func (r *Recorder) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	r.record("GetItem", in.TableName, nil)
+	return r.API.GetItem(ctx, in, o...)
+}
+
+func (r *Recorder) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	r.record("PutItem", in.TableName, nil)
+	return r.API.PutItem(ctx, in, o...)
+}
+
+func (r *Recorder) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	r.record("UpdateItem", in.TableName, nil)
+	return r.API.UpdateItem(ctx, in, o...)
+}
+
+func (r *Recorder) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	r.record("DeleteItem", in.TableName, nil)
+	return r.API.DeleteItem(ctx, in, o...)
+}
+
+func (r *Recorder) Scan(ctx context.Context, in *dynamodb.ScanInput, o ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	r.record("Scan", in.TableName, nil)
+	return r.API.Scan(ctx, in, o...)
+}
+
+func (r *Recorder) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	r.record("Query", in.TableName, in.IndexName)
+	return r.API.Query(ctx, in, o...)
+}

@@ -1,0 +1,135 @@
+package rie_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cis-session/cis-session/dev/dynamotest"
+	"github.com/cis-session/cis-session/dev/fixtures"
+	"github.com/cis-session/cis-session/dev/rie"
+	"github.com/cis-session/cis-session/internal/config"
+	"github.com/cis-session/cis-session/internal/session"
+	"github.com/cis-session/cis-session/internal/stack"
+)
+
+func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }
+
+// TestEventsThroughEmulator is `sam local invoke` for every event, without
+// Docker: each function's real bootstrap, built by the target `sam build`
+// runs (for this machine's architecture), runs under the Lambda Runtime
+// Interface Emulator and gets each of its events over the Lambda Runtime
+// API, against a local engine seeded as the event's outcome asks.
+func TestEventsThroughEmulator(t *testing.T) {
+	emulator, err := rie.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := fixtures.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := fixtures.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One engine suffices here: the engines are compared in-process
+	// (dev/fixtures); this test is about the binary and the protocol.
+	srv := dynamotest.Engines(t)[0]
+	f := dynamotest.Setup(t, srv)
+	ctx := context.Background()
+
+	for _, fn := range stack.Functions {
+		t.Run(fn.Dir, func(t *testing.T) {
+			bootstrap, err := rie.Build(ctx, fn, filepath.Join(t.TempDir(), fn.Dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			em, err := rie.Start(ctx, rie.Options{
+				RIE:       emulator,
+				Bootstrap: bootstrap,
+				Env:       rie.FunctionEnv(fn, srv.Endpoint, rie.Tables{Sessions: f.Tables.Sessions, Users: f.Tables.Users}, f.Config(t, nil).ReadOnFailedCondition, "INFO"),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if t.Failed() {
+					t.Logf("emulator and function output:\n%s", em.Output())
+				}
+			}()
+			n := 0
+			for _, ev := range evs {
+				if ev.Function.Dir != fn.Dir {
+					continue
+				}
+				n++
+				t.Run(ev.Name, func(t *testing.T) {
+					if err := fixtures.Seed(ctx, srv.Endpoint, f.DB, f.Tables, session.DefaultLifetime, ev.Expected.Given, time.Now()); err != nil {
+						t.Fatal(err)
+					}
+					out, err := em.Invoke(ctx, ev.Payload)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp, err := fixtures.ParseResponse(out)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := ev.Expected.Check(resp); err != nil {
+						t.Errorf("%s: %v\nresponse: %s", ev.Path, err, out)
+					}
+				})
+			}
+			if n == 0 {
+				t.Errorf("no event for function %s", fn.Dir)
+			}
+			// The function really ran under the emulator and logged its
+			// requests (JSON lines on stdout, as CloudWatch gets them).
+			if out := em.Output(); !strings.Contains(out, "START RequestId:") || !strings.Contains(out, `"msg":"request"`) {
+				t.Errorf("no emulator or function log lines in the output:\n%s", out)
+			}
+			if len(running(bootstrap)) == 0 {
+				t.Errorf("no process runs %s under the emulator", bootstrap)
+			}
+			if err := em.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			if pids := running(bootstrap); len(pids) > 0 {
+				t.Errorf("bootstrap still running after Stop: pids %v", pids)
+			}
+		})
+	}
+}
+
+// TestFunctionEnvIsComplete checks that a function run locally gets every
+// variable the configuration reads that has no safe default.
+func TestFunctionEnvIsComplete(t *testing.T) {
+	env := strings.Join(rie.FunctionEnv(stack.Functions[0], "http://127.0.0.1:1", rie.Tables{Sessions: "s-table", Users: "u-table"}, false, ""), "\n")
+	for _, want := range []string{
+		config.EnvSessionsTable + "=s-table", config.EnvUsersTable + "=u-table", config.EnvLogLevel + "=INFO",
+		"AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:1", "AWS_REGION=", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=",
+	} {
+		if !strings.Contains(env, want) {
+			t.Errorf("FunctionEnv lacks %s:\n%s", want, env)
+		}
+	}
+	if strings.Contains(env, "AWS_PROFILE") {
+		t.Error("FunctionEnv passes AWS_PROFILE on")
+	}
+}
+
+// running returns the ids of processes executing path.
+func running(path string) []string {
+	var pids []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == path {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
+}

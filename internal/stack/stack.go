@@ -1,0 +1,210 @@
+// Package stack is the stack that template.yaml declares, as plain Go
+// values: the Lambda functions the service is cut into, which operations
+// each serves, and so which routes API Gateway sends it and which DynamoDB
+// actions it may take.
+//
+// Each functions/<dir>/main.go serves the Ops of its value here; the
+// template test holds template.yaml to this table (a resource per function,
+// every route routed to its function, each role granting exactly the
+// function's Permissions); the event replay tests and `make invoke` pick the
+// function an event goes to with ForEvent.
+//
+// It must never import AWS or DynamoDB packages.
+package stack
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/cis-session/cis-session/internal/httpapi"
+)
+
+// Table names one of the stack's DynamoDB tables by its role.
+type Table string
+
+// The tables.
+const (
+	Sessions Table = "sessions"
+	Users    Table = "users"
+	// SessionsByUser is the sessions table's index of sessions by user
+	// (dynamo.SessionsByUser), granted as <sessions table ARN>/index/by-user.
+	SessionsByUser Table = Sessions + "/index/by-user"
+)
+
+// Tables lists every table and index a function may be granted actions on.
+var Tables = []Table{Sessions, Users, SessionsByUser}
+
+// Permission is one DynamoDB action on one table.
+type Permission struct {
+	Table  Table
+	Action string // e.g. "dynamodb:UpdateItem"
+}
+
+// OpPermissions lists, for every operation, the DynamoDB calls its code
+// makes: all that the function serving it is granted. The replay test checks
+// that the code makes no other call.
+var OpPermissions = map[httpapi.Operation][]Permission{
+	// Read the user (the password hash and failed log-ins), count the
+	// user's live sessions, count or clear failed log-ins (and upgrade a
+	// hash made at a lower cost), store the new session.
+	httpapi.OpCreate: {
+		{Users, "dynamodb:GetItem"}, {Users, "dynamodb:UpdateItem"},
+		{SessionsByUser, "dynamodb:Query"}, {Sessions, "dynamodb:PutItem"},
+	},
+	// POST /rest/com/vmware/cis/session: log-in, or with ~action=get a get.
+	httpapi.OpLegacyPost: {
+		{Users, "dynamodb:GetItem"}, {Users, "dynamodb:UpdateItem"},
+		{SessionsByUser, "dynamodb:Query"}, {Sessions, "dynamodb:PutItem"},
+		{Sessions, "dynamodb:UpdateItem"},
+	},
+	// One conditional UpdateItem (and, when the condition fails without
+	// returning the item, a second one that changes nothing).
+	httpapi.OpGet: {{Sessions, "dynamodb:UpdateItem"}},
+	// One conditional DeleteItem.
+	httpapi.OpDelete: {{Sessions, "dynamodb:DeleteItem"}},
+}
+
+// Function is one Lambda function: the code in functions/<Dir>.
+type Function struct {
+	Dir string              // directory under functions/: lower-case letters
+	Ops []httpapi.Operation // the operations it serves
+}
+
+// The functions, each the value its functions/<Dir>/main.go serves.
+var (
+	// Create logs in, on both surfaces (the /rest POST also gets).
+	Create = Function{Dir: "create", Ops: []httpapi.Operation{httpapi.OpCreate, httpapi.OpLegacyPost}}
+	// Get reads a session, which counts as its use.
+	Get = Function{Dir: "get", Ops: []httpapi.Operation{httpapi.OpGet}}
+	// Delete logs out.
+	Delete = Function{Dir: "delete", Ops: []httpapi.Operation{httpapi.OpDelete}}
+)
+
+// Functions lists every function of the stack.
+var Functions = []Function{Create, Get, Delete}
+
+// LogicalID is the function's resource in template.yaml, and so also the
+// name of its `make build-<LogicalID>` target: "get" is GetFunction.
+func (f Function) LogicalID() string {
+	if f.Dir == "" {
+		return ""
+	}
+	return strings.ToUpper(f.Dir[:1]) + f.Dir[1:] + "Function"
+}
+
+// Permissions returns the union of the permissions of f's operations,
+// sorted by table and action.
+func (f Function) Permissions() []Permission {
+	var ps []Permission
+	for _, op := range f.Ops {
+		for _, p := range OpPermissions[op] {
+			if !slices.Contains(ps, p) {
+				ps = append(ps, p)
+			}
+		}
+	}
+	slices.SortFunc(ps, ComparePermissions)
+	return ps
+}
+
+// ComparePermissions orders permissions by table, then action.
+func ComparePermissions(a, b Permission) int {
+	if c := strings.Compare(string(a.Table), string(b.Table)); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Action, b.Action)
+}
+
+// Allows reports whether f may take action on table.
+func (f Function) Allows(table Table, action string) bool {
+	return slices.Contains(f.Permissions(), Permission{table, action})
+}
+
+// Routes returns the routes API Gateway sends to f, in httpapi.Routes order,
+// each method and path once.
+func (f Function) Routes() []httpapi.Route {
+	var rs []httpapi.Route
+	for _, rt := range httpapi.Routes {
+		if g, ok := ForRoute(rt.Method, rt.Path); ok && g.Dir == f.Dir &&
+			!slices.ContainsFunc(rs, func(r httpapi.Route) bool { return r.Method == rt.Method && r.Path == rt.Path }) {
+			rs = append(rs, rt)
+		}
+	}
+	return rs
+}
+
+// ByDir returns the function in functions/<dir>.
+func ByDir(dir string) (Function, bool) {
+	for _, f := range Functions {
+		if f.Dir == dir {
+			return f, true
+		}
+	}
+	return Function{}, false
+}
+
+// ForOp returns the function serving op.
+func ForOp(op httpapi.Operation) (Function, bool) {
+	for _, f := range Functions {
+		if slices.Contains(f.Ops, op) {
+			return f, true
+		}
+	}
+	return Function{}, false
+}
+
+// ForRoute returns the function API Gateway sends method and path to: the
+// function serving the operation of the first of httpapi.Routes with that
+// method and path. (API Gateway routes on method and path alone, so every
+// route sharing them must be served by the same function; a test holds the
+// table to that.)
+func ForRoute(method, path string) (Function, bool) {
+	for _, rt := range httpapi.Routes {
+		if rt.Method == method && rt.Path == path {
+			return ForOp(rt.Op)
+		}
+	}
+	return Function{}, false
+}
+
+// RouteOf returns the method and the route path of an API Gateway proxy
+// event: an HTTP API (payload 2.0) event's routeKey, or a REST API (1.0)
+// event's httpMethod and resource.
+func RouteOf(event []byte) (method, path string, err error) {
+	var ev struct {
+		Version    string `json:"version"`
+		RouteKey   string `json:"routeKey"`
+		HTTPMethod string `json:"httpMethod"`
+		Resource   string `json:"resource"`
+	}
+	if err := json.Unmarshal(event, &ev); err != nil {
+		return "", "", fmt.Errorf("event is not JSON: %w", err)
+	}
+	if ev.Version == "2.0" {
+		m, p, ok := strings.Cut(ev.RouteKey, " ")
+		if !ok || m == "" || p == "" {
+			return "", "", fmt.Errorf("HTTP API event has routeKey %q, want \"METHOD /path\"", ev.RouteKey)
+		}
+		return m, p, nil
+	}
+	if ev.HTTPMethod == "" || ev.Resource == "" {
+		return "", "", errors.New("event is neither an HTTP API (version 2.0, routeKey) nor a REST API (httpMethod, resource) proxy event")
+	}
+	return ev.HTTPMethod, ev.Resource, nil
+}
+
+// ForEvent returns the function API Gateway would invoke with event.
+func ForEvent(event []byte) (Function, error) {
+	method, path, err := RouteOf(event)
+	if err != nil {
+		return Function{}, err
+	}
+	f, ok := ForRoute(method, path)
+	if !ok {
+		return Function{}, fmt.Errorf("no function serves %s %s (httpapi.Routes has no such route)", method, path)
+	}
+	return f, nil
+}

@@ -1,0 +1,104 @@
+package stack_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cis-session/cis-session/internal/httpapi"
+	"github.com/cis-session/cis-session/internal/stack"
+)
+
+// TestTableIsConsistent: every operation is served by exactly one function
+// and has its permissions listed; every route reaches a function; and the
+// routes that share a method and path (API Gateway cannot tell them apart)
+// reach the same one.
+func TestTableIsConsistent(t *testing.T) {
+	served := map[httpapi.Operation]string{}
+	for _, f := range stack.Functions {
+		if len(f.Ops) == 0 {
+			t.Errorf("function %s serves nothing", f.Dir)
+		}
+		for _, op := range f.Ops {
+			if other, dup := served[op]; dup {
+				t.Errorf("operation %s is served by %s and %s", op, other, f.Dir)
+			}
+			served[op] = f.Dir
+		}
+		if len(f.Permissions()) == 0 {
+			t.Errorf("function %s has no permissions", f.Dir)
+		}
+	}
+	for _, op := range httpapi.AllOperations {
+		if _, ok := served[op]; !ok {
+			t.Errorf("operation %s is served by no function", op)
+		}
+		ps, ok := stack.OpPermissions[op]
+		if !ok {
+			t.Errorf("operation %s has no entry in OpPermissions", op)
+		}
+		for _, p := range ps {
+			if !slices.Contains(stack.Tables, p.Table) || !strings.HasPrefix(p.Action, "dynamodb:") || strings.Contains(p.Action, "*") {
+				t.Errorf("operation %s: permission %+v", op, p)
+			}
+		}
+	}
+	for _, rt := range httpapi.Routes {
+		f, ok := stack.ForRoute(rt.Method, rt.Path)
+		if !ok {
+			t.Errorf("route %s %s reaches no function", rt.Method, rt.Path)
+			continue
+		}
+		if !slices.Contains(f.Ops, rt.Op) {
+			t.Errorf("route %s %s (operation %s) reaches function %s, which does not serve %s: API Gateway routes on method and path only",
+				rt.Method, rt.Path, rt.Op, f.Dir, rt.Op)
+		}
+		if !slices.ContainsFunc(f.Routes(), func(r httpapi.Route) bool { return r.Method == rt.Method && r.Path == rt.Path }) {
+			t.Errorf("function %s: Routes() lacks %s %s", f.Dir, rt.Method, rt.Path)
+		}
+	}
+}
+
+func TestLogicalIDAndLookups(t *testing.T) {
+	if id := (stack.Function{Dir: "get"}).LogicalID(); id != "GetFunction" {
+		t.Errorf("LogicalID = %q", id)
+	}
+	if f, ok := stack.ByDir("create"); !ok || !slices.Contains(f.Ops, httpapi.OpCreate) {
+		t.Errorf("ByDir(create) = %+v, %v", f, ok)
+	}
+	if _, ok := stack.ByDir("nope"); ok {
+		t.Error("ByDir(nope) found something")
+	}
+	get := stack.Get
+	if !get.Allows(stack.Sessions, "dynamodb:UpdateItem") || get.Allows(stack.Sessions, "dynamodb:GetItem") || get.Allows(stack.Users, "dynamodb:UpdateItem") {
+		t.Errorf("get permissions: %v", get.Permissions())
+	}
+}
+
+func TestForEvent(t *testing.T) {
+	cases := []struct {
+		event, dir string
+	}{
+		{`{"version":"2.0","routeKey":"GET /api/session"}`, "get"},
+		{`{"version":"2.0","routeKey":"POST /api/session"}`, "create"},
+		{`{"httpMethod":"DELETE","resource":"/api/session","path":"/api/session"}`, "delete"},
+		{`{"version":"1.0","httpMethod":"GET","resource":"/api/session"}`, "get"},
+	}
+	for _, c := range cases {
+		f, err := stack.ForEvent([]byte(c.event))
+		if err != nil || f.Dir != c.dir {
+			t.Errorf("ForEvent(%s) = %s, %v; want %s", c.event, f.Dir, err, c.dir)
+		}
+	}
+	for _, bad := range []string{
+		`not json`,
+		`{"version":"2.0","routeKey":"$default"}`,
+		`{"version":"2.0","routeKey":"PUT /api/session"}`,
+		`{"version":"2.0","routeKey":"GET /api/nothing"}`,
+		`{"foo":"bar"}`,
+	} {
+		if f, err := stack.ForEvent([]byte(bad)); err == nil {
+			t.Errorf("ForEvent(%s) = %s, want an error", bad, f.Dir)
+		}
+	}
+}

@@ -1,0 +1,519 @@
+package stack_test
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/cis-session/cis-session/dev/localdynamo"
+	"github.com/cis-session/cis-session/internal/config"
+	"github.com/cis-session/cis-session/internal/dynamo"
+	"github.com/cis-session/cis-session/internal/httpapi"
+	"github.com/cis-session/cis-session/internal/stack"
+)
+
+// templ is template.yaml, parsed.
+type templ struct {
+	t    *testing.T
+	root string
+	tpl  map[string]any
+}
+
+func loadStack(t *testing.T) *templ {
+	t.Helper()
+	root, err := localdynamo.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := readTemplate(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &templ{t: t, root: root, tpl: tpl}
+}
+
+// resources returns the logical ids of the resources of type typ, sorted.
+func (s *templ) resources(typ string) []string {
+	var ids []string
+	for id, r := range getMap(s.tpl, "Resources") {
+		if get(r, "Type") == typ {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func (s *templ) resource(id string) map[string]any { return getMap(s.tpl, "Resources", id) }
+
+// functionProps returns a function's properties with Globals.Function
+// under them, as SAM merges them (maps merged one level deep for
+// Environment.Variables).
+func (s *templ) functionProps(id string) map[string]any {
+	props := maps.Clone(getMap(s.tpl, "Globals", "Function"))
+	if props == nil {
+		props = map[string]any{}
+	}
+	own := getMap(s.resource(id), "Properties")
+	for k, v := range own {
+		props[k] = v
+	}
+	vars := maps.Clone(getMap(s.tpl, "Globals", "Function", "Environment", "Variables"))
+	if vars == nil {
+		vars = map[string]any{}
+	}
+	maps.Copy(vars, getMap(own, "Environment", "Variables"))
+	props["Environment"] = map[string]any{"Variables": vars}
+	return props
+}
+
+// tableID is the logical id of a table of the stack.
+func tableID(t stack.Table) string {
+	return strings.ToUpper(string(t[:1])) + string(t[1:]) + "Table"
+}
+
+// TestEveryFunctionDirectoryHasAResourceAndBack: functions/<dir>,
+// stack.Functions and the template's function resources name the same
+// functions, each built by the Makefile target sam build runs, with the
+// runtime, architecture, handler, memory and timeout the issue sets.
+func TestEveryFunctionDirectoryHasAResourceAndBack(t *testing.T) {
+	s := loadStack(t)
+	mains, err := filepath.Glob(filepath.Join(s.root, "functions", "*", "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs, tableDirs, want []string
+	for _, m := range mains {
+		dirs = append(dirs, filepath.Base(filepath.Dir(m)))
+	}
+	for _, f := range stack.Functions {
+		tableDirs = append(tableDirs, f.Dir)
+		want = append(want, f.LogicalID())
+	}
+	sort.Strings(dirs)
+	sort.Strings(tableDirs)
+	sort.Strings(want)
+	if !slices.Equal(dirs, tableDirs) {
+		t.Errorf("functions/ has %v, stack.Functions %v", dirs, tableDirs)
+	}
+	if got := s.resources("AWS::Serverless::Function"); !slices.Equal(got, want) {
+		t.Errorf("template.yaml has functions %v, want %v (one per stack.Functions entry)", got, want)
+	}
+	if got := s.resources("AWS::Lambda::Function"); len(got) > 0 {
+		t.Errorf("plain AWS::Lambda::Function resources %v: every function is an AWS::Serverless::Function", got)
+	}
+
+	for _, f := range stack.Functions {
+		id := f.LogicalID()
+		t.Run(f.Dir, func(t *testing.T) {
+			if !regexpLower(f.Dir) {
+				t.Errorf("directory %q: want lower-case letters only (the Makefile derives it from the logical id)", f.Dir)
+			}
+			main, err := os.ReadFile(filepath.Join(s.root, "functions", f.Dir, "main.go"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			serves := fmt.Sprintf("stack.%s.Ops...", strings.TrimSuffix(id, "Function"))
+			if !strings.Contains(string(main), serves) {
+				t.Errorf("functions/%s/main.go does not serve %s", f.Dir, serves)
+			}
+			if s.resource(id) == nil {
+				return // reported above
+			}
+			if bm := get(s.resource(id), "Metadata", "BuildMethod"); bm != "makefile" {
+				t.Errorf("%s: Metadata.BuildMethod = %v, want makefile", id, bm)
+			}
+			p := s.functionProps(id)
+			for k, want := range map[string]any{"Runtime": "provided.al2023", "Handler": "bootstrap", "CodeUri": "."} {
+				if p[k] != want {
+					t.Errorf("%s: %s = %v, want %v", id, k, p[k], want)
+				}
+			}
+			if a := strs(p["Architectures"]); !slices.Equal(a, []string{"arm64"}) {
+				t.Errorf("%s: Architectures = %v, want [arm64]", id, a)
+			}
+			if m, ok := p["MemorySize"].(int); !ok || m < 128 || m > 1769 {
+				t.Errorf("%s: MemorySize = %v, want 128 to 1769 MB (sized for the function)", id, p["MemorySize"])
+			}
+			if to, ok := p["Timeout"].(int); !ok || to < 1 || to > 10 {
+				t.Errorf("%s: Timeout = %v, want a few seconds", id, p["Timeout"])
+			}
+
+			// What `sam build` runs for it (a dry run).
+			out, err := exec.Command("make", "--no-print-directory", "-C", s.root, "-n", "build-"+id, "ARTIFACTS_DIR=/artifacts").CombinedOutput()
+			if err != nil {
+				t.Fatalf("make -n build-%s: %v\n%s", id, err, out)
+			}
+			cmd := string(out)
+			for _, want := range []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64", "-tags lambda.norpc", "-trimpath", "-s -w", "-o /artifacts/bootstrap", "./functions/" + f.Dir + "\n"} {
+				if !strings.Contains(cmd, want) {
+					t.Errorf("make build-%s does not contain %q:\n%s", id, want, cmd)
+				}
+			}
+		})
+	}
+}
+
+func regexpLower(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < 'a' || r > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+type route struct{ Method, Path string }
+
+// TestEveryRouteIsRouted: the HttpApi events of the template are exactly the
+// routes of httpapi.Routes, each to the function stack.ForRoute names.
+func TestEveryRouteIsRouted(t *testing.T) {
+	s := loadStack(t)
+	want := map[route]string{}
+	for _, rt := range httpapi.Routes {
+		f, ok := stack.ForRoute(rt.Method, rt.Path)
+		if !ok {
+			t.Errorf("no function serves %s %s (operation %s)", rt.Method, rt.Path, rt.Op)
+			continue
+		}
+		want[route{rt.Method, rt.Path}] = f.LogicalID()
+	}
+	got := map[route]string{}
+	apis := s.resources("AWS::Serverless::HttpApi")
+	if len(apis) != 1 {
+		t.Fatalf("HttpApi resources %v, want one", apis)
+	}
+	for _, id := range s.resources("AWS::Serverless::Function") {
+		for name, ev := range getMap(s.resource(id), "Properties", "Events") {
+			if typ := get(ev, "Type"); typ != "HttpApi" {
+				t.Errorf("%s event %s: type %v; routes are HttpApi events (extend this test for others)", id, name, typ)
+				continue
+			}
+			if api, _ := ref(get(ev, "Properties", "ApiId")); api != apis[0] {
+				t.Errorf("%s event %s: ApiId is not !Ref %s", id, name, apis[0])
+			}
+			if v := get(ev, "Properties", "PayloadFormatVersion"); v != "2.0" {
+				t.Errorf("%s event %s: PayloadFormatVersion %v, want \"2.0\"", id, name, v)
+			}
+			rt := route{fmt.Sprint(get(ev, "Properties", "Method")), fmt.Sprint(get(ev, "Properties", "Path"))}
+			if other, dup := got[rt]; dup {
+				t.Errorf("%s %s is routed twice (%s and %s)", rt.Method, rt.Path, other, id)
+			}
+			got[rt] = id
+		}
+	}
+	for rt, id := range want {
+		if got[rt] != id {
+			t.Errorf("%s %s is served by %s but routed to %q", rt.Method, rt.Path, id, got[rt])
+		}
+	}
+	for rt, id := range got {
+		if _, ok := want[rt]; !ok {
+			t.Errorf("%s routes %s %s, which no handler serves (httpapi.Routes)", id, rt.Method, rt.Path)
+		}
+	}
+}
+
+// TestEveryVariableTheCodeReadsIsSet: every function gets every variable of
+// config.Vars, the tables by reference, the rest from parameters whose
+// defaults the configuration accepts; and no endpoint override.
+func TestEveryVariableTheCodeReadsIsSet(t *testing.T) {
+	s := loadStack(t)
+	params := getMap(s.tpl, "Parameters")
+	for _, id := range s.resources("AWS::Serverless::Function") {
+		vars := getMap(s.functionProps(id), "Environment", "Variables")
+		for _, v := range config.Vars {
+			if _, ok := vars[v]; !ok {
+				t.Errorf("%s: %s is not set", id, v)
+			}
+		}
+		for k := range vars {
+			if !slices.Contains(config.Vars, k) {
+				t.Errorf("%s: sets %s, which the code does not read (config.Vars)", id, k)
+			}
+		}
+		if _, ok := vars["AWS_ENDPOINT_URL_DYNAMODB"]; ok {
+			t.Errorf("%s: sets AWS_ENDPOINT_URL_DYNAMODB: a deployed function talks to DynamoDB itself", id)
+		}
+		for env, table := range map[string]stack.Table{config.EnvSessionsTable: stack.Sessions, config.EnvUsersTable: stack.Users} {
+			if r, _ := ref(vars[env]); r != tableID(table) {
+				t.Errorf("%s: %s = %v, want !Ref %s", id, env, vars[env], tableID(table))
+			}
+		}
+		// Every other variable comes from a parameter; with the defaults,
+		// the configuration must load.
+		defaults := map[string]string{}
+		for k, v := range vars {
+			if k == config.EnvSessionsTable || k == config.EnvUsersTable {
+				defaults[k] = "cis-table"
+				continue
+			}
+			// Not an operator's choice: DynamoDB returns the item with a
+			// failed condition, so a deployed function never reads again.
+			if k == config.EnvReadOnFailedCondition {
+				if v != "false" {
+					t.Errorf("%s: %s = %v, want \"false\" on DynamoDB", id, k, v)
+				}
+				defaults[k] = "false"
+				continue
+			}
+			p, ok := ref(v)
+			if !ok || params[p] == nil {
+				t.Errorf("%s: %s = %v, want !Ref to a parameter", id, k, v)
+				continue
+			}
+			defaults[k] = fmt.Sprint(get(params, p, "Default"))
+			for _, allowed := range strs(get(params, p, "AllowedValues")) {
+				if _, err := config.Parse(func(name string) (string, bool) { return allowed, name == k }); err != nil {
+					t.Errorf("parameter %s allows %q, which the code refuses: %v", p, allowed, err)
+				}
+			}
+		}
+		if _, err := config.Parse(func(k string) (string, bool) { v, ok := defaults[k]; return v, ok }); err != nil {
+			t.Errorf("%s: the parameters' defaults are refused by the code: %v", id, err)
+		}
+	}
+}
+
+// TestTablesKeepUserData: the tables have the keys the code uses, on-demand
+// billing, TTL on the expiry attribute, point-in-time recovery and
+// encryption, and no stack operation deletes them.
+func TestTablesKeepUserData(t *testing.T) {
+	s := loadStack(t)
+	keys := map[stack.Table]string{stack.Sessions: dynamo.SessionsKey, stack.Users: dynamo.UsersKey}
+	var want []string
+	for table := range keys {
+		want = append(want, tableID(table))
+	}
+	sort.Strings(want)
+	if got := s.resources("AWS::DynamoDB::Table"); !slices.Equal(got, want) {
+		t.Fatalf("tables %v, want %v", got, want)
+	}
+	for table, key := range keys {
+		id := tableID(table)
+		r := s.resource(id)
+		for _, policy := range []string{"DeletionPolicy", "UpdateReplacePolicy"} {
+			if r[policy] != "Retain" {
+				t.Errorf("%s: %s = %v, want Retain: it holds user data", id, policy, r[policy])
+			}
+		}
+		p := getMap(r, "Properties")
+		if p["BillingMode"] != "PAY_PER_REQUEST" {
+			t.Errorf("%s: BillingMode %v, want PAY_PER_REQUEST", id, p["BillingMode"])
+		}
+		if p["TableName"] != nil {
+			t.Errorf("%s: a fixed TableName stops a replacement and a second stack; let CloudFormation name it", id)
+		}
+		ks, _ := p["KeySchema"].([]any)
+		if len(ks) != 1 || get(ks[0], "AttributeName") != key || get(ks[0], "KeyType") != "HASH" {
+			t.Errorf("%s: KeySchema %v, want the hash key %s", id, ks, key)
+		}
+		wantAttrs := []string{key}
+		if table == stack.Sessions {
+			wantAttrs = append(wantAttrs, dynamo.SessionsByUserKey)
+			checkSessionsByUser(t, id, p)
+		} else if p["GlobalSecondaryIndexes"] != nil {
+			t.Errorf("%s: an index the code does not use", id)
+		}
+		ads, _ := p["AttributeDefinitions"].([]any)
+		var gotAttrs []string
+		for _, ad := range ads {
+			if get(ad, "AttributeType") != "S" {
+				t.Errorf("%s: attribute %v, want type S", id, ad)
+			}
+			gotAttrs = append(gotAttrs, fmt.Sprint(get(ad, "AttributeName")))
+		}
+		if !slices.Equal(gotAttrs, wantAttrs) {
+			t.Errorf("%s: AttributeDefinitions %v, want %v", id, gotAttrs, wantAttrs)
+		}
+		if get(p, "PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled") != true {
+			t.Errorf("%s: point-in-time recovery is off", id)
+		}
+		if get(p, "SSESpecification", "SSEEnabled") != true {
+			t.Errorf("%s: SSESpecification.SSEEnabled is not true", id)
+		}
+		if table == stack.Sessions {
+			if get(p, "TimeToLiveSpecification", "AttributeName") != dynamo.AttrExpires || get(p, "TimeToLiveSpecification", "Enabled") != true {
+				t.Errorf("%s: TTL %v, want enabled on %s", id, p["TimeToLiveSpecification"], dynamo.AttrExpires)
+			}
+		}
+	}
+}
+
+// TestRolesAreLeastPrivilege: each function has a role of its own granting
+// exactly its stack.Permissions on the table ARNs and logging to its own
+// log group; no "*" action or resource anywhere, no managed policies.
+func TestRolesAreLeastPrivilege(t *testing.T) {
+	s := loadStack(t)
+	for _, typ := range []string{"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User", "AWS::IAM::Group"} {
+		if ids := s.resources(typ); len(ids) > 0 {
+			t.Errorf("%s resources %v: grant through the functions' roles only", typ, ids)
+		}
+	}
+	tableOf := map[string]stack.Table{}
+	for _, table := range []stack.Table{stack.Sessions, stack.Users} {
+		tableOf[tableID(table)] = table
+	}
+	tableOf[tableID(stack.Sessions)+"/index/"+dynamo.SessionsByUser] = stack.SessionsByUser
+	roleOwner := map[string]string{}
+	for _, f := range stack.Functions {
+		id := f.LogicalID()
+		t.Run(f.Dir, func(t *testing.T) {
+			p := s.functionProps(id)
+			if p["Policies"] != nil {
+				t.Errorf("%s: SAM Policies beside its own role", id)
+			}
+			roleID, attr, ok := getAtt(p["Role"])
+			if !ok || attr != "Arn" || get(s.resource(roleID), "Type") != "AWS::IAM::Role" {
+				t.Fatalf("%s: Role = %v, want !GetAtt <its role>.Arn", id, p["Role"])
+			}
+			if other, dup := roleOwner[roleID]; dup {
+				t.Errorf("%s shares role %s with %s", id, roleID, other)
+			}
+			roleOwner[roleID] = id
+			logGroup, _ := ref(get(p, "LoggingConfig", "LogGroup"))
+			if get(s.resource(logGroup), "Type") != "AWS::Logs::LogGroup" {
+				t.Errorf("%s: LoggingConfig.LogGroup = %v, want !Ref its own log group", id, get(p, "LoggingConfig", "LogGroup"))
+			}
+
+			role := getMap(s.resource(roleID), "Properties")
+			if role["ManagedPolicyArns"] != nil {
+				t.Errorf("%s: managed policies %v", roleID, role["ManagedPolicyArns"])
+			}
+			trust := fmt.Sprint(role["AssumeRolePolicyDocument"])
+			if !strings.Contains(trust, "lambda.amazonaws.com") || !strings.Contains(trust, "sts:AssumeRole") {
+				t.Errorf("%s: trust policy %s, want lambda.amazonaws.com", roleID, trust)
+			}
+			var got []stack.Permission
+			logActions := map[string]bool{}
+			policies, _ := role["Policies"].([]any)
+			for _, pol := range policies {
+				stmts, _ := get(pol, "PolicyDocument", "Statement").([]any)
+				for _, st := range stmts {
+					if get(st, "Effect") != "Allow" || get(st, "NotAction") != nil || get(st, "NotResource") != nil {
+						t.Errorf("%s: statement %v: want Effect Allow with Action and Resource", roleID, st)
+					}
+					actions := strs(get(st, "Action"))
+					resources := get(st, "Resource")
+					resList, isList := resources.([]any)
+					if !isList {
+						resList = []any{resources}
+					}
+					for _, a := range actions {
+						if strings.Contains(a, "*") {
+							t.Errorf("%s: action %q", roleID, a)
+						}
+					}
+					for _, r := range resList {
+						res, rattr, ok := getAtt(r)
+						if idx, isIndex := indexArn(r); isIndex {
+							res, rattr, ok = idx, "Arn", true
+						}
+						if !ok || rattr != "Arn" {
+							t.Errorf("%s: resource %v: want !GetAtt <resource>.Arn, never \"*\" or a pattern", roleID, r)
+							continue
+						}
+						switch {
+						case res == logGroup:
+							for _, a := range actions {
+								if a != "logs:CreateLogStream" && a != "logs:PutLogEvents" {
+									t.Errorf("%s: %s on its log group: want only logs:CreateLogStream and logs:PutLogEvents", roleID, a)
+								}
+								logActions[a] = true
+							}
+						case tableOf[res] != "":
+							for _, a := range actions {
+								got = append(got, stack.Permission{Table: tableOf[res], Action: a})
+							}
+						default:
+							t.Errorf("%s: grants %v on %s, which is neither a table nor its log group", roleID, actions, res)
+						}
+					}
+				}
+			}
+			if !logActions["logs:CreateLogStream"] || !logActions["logs:PutLogEvents"] {
+				t.Errorf("%s: cannot write its logs to %s", roleID, logGroup)
+			}
+			slices.SortFunc(got, stack.ComparePermissions)
+			got = slices.Compact(got)
+			if want := f.Permissions(); !slices.Equal(got, want) {
+				t.Errorf("%s grants %v on the tables; function %s needs exactly %v (stack.OpPermissions)", roleID, got, f.Dir, want)
+			}
+		})
+	}
+}
+
+// TestLogsParametersAndOutputs: every log group is kept LogRetentionInDays,
+// the parameters the issue names exist, and the outputs name the API and the
+// tables.
+func TestLogsParametersAndOutputs(t *testing.T) {
+	s := loadStack(t)
+	for _, p := range []string{"SessionIdleTimeout", "SessionMaxLifetime", "DefaultDomain", "LogLevel", "LogRetentionInDays"} {
+		if get(s.tpl, "Parameters", p) == nil {
+			t.Errorf("no parameter %s", p)
+		}
+	}
+	groups := s.resources("AWS::Logs::LogGroup")
+	if len(groups) < len(stack.Functions) {
+		t.Errorf("log groups %v: want one per function at least", groups)
+	}
+	for _, id := range groups {
+		if r, _ := ref(get(s.resource(id), "Properties", "RetentionInDays")); r != "LogRetentionInDays" {
+			t.Errorf("%s: RetentionInDays is not !Ref LogRetentionInDays", id)
+		}
+	}
+	if get(s.tpl, "Outputs", "ApiUrl", "Value") == nil {
+		t.Error("no output ApiUrl")
+	}
+	for out, table := range map[string]stack.Table{"SessionsTableName": stack.Sessions, "UsersTableName": stack.Users} {
+		if r, _ := ref(get(s.tpl, "Outputs", out, "Value")); r != tableID(table) {
+			t.Errorf("output %s is not !Ref %s", out, tableID(table))
+		}
+	}
+}
+
+// indexArn reads `!Sub ${<Table>.Arn}/index/<name>`, the one form a grant on
+// an index may take, as "<Table>/index/<name>".
+func indexArn(v any) (string, bool) {
+	sub, ok := get(v, "Fn::Sub").(string)
+	if !ok {
+		return "", false
+	}
+	m := indexArnRE.FindStringSubmatch(sub)
+	if m == nil {
+		return "", false
+	}
+	return m[1] + "/index/" + m[2], true
+}
+
+var indexArnRE = regexp.MustCompile(`^\$\{([A-Za-z0-9]+)\.Arn\}/index/([A-Za-z0-9_.-]+)$`)
+
+// checkSessionsByUser holds the sessions table's index to the one
+// dynamo.CreateTables makes: the log-in's session count queries it.
+func checkSessionsByUser(t *testing.T, id string, p map[string]any) {
+	t.Helper()
+	gsis, _ := p["GlobalSecondaryIndexes"].([]any)
+	if len(gsis) != 1 || get(gsis[0], "IndexName") != dynamo.SessionsByUser {
+		t.Errorf("%s: GlobalSecondaryIndexes %v, want exactly %s", id, gsis, dynamo.SessionsByUser)
+		return
+	}
+	g := gsis[0]
+	ks, _ := get(g, "KeySchema").([]any)
+	if len(ks) != 1 || get(ks[0], "AttributeName") != dynamo.SessionsByUserKey || get(ks[0], "KeyType") != "HASH" {
+		t.Errorf("%s: index key %v, want the hash key %s", id, ks, dynamo.SessionsByUserKey)
+	}
+	if get(g, "Projection", "ProjectionType") != "INCLUDE" ||
+		!slices.Equal(strs(get(g, "Projection", "NonKeyAttributes")), dynamo.SessionsByUserProjection()) {
+		t.Errorf("%s: index projection %v, want INCLUDE %v", id, get(g, "Projection"), dynamo.SessionsByUserProjection())
+	}
+}
