@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/cis-session/cis-session/internal/session"
 )
@@ -58,15 +59,20 @@ var (
 )
 
 // toWire maps a domain error to what the client sees. This is the one place
-// that knows which code becomes which status.
+// that knows which code becomes which status and which words.
 func toWire(err error) wireError {
-	switch session.ErrorCode(err) {
-	case session.EUNAUTHENTICATED, session.ENOTFOUND:
+	var capped *session.SessionLimitError
+	switch code := session.ErrorCode(err); {
+	case code == session.EUNAUTHENTICATED:
 		return errUnauthenticated
-	case session.EINVALID:
+	case code == session.ENOTFOUND:
+		// The service says when a missing thing means "log in again"
+		// (EUNAUTHENTICATED); what is left is a resource that is not there.
+		return errNotFound
+	case code == session.EINVALID:
 		return errInvalidRequest
-	case session.ELIMIT:
-		return errTooManySessions(err)
+	case code == session.ELIMIT && errors.As(err, &capped):
+		return errTooManySessions(capped)
 	default:
 		// EUNAVAILABLE, and anything unexpected: the client learns only
 		// that the service cannot answer now; the log has the detail.
@@ -76,16 +82,15 @@ func toWire(err error) wireError {
 
 // errTooManySessions is vCenter's answer to a log-in past the per-user
 // session cap: 503, with the limit, the count and the user as arguments.
-func errTooManySessions(err error) wireError {
-	var e *session.Error
-	errors.As(err, &e) // ErrorCode found one
-	args := e.Args
-	if args == nil {
-		args = []string{}
-	}
+func errTooManySessions(e *session.SessionLimitError) wireError {
+	l, n := strconv.Itoa(e.Limit), strconv.Itoa(e.Existing)
 	return wireError{http.StatusServiceUnavailable, vapiError{
 		ErrorType: "SERVICE_UNAVAILABLE",
-		Messages:  []message{{Args: args, DefaultMessage: e.Message, ID: "com.vmware.vapi.endpoint.failedToLoginMaxUserSessionCountReached"}},
+		Messages: []message{{
+			Args:           []string{l, n, e.User},
+			DefaultMessage: "User session count is limited to " + l + ". Existing session count is " + n + " for user " + e.User,
+			ID:             "com.vmware.vapi.endpoint.failedToLoginMaxUserSessionCountReached",
+		}},
 	}}
 }
 

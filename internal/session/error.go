@@ -15,12 +15,12 @@ const (
 	EINTERNAL        = "internal"        // a bug
 )
 
-// Error is a domain error with a machine code. Message is safe to show a
-// client; the wrapped Err (if any) is for the operator's log only.
+// Error is a domain error with a machine code. Code is all a client may
+// learn of it (the HTTP surface chooses the words); Message and the wrapped
+// Err say what happened, for the operator's log only.
 type Error struct {
 	Code    string
 	Message string
-	Args    []string // arguments of Message, for localizable wire messages
 	Err     error
 }
 
@@ -59,4 +59,16 @@ func ErrorCode(err error) string {
 		return e.Code
 	}
 	return EINTERNAL
+}
+
+// SessionLimitError is why a log-in was refused at the per-user session cap
+// (code ELIMIT): the facts, which the HTTP surface words as vCenter does.
+type SessionLimitError struct {
+	Limit    int    // the cap in force
+	Existing int    // the user's live sessions when it was checked
+	User     string // canonical name@domain of the user
+}
+
+func (e *SessionLimitError) Error() string {
+	return fmt.Sprintf("user %s has %d live sessions, the cap is %d", e.User, e.Existing, e.Limit)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -60,16 +59,16 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC()
 }
 
-// errBadCredentials is the one answer to every failed log-in, whatever the
-// cause, so that the answer is no oracle.
-func errBadCredentials() error {
-	return Errorf(EUNAUTHENTICATED, "Authentication required.")
+// errBadCredentials is the one code of every failed log-in, whatever the
+// cause, so that the answer is no oracle; cause is for the log.
+func errBadCredentials(cause error) error {
+	return &Error{Code: EUNAUTHENTICATED, Message: "log-in refused", Err: cause}
 }
 
-// errNoSession is the one answer for a session that is missing, expired or
-// deleted.
-func errNoSession() error {
-	return Errorf(EUNAUTHENTICATED, "Authentication required.")
+// errNoSession is the one code for a session id that is missing, malformed,
+// or names no live session: to a client, each is "log in again".
+func errNoSession(cause error) error {
+	return &Error{Code: EUNAUTHENTICATED, Message: "no live session", Err: cause}
 }
 
 // QualifyName turns a login name into name@domain: "user" gets the default
@@ -115,7 +114,7 @@ func UserKey(name string) string { return strings.ToLower(name) }
 func (s *Service) Login(ctx context.Context, login, password string) (Token, Session, error) {
 	name, ok := QualifyName(login, s.DefaultDomain)
 	if !ok || len(password) > MaxPasswordLen {
-		return "", Session{}, errBadCredentials()
+		return "", Session{}, errBadCredentials(errors.New("login name or password unacceptable"))
 	}
 	now := s.now().Truncate(time.Millisecond)
 	var seen *Failures // nil: no such user
@@ -164,7 +163,7 @@ func (s *Service) Login(ctx context.Context, login, password string) (Token, Ses
 		if err := s.countFailure(ctx, name, seen, now); err != nil {
 			return "", Session{}, err
 		}
-		return "", Session{}, &Error{Code: EUNAUTHENTICATED, Message: "Authentication required.", Err: refused}
+		return "", Session{}, errBadCredentials(refused)
 	}
 
 	if s.MaxSessionsPerUser > 0 && sessions.n >= s.MaxSessionsPerUser {
@@ -219,25 +218,24 @@ func (s *Service) countFailure(ctx context.Context, name string, seen *Failures,
 	return err
 }
 
-// errTooManySessions is vCenter's answer to a log-in past the per-user cap.
+// errTooManySessions refuses a log-in past the per-user cap.
 func errTooManySessions(limit, existing int, user string) error {
-	l, n := strconv.Itoa(limit), strconv.Itoa(existing)
-	return &Error{
-		Code:    ELIMIT,
-		Message: "User session count is limited to " + l + ". Existing session count is " + n + " for user " + user,
-		Args:    []string{l, n, user},
-	}
+	return &Error{Code: ELIMIT, Err: &SessionLimitError{Limit: limit, Existing: existing, User: user}}
 }
+
+// errMalformedID is why an id that is absent or not of the issued form
+// names no session; the id itself is a secret and never goes in an error.
+var errMalformedID = errors.New("session id absent or malformed")
 
 // Get returns the session named by a raw session id and counts as its use.
 func (s *Service) Get(ctx context.Context, rawID string) (Session, error) {
 	tok, ok := ParseToken(rawID)
 	if !ok {
-		return Session{}, errNoSession()
+		return Session{}, errNoSession(errMalformedID)
 	}
 	sess, err := s.Sessions.Touch(ctx, tok.Hash(), s.now().Truncate(time.Millisecond), s.Lifetime)
 	if ErrorCode(err) == ENOTFOUND {
-		return Session{}, errNoSession()
+		return Session{}, errNoSession(err)
 	}
 	return sess, err
 }
@@ -246,11 +244,11 @@ func (s *Service) Get(ctx context.Context, rawID string) (Session, error) {
 func (s *Service) Logout(ctx context.Context, rawID string) error {
 	tok, ok := ParseToken(rawID)
 	if !ok {
-		return errNoSession()
+		return errNoSession(errMalformedID)
 	}
 	err := s.Sessions.Delete(ctx, tok.Hash(), s.now().Truncate(time.Millisecond), s.Lifetime)
 	if ErrorCode(err) == ENOTFOUND {
-		return errNoSession()
+		return errNoSession(err)
 	}
 	return err
 }
