@@ -70,16 +70,24 @@ var Routes = []Route{
 	{http.MethodDelete, LegacySessionPath, OpDelete},
 }
 
+// Service is what the handler calls of the session service; *session.Service
+// is the one that ships, and tests give the handler a fake.
+type Service interface {
+	Login(ctx context.Context, login, password string) (session.Token, session.Session, error)
+	Get(ctx context.Context, rawID string) (session.Session, error)
+	Logout(ctx context.Context, rawID string) error
+}
+
 // Handler serves the session service.
 type Handler struct {
-	svc   *session.Service
+	svc   Service
 	log   *slog.Logger
 	mux   *http.ServeMux
 	paths map[string]bool // every path some route serves, enabled or not
 }
 
 // New returns a handler for ops (every operation when ops is empty).
-func New(svc *session.Service, log *slog.Logger, ops ...Operation) *Handler {
+func New(svc Service, log *slog.Logger, ops ...Operation) *Handler {
 	if len(ops) == 0 {
 		ops = AllOperations
 	}
@@ -135,7 +143,7 @@ type serveFunc func(http.ResponseWriter, *http.Request, surface)
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &recorder{ResponseWriter: w}
+	sw := &statusWriter{ResponseWriter: w}
 	s := surfaceOf(r.URL.Path)
 	// Every answer is about one client's session (and some carry its
 	// token): no cache, shared or private, may keep any of them.
@@ -144,15 +152,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l := h.loggable(r)
 		if p := recover(); p != nil {
 			h.log.ErrorContext(r.Context(), "panic serving request", "panic", panicText(p), "stack", string(debug.Stack()), "method", l.method, "path", l.path, "request_id", RequestID(r.Context()))
-			if rec.status == 0 {
-				h.writeError(rec, s, errUnavailable)
+			if sw.status == 0 {
+				h.writeError(sw, s, errUnavailable)
 			}
 		}
 		h.log.InfoContext(r.Context(), "request",
 			"request_id", RequestID(r.Context()),
 			"method", l.method,
 			"path", l.path,
-			"status", rec.status,
+			"status", sw.status,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000,
 		)
 	}()
@@ -160,20 +168,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// pages, and every answer here must be a vAPI body. A path that is not
 	// in clean form names nothing.
 	if path.Clean(r.URL.Path) != r.URL.Path {
-		h.writeError(rec, s, errNotFound)
+		h.writeError(sw, s, errNotFound)
 		return
 	}
 	// ServeMux lets HEAD through to a GET pattern; a HEAD is no operation
 	// of the service, and must not count as a use of the session.
 	if next, pattern := h.mux.Handler(r); pattern != "" && r.Method != http.MethodHead {
-		next.ServeHTTP(rec, r)
+		next.ServeHTTP(sw, r)
 		return
 	}
 	if h.paths[r.URL.Path] {
-		h.writeError(rec, s, errOperationNotFound)
+		h.writeError(sw, s, errOperationNotFound)
 		return
 	}
-	h.writeError(rec, s, errNotFound)
+	h.writeError(sw, s, errNotFound)
 }
 
 // panicText describes a recovered panic for the log. Runtime errors carry
@@ -310,20 +318,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(body)
 }
 
-// recorder remembers the status written, for the access log.
-type recorder struct {
+// statusWriter remembers the status written, for the access log.
+type statusWriter struct {
 	http.ResponseWriter
 	status int
 }
 
-func (r *recorder) WriteHeader(code int) {
+func (r *statusWriter) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
-func (r *recorder) Write(b []byte) (int, error) {
+func (r *statusWriter) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
