@@ -2,6 +2,7 @@ package dynamotest
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -20,9 +21,11 @@ type Call struct {
 	Index  string // "" unless the request names an index
 }
 
-// Recorder is an API that records every call it passes on, so that tests can
-// hold the code to the permissions template.yaml grants and count the
-// requests a code path makes. It is safe for concurrent use.
+// Recorder records DynamoDB requests, so that tests can hold the code to the
+// permissions template.yaml grants and count the requests a code path makes.
+// It sees them either as an API that passes every call on to API, or, with
+// Wrap, on the wire: every HTTP request the SDK sends, retries included (the
+// table and index are then not recorded). It is safe for concurrent use.
 type Recorder struct {
 	API dynamo.API
 
@@ -37,6 +40,20 @@ func (r *Recorder) record(action string, table, index *string) {
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, Call{Action: "dynamodb:" + action, Table: aws.ToString(table), Index: aws.ToString(index)})
 }
+
+// Wrap is for dynamo.WrapHTTPClient: it records the operation of every
+// request the SDK sends through next (its X-Amz-Target names it).
+func (r *Recorder) Wrap(next dynamo.HTTPClient) dynamo.HTTPClient {
+	return sendFunc(func(req *http.Request) (*http.Response, error) {
+		target := req.Header.Get("X-Amz-Target")
+		r.record(target[strings.LastIndexByte(target, '.')+1:], nil, nil)
+		return next.Do(req)
+	})
+}
+
+type sendFunc func(*http.Request) (*http.Response, error)
+
+func (f sendFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }
 
 // Calls returns the calls recorded since the last Reset.
 func (r *Recorder) Calls() []Call {

@@ -45,12 +45,17 @@ type Result struct {
 
 // Percentile returns the latency below which p (0 to 100) per cent of the
 // measured gets fell, by the nearest-rank method.
-func (r Result) Percentile(p float64) time.Duration {
-	if len(r.Latencies) == 0 {
-		return 0
+func (r Result) Percentile(p float64) time.Duration { return Percentile(r.Latencies, p) }
+
+// Percentile returns the nearest-rank p-th percentile (0 to 100) of sorted,
+// which is in ascending order; the zero value for none.
+func Percentile[T any](sorted []T, p float64) T {
+	if len(sorted) == 0 {
+		var zero T
+		return zero
 	}
-	rank := int(p/100*float64(len(r.Latencies))+0.999999) - 1
-	return r.Latencies[max(0, min(rank, len(r.Latencies)-1))]
+	rank := int(p/100*float64(len(sorted))+0.999999) - 1
+	return sorted[max(0, min(rank, len(sorted)-1))]
 }
 
 // Mean returns the mean latency.

@@ -6,10 +6,12 @@
 package local
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"sync/atomic"
 
@@ -19,6 +21,10 @@ import (
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/session"
 )
+
+// AdminPassword is the password of the local-only administrator that `make
+// run` seeds and cis-load logs in as: $LOCAL_ADMIN_PASSWORD, or Admin!23.
+func AdminPassword() string { return cmp.Or(os.Getenv("LOCAL_ADMIN_PASSWORD"), "Admin!23") }
 
 // Service returns the session service over the tables cfg names, with
 // every part a function may have.

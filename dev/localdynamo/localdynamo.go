@@ -18,18 +18,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/cis-session/cis-session/dev/proc"
 )
 
 // Kind names a DynamoDB-compatible engine that can run on this machine.
@@ -54,17 +51,11 @@ const (
 	// startAttempts bounds how many fresh ports Start tries when the engine
 	// exits before answering (typically a lost race for the port).
 	startAttempts = 4
-	// outputLimit bounds the engine output kept for error messages.
-	outputLimit = 64 << 10
 	// errTailLimit bounds how much of that output goes into an error.
 	errTailLimit = 4 << 10
 	pollInterval = 25 * time.Millisecond
 	probeTimeout = 2 * time.Second
 )
-
-// stopGrace is how long Stop waits after SIGTERM before SIGKILL.
-// A variable so tests can shorten it.
-var stopGrace = 3 * time.Second
 
 // Server is a running engine on a loopback port, started by us.
 type Server struct {
@@ -75,13 +66,7 @@ type Server struct {
 	// Port is the loopback TCP port the engine listens on.
 	Port int
 
-	cmd  *exec.Cmd
-	out  *tailBuffer
-	done chan struct{} // closed once the process is reaped
-	werr error         // cmd.Wait's result, valid after done is closed
-
-	stopOnce sync.Once
-	stopErr  error
+	proc *proc.Process
 }
 
 // RepoRoot returns the repository root: $CIS_REPO_ROOT when set, otherwise
@@ -200,7 +185,7 @@ func start(ctx context.Context, kind Kind, mk func(port int) *exec.Cmd) (*Server
 			}
 			return nil, fmt.Errorf("localdynamo: start %s: %w", kind, err)
 		}
-		port, err := FreePort()
+		port, err := proc.FreePort()
 		if err != nil {
 			return nil, fmt.Errorf("localdynamo: start %s: %w", kind, err)
 		}
@@ -220,73 +205,26 @@ func start(ctx context.Context, kind Kind, mk func(port int) *exec.Cmd) (*Server
 // launch starts cmd and waits until it answers on port. exited reports that
 // the process ended by itself before answering (worth a retry).
 func launch(ctx context.Context, kind Kind, port int, cmd *exec.Cmd) (s *Server, exited bool, err error) {
-	out := &tailBuffer{limit: outputLimit}
-	cmd.Stdin = nil
-	cmd.Stdout = out
-	cmd.Stderr = out
-	// Own process group, so Stop can end the engine and anything it
-	// spawned; SIGKILL if the thread that started it (i.e. in practice
-	// the test binary or dev runner) dies without stopping it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	// If a straggler keeps the output pipe open, do not hang in Wait.
-	cmd.WaitDelay = time.Second
-
-	s = &Server{
-		Kind:     kind,
-		Endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
-		Port:     port,
-		cmd:      cmd,
-		out:      out,
-		done:     make(chan struct{}),
-	}
 	began := time.Now()
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Start(cmd, proc.Options{})
+	if err != nil {
 		return nil, false, fmt.Errorf("localdynamo: start %s: %w", kind, err)
 	}
-	go s.reap()
-
+	s = &Server{Kind: kind, Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), Port: port, proc: p}
 	client := &http.Client{Timeout: probeTimeout}
 	defer client.CloseIdleConnections()
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
-	for {
-		if probe(ctx, client, s.Endpoint) == nil {
-			// Make sure it is our process that answered, not another
-			// one that won the port.
-			select {
-			case <-s.done:
-			default:
-				return s, false, nil
-			}
-		}
-		select {
-		case <-s.done:
-			return nil, true, fmt.Errorf("localdynamo: start %s on port %d: engine exited before answering (%v) after %v%s",
-				kind, port, s.werr, time.Since(began).Round(time.Millisecond), s.outputTail())
-		case <-ctx.Done():
-			_ = s.Stop()
-			return nil, false, fmt.Errorf("localdynamo: start %s on port %d: not answering after %v: %w%s",
-				kind, port, time.Since(began).Round(time.Millisecond), ctx.Err(), s.outputTail())
-		case <-tick.C:
-		}
+	err = p.WaitReady(ctx, pollInterval, func(ctx context.Context) error { return probe(ctx, client, s.Endpoint) })
+	switch {
+	case err == nil:
+		return s, false, nil
+	case errors.Is(err, proc.ErrExited):
+		return nil, true, fmt.Errorf("localdynamo: start %s on port %d: engine %v after %v%s",
+			kind, port, err, time.Since(began).Round(time.Millisecond), s.outputTail())
+	default:
+		_ = s.Stop()
+		return nil, false, fmt.Errorf("localdynamo: start %s on port %d: not answering after %v: %w%s",
+			kind, port, time.Since(began).Round(time.Millisecond), err, s.outputTail())
 	}
-}
-
-// reap waits for the engine's process to end without reaping it, kills any
-// remaining members of its process group (whose id cannot be reused while
-// the unreaped leader holds it), then reaps it.
-func (s *Server) reap() {
-	pid := s.cmd.Process.Pid
-	var info unix.Siginfo
-	for {
-		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	s.werr = s.cmd.Wait()
-	close(s.done)
 }
 
 // Stop kills the engine's whole process group (SIGTERM, then SIGKILL after
@@ -297,42 +235,23 @@ func (s *Server) Stop() error {
 	if s == nil {
 		return nil
 	}
-	s.stopOnce.Do(func() {
-		pid := s.cmd.Process.Pid
-		select {
-		case <-s.done:
-			return // already ended (and its group killed) by itself
-		default:
-		}
-		if err := syscall.Kill(-pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-			s.stopErr = fmt.Errorf("localdynamo: stop %s (pid %d): %w", s.Kind, pid, err)
-		}
-		select {
-		case <-s.done:
-			return
-		case <-time.After(stopGrace):
-		}
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		select {
-		case <-s.done:
-		case <-time.After(10 * time.Second):
-			s.stopErr = fmt.Errorf("localdynamo: stop %s (pid %d): still running after SIGKILL", s.Kind, pid)
-		}
-	})
-	return s.stopErr
+	if err := s.proc.Stop(); err != nil {
+		return fmt.Errorf("localdynamo: %s: %w", s.Kind, err)
+	}
+	return nil
 }
 
 // PID returns the engine's process id (also its process group id).
-func (s *Server) PID() int { return s.cmd.Process.Pid }
+func (s *Server) PID() int { return s.proc.PID() }
 
 // Output returns the tail of the engine's combined stdout and stderr.
-func (s *Server) Output() string { return s.out.String() }
+func (s *Server) Output() string { return s.proc.Output() }
 
 // Done is closed once the engine's process has ended and been reaped.
-func (s *Server) Done() <-chan struct{} { return s.done }
+func (s *Server) Done() <-chan struct{} { return s.proc.Done() }
 
 func (s *Server) outputTail() string {
-	t := strings.TrimSpace(s.out.String())
+	t := strings.TrimSpace(s.Output())
 	if t == "" {
 		return "; no output"
 	}
@@ -340,16 +259,6 @@ func (s *Server) outputTail() string {
 		t = "..." + t[len(t)-errTailLimit:]
 	}
 	return "; output tail:\n" + t
-}
-
-// FreePort returns a loopback TCP port that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Probe sends a DynamoDB ListTables request, with a fake SigV4-style
@@ -396,38 +305,4 @@ func NewRequest(ctx context.Context, endpoint, operation string, body []byte) (*
 		"/us-east-1/dynamodb/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, "+
 		"Signature=0000000000000000000000000000000000000000000000000000000000000000")
 	return req, nil
-}
-
-// tailBuffer is an io.Writer that keeps only the last limit bytes written.
-type tailBuffer struct {
-	mu    sync.Mutex
-	limit int
-	buf   []byte
-	cut   bool
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := len(p)
-	if len(p) >= b.limit {
-		b.buf = append(b.buf[:0], p[len(p)-b.limit:]...)
-		b.cut = true
-		return n, nil
-	}
-	if over := len(b.buf) + len(p) - b.limit; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
-		b.cut = true
-	}
-	b.buf = append(b.buf, p...)
-	return n, nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.cut {
-		return "[...]" + string(b.buf)
-	}
-	return string(b.buf)
 }

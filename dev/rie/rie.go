@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,11 +21,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/cis-session/cis-session/dev/localdynamo"
+	"github.com/cis-session/cis-session/dev/proc"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/stack"
 )
@@ -124,13 +122,7 @@ type Emulator struct {
 	// URL is the invoke endpoint: POST an event, read the response.
 	URL string
 
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	werr error
-
-	stopOnce sync.Once
-	stopErr  error
+	proc *proc.Process
 }
 
 // Options says what to run.
@@ -148,28 +140,28 @@ const startAttempts = 3
 func Start(ctx context.Context, o Options) (*Emulator, error) {
 	var lastErr error
 	for range startAttempts {
-		e, exited, err := start(ctx, o)
+		e, err := start(ctx, o)
 		if err == nil {
 			return e, nil
 		}
 		lastErr = err
-		if !exited {
-			break
+		if !errors.Is(err, proc.ErrExited) {
+			break // not a lost race for a port
 		}
 	}
 	return nil, lastErr
 }
 
-func start(ctx context.Context, o Options) (e *Emulator, exited bool, err error) {
-	ports, err := freePorts(2)
+func start(ctx context.Context, o Options) (*Emulator, error) {
+	ports, err := proc.FreePorts(2)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	invokeAddr := "127.0.0.1:" + strconv.Itoa(ports[0])
 	runtimeAddr := "127.0.0.1:" + strconv.Itoa(ports[1])
 	bootstrap, err := filepath.Abs(o.Bootstrap)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	cmd := exec.Command(o.RIE,
 		"--runtime-interface-emulator-address", invokeAddr,
@@ -180,43 +172,26 @@ func start(ctx context.Context, o Options) (e *Emulator, exited bool, err error)
 	// runs it in /var/task.
 	cmd.Dir = filepath.Dir(bootstrap)
 	cmd.Env = o.Env
-	out := &syncBuffer{tee: o.Output}
-	cmd.Stdout, cmd.Stderr = out, out
-	// Own process group; killed if we die without stopping it. (The
-	// emulator starts the bootstrap in a process group of its own and ends
-	// it when it is itself stopped.)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = time.Second
-	if err := cmd.Start(); err != nil {
-		return nil, false, fmt.Errorf("start %s: %w", o.RIE, err)
+	// The emulator starts the bootstrap in a process group of its own and
+	// ends it when it is itself stopped.
+	p, err := proc.Start(cmd, proc.Options{TailBytes: 256 << 10, Tee: o.Output, Grace: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", o.RIE, err)
 	}
-	e = &Emulator{URL: "http://" + invokeAddr + InvokePath, cmd: cmd, out: out, done: make(chan struct{})}
-	go func() { e.werr = cmd.Wait(); close(e.done) }()
-
-	deadline := time.NewTimer(15 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if c, err := net.DialTimeout("tcp", invokeAddr, time.Second); err == nil {
-			c.Close()
-			select {
-			case <-e.done:
-			default:
-				return e, false, nil
-			}
-		}
-		select {
-		case <-e.done:
-			return nil, true, fmt.Errorf("aws-lambda-rie exited before listening (%v): %s", e.werr, e.Output())
-		case <-ctx.Done():
-			_ = e.Stop()
-			return nil, false, ctx.Err()
-		case <-deadline.C:
-			_ = e.Stop()
-			return nil, false, fmt.Errorf("aws-lambda-rie not listening on %s after 15s: %s", invokeAddr, e.Output())
-		case <-tick.C:
-		}
+	e := &Emulator{URL: "http://" + invokeAddr + InvokePath, proc: p}
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	switch err := p.WaitListening(wctx, invokeAddr); {
+	case err == nil:
+		return e, nil
+	case errors.Is(err, proc.ErrExited):
+		return nil, fmt.Errorf("aws-lambda-rie %w: %s", err, e.Output())
+	case ctx.Err() != nil:
+		_ = e.Stop()
+		return nil, ctx.Err()
+	default:
+		_ = e.Stop()
+		return nil, fmt.Errorf("aws-lambda-rie not listening on %s after 15s: %s", invokeAddr, e.Output())
 	}
 }
 
@@ -249,8 +224,9 @@ func (e *Emulator) Invoke(ctx context.Context, event []byte) ([]byte, error) {
 	return body, nil
 }
 
-// Output returns what the emulator and the function have written so far.
-func (e *Emulator) Output() string { return e.out.String() }
+// Output returns what the emulator and the function have written so far
+// (the last 256 KiB).
+func (e *Emulator) Output() string { return strings.TrimSpace(e.proc.Output()) }
 
 // Stop ends the emulator (which ends the bootstrap) and waits for it: SIGTERM,
 // then SIGKILL to its process group after a grace period. Idempotent.
@@ -258,77 +234,11 @@ func (e *Emulator) Stop() error {
 	if e == nil {
 		return nil
 	}
-	e.stopOnce.Do(func() {
-		pid := e.cmd.Process.Pid
-		select {
-		case <-e.done:
-			return
-		default:
-		}
-		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-			e.stopErr = fmt.Errorf("stop aws-lambda-rie (pid %d): %w", pid, err)
-		}
-		select {
-		case <-e.done:
-			return
-		case <-time.After(5 * time.Second):
-		}
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		select {
-		case <-e.done:
-		case <-time.After(5 * time.Second):
-			e.stopErr = fmt.Errorf("stop aws-lambda-rie (pid %d): still running after SIGKILL", pid)
-		}
-	})
-	return e.stopErr
+	if err := e.proc.Stop(); err != nil {
+		return fmt.Errorf("aws-lambda-rie: %w", err)
+	}
+	return nil
 }
 
 // PID returns the emulator's process id.
-func (e *Emulator) PID() int { return e.cmd.Process.Pid }
-
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-// syncBuffer keeps the last 256 KiB written, and copies all to tee.
-type syncBuffer struct {
-	mu  sync.Mutex
-	b   []byte
-	tee io.Writer
-}
-
-const keepOutput = 256 << 10
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b = append(s.b, p...)
-	if over := len(s.b) - keepOutput; over > 0 {
-		s.b = append(s.b[:0], s.b[over:]...)
-	}
-	if s.tee != nil {
-		_, _ = s.tee.Write(p)
-	}
-	return len(p), nil
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.TrimSpace(string(s.b))
-}
+func (e *Emulator) PID() int { return e.proc.PID() }

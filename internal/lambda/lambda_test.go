@@ -75,7 +75,7 @@ type stack struct {
 	clock *clock
 	logs  *syncBuffer
 	seq   atomic.Int64
-	count *countingClient // the engine's requests, when made by newCountingStack
+	count *dynamotest.Recorder // the engine's requests on the wire, when made by newCountingStack
 	// budget, when set, is the time each invocation gets, as the Lambda
 	// runtime gives it: the context's deadline.
 	budget time.Duration

@@ -3,10 +3,7 @@ package lambda_test
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -75,7 +72,7 @@ var roundTrips = []struct {
 		st.clock.Advance(time.Second)
 		st.v2("GET", "/api/session", sid(live), "")
 		st.clock.Advance(-time.Second)
-		st.count.reset()
+		st.count.Reset()
 		return st.v2("GET", "/api/session", sid(live), "")
 	}, 200, []string{"UpdateItem"}, map[localdynamo.Kind][]string{localdynamo.Dynalite: {"UpdateItem", "UpdateItem"}}},
 	{"GetWithAMalformedIDCostsNothing", get(func(string) string { return "not-a-session-id" }), 401,
@@ -112,7 +109,7 @@ func TestEachRequestCostsTheMinimumOfRoundTrips(t *testing.T) {
 		for _, rt := range roundTrips {
 			t.Run(rt.name, func(t *testing.T) {
 				live := st.login()
-				c.reset()
+				c.Reset()
 				r := rt.send(st, live)
 				if r.Status != rt.status {
 					t.Fatalf("status = %d, want %d: %s", r.Status, rt.status, r.Body)
@@ -121,7 +118,7 @@ func TestEachRequestCostsTheMinimumOfRoundTrips(t *testing.T) {
 				if w, ok := rt.onEngine[srv.Kind]; ok {
 					want = w
 				}
-				got := c.ops()
+				got := c.Reset()
 				if !slices.Equal(got, want) {
 					t.Fatalf("DynamoDB requests = %v, want %v", got, want)
 				}
@@ -131,41 +128,13 @@ func TestEachRequestCostsTheMinimumOfRoundTrips(t *testing.T) {
 	})
 }
 
-// countingClient records the operation of every HTTP request the SDK sends
-// to the engine (X-Amz-Target names it), retries included.
-type countingClient struct {
-	next dynamo.HTTPClient
-	mu   sync.Mutex
-	sent []string
-}
-
-func (c *countingClient) Do(r *http.Request) (*http.Response, error) {
-	op := r.Header.Get("X-Amz-Target")
-	op = op[strings.LastIndexByte(op, '.')+1:]
-	c.mu.Lock()
-	c.sent = append(c.sent, op)
-	c.mu.Unlock()
-	return c.next.Do(r)
-}
-
-func (c *countingClient) reset() { c.mu.Lock(); c.sent = nil; c.mu.Unlock() }
-
-func (c *countingClient) ops() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.sent)
-}
-
 // newCountingStack is newStack with a DynamoDB client, built the way the
 // functions build theirs, whose every request to the engine is counted.
-func newCountingStack(t *testing.T, f dynamotest.Fixture) (*stack, *countingClient) {
+func newCountingStack(t *testing.T, f dynamotest.Fixture) (*stack, *dynamotest.Recorder) {
 	t.Helper()
 	st := newStack(t, f)
-	c := &countingClient{}
-	db, err := dynamo.NewClient(context.Background(), dynamo.WrapHTTPClient(func(next dynamo.HTTPClient) dynamo.HTTPClient {
-		c.next = next
-		return c
-	}))
+	c := &dynamotest.Recorder{}
+	db, err := dynamo.NewClient(context.Background(), dynamo.WrapHTTPClient(c.Wrap))
 	if err != nil {
 		t.Fatal(err)
 	}

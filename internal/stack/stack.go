@@ -29,9 +29,10 @@ type Table string
 const (
 	Sessions Table = "sessions"
 	Users    Table = "users"
-	// SessionsByUser is the sessions table's index of sessions by user
-	// (dynamo.SessionsByUser), granted as <sessions table ARN>/index/by-user.
-	SessionsByUser Table = Sessions + "/index/by-user"
+	// SessionsByUser is the sessions table's one index, of sessions by user.
+	// Its name is dynamo.SessionsByUser; template.yaml grants it as
+	// <sessions table ARN>/index/<name>, which the template test checks.
+	SessionsByUser Table = Sessions + "/index"
 )
 
 // Tables lists every table and index a function may be granted actions on.
@@ -69,18 +70,24 @@ var OpPermissions = map[httpapi.Operation][]Permission{
 
 // Function is one Lambda function: the code in functions/<Dir>.
 type Function struct {
-	Dir string              // directory under functions/: lower-case letters
-	Ops []httpapi.Operation // the operations it serves
+	Dir      string              // directory under functions/: lower-case letters
+	Ops      []httpapi.Operation // the operations it serves
+	MemoryMB int                 // its MemorySize in template.yaml, which buys CPU too
 }
+
+// FullVCPUMemoryMB is the memory at which Lambda gives a function one whole
+// vCPU; below it, a share in proportion to its memory.
+const FullVCPUMemoryMB = 1769
 
 // The functions, each the value its functions/<Dir>/main.go serves.
 var (
-	// Create logs in, on both surfaces (the /rest POST also gets).
-	Create = Function{Dir: "create", Ops: []httpapi.Operation{httpapi.OpCreate, httpapi.OpLegacyPost}}
+	// Create logs in, on both surfaces (the /rest POST also gets). It
+	// hashes with argon2id: a whole vCPU keeps a log-in's hash short.
+	Create = Function{Dir: "create", Ops: []httpapi.Operation{httpapi.OpCreate, httpapi.OpLegacyPost}, MemoryMB: FullVCPUMemoryMB}
 	// Get reads a session, which counts as its use.
-	Get = Function{Dir: "get", Ops: []httpapi.Operation{httpapi.OpGet}}
+	Get = Function{Dir: "get", Ops: []httpapi.Operation{httpapi.OpGet}, MemoryMB: 512}
 	// Delete logs out.
-	Delete = Function{Dir: "delete", Ops: []httpapi.Operation{httpapi.OpDelete}}
+	Delete = Function{Dir: "delete", Ops: []httpapi.Operation{httpapi.OpDelete}, MemoryMB: 512}
 )
 
 // Functions lists every function of the stack.

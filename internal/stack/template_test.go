@@ -139,8 +139,9 @@ func TestEveryFunctionDirectoryHasAResourceAndBack(t *testing.T) {
 			if a := strs(p["Architectures"]); !slices.Equal(a, []string{"arm64"}) {
 				t.Errorf("%s: Architectures = %v, want [arm64]", id, a)
 			}
-			if m, ok := p["MemorySize"].(int); !ok || m < 128 || m > 1769 {
-				t.Errorf("%s: MemorySize = %v, want 128 to 1769 MB (sized for the function)", id, p["MemorySize"])
+			if m, ok := p["MemorySize"].(int); !ok || m != f.MemoryMB || m < 128 || m > stack.FullVCPUMemoryMB {
+				t.Errorf("%s: MemorySize = %v, want stack.%s.MemoryMB, %d MB (128 to %d)", id, p["MemorySize"],
+					strings.TrimSuffix(id, "Function"), f.MemoryMB, stack.FullVCPUMemoryMB)
 			}
 			if to, ok := p["Timeout"].(int); !ok || to < 1 || to > 10 {
 				t.Errorf("%s: Timeout = %v, want a few seconds", id, p["Timeout"])

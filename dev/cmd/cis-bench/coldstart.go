@@ -2,14 +2,11 @@ package main
 
 import (
 	"archive/zip"
-	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,28 +15,28 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
-	"github.com/cis-session/cis-session/dev/localdynamo"
+	"github.com/cis-session/cis-session/dev/proc"
+	"github.com/cis-session/cis-session/internal/stack"
 )
 
 // function is one Lambda function to build and start.
 type function struct {
 	name, pkg string
 	event     string // an invocation that needs no DynamoDB request
+	memoryMB  int    // AWS_LAMBDA_FUNCTION_MEMORY_SIZE; under the emulator it changes only the environment
 }
 
 // The functions, and the yardstick first. Each event is answered without a
 // DynamoDB request (a malformed session id, no credentials), so that the
 // first invocation ends at once; init is what is measured.
 var functions = []function{
-	{"minimal", "./dev/bench/minimal", `{}`},
-	{"minimal+dynamodb", "./dev/bench/minimal-dynamodb", `{}`},
-	{"create", "./functions/create", v2Event("POST", `{}`)},
-	{"get", "./functions/get", malformedGet},
-	{"delete", "./functions/delete", v2Event("DELETE", `{"vmware-api-session-id":"not-a-session"}`)},
+	{"minimal", "./dev/bench/minimal", `{}`, 128},
+	{"minimal+dynamodb", "./dev/bench/minimal-dynamodb", `{}`, 128},
+	{"create", "./functions/create", v2Event("POST", `{}`), stack.Create.MemoryMB},
+	{"get", "./functions/get", malformedGet, stack.Get.MemoryMB},
+	{"delete", "./functions/delete", v2Event("DELETE", `{"vmware-api-session-id":"not-a-session"}`), stack.Delete.MemoryMB},
 }
 
 // malformedGet is a get with a session id that cannot be one: every
@@ -61,10 +58,6 @@ type coldStart struct {
 	cpuMs          []float64 // CPU time of init and the first invocation, one per start
 	ratios         []float64 // init / the minimal function's init in the same round
 }
-
-// memorySizes are what each function is started with (AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
-// under the emulator it changes nothing but the environment.
-var memorySizes = map[string]string{"minimal": "128", "minimal+dynamodb": "128", "create": "1769", "get": "512", "delete": "512"}
 
 // measureColdStarts builds every function as `make build` does, for this
 // machine and for arm64, then starts each under the emulator o.coldStarts
@@ -95,7 +88,7 @@ func measureColdStarts(ctx context.Context, o options) ([]coldStart, error) {
 		if err != nil {
 			return nil, err
 		}
-		targets[i] = target{name: f.name, bootstrap: boot, event: f.event}
+		targets[i] = target{name: f.name, bootstrap: boot, event: f.event, memoryMB: f.memoryMB}
 	}
 	inits, cpus, ratios, err := coldStartRounds(ctx, rie, targets, o.coldStarts)
 	if err != nil {
@@ -108,7 +101,10 @@ func measureColdStarts(ctx context.Context, o options) ([]coldStart, error) {
 }
 
 // target is a bootstrap to start, and the event to invoke it with.
-type target struct{ name, bootstrap, event string }
+type target struct {
+	name, bootstrap, event string
+	memoryMB               int
+}
 
 // coldStartRounds starts each target under the emulator rounds times, the
 // targets taking turns (who goes first rotates), and returns each target's
@@ -116,7 +112,7 @@ type target struct{ name, bootstrap, event string }
 func coldStartRounds(ctx context.Context, rie string, targets []target, rounds int) (inits, cpus, ratios [][]float64, err error) {
 	// A port nothing listens on: init must not touch the network, and the
 	// invocations never reach DynamoDB.
-	closed, err := localdynamo.FreePort()
+	closed, err := proc.FreePort()
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -208,94 +204,62 @@ var (
 // the function, before returning.
 func startOnce(ctx context.Context, rie string, t target, closedPort int) (initMs, cpuMs float64, err error) {
 	boot := t.bootstrap
-	apiPort, err := localdynamo.FreePort()
+	ports, err := proc.FreePorts(2)
 	if err != nil {
 		return 0, 0, err
 	}
-	emuPort, err := localdynamo.FreePort()
-	if err != nil {
-		return 0, 0, err
-	}
+	apiPort, emuPort := ports[0], ports[1]
 	cmd := exec.Command(rie,
 		"--runtime-api-address", "127.0.0.1:"+strconv.Itoa(apiPort),
 		"--runtime-interface-emulator-address", "127.0.0.1:"+strconv.Itoa(emuPort),
 		boot)
 	cmd.Dir = filepath.Dir(boot)
-	cmd.Env = lambdaEnv(t.name, closedPort)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
+	cmd.Env = lambdaEnv(t, closedPort)
+	emu, err := proc.Start(cmd, proc.Options{})
+	if err != nil {
 		return 0, 0, err
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); pw.Close(); close(exited) }()
-	defer stopEmulator(cmd, exited)
-
-	var output lockedBuffer
-	reported := make(chan float64, 1)
-	status := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			line := sc.Text()
-			output.WriteString(line + "\n")
-			if m := initDone.FindStringSubmatch(line); m != nil {
-				select {
-				case status <- m[1]:
-				default:
-				}
-			}
-			if m := initReport.FindStringSubmatch(line); m != nil {
-				if v, err := strconv.ParseFloat(m[1], 64); err == nil {
-					select {
-					case reported <- v:
-					default:
-					}
-				}
-			}
-		}
-	}()
+	defer emu.Stop()
 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := waitListening(ctx, emuPort, exited); err != nil {
-		return 0, 0, fmt.Errorf("emulator: %w\n%s", err, output.String())
+	if err := emu.WaitListening(ctx, "127.0.0.1:"+strconv.Itoa(emuPort)); err != nil {
+		return 0, 0, fmt.Errorf("emulator: %w\n%s", err, emu.Output())
 	}
-	invoked := make(chan error, 1)
-	go func() {
-		url := "http://127.0.0.1:" + strconv.Itoa(emuPort) + "/2015-03-31/functions/function/invocations"
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewBufferString(t.event))
-		if err != nil {
-			invoked <- err
-			return
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}
-		invoked <- err
-	}()
-	select {
-	case initMs = <-reported:
-	case <-ctx.Done():
-		return 0, 0, fmt.Errorf("no INIT REPORT from the emulator: %w\n%s", ctx.Err(), output.String())
+	url := "http://127.0.0.1:" + strconv.Itoa(emuPort) + "/2015-03-31/functions/function/invocations"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(t.event))
+	if err != nil {
+		return 0, 0, err
 	}
-	if err := <-invoked; err != nil {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
 		return 0, 0, fmt.Errorf("invoke: %w", err)
 	}
-	select {
-	case s := <-status:
-		if s != "success" {
-			return 0, 0, fmt.Errorf("init ended with status %s\n%s", s, output.String())
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	// The emulator reports init before it answers; its output may reach us
+	// a moment after the answer.
+	var report []string
+	if err := emu.WaitReady(ctx, 5*time.Millisecond, func(context.Context) error {
+		if report = initReport.FindStringSubmatch(emu.Output()); report == nil {
+			return errors.New("no INIT REPORT yet")
 		}
-	default:
-		return 0, 0, fmt.Errorf("no INIT RTDONE line before INIT REPORT\n%s", output.String())
+		return nil
+	}); err != nil {
+		return 0, 0, fmt.Errorf("no INIT REPORT from the emulator: %w\n%s", err, emu.Output())
+	}
+	if initMs, err = strconv.ParseFloat(report[1], 64); err != nil {
+		return 0, 0, fmt.Errorf("INIT REPORT: %w", err)
+	}
+	switch done := initDone.FindStringSubmatch(emu.Output()); {
+	case done == nil:
+		return 0, 0, fmt.Errorf("no INIT RTDONE line before INIT REPORT\n%s", emu.Output())
+	case done[1] != "success":
+		return 0, 0, fmt.Errorf("init ended with status %s\n%s", done[1], emu.Output())
 	}
 	// The function now waits for its next event: what it has used of the
 	// CPU is its init and its first invocation.
-	if cpuMs, err = childCPU(cmd.Process.Pid); err != nil {
+	if cpuMs, err = childCPU(emu.PID()); err != nil {
 		return 0, 0, err
 	}
 	return initMs, cpuMs, nil
@@ -343,7 +307,7 @@ func childCPU(parent int) (float64, error) {
 
 // lambdaEnv is the environment Lambda gives a function (the parts a Go
 // function can see), with dummy credentials and DynamoDB on a closed port.
-func lambdaEnv(name string, closedPort int) []string {
+func lambdaEnv(t target, closedPort int) []string {
 	return []string{
 		"PATH=/usr/local/bin:/usr/bin:/bin",
 		"LANG=en_US.UTF-8",
@@ -353,63 +317,13 @@ func lambdaEnv(name string, closedPort int) []string {
 		"AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE",
 		"AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
 		"AWS_SESSION_TOKEN=bench",
-		"AWS_LAMBDA_FUNCTION_NAME=cis-session-" + name,
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + cmp.Or(memorySizes[name], "512"),
+		"AWS_LAMBDA_FUNCTION_NAME=cis-session-" + t.name,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(t.memoryMB),
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 		"SESSIONS_TABLE=cis-sessions",
 		"USERS_TABLE=cis-users",
 		"AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:" + strconv.Itoa(closedPort),
 	}
-}
-
-// stopEmulator stops the emulator's process group: SIGTERM (on which it
-// kills the function), then SIGKILL if it lingers.
-func stopEmulator(cmd *exec.Cmd, exited <-chan struct{}) {
-	pgid := cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-exited:
-		return
-	case <-time.After(3 * time.Second):
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	<-exited
-}
-
-func waitListening(ctx context.Context, port int, exited <-chan struct{}) error {
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-exited:
-			return errors.New("exited before listening")
-		case <-ctx.Done():
-			return errors.New("not listening on " + addr)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-}
-
-// lockedBuffer keeps the emulator's output for error messages.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) WriteString(s string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.WriteString(s)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // compareBootstraps is -bootstraps: cold starts of given bootstraps only,
@@ -428,7 +342,7 @@ func compareBootstraps(ctx context.Context, o options, spec string) (string, err
 		if path, err = filepath.Abs(path); err != nil {
 			return "", err
 		}
-		targets = append(targets, target{name: name, bootstrap: path, event: malformedGet})
+		targets = append(targets, target{name: name, bootstrap: path, event: malformedGet, memoryMB: stack.Get.MemoryMB})
 	}
 	inits, cpus, ratios, err := coldStartRounds(ctx, rie, targets, o.coldStarts)
 	if err != nil {

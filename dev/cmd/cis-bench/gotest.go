@@ -1,11 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,21 +13,29 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/perf/benchfmt"
+	"golang.org/x/perf/benchmath"
+
+	"github.com/cis-session/cis-session/dev/loadgen"
 )
 
-// benchResult is one benchmark's repetitions: unit -> one value per run.
+// benchResult is one benchmark's repetitions: unit -> one value per run,
+// in the units go test printed (ns/op, not benchfmt's tidied sec/op).
 type benchResult struct {
-	name   string
+	name   string // as go test names it, without the -GOMAXPROCS suffix
 	values map[string][]float64
 }
 
 // median returns the median of the benchmark's values in unit.
 func (b benchResult) median(unit string) float64 { return median(b.values[unit]) }
 
-var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.+)$`)
+// summary returns the median of the benchmark's values in unit with its
+// confidence interval.
+func (b benchResult) summary(unit string) benchmath.Summary { return summary(b.values[unit]) }
 
 // goBench runs go test -bench and returns its benchmarks in the order they
-// first appear, keeping the raw output in out/<file>.
+// first appear, keeping the raw output in out/<file> (benchstat reads it).
 func goBench(ctx context.Context, o options, file string, args ...string) ([]benchResult, error) {
 	cmdArgs := append([]string{"test", "-run", "^$", "-benchmem", "-count", strconv.Itoa(o.count)}, args...)
 	cmd := exec.CommandContext(ctx, "go", cmdArgs...)
@@ -37,35 +45,61 @@ func goBench(ctx context.Context, o options, file string, args ...string) ([]ben
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("go %s: %w\n%s", strings.Join(cmdArgs, " "), err, stdout.String())
 	}
-	if err := os.WriteFile(filepath.Join(o.out, file), stdout.Bytes(), 0o644); err != nil {
+	path := filepath.Join(o.out, file)
+	if err := os.WriteFile(path, stdout.Bytes(), 0o644); err != nil {
 		return nil, err
 	}
-	var results []benchResult
-	index := map[string]int{}
-	sc := bufio.NewScanner(&stdout)
-	for sc.Scan() {
-		m := benchLine.FindStringSubmatch(sc.Text())
-		if m == nil {
-			continue
-		}
-		i, ok := index[m[1]]
-		if !ok {
-			i = len(results)
-			index[m[1]] = i
-			results = append(results, benchResult{name: m[1], values: map[string][]float64{}})
-		}
-		f := strings.Fields(m[2])
-		for k := 0; k+1 < len(f); k += 2 {
-			v, err := strconv.ParseFloat(f[k], 64)
-			if err == nil {
-				results[i].values[f[k+1]] = append(results[i].values[f[k+1]], v)
-			}
-		}
+	results, err := parseBench(&stdout, path)
+	if err != nil {
+		return nil, err
 	}
 	if len(results) == 0 {
 		return nil, fmt.Errorf("go %s printed no benchmark results", strings.Join(cmdArgs, " "))
 	}
 	return results, nil
+}
+
+// parseBench reads go test -bench output with benchfmt, the reader
+// benchstat uses.
+func parseBench(r io.Reader, fileName string) ([]benchResult, error) {
+	var results []benchResult
+	index := map[string]int{}
+	br := benchfmt.NewReader(r, fileName)
+	for br.Scan() {
+		switch rec := br.Result().(type) {
+		case *benchfmt.SyntaxError:
+			return nil, rec
+		case *benchfmt.Result:
+			name := benchName(rec.Name)
+			i, ok := index[name]
+			if !ok {
+				i = len(results)
+				index[name] = i
+				results = append(results, benchResult{name: name, values: map[string][]float64{}})
+			}
+			for _, v := range rec.Values {
+				unit, value := v.Unit, v.Value
+				if v.OrigUnit != "" {
+					unit, value = v.OrigUnit, v.OrigValue
+				}
+				results[i].values[unit] = append(results[i].values[unit], value)
+			}
+		}
+	}
+	return results, br.Err()
+}
+
+// benchName is the benchmark's name as go test gives it, less the
+// -GOMAXPROCS suffix: "BenchmarkWarm/get".
+func benchName(n benchfmt.Name) string {
+	base, parts := n.Parts()
+	name := "Benchmark" + string(base)
+	for _, p := range parts {
+		if p[0] != '-' {
+			name += string(p)
+		}
+	}
+	return name
 }
 
 // measureWarm runs the warm-path benchmarks of package lambda.
@@ -156,25 +190,26 @@ func measureRoundTrips(ctx context.Context, o options) ([]roundTrip, error) {
 	return out, nil
 }
 
+// confidence is the level of the intervals the report gives.
+const confidence = 0.95
+
+// summary is the median of v and its confidence interval, assuming nothing
+// of the distribution, as benchstat computes them.
+func summary(v []float64) benchmath.Summary {
+	return benchmath.AssumeNothing.Summary(benchmath.NewSample(slices.Clone(v), &benchmath.DefaultThresholds), confidence)
+}
+
+// median returns the median of v, 0 for none.
 func median(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	return summary(v).Center
 }
 
 // percentile returns the nearest-rank p-th percentile (0 to 100) of v.
 func percentile(v []float64, p float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
 	s := slices.Clone(v)
 	slices.Sort(s)
-	rank := int(p/100*float64(len(s))+0.999999) - 1
-	return s[max(0, min(rank, len(s)-1))]
+	return loadgen.Percentile(s, p)
 }

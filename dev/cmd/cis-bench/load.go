@@ -4,20 +4,16 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/cis-session/cis-session/dev/loadgen"
-	"github.com/cis-session/cis-session/dev/localdynamo"
+	"github.com/cis-session/cis-session/dev/proc"
 )
 
 // loadResult is the load run as the client saw it, and the local runner's
@@ -51,65 +47,28 @@ func measureLoad(ctx context.Context, o options) (*loadResult, error) {
 	if err := build.Run(); err != nil {
 		return nil, fmt.Errorf("build cis-local: %w", err)
 	}
-	port, err := localdynamo.FreePort()
+	port, err := proc.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	const password = "bench-only-Passw0rd"
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:"+strconv.Itoa(port))
 	cmd.Env = append(os.Environ(), "LOCAL_ADMIN_PASSWORD="+password, "LOG_LEVEL=INFO", "AWS_ENDPOINT_URL_DYNAMODB=")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	logFile, err := os.Create(filepath.Join(o.out, "cis-local.log"))
+	logPath := filepath.Join(o.out, "cis-local.log")
+	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close()
-	cmd.Stderr = logFile
-	if err := cmd.Start(); err != nil {
+	// On SIGTERM it stops its dynalite, then logs its timing totals.
+	runner, err := proc.Start(cmd, proc.Options{Tee: logFile, Grace: 15 * time.Second})
+	if err != nil {
 		return nil, err
 	}
-	exited := make(chan struct{})
-	var timing serverTiming
-	var found bool
-	var mu sync.Mutex
-	go func() {
-		// Every request logs a line: read them all, keep the timing.
-		sc := bufio.NewScanner(io.TeeReader(stdout, logFile))
-		for sc.Scan() {
-			var line struct {
-				Msg, Method string
-				serverTiming
-			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "timing" && line.Method == http.MethodGet {
-				mu.Lock()
-				timing, found = line.serverTiming, true
-				mu.Unlock()
-			}
-		}
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = cmd.Process.Signal(os.Interrupt) // it stops its dynalite too
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			<-exited
-		}
-	}
-	defer stop()
+	defer runner.Stop()
 
 	url := "http://127.0.0.1:" + strconv.Itoa(port)
-	if err := waitServing(ctx, url, exited); err != nil {
+	if err := waitServing(ctx, url, runner); err != nil {
 		return nil, err
 	}
 	r := &loadResult{workers: o.loadWorkers, warmup: 500, requests: o.loadRequests}
@@ -123,36 +82,59 @@ func measureLoad(ctx context.Context, o options) (*loadResult, error) {
 	if r.client.Failures > 0 {
 		return nil, fmt.Errorf("%d gets failed; the first: %s", r.client.Failures, r.client.FirstError)
 	}
-	stop()
-	mu.Lock()
-	defer mu.Unlock()
-	if !found {
-		return nil, errors.New("the local runner logged no timing line for GET (see build/bench/cis-local.log)")
+	if err := runner.Stop(); err != nil {
+		return nil, err
+	}
+	timing, err := getTiming(logPath)
+	if err != nil {
+		return nil, err
 	}
 	r.server = timing
 	return r, nil
 }
 
-// waitServing waits until the service answers (a get without a session is
-// a 401).
-func waitServing(ctx context.Context, url string, exited <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/api/session", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusUnauthorized {
-				return nil
-			}
+// getTiming reads the local runner's log for its timing line for GET.
+func getTiming(logPath string) (serverTiming, error) {
+	f, err := os.Open(logPath)
+	if err != nil {
+		return serverTiming{}, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var line struct {
+			Msg, Method string
+			serverTiming
 		}
-		select {
-		case <-exited:
-			return errors.New("the local runner exited before serving (see build/bench/cis-local.log)")
-		case <-ctx.Done():
-			return fmt.Errorf("the local runner is not serving on %s: %w", url, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "timing" && line.Method == http.MethodGet {
+			return line.serverTiming, nil
 		}
 	}
+	if err := sc.Err(); err != nil {
+		return serverTiming{}, err
+	}
+	return serverTiming{}, fmt.Errorf("the local runner logged no timing line for GET (see %s)", logPath)
+}
+
+// waitServing waits until the service answers (a get without a session is
+// a 401).
+func waitServing(ctx context.Context, url string, runner *proc.Process) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	err := runner.WaitReady(ctx, 50*time.Millisecond, func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/api/session", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			return fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("the local runner is not serving on %s (see build/bench/cis-local.log): %w", url, err)
+	}
+	return nil
 }

@@ -3,18 +3,50 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
-func TestBenchLineKeepsEveryUnit(t *testing.T) {
-	line := "BenchmarkWarm/get-2   \t    2000\t    453053 ns/op\t         0.1110 conns/op\t    332176 cpu-ns/op\t   44979 B/op\t     550 allocs/op"
-	m := benchLine.FindStringSubmatch(line)
-	if m == nil || m[1] != "BenchmarkWarm/get" {
-		t.Fatalf("match = %q", m)
+func TestParseBenchKeepsEveryUnitAsPrinted(t *testing.T) {
+	out := "goos: linux\ngoarch: amd64\npkg: example\n" +
+		"BenchmarkWarm/get-2   \t    2000\t    453053 ns/op\t         0.1110 conns/op\t    332176 cpu-ns/op\t   44979 B/op\t     550 allocs/op\n" +
+		"BenchmarkWarm/get-2   \t    2000\t    453057 ns/op\t         0.1120 conns/op\t    332178 cpu-ns/op\t   44979 B/op\t     551 allocs/op\n" +
+		"BenchmarkHash/m=46MiB,t=1 \t 10\t 90000000 ns/op\n" +
+		"PASS\nok  \texample\t1.0s\n"
+	got, err := parseBench(strings.NewReader(out), "warm.txt")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if f := strings.Fields(m[2]); len(f) != 10 || f[2] != "0.1110" || f[3] != "conns/op" {
-		t.Fatalf("values = %q", f)
+	if len(got) != 2 || got[0].name != "BenchmarkWarm/get" || got[1].name != "BenchmarkHash/m=46MiB,t=1" {
+		t.Fatalf("benchmarks = %+v", got)
+	}
+	for unit, want := range map[string][]float64{
+		"ns/op": {453053, 453057}, "conns/op": {0.1110, 0.1120}, "cpu-ns/op": {332176, 332178},
+		"B/op": {44979, 44979}, "allocs/op": {550, 551},
+	} {
+		if !slices.Equal(got[0].values[unit], want) {
+			t.Errorf("%s = %v, want %v", unit, got[0].values[unit], want)
+		}
+	}
+	if len(got[0].values) != 5 {
+		t.Errorf("units = %v, want exactly those printed", got[0].values)
+	}
+}
+
+func TestParseBenchRefusesAMalformedLine(t *testing.T) {
+	if _, err := parseBench(strings.NewReader("BenchmarkWarm/get-2 \t many \t 1 ns/op\n"), "x.txt"); err == nil {
+		t.Error("a line without an iteration count was accepted")
+	}
+}
+
+func TestSummaryIsTheMedianWithinItsInterval(t *testing.T) {
+	s := summary([]float64{10, 11, 12, 13, 14, 15, 100})
+	if s.Center != 13 || !(s.Lo <= s.Center && s.Center <= s.Hi) || s.Confidence < confidence {
+		t.Errorf("summary = %+v", s)
+	}
+	if few := summary([]float64{1, 2}); len(few.Warnings) == 0 {
+		t.Error("no warning for too few samples for an interval")
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/cis-session/cis-session/internal/stack"
 )
 
 type machine struct {
@@ -71,16 +73,15 @@ func loadAverage() string {
 // Published prices, us-east-1, as of 2026: see docs/BENCHMARKS.md for where
 // each comes from.
 const (
-	lambdaArmPerGBs       = 0.0000133334 // $ per GB-second, arm64, first 7.5 billion GB-s a month
-	lambdaPerRequest      = 0.20 / 1e6   // $ per request
-	httpAPIPerRequest     = 1.00 / 1e6   // $ per request, HTTP API, first 300 million a month
-	dynamoPerWRU          = 0.625 / 1e6  // $ per write request unit, on-demand
-	logsPerGB             = 0.50         // $ per GB of CloudWatch Logs ingested
-	fullVCPUMB            = 1769.0       // memory at which a function has one whole vCPU
-	platformLogBytes      = 260          // Lambda's own START, END and REPORT lines per invocation (text format)
-	assumedDynamoDBMs     = 4.0          // an UpdateItem from Lambda in the same region: an assumption, not measured here
-	assumedRuntimeAPIMs   = 0.3          // the runtime API's /next and response posts per invocation: an assumption
-	defaultCreateMemoryMB = 1769
+	lambdaArmPerGBs     = 0.0000133334                    // $ per GB-second, arm64, first 7.5 billion GB-s a month
+	lambdaPerRequest    = 0.20 / 1e6                      // $ per request
+	httpAPIPerRequest   = 1.00 / 1e6                      // $ per request, HTTP API, first 300 million a month
+	dynamoPerWRU        = 0.625 / 1e6                     // $ per write request unit, on-demand
+	logsPerGB           = 0.50                            // $ per GB of CloudWatch Logs ingested
+	fullVCPUMB          = float64(stack.FullVCPUMemoryMB) // memory at which a function has one whole vCPU
+	platformLogBytes    = 260                             // Lambda's own START, END and REPORT lines per invocation (text format)
+	assumedDynamoDBMs   = 4.0                             // an UpdateItem from Lambda in the same region: an assumption, not measured here
+	assumedRuntimeAPIMs = 0.3                             // the runtime API's /next and response posts per invocation: an assumption
 )
 
 func (r report) markdown(o options) string {
@@ -129,11 +130,13 @@ func (r report) markdown(o options) string {
 
 	if len(r.warm) > 0 {
 		w("## Warm path, in process\n\n")
-		w("`go test -run '^$' -bench '^BenchmarkWarm$' -benchmem -count %d ./internal/lambda/`: one invocation (API Gateway event in, response out) against a canned-response engine on loopback; median of %d runs. cpu is this process's CPU time per invocation (all goroutines, GC included), which is what Lambda bills at a fraction of a vCPU; the engine's work is in another process. Log bytes are what the function writes to CloudWatch Logs; new connections, how many the engine saw per invocation (a warm function should open none). create is measured with a stored hash of m=8 KiB, t=1: argon2id is measured below.\n\n", o.count, o.count)
+		w("`go test -run '^$' -bench '^BenchmarkWarm$' -benchmem -count %d ./internal/lambda/`: one invocation (API Gateway event in, response out) against a canned-response engine on loopback; median of %d runs, parsed and summarised with golang.org/x/perf (benchfmt, benchmath: ± is the %.0f%% confidence interval of the median, as benchstat gives it). cpu is this process's CPU time per invocation (all goroutines, GC included), which is what Lambda bills at a fraction of a vCPU; the engine's work is in another process. Log bytes are what the function writes to CloudWatch Logs; new connections, how many the engine saw per invocation (a warm function should open none). create is measured with a stored hash of m=8 KiB, t=1: argon2id is measured below.\n\n", o.count, o.count, confidence*100)
 		w("| invocation | wall µs | cpu µs | bytes allocated | allocations | log bytes | new connections to the engine |\n|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, x := range r.warm {
-			w("| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.3f |\n", strings.TrimPrefix(x.name, "BenchmarkWarm/"),
-				x.median("ns/op")/1e3, x.median("cpu-ns/op")/1e3, x.median("B/op"), x.median("allocs/op"), x.median("log-B/op"), x.median("conns/op"))
+			wall, cpu := x.summary("ns/op"), x.summary("cpu-ns/op")
+			w("| %s | %.0f ±%s | %.0f ±%s | %.0f | %.0f | %.0f | %.3f |\n", strings.TrimPrefix(x.name, "BenchmarkWarm/"),
+				wall.Center/1e3, wall.PctRangeString(), cpu.Center/1e3, cpu.PctRangeString(),
+				x.median("B/op"), x.median("allocs/op"), x.median("log-B/op"), x.median("conns/op"))
 		}
 		w("\n")
 	}
@@ -141,11 +144,12 @@ func (r report) markdown(o options) string {
 	if len(r.argon2) > 0 {
 		w("## argon2id per log-in\n\n")
 		w("`go test -run '^$' -bench '^BenchmarkHash$' -benchmem -benchtime 10x -count %d ./internal/argon2id/`, and again with `-tags purego` (the generic Go code, which is what arm64 runs: golang.org/x/crypto/argon2 has assembly only for amd64). CPU time of one hash (a log-in verifies once, at the same cost) on one core of this machine, then scaled to the CPU share Lambda gives a memory size (memory/%.0f MB of a vCPU), using the purego time.\n\n", o.count, fullVCPUMB)
-		w("| parameters | memory | amd64 asm, ms | generic Go, ms | at 512 MB, ms | at 1024 MB, ms | at 1769 MB, ms | $ per million log-ins at 1769 MB |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		w("| parameters | memory | amd64 asm, ms | generic Go, ms | at 512 MB, ms | at 1024 MB, ms | at %d MB, ms | $ per million log-ins at %d MB |\n|---|---:|---:|---:|---:|---:|---:|---:|\n", stack.FullVCPUMemoryMB, stack.Create.MemoryMB)
 		for _, a := range r.argon2 {
 			at := func(mb float64) float64 { return a.pureMs * math.Max(1, fullVCPUMB/mb) }
-			cost := (at(defaultCreateMemoryMB)/1000)*(defaultCreateMemoryMB/1024.0)*lambdaArmPerGBs*1e6 + lambdaPerRequest*1e6
-			w("| %s | %.0f MiB | %.1f | %.1f | %.0f | %.0f | %.0f | %.2f |\n", a.params, a.bytes/(1<<20), a.cpuMs, a.pureMs, at(512), at(1024), at(1769), cost)
+			create := float64(stack.Create.MemoryMB)
+			cost := (at(create)/1000)*(create/1024.0)*lambdaArmPerGBs*1e6 + lambdaPerRequest*1e6
+			w("| %s | %.0f MiB | %.1f | %.1f | %.0f | %.0f | %.0f | %.2f |\n", a.params, a.bytes/(1<<20), a.cpuMs, a.pureMs, at(512), at(1024), at(fullVCPUMB), cost)
 		}
 		w("\n")
 	}

@@ -17,13 +17,14 @@ import (
 	"time"
 
 	"github.com/cis-session/cis-session/dev/loadgen"
+	"github.com/cis-session/cis-session/dev/local"
 )
 
 func main() {
 	var c loadgen.Config
 	flag.StringVar(&c.URL, "url", "http://127.0.0.1:3000", "base URL of the service (loopback only)")
 	flag.StringVar(&c.User, "user", "administrator@vsphere.local", "user to log in as")
-	flag.StringVar(&c.Password, "password", envOr("LOCAL_ADMIN_PASSWORD", "Admin!23"), "password (default $LOCAL_ADMIN_PASSWORD or make run's)")
+	flag.StringVar(&c.Password, "password", local.AdminPassword(), "password (default $LOCAL_ADMIN_PASSWORD or make run's)")
 	flag.IntVar(&c.Requests, "n", 5000, "gets to measure")
 	flag.IntVar(&c.Warmup, "warmup", 200, "gets before measuring")
 	flag.IntVar(&c.Concurrency, "c", 4, "concurrent workers, each with its own session")
@@ -45,11 +46,4 @@ func main() {
 		fmt.Printf("%d failed; the first: %s\n", r.Failures, r.FirstError)
 		os.Exit(1)
 	}
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }

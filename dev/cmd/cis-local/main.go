@@ -13,6 +13,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -46,7 +47,7 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	addr := flag.String("addr", "127.0.0.1:"+envOr("PORT", "3000"), "address to serve on (loopback by default)")
+	addr := flag.String("addr", "127.0.0.1:"+cmp.Or(os.Getenv("PORT"), "3000"), "address to serve on (loopback by default)")
 	flag.Parse()
 
 	cfg, err := config.Load()
@@ -119,7 +120,7 @@ func run(ctx context.Context) error {
 // seedAdmin adds the local-only administrator, or leaves an existing one
 // alone (an engine given by AWS_ENDPOINT_URL_DYNAMODB may already have it).
 func seedAdmin(ctx context.Context, users *dynamo.Users, log *slog.Logger) error {
-	hash, err := argon2id.Hash(envOr("LOCAL_ADMIN_PASSWORD", "Admin!23"), argon2id.DefaultParams)
+	hash, err := argon2id.Hash(local.AdminPassword(), argon2id.DefaultParams)
 	if err != nil {
 		return err
 	}
@@ -133,13 +134,6 @@ func seedAdmin(ctx context.Context, users *dynamo.Users, log *slog.Logger) error
 		return err
 	}
 	return nil
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 func setDefault(name, value string) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cis-session/cis-session/dev/localdynamo"
+	"github.com/cis-session/cis-session/dev/proc"
 )
 
 // TestMakeRunServesTheWalkThroughAndStopsEverything runs the real cis-local
@@ -34,7 +35,7 @@ func TestMakeRunServesTheWalkThroughAndStopsEverything(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	port, err := localdynamo.FreePort()
+	port, err := proc.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
