@@ -2,6 +2,7 @@ package logscan
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -20,9 +21,15 @@ func SecretsIn(text string) {
 // Recording wraps a handler under test so that every secret its traffic
 // carries is recorded for the scan: the password and the encoded value of
 // a Basic Authorization, the session ids sent in the header or a cookie, and
-// every session id the answers carry, in their bodies or their cookies.
+// every session id the answers carry, in their bodies or their cookies;
+// and the password and session id of a JSON-RPC request's body.
 func Recording(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			SecretsInJSONRPC(string(body))
+		}
 		if _, pass, ok := r.BasicAuth(); ok {
 			Secret(pass)
 			Secret(strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Basic ")))

@@ -35,10 +35,13 @@ const (
 	// ?~action=get. API Gateway cannot route by query string, so one
 	// function serves both: it needs create's permissions and get's.
 	OpLegacyPost Operation = "legacy-post"
+	// OpJSONRPC is POST /api: vAPI JSON-RPC, the Python and Java SDKs'
+	// create, get and delete in one route (jsonrpc.go).
+	OpJSONRPC Operation = "jsonrpc"
 )
 
 // AllOperations is every operation, as the local runner serves them.
-var AllOperations = []Operation{OpCreate, OpGet, OpDelete, OpLegacyPost}
+var AllOperations = []Operation{OpCreate, OpGet, OpDelete, OpLegacyPost, OpJSONRPC}
 
 // HeaderSessionID carries the session id on every call after log-in.
 const HeaderSessionID = "vmware-api-session-id"
@@ -68,6 +71,7 @@ var Routes = []Route{
 	{http.MethodPost, LegacySessionPath, OpLegacyPost},
 	{http.MethodGet, LegacySessionPath, OpGet},
 	{http.MethodDelete, LegacySessionPath, OpDelete},
+	{http.MethodPost, JSONRPCPath, OpJSONRPC},
 }
 
 // Service is what the handler calls of the session service; *session.Service
@@ -134,6 +138,8 @@ func (h *Handler) actions(op Operation) map[string]serveFunc {
 		return map[string]serveFunc{"": h.delete}
 	case OpLegacyPost:
 		return map[string]serveFunc{"": h.create, "get": h.get}
+	case OpJSONRPC:
+		return map[string]serveFunc{"": h.jsonRPC}
 	}
 	return nil
 }

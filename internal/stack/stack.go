@@ -66,6 +66,13 @@ var OpPermissions = map[httpapi.Operation][]Permission{
 	httpapi.OpGet: {{Sessions, "dynamodb:UpdateItem"}},
 	// One conditional DeleteItem.
 	httpapi.OpDelete: {{Sessions, "dynamodb:DeleteItem"}},
+	// POST /api, vAPI JSON-RPC: create, get and delete of the session
+	// service, each as on /api/session.
+	httpapi.OpJSONRPC: {
+		{Users, "dynamodb:GetItem"}, {Users, "dynamodb:UpdateItem"},
+		{SessionsByUser, "dynamodb:Query"}, {Sessions, "dynamodb:PutItem"},
+		{Sessions, "dynamodb:UpdateItem"}, {Sessions, "dynamodb:DeleteItem"},
+	},
 }
 
 // Function is one Lambda function: the code in functions/<Dir>.
@@ -88,10 +95,14 @@ var (
 	Get = Function{Dir: "get", Ops: []httpapi.Operation{httpapi.OpGet}, MemoryMB: 512}
 	// Delete logs out.
 	Delete = Function{Dir: "delete", Ops: []httpapi.Operation{httpapi.OpDelete}, MemoryMB: 512}
+	// Vapi serves vAPI JSON-RPC (POST /api), the Python and Java SDKs'
+	// surface: its one route carries create, get and delete alike, so it
+	// has log-in's memory for the password hash.
+	Vapi = Function{Dir: "vapi", Ops: []httpapi.Operation{httpapi.OpJSONRPC}, MemoryMB: FullVCPUMemoryMB}
 )
 
 // Functions lists every function of the stack.
-var Functions = []Function{Create, Get, Delete}
+var Functions = []Function{Create, Get, Delete, Vapi}
 
 // LogicalID is the function's resource in template.yaml, and so also the
 // name of its `make build-<LogicalID>` target: "get" is GetFunction.

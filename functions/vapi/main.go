@@ -1,0 +1,36 @@
+// Command vapi is the vAPI JSON-RPC function: POST /api, where VMware's
+// Python and Java SDKs send every call. One route carries log-in, get and
+// log-out, so it reads users and hashes passwords like the log-in function,
+// and gets the memory and the IAM permissions of all three.
+package main
+
+import (
+	"context"
+
+	"github.com/cis-session/cis-session/internal/argon2id"
+	"github.com/cis-session/cis-session/internal/config"
+	"github.com/cis-session/cis-session/internal/dynamo"
+	"github.com/cis-session/cis-session/internal/httpapi"
+	"github.com/cis-session/cis-session/internal/lambda"
+	"github.com/cis-session/cis-session/internal/session"
+	"github.com/cis-session/cis-session/internal/stack"
+)
+
+func main() {
+	cfg, err := config.Load()
+	if err != nil {
+		lambda.Fatal("bad configuration", err)
+	}
+	log := lambda.Logger(cfg.LogLevel)
+	db, err := dynamo.NewClient(context.Background())
+	if err != nil {
+		lambda.Fatal("cannot configure DynamoDB client", err)
+	}
+	svc := &session.Service{
+		Sessions:  &dynamo.Sessions{DB: db, Table: cfg.SessionsTable, ReadOnFailedCondition: cfg.ReadOnFailedCondition},
+		Users:     &dynamo.Users{DB: db, Table: cfg.UsersTable},
+		Passwords: argon2id.Hasher{Params: argon2id.DefaultParams},
+		Policy:    cfg.Policy,
+	}
+	lambda.Start(httpapi.New(svc, log, stack.Vapi.Ops...), log)
+}
