@@ -39,6 +39,7 @@ var functions = []function{
 	{"minimal+dynamodb", "./dev/bench/minimal-dynamodb", `{}`},
 	{"create", "./functions/create", v2Event("POST", `{}`)},
 	{"get", "./functions/get", malformedGet},
+	{"floor", "./dev/bench/floor", malformedGet}, // the get's yardstick: the same client, request and answer, nothing else
 	{"delete", "./functions/delete", v2Event("DELETE", `{"vmware-api-session-id":"not-a-session"}`)},
 }
 
@@ -64,7 +65,7 @@ type coldStart struct {
 
 // memorySizes are what each function is started with (AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
 // under the emulator it changes nothing but the environment.
-var memorySizes = map[string]string{"minimal": "128", "minimal+dynamodb": "128", "create": "1769", "get": "512", "delete": "512"}
+var memorySizes = map[string]string{"minimal": "128", "minimal+dynamodb": "128", "create": "1769", "get": "512", "floor": "512", "delete": "512"}
 
 // measureColdStarts builds every function as `make build` does, for this
 // machine and for arm64, then starts each under the emulator o.coldStarts
