@@ -51,18 +51,25 @@ func requestV2(ctx context.Context, ev *events.APIGatewayV2HTTPRequest) (*http.R
 		return nil, reason
 	}
 	r.RemoteAddr = ev.RequestContext.HTTP.SourceIP
+	r.Header = make(http.Header, len(ev.Headers)+1)
 	for _, c := range ev.Cookies {
 		r.Header.Add("Cookie", c)
 	}
 	// API Gateway joins a repeated header's values with commas: split them
 	// again, except in the headers whose one value may hold a comma.
 	for k, v := range ev.Headers {
-		if singletonHeaders[textproto.CanonicalMIMEHeaderKey(k)] {
-			r.Header.Add(k, v)
+		k = textproto.CanonicalMIMEHeaderKey(k)
+		if singletonHeaders[k] {
+			r.Header[k] = append(r.Header[k], v)
 			continue
 		}
-		for _, part := range strings.Split(v, ",") {
-			r.Header.Add(k, strings.Trim(part, " "))
+		for {
+			part, rest, more := strings.Cut(v, ",")
+			r.Header[k] = append(r.Header[k], strings.Trim(part, " "))
+			if !more {
+				break
+			}
+			v = rest
 		}
 	}
 	return r, ""
