@@ -172,7 +172,7 @@ func stubConnections(tb testing.TB, url string) int64 {
 
 // warmFunction is a function's handler as Main builds it, over the stub,
 // the count of bytes it logs, and the stub's URL.
-func warmFunction(b *testing.B, ops ...httpapi.Operation) (*lambda.Handler, *countingWriter, string) {
+func warmFunction(b testing.TB, ops ...httpapi.Operation) (*lambda.Handler, *countingWriter, string) {
 	b.Helper()
 	hash, err := argon2id.Hash(adminPass, cheapParams)
 	if err != nil {
@@ -214,7 +214,7 @@ func warmFunction(b *testing.B, ops ...httpapi.Operation) (*lambda.Handler, *cou
 // it, over the engine warmFunction pointed the SDK at, served by
 // aws-lambda-go as lambda.Start serves it: the typed event decoded and the
 // response encoded by the library.
-func warmFloor(b *testing.B) awslambda.Handler {
+func warmFloor(b testing.TB) awslambda.Handler {
 	b.Helper()
 	db, err := dynamo.NewClient(context.Background())
 	if err != nil {
@@ -374,8 +374,23 @@ func BenchmarkWarm(b *testing.B) {
 	})
 }
 
+// The floor is a yardstick only while it answers a get as the get does.
+func TestFloorAnswersTheGetsBytes(t *testing.T) {
+	fn, _, _ := warmFunction(t, httpapi.OpGet)
+	get, floor := awslambda.NewHandler(fn), warmFloor(t)
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "8476a536-e9f4-11e8-9739-2dfe598c3fcd"})
+	event := gatewayEventV2("GET", map[string]string{httpapi.HeaderSessionID: strings.Repeat("0123456789abcdef", 2)})
+	g, f := invokeRaw(t, get, ctx, event), invokeRaw(t, floor, ctx, event)
+	if g != f {
+		t.Fatalf("get answered %s\nthe floor %s", g, f)
+	}
+	if !strings.Contains(g, `"statusCode":200`) {
+		t.Fatalf("get answered %s, want a 200", g)
+	}
+}
+
 // invokeRaw invokes fn with event and returns its answer.
-func invokeRaw(b *testing.B, fn awslambda.Handler, ctx context.Context, event []byte) string {
+func invokeRaw(b testing.TB, fn awslambda.Handler, ctx context.Context, event []byte) string {
 	b.Helper()
 	out, err := fn.Invoke(ctx, event)
 	if err != nil {
