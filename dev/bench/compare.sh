@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # dev/bench/compare.sh BASE [HEAD]: before and after, on this machine, of the two
 # commits' warm path (the warm-path benchmarks of each, run in turns) and
-# cold start (each one's get function and the minimal function under the
-# Runtime Interface Emulator, in turns), with binary sizes. `make
+# cold start (each one's get function, HEAD's floor function (dev/bench/floor)
+# and the minimal function under the Runtime Interface Emulator, in turns,
+# as ratios to the floor), with binary sizes. `make
 # bench-compare BASE=<commit>` runs it; ROUNDS sets the repetitions (6).
 # A commit without the warm-path benchmarks gets HEAD's.
 set -euo pipefail
@@ -23,8 +24,8 @@ for side in base head; do
     cp internal/lambda/bench_test.go "$src/internal/lambda/"
   fi
   (cd "$src" && go test -c -o ../lambda.test ./internal/lambda)
-  for fn in minimal get; do
-    pkg=./functions/$fn; [ "$fn" = minimal ] && pkg=./dev/bench/minimal
+  for fn in minimal floor get; do
+    pkg=./functions/$fn; [ "$fn" = get ] || pkg=./dev/bench/$fn
     [ -d "$src/$pkg" ] || continue
     (cd "$src" && CGO_ENABLED=0 GOOS=linux go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o "../$fn/bootstrap" "$pkg")
   done
@@ -44,6 +45,9 @@ else
 fi
 
 boots=minimal=$out/head/minimal/bootstrap,base-get=$out/base/get/bootstrap,head-get=$out/head/get/bootstrap
+if [ -f "$out/head/floor/bootstrap" ]; then
+  boots=floor=$out/head/floor/bootstrap,$boots
+fi
 go run ./dev/cmd/cis-bench -rie "$tools/aws-lambda-rie" -cold-starts "$((rounds * 3))" -bootstraps "$boots"
 for side in base head; do
   printf '%s get bootstrap: %s bytes\n' "$side" "$(stat -c %s "$out/$side/get/bootstrap")"

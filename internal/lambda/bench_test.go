@@ -21,14 +21,17 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	awslambda "github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/cis-session/cis-session/dev/bench"
 	"github.com/cis-session/cis-session/dev/local"
 	"github.com/cis-session/cis-session/internal/argon2id"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
+	"github.com/cis-session/cis-session/internal/session"
 )
 
 // The warm-path benchmarks measure what one invocation of a warm function
@@ -169,7 +172,7 @@ func stubConnections(tb testing.TB, url string) int64 {
 
 // warmFunction is a function's handler as Main builds it, over the stub,
 // the count of bytes it logs, and the stub's URL.
-func warmFunction(b *testing.B, ops ...httpapi.Operation) (*lambda.Handler, *countingWriter, string) {
+func warmFunction(b testing.TB, ops ...httpapi.Operation) (*lambda.Handler, *countingWriter, string) {
 	b.Helper()
 	hash, err := argon2id.Hash(adminPass, cheapParams)
 	if err != nil {
@@ -205,6 +208,20 @@ func warmFunction(b *testing.B, ops ...httpapi.Operation) (*lambda.Handler, *cou
 	// log-in neither hashes at full cost nor upgrades the stored hash.
 	svc.Passwords = argon2id.Hasher{Params: cheapParams}
 	return lambda.NewHandler(httpapi.New(svc, log, ops...), log), logs, engine
+}
+
+// warmFloor is the get's yardstick (bench.Floor) as dev/bench/floor builds
+// it, over the engine warmFunction pointed the SDK at, served by
+// aws-lambda-go as lambda.Start serves it: the typed event decoded and the
+// response encoded by the library.
+func warmFloor(b testing.TB) awslambda.Handler {
+	b.Helper()
+	db, err := dynamo.NewClient(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := &bench.Floor{Sessions: &dynamo.Sessions{DB: db, Table: config.DefaultSessionsTable}, Lifetime: session.DefaultLifetime}
+	return awslambda.NewHandler(f.Get)
 }
 
 // countingWriter counts what is written to it: the bytes CloudWatch Logs
@@ -272,6 +289,7 @@ func gatewayEventV1(method string, headers map[string]string) []byte {
 func BenchmarkWarm(b *testing.B) {
 	token := strings.Repeat("0123456789abcdef", 2)
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(adminName+":"+adminPass))
+	getEvent := gatewayEventV2("GET", map[string]string{httpapi.HeaderSessionID: token})
 	cases := []struct {
 		name   string
 		op     httpapi.Operation
@@ -279,13 +297,19 @@ func BenchmarkWarm(b *testing.B) {
 		status int
 	}{
 		{"create", httpapi.OpCreate, gatewayEventV2("POST", map[string]string{"authorization": auth}), 201},
-		{"get", httpapi.OpGet, gatewayEventV2("GET", map[string]string{httpapi.HeaderSessionID: token}), 200},
+		{"get", httpapi.OpGet, getEvent, 200},
 		{"delete", httpapi.OpDelete, gatewayEventV2("DELETE", map[string]string{httpapi.HeaderSessionID: token}), 204},
 		{"get-v1", httpapi.OpGet, gatewayEventV1("GET", map[string]string{httpapi.HeaderSessionID: token}), 200},
+		{"floor", "", getEvent, 200}, // the get's yardstick: bench.Floor
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			fn, logs, engine := warmFunction(b, c.op)
+			get, logs, engine := warmFunction(b, c.op)
+			// Served as lambda.Start serves it, as the floor is.
+			fn := awslambda.NewHandler(get)
+			if c.name == "floor" {
+				fn = warmFloor(b)
+			}
 			ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "8476a536-e9f4-11e8-9739-2dfe598c3fcd"})
 			check := func() {
 				out, err := fn.Invoke(ctx, c.event)
@@ -319,6 +343,60 @@ func BenchmarkWarm(b *testing.B) {
 			check()
 		})
 	}
+	// The get over its floor, in turns: one of each per iteration, which
+	// goes first alternating, so that what the machine's other work takes
+	// falls on both alike. The answer to compare is the ratio.
+	b.Run("get-over-floor", func(b *testing.B) {
+		fn, _, _ := warmFunction(b, httpapi.OpGet)
+		get, floor := awslambda.NewHandler(fn), warmFloor(b)
+		ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "8476a536-e9f4-11e8-9739-2dfe598c3fcd"})
+		// Both answer the same bytes.
+		if g, f := invokeRaw(b, get, ctx, getEvent), invokeRaw(b, floor, ctx, getEvent); g != f {
+			b.Fatalf("get answered %s\nthe floor %s", g, f)
+		}
+		var spent [2]time.Duration // get, floor
+		sides := [2]awslambda.Handler{get, floor}
+		n := 0
+		for b.Loop() {
+			for k := range 2 {
+				side := (n + k) % 2
+				cpu := cpuTime()
+				if _, err := sides[side].Invoke(ctx, getEvent); err != nil {
+					b.Fatal(err)
+				}
+				spent[side] += cpuTime() - cpu
+			}
+			n++
+		}
+		b.ReportMetric(float64(spent[0])/float64(n), "get-cpu-ns/op")
+		b.ReportMetric(float64(spent[1])/float64(n), "floor-cpu-ns/op")
+		b.ReportMetric(float64(spent[0])/float64(spent[1]), "get/floor-cpu")
+	})
+}
+
+// The floor is a yardstick only while it answers a get as the get does.
+func TestFloorAnswersTheGetsBytes(t *testing.T) {
+	fn, _, _ := warmFunction(t, httpapi.OpGet)
+	get, floor := awslambda.NewHandler(fn), warmFloor(t)
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "8476a536-e9f4-11e8-9739-2dfe598c3fcd"})
+	event := gatewayEventV2("GET", map[string]string{httpapi.HeaderSessionID: strings.Repeat("0123456789abcdef", 2)})
+	g, f := invokeRaw(t, get, ctx, event), invokeRaw(t, floor, ctx, event)
+	if g != f {
+		t.Fatalf("get answered %s\nthe floor %s", g, f)
+	}
+	if !strings.Contains(g, `"statusCode":200`) {
+		t.Fatalf("get answered %s, want a 200", g)
+	}
+}
+
+// invokeRaw invokes fn with event and returns its answer.
+func invokeRaw(b testing.TB, fn awslambda.Handler, ctx context.Context, event []byte) string {
+	b.Helper()
+	out, err := fn.Invoke(ctx, event)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return string(out)
 }
 
 // cpuTime is the user and system CPU time of this process so far.

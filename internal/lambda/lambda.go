@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -17,28 +16,24 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	awslambda "github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/awslabs/aws-lambda-go-api-proxy/core"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/cis-session/cis-session/internal/httpapi"
 )
 
 // Handler adapts an http.Handler to API Gateway events.
 type Handler struct {
-	v1  *httpadapter.HandlerAdapter
-	v2  *httpadapter.HandlerAdapterV2
+	h   http.Handler
 	log *slog.Logger
 }
 
 // NewHandler returns the Lambda handler serving h.
 func NewHandler(h http.Handler, log *slog.Logger) *Handler {
-	return &Handler{v1: httpadapter.New(h), v2: httpadapter.NewV2(h), log: log}
+	return &Handler{h: h, log: log}
 }
 
 // payloadProbe holds the fields that tell the two payloads apart.
@@ -46,9 +41,9 @@ type payloadProbe struct {
 	Version any `json:"version"`
 }
 
-// ReasonAdapterRefused is logged if the API Gateway adapter refuses an
-// event that checkEvent let through: a bug, since the adapter prints what
-// it refuses where our logger cannot keep secrets out.
+// ReasonAdapterRefused is logged if the handler wrote no answer at all: a
+// bug of ours, answered as the client's bad request, as every answer must
+// be a vAPI body.
 const ReasonAdapterRefused = "adapter refused the event"
 
 // DeadlineMargin is kept back from the invocation's deadline: every storage
@@ -72,7 +67,7 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	if !bytes.Contains(payload, []byte(`"httpMethod"`)) {
 		var ev events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(payload, &ev); err == nil && ev.Version == "2.0" {
-			return h.serveV2(ctx, ev)
+			return h.serveV2(ctx, &ev)
 		}
 	}
 	var probe payloadProbe
@@ -87,61 +82,36 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		if err := json.Unmarshal(payload, &ev); err != nil {
 			return h.rejectV2(ctx, "", "event fields of the wrong type")
 		}
-		return h.serveV2(ctx, ev)
+		return h.serveV2(ctx, &ev)
 	}
 	var ev events.APIGatewayProxyRequest
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		return h.rejectV1(ctx, "", "event fields of the wrong type")
 	}
-	// The adapter builds v1 query strings itself, escaping every part.
-	if reason := checkEvent(ev.HTTPMethod, ev.RequestContext.DomainName, ev.Path, "", ev.Body, ev.IsBase64Encoded); reason != "" {
+	r, reason := requestV1(ctx, &ev)
+	if r == nil {
 		return h.rejectV1(ctx, ev.Path, reason)
 	}
-	resp, err := h.v1.ProxyWithContext(ctx, ev)
-	if err != nil {
+	w := newResponseWriter()
+	h.h.ServeHTTP(w, r)
+	if !w.answered() {
 		return h.rejectV1(ctx, ev.Path, ReasonAdapterRefused)
 	}
-	return marshal(resp)
+	return marshal(w.responseV1())
 }
 
-func (h *Handler) serveV2(ctx context.Context, ev events.APIGatewayV2HTTPRequest) ([]byte, error) {
+func (h *Handler) serveV2(ctx context.Context, ev *events.APIGatewayV2HTTPRequest) ([]byte, error) {
 	path := cmp.Or(ev.RawPath, ev.RequestContext.HTTP.Path)
-	if reason := checkEvent(ev.RequestContext.HTTP.Method, ev.RequestContext.DomainName, path, ev.RawQueryString, ev.Body, ev.IsBase64Encoded); reason != "" {
+	r, reason := requestV2(ctx, ev)
+	if r == nil {
 		return h.rejectV2(ctx, path, reason)
 	}
-	resp, err := h.v2.ProxyWithContext(ctx, ev)
-	if err != nil {
+	w := newResponseWriter()
+	h.h.ServeHTTP(w, r)
+	if !w.answered() {
 		return h.rejectV2(ctx, path, ReasonAdapterRefused)
 	}
-	return marshal(resp)
-}
-
-// checkEvent refuses what the adapter could not turn into a request, with a
-// reason safe to log, or returns "". The adapter prints such failures, with
-// the URL and so whatever a client put in it, to stdout and the standard
-// log, out of reach of our logger: it must never get an event it refuses.
-// This mirrors the adapter's EventToRequest.
-func checkEvent(method, domain, path, rawQuery, body string, base64Body bool) string {
-	if base64Body {
-		if _, err := base64.StdEncoding.DecodeString(body); err != nil {
-			return "body marked base64 is not"
-		}
-	}
-	if !strings.HasPrefix(path, "/") {
-		path = "/" + path
-	}
-	server := "https://" + domain
-	if custom, ok := os.LookupEnv(core.CustomHostVariable); ok {
-		server = custom
-	}
-	u := server + path
-	if rawQuery != "" {
-		u += "?" + rawQuery
-	}
-	if _, err := http.NewRequest(strings.ToUpper(method), u, nil); err != nil {
-		return "method or URL that net/http refuses"
-	}
-	return ""
+	return marshal(w.responseV2())
 }
 
 // rejectV2 and rejectV1 answer an event that is no well-formed request as

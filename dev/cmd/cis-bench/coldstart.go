@@ -36,6 +36,7 @@ var functions = []function{
 	{"minimal+dynamodb", "./dev/bench/minimal-dynamodb", `{}`, 128},
 	{"create", "./functions/create", v2Event("POST", `{}`), stack.Create.MemoryMB},
 	{"get", "./functions/get", malformedGet, stack.Get.MemoryMB},
+	{"floor", "./dev/bench/floor", malformedGet, stack.Get.MemoryMB}, // the get's yardstick: the same client, request and answer, nothing else
 	{"delete", "./functions/delete", v2Event("DELETE", `{"vmware-api-session-id":"not-a-session"}`), stack.Delete.MemoryMB},
 }
 

@@ -133,6 +133,9 @@ func (r report) markdown(o options) string {
 		w("`go test -run '^$' -bench '^BenchmarkWarm$' -benchmem -count %d ./internal/lambda/`: one invocation (API Gateway event in, response out) against a canned-response engine on loopback; median of %d runs, parsed and summarised with golang.org/x/perf (benchfmt, benchmath: ± is the %.0f%% confidence interval of the median, as benchstat gives it). cpu is this process's CPU time per invocation (all goroutines, GC included), which is what Lambda bills at a fraction of a vCPU; the engine's work is in another process. Log bytes are what the function writes to CloudWatch Logs; new connections, how many the engine saw per invocation (a warm function should open none). create is measured with a stored hash of m=8 KiB, t=1: argon2id is measured below.\n\n", o.count, o.count, confidence*100)
 		w("| invocation | wall µs | cpu µs | bytes allocated | allocations | log bytes | new connections to the engine |\n|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, x := range r.warm {
+			if x.name == getOverFloorBench {
+				continue // a ratio, told below the cold starts
+			}
 			wall, cpu := x.summary("ns/op"), x.summary("cpu-ns/op")
 			w("| %s | %.0f ±%s | %.0f ±%s | %.0f | %.0f | %.0f | %.3f |\n", strings.TrimPrefix(x.name, "BenchmarkWarm/"),
 				wall.Center/1e3, wall.PctRangeString(), cpu.Center/1e3, cpu.PctRangeString(),
@@ -164,6 +167,7 @@ func (r report) markdown(o options) string {
 		}
 		w("\n")
 	}
+	r.getOverFloor(w)
 
 	if r.load != nil {
 		l := r.load
@@ -184,6 +188,49 @@ func (r report) markdown(o options) string {
 
 	r.costs(w)
 	return b.String()
+}
+
+// getOverFloorBench is the warm-path benchmark that invokes the get and its
+// floor in turns and reports their CPU ratio.
+const getOverFloorBench = "BenchmarkWarm/get-over-floor"
+
+// getOverFloor prints the get's cost over its floor (dev/bench/floor), each
+// measured in turns with it: init round by round, warm CPU invocation by
+// invocation.
+func (r report) getOverFloor(w func(string, ...any)) {
+	var get, floor *coldStart
+	for i := range r.cold {
+		switch r.cold[i].name {
+		case "get":
+			get = &r.cold[i]
+		case "floor":
+			floor = &r.cold[i]
+		}
+	}
+	var warm *benchResult
+	for i := range r.warm {
+		if r.warm[i].name == getOverFloorBench {
+			warm = &r.warm[i]
+		}
+	}
+	if (get == nil || floor == nil) && warm == nil {
+		return
+	}
+	w("## The get over its floor\n\n")
+	w("The floor (dev/bench/floor) is a bare aws-lambda-go function, typed v2 event in, with the same DynamoDB client, the same conditional UpdateItem (ALL_NEW) and the same answer as the get; what the get costs over it is the adapter, the HTTP surface and the access log. Goal: warm CPU at most 1.1 times the floor's.\n\n")
+	w("| measure | get / floor, median | p10–p90 |\n|---|---:|---:|\n")
+	if get != nil && floor != nil && len(get.initMs) == len(floor.initMs) {
+		ratios := make([]float64, len(get.initMs))
+		for i := range ratios {
+			ratios[i] = get.initMs[i] / floor.initMs[i] // the same round
+		}
+		w("| init, under the emulator, started in turns (%d rounds) | %.2f | %.2f–%.2f |\n", len(ratios), median(ratios), percentile(ratios, 10), percentile(ratios, 90))
+	}
+	if warm != nil {
+		v := warm.values["get/floor-cpu"]
+		w("| warm CPU per invocation, invoked in turns (`%s`, %d runs) | %.3f | %.3f–%.3f |\n", strings.TrimPrefix(getOverFloorBench, "Benchmark"), len(v), median(v), percentile(v, 10), percentile(v, 90))
+	}
+	w("\n")
 }
 
 // costs prints what a million gets would cost on AWS, from the measured CPU
