@@ -40,7 +40,14 @@ var functions = []function{
 	{"create", "./functions/create", v2Event("POST", `{}`)},
 	{"get", "./functions/get", malformedGet},
 	{"delete", "./functions/delete", v2Event("DELETE", `{"vmware-api-session-id":"not-a-session"}`)},
+	{"authorize", "./functions/authorize", malformedAuthorize},
 }
+
+// malformedAuthorize is an authorizer request with a session id that cannot
+// be one: denied without DynamoDB.
+const malformedAuthorize = `{"type":"REQUEST","methodArn":"arn:aws:execute-api:us-east-1:123456789012:abc/v1/GET/api/vcenter/vm",` +
+	`"resource":"/api/{proxy+}","path":"/api/vcenter/vm","httpMethod":"GET","headers":{"vmware-api-session-id":"not-a-session"},` +
+	`"requestContext":{"path":"/v1/api/vcenter/vm","stage":"v1","requestId":"bench","httpMethod":"GET"}}`
 
 // malformedGet is a get with a session id that cannot be one: every
 // function answers it without DynamoDB (the minimal one ignores it).
@@ -64,7 +71,7 @@ type coldStart struct {
 
 // memorySizes are what each function is started with (AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
 // under the emulator it changes nothing but the environment.
-var memorySizes = map[string]string{"minimal": "128", "minimal+dynamodb": "128", "create": "1769", "get": "512", "delete": "512"}
+var memorySizes = map[string]string{"minimal": "128", "minimal+dynamodb": "128", "create": "1769", "get": "512", "delete": "512", "authorize": "512"}
 
 // measureColdStarts builds every function as `make build` does, for this
 // machine and for arm64, then starts each under the emulator o.coldStarts
