@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -57,11 +58,18 @@ func NewFrontDoor(svc *session.Service, log *slog.Logger) *FrontDoor {
 	return &FrontDoor{svc: svc, log: log}
 }
 
-// Check authenticates r and counts it as a use of its session.
+// Check authenticates r by the session id it presents where get reads it,
+// and counts it as a use of its session.
 func (d *FrontDoor) Check(r *http.Request) Verdict {
+	return d.CheckID(r.Context(), r.URL.Path, surfaceOf(r.URL.Path).sessionID(r))
+}
+
+// CheckID authenticates a call to path by a session id found elsewhere (a
+// JSON-RPC call's session_id security context, say), as Check does.
+func (d *FrontDoor) CheckID(ctx context.Context, path, rawID string) Verdict {
 	start := time.Now()
-	s := surfaceOf(r.URL.Path)
-	sess, err := d.svc.Get(r.Context(), s.sessionID(r))
+	s := surfaceOf(path)
+	sess, err := d.svc.Get(ctx, rawID)
 	v := Verdict{Allowed: err == nil, Session: sess}
 	outcome := "allow"
 	if err != nil {
@@ -72,13 +80,13 @@ func (d *FrontDoor) Check(r *http.Request) Verdict {
 		if we.status >= 500 {
 			outcome, level = "unavailable", slog.LevelError
 		}
-		d.log.Log(r.Context(), level, "authorize failed", "request_id", RequestID(r.Context()), "status", we.status, "error", err.Error())
+		d.log.Log(ctx, level, "authorize failed", "request_id", RequestID(ctx), "status", we.status, "error", err.Error())
 	}
-	attrs := []any{"request_id", RequestID(r.Context()), "outcome", outcome, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+	attrs := []any{"request_id", RequestID(ctx), "outcome", outcome, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
 	if v.Allowed {
 		attrs = append(attrs, "user", sess.User)
 	}
-	d.log.InfoContext(r.Context(), "authorize", attrs...)
+	d.log.InfoContext(ctx, "authorize", attrs...)
 	return v
 }
 

@@ -125,12 +125,16 @@ func TestMakeRunIsTheFrontDoor(t *testing.T) {
 	t.Run("TheRestCookieAuthenticatesAndIsNotForwarded", func(t *testing.T) {
 		req, _ := http.NewRequest("POST", base+"/rest/vcenter/vm?~action=clone", nil)
 		req.Header.Set("Cookie", "vmware-api-session-id="+id)
+		req.Header.Set("vmware-cis-user", "root@evil.example") // the gateway alone says who
 		if status, _, body := call(t, req); status != 200 {
 			t.Fatalf("cookie call: %d %s", status, body)
 		}
 		calls := up.taken()
 		if len(calls) != 1 || calls[0].Path != "/base/rest/vcenter/vm" || calls[0].Header.Get("Cookie") != "" {
-			t.Errorf("forwarded %+v, want /base/rest/vcenter/vm without the cookie", calls)
+			t.Fatalf("forwarded %+v, want /base/rest/vcenter/vm without the cookie", calls)
+		}
+		if u := calls[0].Header.Values("vmware-cis-user"); len(u) != 1 || u[0] != "administrator@vsphere.local" {
+			t.Errorf("vmware-cis-user %v: a client's own value reached the upstream", u)
 		}
 	})
 	t.Run("UnauthenticatedCallsNeverReachTheUpstream", func(t *testing.T) {
