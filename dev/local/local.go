@@ -11,10 +11,12 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"sync/atomic"
 
+	"github.com/cis-session/cis-session/dev/gateway"
 	"github.com/cis-session/cis-session/internal/argon2id"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
@@ -41,6 +43,15 @@ func Service(cfg config.Config, db dynamo.API) *session.Service {
 // given an id for its log lines as Lambda gives one.
 func Handler(cfg config.Config, db dynamo.API, log *slog.Logger) http.Handler {
 	return withRequestID(httpapi.New(Service(cfg, db), log, httpapi.AllOperations...))
+}
+
+// Gateway is the whole API as the deployed stack serves it: the session
+// service, and the front door in front of every other /api/ and /rest/
+// path, forwarding to upstream (nil: none), each request given an id.
+func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger, upstream *url.URL) http.Handler {
+	svc := Service(cfg, db)
+	sessions := httpapi.New(svc, log, httpapi.AllOperations...)
+	return withRequestID(gateway.New(sessions, httpapi.NewFrontDoor(svc, log), upstream, log))
 }
 
 // withRequestID gives each request a fresh id: a random prefix per handler

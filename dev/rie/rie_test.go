@@ -75,7 +75,7 @@ func TestEventsThroughEmulator(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					resp, err := fixtures.ParseResponse(out)
+					resp, err := fixtures.ParseFunctionResponse(ev.Function, out)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -89,7 +89,11 @@ func TestEventsThroughEmulator(t *testing.T) {
 			}
 			// The function really ran under the emulator and logged its
 			// requests (JSON lines on stdout, as CloudWatch gets them).
-			if out := em.Output(); !strings.Contains(out, "START RequestId:") || !strings.Contains(out, `"msg":"request"`) {
+			logLine := `"msg":"request"`
+			if fn.IsAuthorizer() {
+				logLine = `"msg":"authorize"`
+			}
+			if out := em.Output(); !strings.Contains(out, "START RequestId:") || !strings.Contains(out, logLine) {
 				t.Errorf("no emulator or function log lines in the output:\n%s", out)
 			}
 			if len(running(bootstrap)) == 0 {

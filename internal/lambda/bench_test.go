@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -172,7 +173,7 @@ func stubConnections(tb testing.TB, url string) int64 {
 
 // warmFunction is a function's handler as Main builds it, over the stub,
 // the count of bytes it logs, and the stub's URL.
-func warmFunction(b testing.TB, ops ...httpapi.Operation) (*lambda.Handler, *countingWriter, string) {
+func warmFunction(b testing.TB, ops ...httpapi.Operation) (invoker, *countingWriter, string) {
 	b.Helper()
 	hash, err := argon2id.Hash(adminPass, cheapParams)
 	if err != nil {
@@ -207,6 +208,9 @@ func warmFunction(b testing.TB, ops ...httpapi.Operation) (*lambda.Handler, *cou
 	// the cost new hashes are held to are all the cheap one, so that a
 	// log-in neither hashes at full cost nor upgrades the stored hash.
 	svc.Passwords = argon2id.Hasher{Params: cheapParams}
+	if slices.Contains(ops, httpapi.OpAuthorize) {
+		return lambda.NewAuthorizer(httpapi.NewFrontDoor(svc, log), log), logs, engine
+	}
 	return lambda.NewHandler(httpapi.New(svc, log, ops...), log), logs, engine
 }
 
@@ -222,6 +226,36 @@ func warmFloor(b testing.TB) awslambda.Handler {
 	}
 	f := &bench.Floor{Sessions: &dynamo.Sessions{DB: db, Table: config.DefaultSessionsTable}, Lifetime: session.DefaultLifetime}
 	return awslambda.NewHandler(f.Get)
+}
+
+// answered reports whether out is the answer a warm call must get: the
+// status, or for the authorizer an Allow.
+func answered(out []byte, op httpapi.Operation, status int) bool {
+	if op == httpapi.OpAuthorize {
+		var r events.APIGatewayCustomAuthorizerResponse
+		return json.Unmarshal(out, &r) == nil && len(r.PolicyDocument.Statement) == 1 && r.PolicyDocument.Statement[0].Effect == "Allow"
+	}
+	var r struct {
+		StatusCode int `json:"statusCode"`
+	}
+	return json.Unmarshal(out, &r) == nil && r.StatusCode == status
+}
+
+// invoker is a function's Lambda handler: a proxy handler or the authorizer.
+type invoker interface {
+	Invoke(context.Context, []byte) ([]byte, error)
+}
+
+// authorizerEvent is a REST API REQUEST authorizer event presenting token.
+func authorizerEvent(token string) []byte {
+	b, _ := json.Marshal(events.APIGatewayCustomAuthorizerRequestTypeRequest{
+		Type: "REQUEST", MethodArn: "arn:aws:execute-api:us-east-1:123456789012:abc123/v1/GET/api/vcenter/vm",
+		Resource: "/api/{proxy+}", Path: "/api/vcenter/vm", HTTPMethod: "GET",
+		Headers:           map[string]string{httpapi.HeaderSessionID: token, "user-agent": "govmomi/0.52.0"},
+		MultiValueHeaders: map[string][]string{httpapi.HeaderSessionID: {token}, "user-agent": {"govmomi/0.52.0"}},
+		RequestContext:    events.APIGatewayCustomAuthorizerRequestTypeRequestContext{Path: "/v1/api/vcenter/vm", Stage: "v1", RequestID: "bench", HTTPMethod: "GET", APIID: "abc123"},
+	})
+	return b
 }
 
 // countingWriter counts what is written to it: the bytes CloudWatch Logs
@@ -301,6 +335,8 @@ func BenchmarkWarm(b *testing.B) {
 		{"delete", httpapi.OpDelete, gatewayEventV2("DELETE", map[string]string{httpapi.HeaderSessionID: token}), 204},
 		{"get-v1", httpapi.OpGet, gatewayEventV1("GET", map[string]string{httpapi.HeaderSessionID: token}), 200},
 		{"floor", "", getEvent, 200}, // the get's yardstick: bench.Floor
+		// The front door: an authorizer request, answered Allow.
+		{"authorize", httpapi.OpAuthorize, authorizerEvent(token), 200},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -316,10 +352,7 @@ func BenchmarkWarm(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				var r struct {
-					StatusCode int `json:"statusCode"`
-				}
-				if err := json.Unmarshal(out, &r); err != nil || r.StatusCode != c.status {
+				if !answered(out, c.op, c.status) {
 					b.Fatalf("response %s, want status %d", out, c.status)
 				}
 			}

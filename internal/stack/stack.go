@@ -73,6 +73,9 @@ var OpPermissions = map[httpapi.Operation][]Permission{
 		{SessionsByUser, "dynamodb:Query"}, {Sessions, "dynamodb:PutItem"},
 		{Sessions, "dynamodb:UpdateItem"}, {Sessions, "dynamodb:DeleteItem"},
 	},
+	// The front door: get's one conditional UpdateItem, on every call it
+	// authorizes.
+	httpapi.OpAuthorize: {{Sessions, "dynamodb:UpdateItem"}},
 }
 
 // Function is one Lambda function: the code in functions/<Dir>.
@@ -99,10 +102,16 @@ var (
 	// surface: its one route carries create, get and delete alike, so it
 	// has log-in's memory for the password hash.
 	Vapi = Function{Dir: "vapi", Ops: []httpapi.Operation{httpapi.OpJSONRPC}, MemoryMB: FullVCPUMemoryMB}
+	// Authorize is the front door: API Gateway's authorizer for every
+	// other path under /api/ and /rest/. It serves no route of its own.
+	Authorize = Function{Dir: "authorize", Ops: []httpapi.Operation{httpapi.OpAuthorize}, MemoryMB: 512}
 )
 
 // Functions lists every function of the stack.
-var Functions = []Function{Create, Get, Delete, Vapi}
+var Functions = []Function{Create, Get, Delete, Vapi, Authorize}
+
+// IsAuthorizer reports whether f is invoked as an authorizer, not by a route.
+func (f Function) IsAuthorizer() bool { return slices.Contains(f.Ops, httpapi.OpAuthorize) }
 
 // LogicalID is the function's resource in template.yaml, and so also the
 // name of its `make build-<LogicalID>` target: "get" is GetFunction.
@@ -214,8 +223,22 @@ func RouteOf(event []byte) (method, path string, err error) {
 	return ev.HTTPMethod, ev.Resource, nil
 }
 
-// ForEvent returns the function API Gateway would invoke with event.
+// IsAuthorizerEvent reports whether event is a REST API Lambda REQUEST
+// authorizer event (type REQUEST, a methodArn), which no route names.
+func IsAuthorizerEvent(event []byte) bool {
+	var ev struct {
+		Type      string `json:"type"`
+		MethodArn string `json:"methodArn"`
+	}
+	return json.Unmarshal(event, &ev) == nil && ev.Type == "REQUEST" && ev.MethodArn != ""
+}
+
+// ForEvent returns the function API Gateway would invoke with event: the
+// authorizer for an authorizer event, else the function of its route.
 func ForEvent(event []byte) (Function, error) {
+	if IsAuthorizerEvent(event) {
+		return Authorize, nil
+	}
 	method, path, err := RouteOf(event)
 	if err != nil {
 		return Function{}, err

@@ -29,7 +29,15 @@ func TestTableIsConsistent(t *testing.T) {
 			t.Errorf("function %s has no permissions", f.Dir)
 		}
 	}
-	for _, op := range httpapi.AllOperations {
+	// The front door is a function with no route: API Gateway invokes it
+	// as an authorizer.
+	if rs := stack.Authorize.Routes(); len(rs) != 0 || !stack.Authorize.IsAuthorizer() {
+		t.Errorf("authorize: routes %v, want none (it is an authorizer)", rs)
+	}
+	if got := stack.Authorize.Permissions(); !slices.Equal(got, []stack.Permission{{Table: stack.Sessions, Action: "dynamodb:UpdateItem"}}) {
+		t.Errorf("authorize may %v, want only UpdateItem on the sessions table", got)
+	}
+	for _, op := range append(slices.Clone(httpapi.AllOperations), httpapi.OpAuthorize) {
 		if _, ok := served[op]; !ok {
 			t.Errorf("operation %s is served by no function", op)
 		}
@@ -83,6 +91,9 @@ func TestForEvent(t *testing.T) {
 		{`{"version":"2.0","routeKey":"POST /api/session"}`, "create"},
 		{`{"httpMethod":"DELETE","resource":"/api/session","path":"/api/session"}`, "delete"},
 		{`{"version":"1.0","httpMethod":"GET","resource":"/api/session"}`, "get"},
+		// An authorizer event names the route it guards, which the
+		// authorizer serves whatever it is.
+		{`{"type":"REQUEST","methodArn":"arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/api/vcenter/vm","httpMethod":"GET","resource":"/api/{proxy+}","path":"/api/vcenter/vm"}`, "authorize"},
 	}
 	for _, c := range cases {
 		f, err := stack.ForEvent([]byte(c.event))
@@ -96,6 +107,8 @@ func TestForEvent(t *testing.T) {
 		`{"version":"2.0","routeKey":"PUT /api/session"}`,
 		`{"version":"2.0","routeKey":"GET /api/nothing"}`,
 		`{"foo":"bar"}`,
+		`{"type":"TOKEN","methodArn":"arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/x"}`,
+		`{"type":"REQUEST","httpMethod":"GET","path":"/api/vcenter/vm"}`,
 	} {
 		if f, err := stack.ForEvent([]byte(bad)); err == nil {
 			t.Errorf("ForEvent(%s) = %s, want an error", bad, f.Dir)

@@ -121,6 +121,9 @@ func TestEveryFunctionDirectoryHasAResourceAndBack(t *testing.T) {
 				t.Fatal(err)
 			}
 			serves := fmt.Sprintf("stack.%s.Ops...", strings.TrimSuffix(id, "Function"))
+			if f.IsAuthorizer() {
+				serves = "lambda.StartAuthorizer("
+			}
 			if !strings.Contains(string(main), serves) {
 				t.Errorf("functions/%s/main.go does not serve %s", f.Dir, serves)
 			}
@@ -176,8 +179,9 @@ func regexpLower(s string) bool {
 
 type route struct{ Method, Path string }
 
-// TestEveryRouteIsRouted: the HttpApi events of the template are exactly the
-// routes of httpapi.Routes, each to the function stack.ForRoute names.
+// TestEveryRouteIsRouted: the Api events of the template are exactly the
+// routes of httpapi.Routes, each to the function stack.ForRoute names, on
+// the one REST API; the authorizer has no event.
 func TestEveryRouteIsRouted(t *testing.T) {
 	s := loadStack(t)
 	want := map[route]string{}
@@ -190,21 +194,24 @@ func TestEveryRouteIsRouted(t *testing.T) {
 		want[route{rt.Method, rt.Path}] = f.LogicalID()
 	}
 	got := map[route]string{}
-	apis := s.resources("AWS::Serverless::HttpApi")
-	if len(apis) != 1 {
-		t.Fatalf("HttpApi resources %v, want one", apis)
+	apis := s.resources("AWS::Serverless::Api")
+	if len(apis) != 1 || len(s.resources("AWS::Serverless::HttpApi")) != 0 {
+		t.Fatalf("Api resources %v (and HttpApi %v), want one REST API", apis, s.resources("AWS::Serverless::HttpApi"))
+	}
+	if events := getMap(s.resource(stack.Authorize.LogicalID()), "Properties", "Events"); len(events) != 0 {
+		t.Errorf("%s has events %v: the authorizer serves no route", stack.Authorize.LogicalID(), slices.Collect(maps.Keys(events)))
 	}
 	for _, id := range s.resources("AWS::Serverless::Function") {
 		for name, ev := range getMap(s.resource(id), "Properties", "Events") {
-			if typ := get(ev, "Type"); typ != "HttpApi" {
-				t.Errorf("%s event %s: type %v; routes are HttpApi events (extend this test for others)", id, name, typ)
+			if typ := get(ev, "Type"); typ != "Api" {
+				t.Errorf("%s event %s: type %v; routes are Api events of the REST API", id, name, typ)
 				continue
 			}
-			if api, _ := ref(get(ev, "Properties", "ApiId")); api != apis[0] {
-				t.Errorf("%s event %s: ApiId is not !Ref %s", id, name, apis[0])
+			if api, _ := ref(get(ev, "Properties", "RestApiId")); api != apis[0] {
+				t.Errorf("%s event %s: RestApiId is not !Ref %s", id, name, apis[0])
 			}
-			if v := get(ev, "Properties", "PayloadFormatVersion"); v != "2.0" {
-				t.Errorf("%s event %s: PayloadFormatVersion %v, want \"2.0\"", id, name, v)
+			if get(ev, "Properties", "Auth") != nil {
+				t.Errorf("%s event %s: the session routes authenticate themselves; no Auth", id, name)
 			}
 			rt := route{fmt.Sprint(get(ev, "Properties", "Method")), fmt.Sprint(get(ev, "Properties", "Path"))}
 			if other, dup := got[rt]; dup {

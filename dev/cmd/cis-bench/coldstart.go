@@ -38,7 +38,14 @@ var functions = []function{
 	{"get", "./functions/get", malformedGet, stack.Get.MemoryMB},
 	{"floor", "./dev/bench/floor", malformedGet, stack.Get.MemoryMB}, // the get's yardstick: the same client, request and answer, nothing else
 	{"delete", "./functions/delete", v2Event("DELETE", `{"vmware-api-session-id":"not-a-session"}`), stack.Delete.MemoryMB},
+	{"authorize", "./functions/authorize", malformedAuthorize, stack.Authorize.MemoryMB},
 }
+
+// malformedAuthorize is an authorizer request with a session id that cannot
+// be one: denied without DynamoDB.
+const malformedAuthorize = `{"type":"REQUEST","methodArn":"arn:aws:execute-api:us-east-1:123456789012:abc/v1/GET/api/vcenter/vm",` +
+	`"resource":"/api/{proxy+}","path":"/api/vcenter/vm","httpMethod":"GET","headers":{"vmware-api-session-id":"not-a-session"},` +
+	`"requestContext":{"path":"/v1/api/vcenter/vm","stage":"v1","requestId":"bench","httpMethod":"GET"}}`
 
 // malformedGet is a get with a session id that cannot be one: every
 // function answers it without DynamoDB (the minimal one ignores it).

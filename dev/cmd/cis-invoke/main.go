@@ -182,7 +182,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "cis-invoke: %s: no expected outcome beside it; nothing checked\n", ev.Path)
 			continue
 		}
-		resp, err := fixtures.ParseResponse(out)
+		resp, err := fixtures.ParseFunctionResponse(ev.Function, out)
 		if err == nil {
 			err = ev.Expected.Check(resp)
 		}

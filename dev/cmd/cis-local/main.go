@@ -8,6 +8,11 @@
 // it spent waiting for DynamoDB, and logs the totals (a "timing" line) when
 // it stops: what `make bench` reports of its load run.
 //
+// It is the whole API as the deployed stack serves it: every other path
+// under /api/ and /rest/ goes through the front door (the authorizer's
+// code) and, with UPSTREAM_URL set (http://host[:port][/base]), on to that
+// upstream as the stack's HTTP integration forwards it (dev/gateway).
+//
 // The seeded user and its password (LOCAL_ADMIN_PASSWORD, default Admin!23)
 // exist only here: a deployed stack never has them.
 package main
@@ -21,6 +26,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -55,6 +61,10 @@ func run(ctx context.Context) error {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	upstream, err := upstreamURL(os.Getenv("UPSTREAM_URL"))
+	if err != nil {
+		return err
+	}
 
 	// Local engines accept any credentials, but the SDK insists on some.
 	setDefault("AWS_REGION", "us-east-1")
@@ -90,7 +100,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           tm.handler(local.Handler(cfg, db, log), log),
+		Handler:           tm.handler(local.Gateway(cfg, db, log, upstream), log),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
@@ -98,7 +108,8 @@ func run(ctx context.Context) error {
 	fmt.Fprintf(os.Stderr, "\nCIS session service on %s (DynamoDB at %s)\n"+
 		"  curl -i -u '%s:<LOCAL_ADMIN_PASSWORD>' -X POST %s/api/session\n"+
 		"  curl -i -u '%s:<LOCAL_ADMIN_PASSWORD>' -X POST %s/rest/com/vmware/cis/session\n"+
-		"Ctrl-C stops it.\n\n", url, endpoint, LocalAdmin, url, LocalAdmin, url)
+		"Every other /api/ and /rest/ path: the front door, then %s.\n"+
+		"Ctrl-C stops it.\n\n", url, endpoint, LocalAdmin, url, LocalAdmin, url, upstreamText(upstream))
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -134,6 +145,26 @@ func seedAdmin(ctx context.Context, users *dynamo.Users, log *slog.Logger) error
 		return err
 	}
 	return nil
+}
+
+// upstreamURL parses UPSTREAM_URL: empty for none, else an http(s) URL
+// with a host and no query, to which each call's path is appended.
+func upstreamURL(v string) (*url.URL, error) {
+	if v == "" {
+		return nil, nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("UPSTREAM_URL=%q: want http(s)://host[:port][/base], no query", v)
+	}
+	return u, nil
+}
+
+func upstreamText(u *url.URL) string {
+	if u == nil {
+		return "404 operation_not_found (no UPSTREAM_URL)"
+	}
+	return u.String()
 }
 
 func setDefault(name, value string) {

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cis-session/cis-session/dev/localdynamo"
+	"github.com/cis-session/cis-session/dev/logscan"
+	"github.com/cis-session/cis-session/dev/proc"
+)
+
+// upstreamCall is what the upstream saw of one forwarded call.
+type upstreamCall struct {
+	Method, Path, Query, Body string
+	Header                    http.Header
+}
+
+// recordingUpstream is the service behind the front door: it answers every
+// call 200 and remembers what reached it.
+type recordingUpstream struct {
+	mu    sync.Mutex
+	calls []upstreamCall
+}
+
+func (u *recordingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	u.mu.Lock()
+	u.calls = append(u.calls, upstreamCall{r.Method, r.URL.Path, r.URL.RawQuery, string(b), r.Header.Clone()})
+	u.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"value":"from upstream"}`)
+}
+
+func (u *recordingUpstream) taken() []upstreamCall {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	c := u.calls
+	u.calls = nil
+	return c
+}
+
+// TestMakeRunIsTheFrontDoor runs `make run`'s binary with UPSTREAM_URL set
+// to a loopback server and a 2-second idle timeout: an authenticated call
+// reaches the upstream as the user, without the session id; calls with no
+// session, a logged-out one or an expired one get the vAPI 401 and never
+// reach it; and calls to protected routes alone keep a session alive past
+// its idle timeout. No log line carries a token.
+func TestMakeRunIsTheFrontDoor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	up := &recordingUpstream{}
+	upstream := httptest.NewServer(up)
+	defer upstream.Close()
+
+	const idle = 2 * time.Second
+	scan := logscan.New()
+	base := startLocal(t, scan.Writer(), "UPSTREAM_URL="+upstream.URL+"/base", "SESSION_IDLE_TIMEOUT=2s")
+	logIn := func() string {
+		req, _ := http.NewRequest("POST", base+"/api/session", nil)
+		req.SetBasicAuth("administrator@vsphere.local", "Local-Pass-1")
+		status, _, body := call(t, req)
+		if status != 201 {
+			t.Fatalf("log in: %d %s", status, body)
+		}
+		id := strings.Trim(body, "\"\n")
+		scan.Secret(id)
+		return id
+	}
+	protected := func(method, path, id, body string) (int, http.Header, string) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		if id != "" {
+			req.Header.Set("vmware-api-session-id", id)
+		}
+		return call(t, req)
+	}
+	refused := func(what string, status int, h http.Header, body string, legacy bool) {
+		t.Helper()
+		want := `"error_type":"UNAUTHENTICATED"`
+		if legacy {
+			want = `"type":"com.vmware.vapi.std.errors.unauthenticated"`
+		}
+		if status != 401 || !strings.Contains(body, want) || h.Get("WWW-Authenticate") != `Basic realm="VAPI endpoint"` || h.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: %d %v %s, want the vAPI 401 with the challenge", what, status, h, body)
+		}
+		if calls := up.taken(); len(calls) != 0 {
+			t.Errorf("%s reached the upstream: %+v", what, calls)
+		}
+	}
+
+	id := logIn()
+	t.Run("AnAuthenticatedCallReachesTheUpstreamAsTheUser", func(t *testing.T) {
+		status, _, body := protected("PATCH", "/api/vcenter/vm/vm-42?x=1&y=2", id, `{"name":"web"}`)
+		if status != 200 || body != `{"value":"from upstream"}` {
+			t.Fatalf("authenticated call: %d %s, want the upstream's answer", status, body)
+		}
+		calls := up.taken()
+		if len(calls) != 1 {
+			t.Fatalf("upstream got %d calls, want 1", len(calls))
+		}
+		c := calls[0]
+		if c.Method != "PATCH" || c.Path != "/base/api/vcenter/vm/vm-42" || c.Query != "x=1&y=2" || c.Body != `{"name":"web"}` {
+			t.Errorf("forwarded as %s %s?%s %s", c.Method, c.Path, c.Query, c.Body)
+		}
+		if u := c.Header.Get("vmware-cis-user"); u != "administrator@vsphere.local" {
+			t.Errorf("vmware-cis-user = %q", u)
+		}
+		if c.Header.Get("vmware-cis-session-created") == "" {
+			t.Error("no vmware-cis-session-created")
+		}
+		if v := c.Header.Values("vmware-api-session-id"); len(v) != 0 {
+			t.Errorf("the session id was forwarded: %v", v)
+		}
+	})
+	t.Run("TheRestCookieAuthenticatesAndIsNotForwarded", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", base+"/rest/vcenter/vm?~action=clone", nil)
+		req.Header.Set("Cookie", "vmware-api-session-id="+id)
+		req.Header.Set("vmware-cis-user", "root@evil.example") // the gateway alone says who
+		if status, _, body := call(t, req); status != 200 {
+			t.Fatalf("cookie call: %d %s", status, body)
+		}
+		calls := up.taken()
+		if len(calls) != 1 || calls[0].Path != "/base/rest/vcenter/vm" || calls[0].Header.Get("Cookie") != "" {
+			t.Fatalf("forwarded %+v, want /base/rest/vcenter/vm without the cookie", calls)
+		}
+		if u := calls[0].Header.Values("vmware-cis-user"); len(u) != 1 || u[0] != "administrator@vsphere.local" {
+			t.Errorf("vmware-cis-user %v: a client's own value reached the upstream", u)
+		}
+	})
+	t.Run("UnauthenticatedCallsNeverReachTheUpstream", func(t *testing.T) {
+		status, h, body := protected("GET", "/api/vcenter/vm", "", "")
+		refused("no session", status, h, body, false)
+		status, h, body = protected("GET", "/rest/vcenter/vm", strings.Repeat("ab", 16), "")
+		refused("unknown session", status, h, body, true)
+	})
+	t.Run("CallsOnProtectedRoutesAloneKeepTheSessionAlive", func(t *testing.T) {
+		alive := logIn()
+		for end := time.Now().Add(2*idle + idle/2); time.Now().Before(end); time.Sleep(idle / 4) {
+			if status, _, body := protected("GET", "/api/vcenter/host", alive, ""); status != 200 {
+				t.Fatalf("protected call on a session in use: %d %s", status, body)
+			}
+		}
+		up.taken()
+		req, _ := http.NewRequest("GET", base+"/api/session", nil)
+		req.Header.Set("vmware-api-session-id", alive)
+		if status, _, body := call(t, req); status != 200 {
+			t.Fatalf("get after %v of protected calls only (idle timeout %v): %d %s", 2*idle+idle/2, idle, status, body)
+		}
+	})
+	t.Run("AnExpiredSessionIsRefused", func(t *testing.T) {
+		expiring := logIn()
+		time.Sleep(idle + idle/4)
+		status, h, body := protected("GET", "/api/vcenter/vm", expiring, "")
+		refused("expired session", status, h, body, false)
+	})
+	t.Run("ALoggedOutSessionIsRefused", func(t *testing.T) {
+		out := logIn()
+		if status, _, _ := protected("GET", "/api/vcenter/vm", out, ""); status != 200 {
+			t.Fatal("live session refused")
+		}
+		up.taken()
+		req, _ := http.NewRequest("DELETE", base+"/api/session", nil)
+		req.Header.Set("vmware-api-session-id", out)
+		if status, _, _ := call(t, req); status != 204 {
+			t.Fatalf("log out: %d", status)
+		}
+		status, h, body := protected("GET", "/api/vcenter/vm", out, "")
+		refused("logged-out session", status, h, body, false)
+	})
+	for _, leak := range scan.Leaks() {
+		t.Errorf("cis-local logged a secret: %s", leak)
+	}
+}
+
+// TestWithoutAnUpstreamAuthenticatedCallsAreOperationNotFound: no
+// UPSTREAM_URL, as a stack deployed without UpstreamUrl.
+func TestWithoutAnUpstreamAuthenticatedCallsAreOperationNotFound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	base := startLocal(t, io.Discard, "UPSTREAM_URL=")
+	req, _ := http.NewRequest("POST", base+"/api/session", nil)
+	req.SetBasicAuth("administrator@vsphere.local", "Local-Pass-1")
+	_, _, body := call(t, req)
+	id := strings.Trim(body, "\"\n")
+	for path, want := range map[string]string{
+		"/api/vcenter/vm":  `"error_type":"OPERATION_NOT_FOUND"`,
+		"/rest/vcenter/vm": `"type":"com.vmware.vapi.std.errors.operation_not_found"`,
+	} {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("vmware-api-session-id", id)
+		if status, h, body := call(t, req); status != 404 || !strings.Contains(body, want) || h.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: %d %s, want 404 with %s", path, status, body, want)
+		}
+	}
+}
+
+func TestABadUpstreamURLStopsStartUp(t *testing.T) {
+	for _, v := range []string{"ftp://host", "http://", "http://host/?q=1", "::"} {
+		if _, err := upstreamURL(v); err == nil || !strings.Contains(err.Error(), "UPSTREAM_URL") {
+			t.Errorf("upstreamURL(%q) = %v, want an error naming UPSTREAM_URL", v, err)
+		}
+	}
+	if u, err := upstreamURL("http://127.0.0.1:8080/base"); err != nil || u.Path != "/base" {
+		t.Errorf("upstreamURL(http://127.0.0.1:8080/base) = %v, %v", u, err)
+	}
+}
+
+// startLocal builds and runs cis-local with env on a free port, its stdout
+// (the JSON log) copied to logs, and returns its base URL. It is stopped
+// when the test ends.
+func startLocal(t *testing.T, logs io.Writer, env ...string) string {
+	t.Helper()
+	root, err := localdynamo.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "cis-local")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	port, err := proc.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Dir = root
+	cmd.Env = append(append(os.Environ(), "PORT="+fmt.Sprint(port), "AWS_ENDPOINT_URL_DYNAMODB=", "LOCAL_ADMIN_PASSWORD=Local-Pass-1"), env...)
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			_, _ = logs.Write(append(sc.Bytes(), '\n'))
+		}
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("cis-local never listened")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", port)
+}
+
+func call(t *testing.T, req *http.Request) (int, http.Header, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
