@@ -186,6 +186,9 @@ func (s *Service) Login(ctx context.Context, login, password string) (Token, Ses
 	if err := s.Sessions.Create(ctx, Record{Hash: tok.Hash(), Session: sess}, s.Lifetime); err != nil {
 		return "", Session{}, err
 	}
+	if err := s.confirm(ctx, name, u, tok.Hash(), now); err != nil {
+		return "", Session{}, err
+	}
 	if s.Passwords.NeedsRehash(u.PasswordHash) {
 		// Only now is the password known: bring its hash up to the cost of
 		// new ones, so that this user's log-ins take as long as an unknown

@@ -30,8 +30,8 @@ const (
 	Sessions Table = "sessions"
 	Users    Table = "users"
 	// SessionsByUser is the sessions table's index of sessions by user
-	// (dynamo.SessionsByUser), granted as <sessions table ARN>/index/by-user.
-	SessionsByUser Table = Sessions + "/index/by-user"
+	// (dynamo.SessionsByUser), granted as <sessions table ARN>/index/by-user-v2.
+	SessionsByUser Table = Sessions + "/index/by-user-v2"
 )
 
 // Tables lists every table and index a function may be granted actions on.
@@ -48,16 +48,20 @@ type Permission struct {
 // that the code makes no other call.
 var OpPermissions = map[httpapi.Operation][]Permission{
 	// Read the user (the password hash and failed log-ins), count the
-	// user's live sessions, count or clear failed log-ins (and upgrade a
-	// hash made at a lower cost), store the new session.
+	// user's live sessions (at the cap: read the candidates' last accesses
+	// and delete the dead ones), count or clear failed log-ins (and upgrade
+	// a hash made at a lower cost), store the new session, read the user
+	// again to confirm it did not change meanwhile (else delete the session).
 	httpapi.OpCreate: {
 		{Users, "dynamodb:GetItem"}, {Users, "dynamodb:UpdateItem"},
 		{SessionsByUser, "dynamodb:Query"}, {Sessions, "dynamodb:PutItem"},
+		{Sessions, "dynamodb:BatchGetItem"}, {Sessions, "dynamodb:DeleteItem"},
 	},
 	// POST /rest/com/vmware/cis/session: log-in, or with ~action=get a get.
 	httpapi.OpLegacyPost: {
 		{Users, "dynamodb:GetItem"}, {Users, "dynamodb:UpdateItem"},
 		{SessionsByUser, "dynamodb:Query"}, {Sessions, "dynamodb:PutItem"},
+		{Sessions, "dynamodb:BatchGetItem"}, {Sessions, "dynamodb:DeleteItem"},
 		{Sessions, "dynamodb:UpdateItem"},
 	},
 	// One conditional UpdateItem (and, when the condition fails without
