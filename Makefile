@@ -162,6 +162,10 @@ bench-compare: deps $(RIE) $(BENCHSTAT) ## Before and after of two commits' warm
 load: ## Load a running `make run` with gets and print latency percentiles: make load ARGS="-n 20000 -c 8"
 	$(GO) run ./dev/cmd/cis-load $(ARGS)
 
+.PHONY: load-open
+load-open: ## Open-loop load of a running `make run` at fixed rates (vegeta): make load-open ARGS="-rates 100,200,400 -sessions 500"
+	$(GO) run ./dev/cmd/cis-openload $(ARGS)
+
 .PHONY: clean
 clean: ## Remove build output and installed tools
 	rm -rf build .tools

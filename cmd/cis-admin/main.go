@@ -32,9 +32,18 @@ Commands:
   create-tables          create the sessions and users tables (idempotent) and enable TTL
   add-user NAME          add a user; the password is prompted for, or read from stdin
   list-users             list every user, and which are locked out
-  remove-user NAME       remove a user (their open sessions end at their timeouts)
-  reset-password NAME    set a new password; prompted for, or read from stdin
+  remove-user NAME       remove a user and end all their sessions
+  reset-password NAME    set a new password (prompted for, or read from stdin) and end all their sessions
   unlock NAME            forget NAME's failed log-ins, ending a lockout at once
+  list-sessions NAME     list NAME's sessions: hash prefix, created, last access, idle and absolute expiry
+  end-sessions NAME [HASH-PREFIX]
+                         end all of NAME's sessions, or the one whose token hash starts with HASH-PREFIX
+
+NAME's sessions end on every surface. Ending all of them waits until the
+user's index has shown no session for -quiet (default 2s): a session
+written before the change whose index entry takes longer than that to
+appear is missed (run end-sessions again); a log-in racing the command
+keeps no session.
 
 NAME is user@domain; a name without a domain gets DEFAULT_DOMAIN (vsphere.local).
 Tables come from SESSIONS_TABLE and USERS_TABLE, the lockout policy from
@@ -55,6 +64,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs := flag.NewFlagSet("cis-admin", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	quiet := fs.Duration("quiet", session.DefaultRevocationQuiet, "how long ending all of a user's sessions waits for the index to show none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,9 +81,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	users := &dynamo.Users{DB: db, Table: cfg.UsersTable}
+	sessions := &dynamo.Sessions{DB: db, Table: cfg.SessionsTable}
+	revoke := session.Revocation{Store: sessions, Quiet: *quiet}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	name := func() (string, error) {
-		if len(rest) != 1 {
+		if len(rest) != 1 && (cmd != "end-sessions" || len(rest) != 2) {
 			return "", fmt.Errorf("%s takes exactly one NAME", cmd)
 		}
 		n, ok := session.QualifyName(rest[0], cfg.DefaultDomain)
@@ -97,6 +109,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err != nil {
 			return err
 		}
+		if _, err := users.User(ctx, n); err == nil {
+			return fmt.Errorf("user %s already exists", n)
+		}
+		// Sessions left by an earlier user of the name (removed before
+		// removal ended sessions) must not pass to this one. No log-in can
+		// add one now: there is no user to log in as.
+		if _, err := (session.Revocation{Store: sessions}).EndAll(ctx, n); err != nil {
+			return err
+		}
 		if err := users.Add(ctx, session.User{Name: n, PasswordHash: hash}, time.Now()); err != nil {
 			return err
 		}
@@ -117,7 +138,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err := users.SetPassword(ctx, n, hash, time.Now()); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "password of %s reset\n", n)
+		ended, err := revoke.EndAll(ctx, n)
+		if err != nil {
+			return fmt.Errorf("password of %s reset, but ending their sessions failed (run end-sessions %s): %w", n, n, err)
+		}
+		fmt.Fprintf(stdout, "password of %s reset; %s ended\n", n, plural(ended, "session"))
 	case "remove-user":
 		n, err := name()
 		if err != nil {
@@ -126,7 +151,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err := users.Remove(ctx, n); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "removed %s\n", n)
+		ended, err := revoke.EndAll(ctx, n)
+		if err != nil {
+			return fmt.Errorf("removed %s, but ending their sessions failed (run end-sessions %s): %w", n, n, err)
+		}
+		fmt.Fprintf(stdout, "removed %s; %s ended\n", n, plural(ended, "session"))
 	case "unlock":
 		n, err := name()
 		if err != nil {
@@ -154,6 +183,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 				fmt.Fprintln(stdout, u.Name)
 			}
 		}
+	case "list-sessions":
+		n, err := name()
+		if err != nil {
+			return err
+		}
+		return listSessions(ctx, stdout, users, sessions, cfg.Lifetime, n)
+	case "end-sessions":
+		n, err := name()
+		if err != nil {
+			return err
+		}
+		if len(rest) == 2 {
+			return endSession(ctx, stdout, users, sessions, n, rest[1])
+		}
+		return endAllSessions(ctx, stdout, users, revoke, n)
 	default:
 		fs.Usage()
 		return fmt.Errorf("unknown command %q", cmd)

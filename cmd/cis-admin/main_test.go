@@ -10,13 +10,14 @@ import (
 
 	"github.com/cis-session/cis-session/dev/dynamotest"
 	"github.com/cis-session/cis-session/dev/localdynamo"
+	"github.com/cis-session/cis-session/dev/logscan"
 	"github.com/cis-session/cis-session/internal/argon2id"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/session"
 )
 
-func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(logscan.Main(m, dynamotest.Main)) }
 
 // admin runs the tool as a shell would, returning what it printed.
 func admin(t *testing.T, stdin string, args ...string) (string, error) {

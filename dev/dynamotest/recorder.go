@@ -2,6 +2,7 @@ package dynamotest
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -103,4 +104,13 @@ func (r *Recorder) Scan(ctx context.Context, in *dynamodb.ScanInput, o ...func(*
 func (r *Recorder) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	r.record("Query", in.TableName, in.IndexName)
 	return r.API.Query(ctx, in, o...)
+}
+
+// BatchGetItem records one call per table the request reads.
+func (r *Recorder) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	tables := slices.Sorted(maps.Keys(in.RequestItems))
+	for _, t := range tables {
+		r.record("BatchGetItem", aws.String(t), nil)
+	}
+	return r.API.BatchGetItem(ctx, in, o...)
 }

@@ -183,20 +183,29 @@ func TestCountLive(t *testing.T) {
 		ctx := context.Background()
 		s := &dynamo.Sessions{DB: f.DB, Table: f.Tables.Sessions}
 		now := t0.Add(lifetime.Absolute)
-		for range 3 {
-			newSession(t, s, "Alice@corp", now.Add(-time.Minute)) // live
+		// seed gives user 3 live sessions, 1 idled out, 1 more live under
+		// another spelling of the name, and 1 kept alive to the end of its
+		// absolute lifetime: 4 live, 5 the index cannot tell from live.
+		seed := func(t *testing.T, user string) {
+			for range 3 {
+				newSession(t, s, user, now.Add(-time.Minute))
+			}
+			newSession(t, s, user, now.Add(-lifetime.Idle))
+			newSession(t, s, strings.ToUpper(user), now.Add(-time.Second))
+			tok, _ := session.NewToken()
+			old := session.Record{Hash: tok.Hash(), Session: session.Session{User: user, Created: t0, LastAccessed: now.Add(-time.Second)}}
+			if err := s.Create(ctx, old, lifetime); err != nil {
+				t.Fatal(err)
+			}
 		}
-		newSession(t, s, "Alice@corp", now.Add(-lifetime.Idle)) // idled out
-		newSession(t, s, "alice@CORP", now.Add(-time.Second))   // live, same user
-		// Kept alive to the end of its absolute lifetime.
-		tok, _ := session.NewToken()
-		old := session.Record{Hash: tok.Hash(), Session: session.Session{User: "alice@corp", Created: t0, LastAccessed: now.Add(-time.Second)}}
-		if err := s.Create(ctx, old, lifetime); err != nil {
-			t.Fatal(err)
+		recorded := func() (*dynamotest.Recorder, *dynamo.Sessions) {
+			rec := &dynamotest.Recorder{API: f.DB}
+			return rec, &dynamo.Sessions{DB: rec, Table: f.Tables.Sessions}
 		}
 		newSession(t, s, "bob@corp", now)
 
 		t.Run("CountsOnlyTheUsersLiveSessions", func(t *testing.T) {
+			seed(t, "alice@corp")
 			for name, want := range map[string]int{"alice@corp": 4, "ALICE@Corp": 4, "bob@corp": 1, "carol@corp": 0} {
 				if got, err := s.CountLive(ctx, name, now, lifetime, 0); err != nil || got != want {
 					t.Errorf("CountLive(%s) = %d, %v; want %d", name, got, err, want)
@@ -204,21 +213,61 @@ func TestCountLive(t *testing.T) {
 			}
 		})
 
+		t.Run("BelowTheCapIsOneQueryOfTheIndex", func(t *testing.T) {
+			seed(t, "dave@corp")
+			rec, rs := recorded()
+			// The idle session still counts: below the cap that changes nothing.
+			if got, err := rs.CountLive(ctx, "dave@corp", now, lifetime, 550); err != nil || got != 5 {
+				t.Fatalf("CountLive below the cap = %d, %v; want 5 (4 live, 1 idle the index cannot tell)", got, err)
+			}
+			if calls := rec.Reset(); !slices.Equal(calls, []string{"Query"}) {
+				t.Fatalf("CountLive below the cap made %v, want one Query", calls)
+			}
+		})
+
+		t.Run("AtTheCapCountsExactlyAndDeletesTheDead", func(t *testing.T) {
+			seed(t, "erin@corp")
+			rec, rs := recorded()
+			if got, err := rs.CountLive(ctx, "erin@corp", now, lifetime, 5); err != nil || got != 4 {
+				t.Fatalf("CountLive at the cap = %d, %v; want exactly the 4 live", got, err)
+			}
+			calls := rec.Reset()
+			if !slices.Equal(calls, []string{"Query", "Query", "BatchGetItem", "DeleteItem"}) {
+				t.Fatalf("CountLive at the cap made %v, want the count, the candidates, their items, one delete of the idle one", calls)
+			}
+			// The idle session is gone: the next count is cheap again.
+			if got, err := rs.CountLive(ctx, "erin@corp", now, lifetime, 5); err != nil || got != 4 {
+				t.Fatalf("CountLive after the clean-up = %d, %v; want 4", got, err)
+			}
+			if calls := rec.Reset(); !slices.Equal(calls, []string{"Query"}) {
+				t.Fatalf("CountLive after the clean-up made %v, want one Query", calls)
+			}
+		})
+
+		t.Run("AToolThatNeverLogsOutIsNotCappedByItsIdleSessions", func(t *testing.T) {
+			// A log-in every 2 minutes for a day, 30 minutes of idle timeout:
+			// about 15 live, the rest idle until TTL removes them.
+			const cap = 20
+			for i := range 40 {
+				newSession(t, s, "monitor@corp", now.Add(-lifetime.Idle-time.Duration(i)*2*time.Minute))
+			}
+			for i := range cap - 1 {
+				newSession(t, s, "monitor@corp", now.Add(-time.Duration(i)*time.Minute))
+			}
+			if got, err := s.CountLive(ctx, "monitor@corp", now, lifetime, cap); err != nil || got != cap-1 {
+				t.Fatalf("CountLive = %d, %v; want %d: idle sessions must not count against the cap", got, err, cap-1)
+			}
+		})
+
 		t.Run("CountsAcrossPages", func(t *testing.T) {
+			seed(t, "frank@corp")
 			paged := &dynamo.Sessions{DB: f.DB, Table: f.Tables.Sessions}
 			dynamo.SetCountPage(paged, 2)
-			if got, err := paged.CountLive(ctx, "alice@corp", now, lifetime, 0); err != nil || got != 4 {
-				t.Fatalf("CountLive over pages of 2 = %d, %v; want 4", got, err)
+			if got, err := paged.CountLive(ctx, "frank@corp", now, lifetime, 550); err != nil || got != 5 {
+				t.Fatalf("CountLive over pages of 2 below the cap = %d, %v; want 5", got, err)
 			}
-			rec := &dynamotest.Recorder{API: f.DB}
-			early := &dynamo.Sessions{DB: rec, Table: f.Tables.Sessions}
-			dynamo.SetCountPage(early, 1)
-			got, err := early.CountLive(ctx, "alice@corp", now, lifetime, 1)
-			if err != nil || got < 1 {
-				t.Fatalf("CountLive up to 1 = %d, %v", got, err)
-			}
-			if calls := rec.Reset(); len(calls) >= 6 {
-				t.Fatalf("CountLive that needed 1 read all 6 entries: %v", calls)
+			if got, err := paged.CountLive(ctx, "frank@corp", now, lifetime, 0); err != nil || got != 4 {
+				t.Fatalf("exact CountLive over pages of 2 = %d, %v; want 4", got, err)
 			}
 		})
 	})
@@ -272,7 +321,7 @@ func wantIndex(t *testing.T, db *dynamo.Client, table string) {
 	}
 	p := g.Projection
 	attrs := slices.Sorted(slices.Values(p.NonKeyAttributes))
-	if p.ProjectionType != types.ProjectionTypeInclude || !slices.Equal(attrs, []string{"created_ms", "last_accessed_ms"}) {
-		t.Fatalf("projection = %s %v, want INCLUDE created_ms, last_accessed_ms", p.ProjectionType, attrs)
+	if p.ProjectionType != types.ProjectionTypeInclude || !slices.Equal(attrs, []string{"created_ms"}) {
+		t.Fatalf("projection = %s %v, want INCLUDE created_ms", p.ProjectionType, attrs)
 	}
 }

@@ -33,10 +33,13 @@ const (
 	AttrExpires = "expires_at"
 )
 
-// SessionsByUser is the sessions table's global secondary index that
-// counts a user's sessions: partition key user_key, projecting only what
-// liveness needs (created_ms, last_accessed_ms).
-const SessionsByUser = "by-user"
+// SessionsByUser is the sessions table's global secondary index of a
+// user's sessions: partition key user_key, projecting besides the keys only
+// created_ms, which never changes. Nothing a get writes is in it, so a get
+// writes one item, never an index entry (docs/SESSIONS.md). It replaces
+// "by-user", which projected last_accessed_ms: an index's projection cannot
+// change in place, so the new one has a new name.
+const SessionsByUser = "by-user-v2"
 
 // API is the part of the DynamoDB client the stores use.
 type API interface {
@@ -46,6 +49,7 @@ type API interface {
 	DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	BatchGetItem(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 }
 
 // Sessions is a session.SessionStore on a DynamoDB table.
@@ -74,7 +78,10 @@ const touchCondition = "attribute_exists(" + attrTokenHash + ") AND " +
 // their absolute lifetime: Lifetime.Live as a filter.
 const liveFilter = attrLastAccessed + " > :idle_cutoff AND " + attrCreated + " > :abs_cutoff"
 
-const touchUpdate = "SET " + attrLastAccessed + " = :now, " + AttrExpires + " = :exp"
+// TouchUpdate is the get's update expression. It may set no attribute that
+// is a key of, or projected into, an index (a test holds it to that): then a
+// get writes the one item and nothing else.
+const TouchUpdate = "SET " + attrLastAccessed + " = :now, " + AttrExpires + " = :exp"
 
 // Create stores a new session, never overwriting an existing item.
 func (s *Sessions) Create(ctx context.Context, r session.Record, l session.Lifetime) error {
@@ -120,7 +127,7 @@ func (s *Sessions) Touch(ctx context.Context, h session.TokenHash, now time.Time
 	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           aws.String(s.Table),
 		Key:                 key,
-		UpdateExpression:    aws.String(touchUpdate),
+		UpdateExpression:    aws.String(TouchUpdate),
 		ConditionExpression: aws.String(touchCondition),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":now":         millis(now),
@@ -170,12 +177,28 @@ func (s *Sessions) Touch(ctx context.Context, h session.TokenHash, now time.Time
 	return sess, nil
 }
 
-// CountLive counts a user's live sessions with a Query of the SessionsByUser
-// index that returns only the count: one request, more only past a page
-// (about 1 MB of index entries) and while the count is short of enough. The
-// index is eventually consistent: on DynamoDB a session created a moment
-// ago may not be counted yet.
+// CountLive counts a user's live sessions. The index holds no last access
+// (a get would then write it), so it can tell only sessions past their
+// absolute lifetime: a Query of SessionsByUser that returns only the count
+// of the others, the candidates, is one request (more only past a page of
+// about 1 MB, and while the count is short of enough). Fewer candidates than
+// enough means fewer live sessions than enough: that count is the answer.
+// At enough or more, some may have idled out: the candidates' last accesses
+// are read from the table itself (strongly consistent BatchGetItem) and the
+// live ones counted exactly; the dead ones are deleted, so that the next
+// log-in finds the cheap case again. The index is eventually consistent: on
+// DynamoDB a session created a moment ago may not be counted yet.
 func (s *Sessions) CountLive(ctx context.Context, name string, now time.Time, l session.Lifetime, enough int) (int, error) {
+	n, err := s.countCandidates(ctx, name, now, l, enough)
+	if err != nil || (enough > 0 && n < enough) {
+		return n, err
+	}
+	return s.countLiveExactly(ctx, name, now, l)
+}
+
+// countCandidates counts the user's sessions not past their absolute
+// lifetime, live or idle, stopping once the count reaches enough.
+func (s *Sessions) countCandidates(ctx context.Context, name string, now time.Time, l session.Lifetime, enough int) (int, error) {
 	n := 0
 	var start map[string]types.AttributeValue
 	for {
@@ -183,11 +206,10 @@ func (s *Sessions) CountLive(ctx context.Context, name string, now time.Time, l 
 			TableName:              aws.String(s.Table),
 			IndexName:              aws.String(SessionsByUser),
 			KeyConditionExpression: aws.String(attrUserKey + " = :user"),
-			FilterExpression:       aws.String(liveFilter),
+			FilterExpression:       aws.String(candidateFilter),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":user":        &types.AttributeValueMemberS{Value: session.UserKey(name)},
-				":idle_cutoff": millis(now.Add(-l.Idle)),
-				":abs_cutoff":  millis(now.Add(-l.Absolute)),
+				":user":       &types.AttributeValueMemberS{Value: session.UserKey(name)},
+				":abs_cutoff": millis(now.Add(-l.Absolute)),
 			},
 			Select:            types.SelectCount,
 			ExclusiveStartKey: start,
@@ -206,6 +228,10 @@ func (s *Sessions) CountLive(ctx context.Context, name string, now time.Time, l 
 		start = out.LastEvaluatedKey
 	}
 }
+
+// candidateFilter keeps the index entries of sessions not past their
+// absolute lifetime: all the index can tell.
+const candidateFilter = attrCreated + " > :abs_cutoff"
 
 // laterAccess returns the item of a session whose last access is already
 // later than now, or nil when there is no such item. It writes nothing: the

@@ -32,6 +32,31 @@ type Tables struct {
 // It is what the admin tool and the local runner use; a deployed stack gets
 // its tables from template.yaml instead.
 func CreateTables(ctx context.Context, db *Client, t Tables) error {
+	inputs := createTableInputs(t)
+	for _, in := range inputs {
+		_, err := db.CreateTable(ctx, in)
+		var inUse *types.ResourceInUseException
+		if err != nil && !errors.As(err, &inUse) {
+			return fmt.Errorf("create table %s: %w", aws.ToString(in.TableName), err)
+		}
+	}
+	for _, in := range inputs {
+		w := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) {
+			o.MinDelay = 50 * time.Millisecond
+			o.MaxDelay = time.Second
+		})
+		if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: in.TableName}, 2*time.Minute); err != nil {
+			return fmt.Errorf("wait for table %s: %w", aws.ToString(in.TableName), err)
+		}
+	}
+	if err := ensureIndex(ctx, db, t.Sessions, sessionsByUser()); err != nil {
+		return err
+	}
+	return enableTTL(ctx, db, t.Sessions)
+}
+
+// createTableInputs defines the tables as CreateTables creates them.
+func createTableInputs(t Tables) []*dynamodb.CreateTableInput {
 	specs := []struct {
 		name, key string
 		index     *types.GlobalSecondaryIndex
@@ -39,6 +64,7 @@ func CreateTables(ctx context.Context, db *Client, t Tables) error {
 		{t.Sessions, SessionsKey, sessionsByUser()},
 		{t.Users, UsersKey, nil},
 	}
+	var inputs []*dynamodb.CreateTableInput
 	for _, s := range specs {
 		in := &dynamodb.CreateTableInput{
 			TableName:   aws.String(s.name),
@@ -54,25 +80,9 @@ func CreateTables(ctx context.Context, db *Client, t Tables) error {
 			in.AttributeDefinitions = append(in.AttributeDefinitions, indexKeyDefinition())
 			in.GlobalSecondaryIndexes = []types.GlobalSecondaryIndex{*s.index}
 		}
-		_, err := db.CreateTable(ctx, in)
-		var inUse *types.ResourceInUseException
-		if err != nil && !errors.As(err, &inUse) {
-			return fmt.Errorf("create table %s: %w", s.name, err)
-		}
+		inputs = append(inputs, in)
 	}
-	for _, s := range specs {
-		w := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) {
-			o.MinDelay = 50 * time.Millisecond
-			o.MaxDelay = time.Second
-		})
-		if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.name)}, 2*time.Minute); err != nil {
-			return fmt.Errorf("wait for table %s: %w", s.name, err)
-		}
-	}
-	if err := ensureIndex(ctx, db, t.Sessions, sessionsByUser()); err != nil {
-		return err
-	}
-	return enableTTL(ctx, db, t.Sessions)
+	return inputs
 }
 
 // sessionsByUser is the definition of the SessionsByUser index.
@@ -93,8 +103,13 @@ func sessionsByUser() *types.GlobalSecondaryIndex {
 const SessionsByUserKey = attrUserKey
 
 // SessionsByUserProjection lists the attributes the SessionsByUser index
-// includes beside the keys: what the live-session count filters on.
-func SessionsByUserProjection() []string { return []string{attrCreated, attrLastAccessed} }
+// includes beside the keys: only what never changes after a session is
+// created (the count filters on it, the admin tool lists it).
+func SessionsByUserProjection() []string { return []string{attrCreated} }
+
+// OldSessionsByUser is the index SessionsByUser replaces; create-tables names
+// it when it finds a table that has it instead.
+const OldSessionsByUser = "by-user"
 
 func indexKeyDefinition() types.AttributeDefinition {
 	return types.AttributeDefinition{AttributeName: aws.String(attrUserKey), AttributeType: types.ScalarAttributeTypeS}
@@ -117,9 +132,9 @@ func ensureIndex(ctx context.Context, db *Client, table string, idx *types.Globa
 			return aws.ToString(g.IndexName) == name
 		})
 		if i < 0 {
-			return fmt.Errorf("table %s has no index %s (it predates the per-user session cap): "+
-				"add it (partition key %s, projection INCLUDE %s, %s) or recreate the table",
-				table, name, attrUserKey, attrCreated, attrLastAccessed)
+			return fmt.Errorf("table %s has no index %s: add it (partition key %s, projection INCLUDE %s), "+
+				"wait for it to be ACTIVE, then remove %s if the table has it (README, Migration), or recreate the table",
+				table, name, attrUserKey, attrCreated, OldSessionsByUser)
 		}
 		if d.Table.GlobalSecondaryIndexes[i].IndexStatus == types.IndexStatusActive {
 			return nil

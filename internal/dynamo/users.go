@@ -2,6 +2,8 @@ package dynamo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"time"
@@ -20,6 +22,11 @@ const (
 	attrPasswordHash = "password_hash" // S, argon2id PHC string
 	attrUserCreated  = "created_ms"    // N, Unix milliseconds
 	attrUserUpdated  = "updated_ms"    // N, Unix milliseconds of the last password change
+	// A random value replaced whenever the user's sessions must end (new
+	// password, end-sessions; a user added again has a new one): a log-in
+	// keeps its session only if it has not changed. Absent on users stored
+	// before it existed.
+	attrRevision = "revision" // S, 32 hex digits
 	// The failure window of the lockout: no clean-up job, a window that has
 	// ended is simply ignored and replaced by the next failure.
 	attrFailedCount = "failed_count"    // N, failed log-ins in the window
@@ -133,7 +140,11 @@ func (u *Users) ClearFailures(ctx context.Context, name string) error {
 // of the same name (case-insensitively) is an EINVALID error.
 func (u *Users) Add(ctx context.Context, user session.User, now time.Time) error {
 	ms := strconv.FormatInt(now.UnixMilli(), 10)
-	_, err := u.DB.PutItem(ctx, &dynamodb.PutItemInput{
+	rev, err := newRevision()
+	if err != nil {
+		return err
+	}
+	_, err = u.DB.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(u.Table),
 		Item: map[string]types.AttributeValue{
 			attrUserKeyPK:    &types.AttributeValueMemberS{Value: session.UserKey(user.Name)},
@@ -141,6 +152,7 @@ func (u *Users) Add(ctx context.Context, user session.User, now time.Time) error
 			attrPasswordHash: &types.AttributeValueMemberS{Value: user.PasswordHash},
 			attrUserCreated:  &types.AttributeValueMemberN{Value: ms},
 			attrUserUpdated:  &types.AttributeValueMemberN{Value: ms},
+			attrRevision:     &types.AttributeValueMemberS{Value: rev},
 		},
 		ConditionExpression: aws.String("attribute_not_exists(" + attrUserKeyPK + ")"),
 	})
@@ -154,16 +166,23 @@ func (u *Users) Add(ctx context.Context, user session.User, now time.Time) error
 	return nil
 }
 
-// SetPassword replaces an existing user's password hash.
+// SetPassword replaces an existing user's password hash, and its revision:
+// a log-in that checked the old password keeps no session. The user's
+// sessions must then be ended (session.Revocation).
 func (u *Users) SetPassword(ctx context.Context, name, hash string, now time.Time) error {
-	_, err := u.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	rev, err := newRevision()
+	if err != nil {
+		return err
+	}
+	_, err = u.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           aws.String(u.Table),
 		Key:                 u.key(name),
-		UpdateExpression:    aws.String("SET " + attrPasswordHash + " = :h, " + attrUserUpdated + " = :now"),
+		UpdateExpression:    aws.String("SET " + attrPasswordHash + " = :h, " + attrUserUpdated + " = :now, " + attrRevision + " = :rev"),
 		ConditionExpression: aws.String("attribute_exists(" + attrUserKeyPK + ")"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":h":   &types.AttributeValueMemberS{Value: hash},
 			":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)},
+			":rev": &types.AttributeValueMemberS{Value: rev},
 		},
 	})
 	var ccf *types.ConditionalCheckFailedException
@@ -199,8 +218,42 @@ func (u *Users) Rehash(ctx context.Context, name, old, new string) error {
 	return nil
 }
 
-// Remove deletes a user. Sessions the user already holds live on until
-// they end; log-in is refused at once.
+// Revise gives an existing user a new revision, so that a log-in in flight
+// keeps no session: the first step of ending all of a user's sessions.
+func (u *Users) Revise(ctx context.Context, name string) error {
+	rev, err := newRevision()
+	if err != nil {
+		return err
+	}
+	_, err = u.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(u.Table),
+		Key:                       u.key(name),
+		UpdateExpression:          aws.String("SET " + attrRevision + " = :rev"),
+		ConditionExpression:       aws.String("attribute_exists(" + attrUserKeyPK + ")"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":rev": &types.AttributeValueMemberS{Value: rev}},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return session.Errorf(session.ENOTFOUND, "no user %q", name)
+	}
+	if err != nil {
+		return session.Unavailable("revise user", err)
+	}
+	return nil
+}
+
+// newRevision returns a fresh random revision.
+func newRevision() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", session.Errorf(session.EUNAVAILABLE, "read random revision: %v", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// Remove deletes a user; log-in is refused at once, and a log-in in flight
+// keeps no session. The user's sessions must then be ended
+// (session.Revocation).
 func (u *Users) Remove(ctx context.Context, name string) error {
 	_, err := u.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:           aws.String(u.Table),
@@ -255,7 +308,8 @@ func decodeUser(item map[string]types.AttributeValue) (session.User, error) {
 	if !ok1 || !ok2 || !ok3 {
 		return session.User{}, &session.Error{Code: session.EUNAVAILABLE, Err: errors.New("decode user: malformed item")}
 	}
-	return session.User{Name: name, PasswordHash: hash, Failures: failures}, nil
+	rev, _ := stringAttr(item, attrRevision) // absent on users stored before revisions
+	return session.User{Name: name, PasswordHash: hash, Failures: failures, Revision: rev}, nil
 }
 
 // decodeFailures reads the failure window of a user item: absent is none.

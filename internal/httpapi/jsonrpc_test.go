@@ -495,9 +495,9 @@ func TestJSONRPCServesTheSessionServiceAsTheSDKParsesIt(t *testing.T) {
 		want  expect
 	}{
 		{"CreateAnswersASecretSessionID", "create", func(string) string { return createBody("0", user, password) },
-			[]string{"GetItem", "Query", "PutItem"}, ok(func(t *testing.T, g *rig, out dataValue) { secretOf(t, out) })},
+			[]string{"GetItem", "Query", "PutItem", "GetItem"}, ok(func(t *testing.T, g *rig, out dataValue) { secretOf(t, out) })},
 		{"CreateQualifiesAShortName", "create", func(string) string { return createBody("0", "Administrator", password) },
-			[]string{"GetItem", "Query", "PutItem"}, ok(func(t *testing.T, g *rig, out dataValue) {
+			[]string{"GetItem", "Query", "PutItem", "GetItem"}, ok(func(t *testing.T, g *rig, out dataValue) {
 				id := secretOf(t, out)
 				u, _, _ := infoOf(t, sdkAnswer(t, g.rpc("get", sessionBody("1", "get", id)), `"1"`).output(t))
 				if u != user {

@@ -24,8 +24,8 @@ var jsonRPCRoundTrips = []struct {
 	want     []string
 	onEngine map[localdynamo.Kind][]string
 }{
-	{"CreateReadsTheUserCountsSessionsAndWritesTheSession", rpcCreate(adminName, adminPass), "output",
-		[]string{"GetItem", "Query", "PutItem"}, nil},
+	{"CreateReadsTheUserCountsSessionsWritesTheSessionAndConfirmsTheUser", rpcCreate(adminName, adminPass), "output",
+		[]string{"GetItem", "Query", "PutItem", "GetItem"}, nil},
 	{"CreateWithAWrongPasswordCountsTheFailure", rpcCreate(adminName, "wrong-password-1"), "vapi-error",
 		[]string{"GetItem", "Query", "UpdateItem"}, nil},
 	{"CreateOfAnUnknownUserCostsTheSameAsAWrongPassword", rpcCreate("nobody@vsphere.local", adminPass), "vapi-error",

@@ -104,6 +104,10 @@ func UserKey(name string) string { return strings.ToLower(name) }
 
 // Login checks a user's password and opens a session.
 //
+// A session is kept only if the user is unchanged after it is written (a
+// second read: its revision), so that revoking the user's sessions cannot
+// miss one whose token a client holds (docs/SESSIONS.md).
+//
 // Every failure a client could cause — unknown user, wrong password, locked
 // account — is the same EUNAUTHENTICATED error after the same work: one read
 // of the user, one count of the user's live sessions alongside one password
@@ -183,6 +187,9 @@ func (s *Service) Login(ctx context.Context, login, password string) (Token, Ses
 	}
 	sess := Session{User: u.Name, Created: now, LastAccessed: now}
 	if err := s.Sessions.Create(ctx, Record{Hash: tok.Hash(), Session: sess}, s.Lifetime); err != nil {
+		return "", Session{}, err
+	}
+	if err := s.confirm(ctx, name, u, tok.Hash(), now); err != nil {
 		return "", Session{}, err
 	}
 	if s.Passwords.NeedsRehash(u.PasswordHash) {

@@ -104,9 +104,10 @@ type SessionStore interface {
 	// Delete removes a live session. A missing or expired one is ENOTFOUND.
 	Delete(ctx context.Context, h TokenHash, now time.Time, l Lifetime) error
 	// CountLive counts the sessions of the user name (compared
-	// case-insensitively) that are live at now under l. It may stop reading
-	// once the count has reached enough (0: count them all), and may lag a
-	// moment behind sessions just created.
+	// case-insensitively) that are live at now under l. Below enough the
+	// answer may include sessions that idled out but are still stored (it
+	// is still below enough); at enough or more it is exact (0: always
+	// exact). It may lag a moment behind sessions just created.
 	CountLive(ctx context.Context, name string, now time.Time, l Lifetime, enough int) (int, error)
 }
 
@@ -119,6 +120,11 @@ type User struct {
 	Name         string   // canonical name@domain, as the session reports it
 	PasswordHash string   // argon2id PHC string
 	Failures     Failures // failed log-ins counted against the account
+	// Revision changes whenever the user's sessions must end: a new
+	// password, an operator ending them all, a removal and adding again.
+	// A log-in keeps its session only if it is unchanged (Service.Login).
+	// Users stored before it existed have "".
+	Revision string
 }
 
 // Failures counts a user's failed log-ins in one window.

@@ -44,38 +44,40 @@ type Permission struct {
 	Action string // e.g. "dynamodb:UpdateItem"
 }
 
+// The DynamoDB calls of the session service's three operations, whichever
+// surface carries them.
+var (
+	// Read the user (the password hash and failed log-ins), count the
+	// user's live sessions (at the cap: read the candidates' last accesses
+	// and delete the dead ones), count or clear failed log-ins (and upgrade
+	// a hash made at a lower cost), store the new session, read the user
+	// again to confirm it did not change meanwhile (else delete the session).
+	logInPermissions = []Permission{
+		{Users, "dynamodb:GetItem"}, {Users, "dynamodb:UpdateItem"},
+		{SessionsByUser, "dynamodb:Query"}, {Sessions, "dynamodb:PutItem"},
+		{Sessions, "dynamodb:BatchGetItem"}, {Sessions, "dynamodb:DeleteItem"},
+	}
+	// One conditional UpdateItem (and, when the condition fails without
+	// returning the item, a second one that changes nothing).
+	getPermissions = []Permission{{Sessions, "dynamodb:UpdateItem"}}
+	// One conditional DeleteItem.
+	logOutPermissions = []Permission{{Sessions, "dynamodb:DeleteItem"}}
+)
+
 // OpPermissions lists, for every operation, the DynamoDB calls its code
 // makes: all that the function serving it is granted. The replay test checks
 // that the code makes no other call.
 var OpPermissions = map[httpapi.Operation][]Permission{
-	// Read the user (the password hash and failed log-ins), count the
-	// user's live sessions, count or clear failed log-ins (and upgrade a
-	// hash made at a lower cost), store the new session.
-	httpapi.OpCreate: {
-		{Users, "dynamodb:GetItem"}, {Users, "dynamodb:UpdateItem"},
-		{SessionsByUser, "dynamodb:Query"}, {Sessions, "dynamodb:PutItem"},
-	},
+	httpapi.OpCreate: logInPermissions,
 	// POST /rest/com/vmware/cis/session: log-in, or with ~action=get a get.
-	httpapi.OpLegacyPost: {
-		{Users, "dynamodb:GetItem"}, {Users, "dynamodb:UpdateItem"},
-		{SessionsByUser, "dynamodb:Query"}, {Sessions, "dynamodb:PutItem"},
-		{Sessions, "dynamodb:UpdateItem"},
-	},
-	// One conditional UpdateItem (and, when the condition fails without
-	// returning the item, a second one that changes nothing).
-	httpapi.OpGet: {{Sessions, "dynamodb:UpdateItem"}},
-	// One conditional DeleteItem.
-	httpapi.OpDelete: {{Sessions, "dynamodb:DeleteItem"}},
-	// POST /api, vAPI JSON-RPC: create, get and delete of the session
-	// service, each as on /api/session.
-	httpapi.OpJSONRPC: {
-		{Users, "dynamodb:GetItem"}, {Users, "dynamodb:UpdateItem"},
-		{SessionsByUser, "dynamodb:Query"}, {Sessions, "dynamodb:PutItem"},
-		{Sessions, "dynamodb:UpdateItem"}, {Sessions, "dynamodb:DeleteItem"},
-	},
-	// The front door: get's one conditional UpdateItem, on every call it
+	httpapi.OpLegacyPost: slices.Concat(logInPermissions, getPermissions),
+	httpapi.OpGet:        getPermissions,
+	httpapi.OpDelete:     logOutPermissions,
+	// POST /api, vAPI JSON-RPC: log-in, get and log-out alike.
+	httpapi.OpJSONRPC: slices.Concat(logInPermissions, getPermissions, logOutPermissions),
+	// The front door: get's one conditional UpdateItem on every call it
 	// authorizes.
-	httpapi.OpAuthorize: {{Sessions, "dynamodb:UpdateItem"}},
+	httpapi.OpAuthorize: getPermissions,
 }
 
 // Function is one Lambda function: the code in functions/<Dir>.

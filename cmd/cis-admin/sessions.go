@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cis-session/cis-session/internal/dynamo"
+	"github.com/cis-session/cis-session/internal/session"
+)
+
+// listSessions prints the user's stored sessions, oldest first: never a
+// token, only a prefix of its hash to name it by.
+func listSessions(ctx context.Context, stdout io.Writer, users *dynamo.Users, sessions *dynamo.Sessions, l session.Lifetime, name string) error {
+	u, err := users.User(ctx, name)
+	if err != nil {
+		return err
+	}
+	recs, err := sessions.ListUser(ctx, name)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "HASH\tCREATED\tLAST ACCESS\tIDLE EXPIRY\tABSOLUTE EXPIRY\tSTATE")
+	live := 0
+	for _, r := range recs {
+		state := "live"
+		switch {
+		case now.Sub(r.Created) >= l.Absolute:
+			state = "expired (absolute)"
+		case now.Sub(r.LastAccessed) >= l.Idle:
+			state = "expired (idle)"
+		default:
+			live++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Hash.String()[:session.HashPrefixLen],
+			stamp(r.Created), stamp(r.LastAccessed), stamp(r.LastAccessed.Add(l.Idle)), stamp(r.Created.Add(l.Absolute)), state)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s: %s, %d live\n", u.Name, plural(len(recs), "session"), live)
+	return err
+}
+
+// endSession ends the one session of the user whose token hash starts with
+// prefix.
+func endSession(ctx context.Context, stdout io.Writer, users *dynamo.Users, sessions *dynamo.Sessions, name, prefix string) error {
+	u, err := users.User(ctx, name)
+	if err != nil {
+		return err
+	}
+	recs, err := sessions.ListUser(ctx, name)
+	if err != nil {
+		return err
+	}
+	r, err := session.FindByPrefix(recs, u.Name, prefix)
+	if err != nil {
+		return err
+	}
+	if err := sessions.End(ctx, name, r.Hash); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "ended session %s of %s\n", r.Hash.String()[:session.HashPrefixLen], u.Name)
+	return err
+}
+
+// endAllSessions gives the user a new revision, so that a log-in in flight
+// keeps no session, then ends every session the user holds.
+func endAllSessions(ctx context.Context, stdout io.Writer, users *dynamo.Users, revoke session.Revocation, name string) error {
+	if err := users.Revise(ctx, name); err != nil {
+		return err
+	}
+	ended, err := revoke.EndAll(ctx, name)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "ended %s of %s\n", plural(ended, "session"), name)
+	return err
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
