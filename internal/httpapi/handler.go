@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"path"
 	"runtime"
@@ -166,7 +167,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// ServeMux lets HEAD through to a GET pattern; a HEAD is no operation
 	// of the service, and must not count as a use of the session.
 	if next, pattern := h.mux.Handler(r); pattern != "" && r.Method != http.MethodHead {
-		next.ServeHTTP(rec, r)
+		next.ServeHTTP(rec, r.WithContext(session.WithSource(r.Context(), sourceAddr(r))))
 		return
 	}
 	if h.paths[r.URL.Path] {
@@ -207,6 +208,7 @@ func (h *Handler) loggable(r *http.Request) loggableRequest {
 func (h *Handler) create(w http.ResponseWriter, r *http.Request, s surface) {
 	user, pass, ok := basicAuth(r)
 	if !ok {
+		h.svc.RefuseMalformed(r.Context())
 		h.fail(w, r, s, session.Errorf(session.EUNAUTHENTICATED, "missing or malformed Basic credentials"))
 		return
 	}
@@ -342,4 +344,14 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
 	return id
+}
+
+// sourceAddr is the address a request came from, for the audit trail: the
+// client's address as API Gateway saw it (the adapter sets RemoteAddr from
+// sourceIp), without a port.
+func sourceAddr(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
