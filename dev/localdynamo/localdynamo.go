@@ -28,8 +28,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Kind names a DynamoDB-compatible engine that can run on this machine.
@@ -225,9 +223,9 @@ func launch(ctx context.Context, kind Kind, port int, cmd *exec.Cmd) (s *Server,
 	cmd.Stdout = out
 	cmd.Stderr = out
 	// Own process group, so Stop can end the engine and anything it
-	// spawned; SIGKILL if the thread that started it (i.e. in practice
-	// the test binary or dev runner) dies without stopping it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// spawned (and, on Linux, SIGKILL if the thread that started it dies
+	// without stopping it): see procAttr.
+	cmd.SysProcAttr = ProcAttr()
 	// If a straggler keeps the output pipe open, do not hang in Wait.
 	cmd.WaitDelay = time.Second
 
@@ -272,20 +270,10 @@ func launch(ctx context.Context, kind Kind, port int, cmd *exec.Cmd) (s *Server,
 	}
 }
 
-// reap waits for the engine's process to end without reaping it, kills any
-// remaining members of its process group (whose id cannot be reused while
-// the unreaped leader holds it), then reaps it.
+// reap waits for the engine's process to end, kills any remaining members
+// of its process group, and reaps it (waitExited says in which order).
 func (s *Server) reap() {
-	pid := s.cmd.Process.Pid
-	var info unix.Siginfo
-	for {
-		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	s.werr = s.cmd.Wait()
+	s.werr = waitExited(s.cmd)
 	close(s.done)
 }
 

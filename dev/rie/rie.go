@@ -185,7 +185,7 @@ func start(ctx context.Context, o Options) (e *Emulator, exited bool, err error)
 	// Own process group; killed if we die without stopping it. (The
 	// emulator starts the bootstrap in a process group of its own and ends
 	// it when it is itself stopped.)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = localdynamo.ProcAttr()
 	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
 		return nil, false, fmt.Errorf("start %s: %w", o.RIE, err)
