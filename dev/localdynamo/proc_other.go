@@ -8,9 +8,8 @@ import (
 )
 
 // ProcAttr puts a child (an engine, the emulator) in its own process group.
-// Outside Linux there is
-// no parent-death signal: an engine whose runner is killed with SIGKILL
-// outlives it (Ctrl-C and Stop still end it).
+// Outside Linux there is no parent-death signal: a child whose runner is
+// killed with SIGKILL outlives it (Ctrl-C and Stop still end it).
 func ProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
