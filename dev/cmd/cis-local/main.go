@@ -155,17 +155,21 @@ func loopback(endpoint string) bool {
 }
 
 // LocalEnvFile is where a running cis-local says how to reach its engine
-// and tables, relative to the repository root: `make admin` and `make
-// smoke` read it. It exists only while cis-local runs.
+// and tables, relative to the repository root: `make admin` reads it. It
+// exists only while cis-local runs. CIS_LOCAL_ENV_FILE names another file
+// (the tests, which run several at once).
 const LocalEnvFile = "build/cis-local.env"
 
 // writeLocalEnv writes LocalEnvFile and returns its path.
 func writeLocalEnv(endpoint string, cfg config.Config, url string) (string, error) {
-	root, err := localdynamo.RepoRoot()
-	if err != nil {
-		return "", err
+	path := os.Getenv("CIS_LOCAL_ENV_FILE")
+	if path == "" {
+		root, err := localdynamo.RepoRoot()
+		if err != nil {
+			return "", err
+		}
+		path = filepath.Join(root, LocalEnvFile)
 	}
-	path := filepath.Join(root, LocalEnvFile)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", err
 	}
