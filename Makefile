@@ -3,7 +3,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 GO      ?= go
+# `make run` serves on 127.0.0.1:$(PORT) and seeds its local-only user with
+# LOCAL_ADMIN_PASSWORD; both may come from the environment.
 PORT    ?= 3000
+LOCAL_ADMIN_PASSWORD ?= Admin!23
 GOTEST_FLAGS ?= -count=1 -race -timeout 20m
 
 # The Go every target builds, tests and vuln-checks with, taken from the Go
@@ -40,13 +43,26 @@ RIE_BIN     := $(TOOLS)/rie-$(RIE_VERSION)/aws-lambda-rie
 RIE         := $(TOOLS)/bin/aws-lambda-rie
 
 BENCHSTAT   := $(TOOLS)/bin/benchstat
+
+# gotestsum, from its Go module: `make test` prints each test as it ends.
+GOTESTSUM_VERSION := v1.13.0
+GOTESTSUM_BIN     := $(TOOLS)/gotestsum-$(GOTESTSUM_VERSION)/gotestsum
+GOTESTSUM         := $(TOOLS)/bin/gotestsum
+
+# Deploying: the SAM CLI reads samconfig.toml (stack name, region, parameters).
+SAM        ?= sam
+SAM_CONFIG_ENV ?= default
+# `make smoke URL=...`: the base URL to walk through (a stack's ApiUrl, or `make run`'s).
+URL ?=
 BENCH_FLAGS ?=
 
 EVENT ?=
 
 .PHONY: help
 help: ## List every target with one line each
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.%-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk -v vars='PORT=$(PORT) ARCH=$(ARCH) FUZZTIME=$(FUZZTIME)' \
+	  'BEGIN {FS = ":.*## "; n = split(vars, kv, " ")} \
+	   /^[a-zA-Z0-9_.%-]+:.*## / {d = $$2; for (i = 1; i <= n; i++) {split(kv[i], p, "="); gsub("[$$][(]" p[1] "[)]", p[2], d)}; printf "  %-18s %s\n", $$1, d}' $(MAKEFILE_LIST)
 
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
@@ -59,6 +75,13 @@ deps: node_modules/.package-lock.json ## Install what the tests and `make run` n
 $(RIE_BIN):
 	GOBIN=$(@D) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 
+$(GOTESTSUM_BIN):
+	GOBIN=$(@D) $(GO) install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
+
+$(GOTESTSUM): $(GOTESTSUM_BIN)
+	@mkdir -p $(@D)
+	ln -sfn $(GOTESTSUM_BIN) $@
+
 $(RIE): $(RIE_BIN)
 	@mkdir -p $(@D)
 	ln -sfn $(RIE_BIN) $@
@@ -67,15 +90,16 @@ $(RIE): $(RIE_BIN)
 rie: $(RIE) ## Install the Lambda Runtime Interface Emulator into .tools/bin (from its Go module)
 
 .PHONY: run
-run: deps ## Run the service locally on http://127.0.0.1:$(PORT) with an in-memory dynalite (Ctrl-C stops all)
-	PORT=$(PORT) $(GO) run ./dev/cmd/cis-local
+run: deps ## Run the service locally on http://127.0.0.1:$(PORT) with an in-memory dynalite (Ctrl-C stops all); PORT, LOCAL_ADMIN_PASSWORD
+	PORT=$(PORT) LOCAL_ADMIN_PASSWORD='$(LOCAL_ADMIN_PASSWORD)' $(GO) run ./dev/cmd/cis-local
 
 .PHONY: test
-test: deps rie lint-template ## Run every test (unit, storage, events in-process and under the emulator, template vs code)
+test: deps rie $(GOTESTSUM) lint-template ## Run every test (unit, storage, events in-process and under the emulator, template vs code), each named as it ends
 	$(GO) vet ./...
+	@echo "darwin: the local loop compiles for macOS"; GOOS=darwin $(GO) build ./... && GOOS=darwin $(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
 	  if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
-	CIS_RIE=$(RIE) $(GO) test $(GOTEST_FLAGS) ./...
+	CIS_RIE=$(RIE) $(GOTESTSUM) --format testname --format-hide-empty-pkg -- $(GOTEST_FLAGS) ./...
 
 # cfn-lint is a Python tool on this project's machine image. It runs SAM's
 # own transform (aws-sam-translator, which it depends on) on a template with
@@ -98,7 +122,7 @@ CGO_ENABLED=0 GOOS=linux GOARCH=$(3) $(GO) build $(LAMBDA_GOFLAGS) -o $(2) ./fun
 endef
 
 .PHONY: build
-build: ## Build every function's bootstrap into build/<function>/bootstrap (ARCH=arm64 by default)
+build: ## Build every function's bootstrap into build/<function>/bootstrap for ARCH=$(ARCH) (the template's is arm64)
 	@$(foreach f,$(FUNCTIONS),echo "build/$(f)/bootstrap ($(ARCH))" && $(call lambda-build,$(f),build/$(f)/bootstrap,$(ARCH)) &&) true
 
 # What `sam build` runs for each function with BuildMethod: makefile: the
@@ -135,12 +159,25 @@ vulncheck: ## Check the code and the Go it is built with for known vulnerabiliti
 	$(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) -db "file://$$db" ./...
 
 .PHONY: fuzz
-fuzz: deps ## Fuzz the Lambda entry point for FUZZTIME (default 2m) over dynalite; failing inputs land in internal/lambda/testdata
+fuzz: deps ## Fuzz the Lambda entry point for $(FUZZTIME) (FUZZTIME) over dynalite; failing inputs land in internal/lambda/testdata
 	CIS_TEST_ENGINES=dynalite $(GO) test -run '^$$' -fuzz '^FuzzInvoke$$' -fuzztime $(FUZZTIME) ./internal/lambda/
 
 .PHONY: admin
-admin: ## Run the admin tool: make admin ARGS="list-users"
-	$(GO) run ./cmd/cis-admin $(ARGS)
+admin: ## Run the admin tool: make admin ARGS="list-users" (reaches a running `make run`'s engine by itself)
+	@set -a; if [ -f build/cis-local.env ] && [ -z "$$AWS_ENDPOINT_URL_DYNAMODB" ]; then \
+	  echo "make admin: using the engine of the running \`make run\` (build/cis-local.env)" >&2; . ./build/cis-local.env; fi; \
+	  set +a; $(GO) run ./cmd/cis-admin $(ARGS)
+
+.PHONY: deploy
+deploy: ## Build and deploy the stack with the SAM CLI, as samconfig.toml says (SAM_CONFIG_ENV=default)
+	@command -v $(SAM) >/dev/null || { echo "make deploy: the AWS SAM CLI ($(SAM)) is not installed: see https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/install-sam-cli.html" >&2; exit 1; }
+	$(SAM) build --config-env $(SAM_CONFIG_ENV)
+	$(SAM) deploy --config-env $(SAM_CONFIG_ENV)
+
+.PHONY: smoke
+smoke: ## Walk through log in, get, log out, refused after, against URL: make smoke URL=http://127.0.0.1:$(PORT) (CIS_SMOKE_PASSWORD for a stack)
+	@test -n "$(URL)" || { echo 'usage: make smoke URL=<base URL>   (a stack'"'"'s ApiUrl, or http://127.0.0.1:$(PORT) for make run)' >&2; exit 2; }
+	LOCAL_ADMIN_PASSWORD='$(LOCAL_ADMIN_PASSWORD)' $(GO) run ./dev/cmd/cis-smoke $(URL)
 
 .PHONY: bench
 bench: deps $(RIE) ## Measure round trips, the warm path, argon2id, cold starts (under the emulator) and a load run; print the report

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"sort"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cis-session/cis-session/internal/argon2id"
+	"github.com/cis-session/cis-session/internal/cloudwatch"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/dynamo/sdkconfig"
@@ -49,6 +51,9 @@ NAME is user@domain; a name without a domain gets DEFAULT_DOMAIN (vsphere.local)
 Tables come from SESSIONS_TABLE and USERS_TABLE, the lockout policy from
 LOGIN_MAX_FAILURES and LOGIN_FAILURE_WINDOW; the endpoint from the AWS SDK's
 standard settings (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, credentials).
+Every change writes an audit line (JSON, "log":"audit") to stderr naming
+who made it: the caller's AWS identity, or with an endpoint override the
+local user.
 `
 
 func main() {
@@ -76,14 +81,32 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	db, err := sdkconfig.NewClient(ctx)
+	awsCfg, err := sdkconfig.Load(ctx)
 	if err != nil {
 		return err
 	}
+	db := dynamo.NewClientFromConfig(awsCfg)
 	users := &dynamo.Users{DB: db, Table: cfg.UsersTable}
 	sessions := &dynamo.Sessions{DB: db, Table: cfg.SessionsTable}
 	revoke := session.Revocation{Store: sessions, Quiet: *quiet}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	// Every change is audited: who (asked before the change, so that a
+	// change nobody can be named for is not made), what, to whom, when.
+	audit := cloudwatch.New(slog.New(slog.NewJSONHandler(stderr, nil)), "cis-admin")
+	var actor string
+	changing := func() error {
+		if actor != "" {
+			return nil
+		}
+		actor, err = sdkconfig.Caller(ctx, awsCfg)
+		return err
+	}
+	changed := func(user string) {
+		audit.Record(ctx, session.Event{Kind: session.EventAdminChange, Op: cmd, User: user, Actor: actor})
+	}
+	revoked := func(user string, ended int) {
+		audit.Record(ctx, session.Event{Kind: session.EventRevoked, Op: cmd, User: user, Sessions: ended, Actor: actor})
+	}
 	name := func() (string, error) {
 		if len(rest) != 1 && (cmd != "end-sessions" || len(rest) != 2) {
 			return "", fmt.Errorf("%s takes exactly one NAME", cmd)
@@ -96,13 +119,20 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	switch cmd {
 	case "create-tables":
+		if err := changing(); err != nil {
+			return err
+		}
 		if err := dynamo.CreateTables(ctx, db, dynamo.Tables{Sessions: cfg.SessionsTable, Users: cfg.UsersTable}); err != nil {
 			return err
 		}
+		changed("")
 		fmt.Fprintf(stdout, "tables %s and %s are ready\n", cfg.SessionsTable, cfg.UsersTable)
 	case "add-user":
 		n, err := name()
 		if err != nil {
+			return err
+		}
+		if err := changing(); err != nil {
 			return err
 		}
 		hash, err := newHash(stdin, stderr, n)
@@ -121,10 +151,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err := users.Add(ctx, session.User{Name: n, PasswordHash: hash}, time.Now()); err != nil {
 			return err
 		}
+		changed(n)
 		fmt.Fprintf(stdout, "added %s\n", n)
 	case "reset-password":
 		n, err := name()
 		if err != nil {
+			return err
+		}
+		if err := changing(); err != nil {
 			return err
 		}
 		// Check first, so nobody types a password for a user that is not there.
@@ -138,32 +172,43 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err := users.SetPassword(ctx, n, hash, time.Now()); err != nil {
 			return err
 		}
+		changed(n)
 		ended, err := revoke.EndAll(ctx, n)
 		if err != nil {
 			return fmt.Errorf("password of %s reset, but ending their sessions failed (run end-sessions %s): %w", n, n, err)
 		}
+		revoked(n, ended)
 		fmt.Fprintf(stdout, "password of %s reset; %s ended\n", n, plural(ended, "session"))
 	case "remove-user":
 		n, err := name()
 		if err != nil {
 			return err
 		}
+		if err := changing(); err != nil {
+			return err
+		}
 		if err := users.Remove(ctx, n); err != nil {
 			return err
 		}
+		changed(n)
 		ended, err := revoke.EndAll(ctx, n)
 		if err != nil {
 			return fmt.Errorf("removed %s, but ending their sessions failed (run end-sessions %s): %w", n, n, err)
 		}
+		revoked(n, ended)
 		fmt.Fprintf(stdout, "removed %s; %s ended\n", n, plural(ended, "session"))
 	case "unlock":
 		n, err := name()
 		if err != nil {
 			return err
 		}
+		if err := changing(); err != nil {
+			return err
+		}
 		if err := users.ClearFailures(ctx, n); err != nil {
 			return err
 		}
+		changed(n)
 		fmt.Fprintf(stdout, "unlocked %s\n", n)
 	case "list-users":
 		list, err := users.List(ctx)
@@ -194,10 +239,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err != nil {
 			return err
 		}
-		if len(rest) == 2 {
-			return endSession(ctx, stdout, users, sessions, n, rest[1])
+		if err := changing(); err != nil {
+			return err
 		}
-		return endAllSessions(ctx, stdout, users, revoke, n)
+		ended := 0
+		if len(rest) == 2 {
+			err = endSession(ctx, stdout, users, sessions, n, rest[1])
+			if err == nil {
+				ended = 1
+			}
+		} else {
+			ended, err = endAllSessions(ctx, stdout, users, revoke, n)
+		}
+		if err != nil {
+			return err
+		}
+		revoked(n, ended)
 	default:
 		fs.Usage()
 		return fmt.Errorf("unknown command %q", cmd)

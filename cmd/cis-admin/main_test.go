@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -139,4 +140,57 @@ func TestUnlockEndsALockoutThatListUsersShows(t *testing.T) {
 	if _, err := admin(t, "", "unlock", "nobody@corp.example"); err == nil {
 		t.Fatal("unlock of an unknown user succeeded")
 	}
+}
+
+func TestEveryChangeIsAuditedWithWhoMadeIt(t *testing.T) {
+	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
+		f := dynamotest.Setup(t, srv)
+		t.Setenv(config.EnvSessionsTable, f.Tables.Sessions)
+		t.Setenv(config.EnvUsersTable, f.Tables.Users)
+		t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", srv.Endpoint)
+		steps := []struct {
+			stdin string
+			args  []string
+			op    string
+			user  string // "" for none
+		}{
+			{"Audit-Pass-1\n", []string{"add-user", "carol@corp.example"}, "add-user", "carol@corp.example"},
+			{"Audit-Pass-2\n", []string{"reset-password", "carol@corp.example"}, "reset-password", "carol@corp.example"},
+			{"", []string{"unlock", "carol@corp.example"}, "unlock", "carol@corp.example"},
+			{"", []string{"list-users"}, "", ""}, // reads change nothing: no audit line
+			{"", []string{"remove-user", "carol@corp.example"}, "remove-user", "carol@corp.example"},
+		}
+		for _, s := range steps {
+			var out, errOut bytes.Buffer
+			if err := run(context.Background(), s.args, strings.NewReader(s.stdin), &out, &errOut); err != nil {
+				t.Fatalf("%v: %v", s.args, err)
+			}
+			if strings.Contains(errOut.String(), "Audit-Pass") {
+				t.Fatalf("%v: a password in the audit output: %s", s.args, errOut.String())
+			}
+			var lines []map[string]any
+			for _, l := range strings.Split(strings.TrimSpace(errOut.String()), "\n") {
+				var m map[string]any
+				if json.Unmarshal([]byte(l), &m) == nil && m["log"] == "audit" {
+					lines = append(lines, m)
+				}
+			}
+			if s.op == "" {
+				if len(lines) != 0 {
+					t.Errorf("%v: audit lines %v for a read", s.args, lines)
+				}
+				continue
+			}
+			if len(lines) != 1 {
+				t.Fatalf("%v: %d audit lines, want 1: %s", s.args, len(lines), errOut.String())
+			}
+			a := lines[0]
+			if a["event"] != "admin_change" || a["op"] != s.op || a["user"] != s.user || a["time"] == nil {
+				t.Errorf("%v: audit line %v", s.args, a)
+			}
+			if actor, _ := a["actor"].(string); !strings.HasPrefix(actor, "local:") || actor == "local:" {
+				t.Errorf("%v: actor %q, want the local user", s.args, actor)
+			}
+		}
+	})
 }

@@ -71,16 +71,17 @@ func endSession(ctx context.Context, stdout io.Writer, users *dynamo.Users, sess
 
 // endAllSessions gives the user a new revision, so that a log-in in flight
 // keeps no session, then ends every session the user holds.
-func endAllSessions(ctx context.Context, stdout io.Writer, users *dynamo.Users, revoke session.Revocation, name string) error {
+// It returns how many it ended.
+func endAllSessions(ctx context.Context, stdout io.Writer, users *dynamo.Users, revoke session.Revocation, name string) (int, error) {
 	if err := users.Revise(ctx, name); err != nil {
-		return err
+		return 0, err
 	}
 	ended, err := revoke.EndAll(ctx, name)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	_, err = fmt.Fprintf(stdout, "ended %s of %s\n", plural(ended, "session"), name)
-	return err
+	return ended, err
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cis-session/cis-session/dev/gateway"
 	"github.com/cis-session/cis-session/internal/argon2id"
+	"github.com/cis-session/cis-session/internal/cloudwatch"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/httpapi"
@@ -39,10 +40,18 @@ func Service(cfg config.Config, db dynamo.API) *session.Service {
 	}
 }
 
+// Function is what the local service's metrics name as their function.
+const Function = "cis-local"
+
 // Handler is every operation of both surfaces in one handler, each request
-// given an id for its log lines as Lambda gives one.
+// given an id for its log lines as Lambda gives one, recording metrics and
+// audit lines to log as the functions do.
 func Handler(cfg config.Config, db dynamo.API, log *slog.Logger) http.Handler {
-	return withRequestID(httpapi.New(Service(cfg, db), log, httpapi.AllOperations...))
+	svc := Service(cfg, db)
+	rec := cloudwatch.New(log, Function)
+	rec.RequestID = httpapi.RequestID
+	svc.Recorder = rec
+	return withRequestID(httpapi.New(svc, log, httpapi.AllOperations...))
 }
 
 // Gateway is the whole API as the deployed stack serves it: the session

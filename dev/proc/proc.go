@@ -6,7 +6,8 @@
 // SIGKILL after a grace period, and reaped.
 //
 // It also has the one free-port helper and the one tail buffer of dev/.
-// It is for tests and development on Linux; nothing that ships imports it.
+// It is for tests and development (on Linux, and macOS for the local
+// loop); nothing that ships imports it.
 package proc
 
 import (
@@ -19,8 +20,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Options says how to supervise a child. The zero value is usable.
@@ -66,7 +65,7 @@ func Start(cmd *exec.Cmd, o Options) (*Process, error) {
 	}
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr()
 	// A straggler that keeps the output pipe open must not hang Wait.
 	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
@@ -77,19 +76,10 @@ func Start(cmd *exec.Cmd, o Options) (*Process, error) {
 	return p, nil
 }
 
-// reap waits for the child to end without reaping it, kills what is left
-// of its process group (whose id cannot be reused while the unreaped leader
-// holds it), then reaps it.
+// reap waits for the child to end, kills what is left of its process
+// group, and reaps it (waitExited, per system, says in which order).
 func (p *Process) reap() {
-	pid := p.cmd.Process.Pid
-	var info unix.Siginfo
-	for {
-		if err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil); err != unix.EINTR {
-			break
-		}
-	}
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	p.werr = p.cmd.Wait()
+	p.werr = waitExited(p.cmd)
 	close(p.done)
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -110,6 +111,21 @@ const (
 	AttemptTimeout = time.Second
 )
 
+// The retry quota: a token bucket per client, so per function instance,
+// that every retry draws on. Under a sustained backend failure it runs dry
+// after RetryQuota/RetryCost retries (35; 100 when throttled), and from then
+// on a call makes one attempt, not MaxAttempts: a failing DynamoDB is not
+// sent three times the requests, and each client hears 503 in one attempt's
+// time instead of three. Each call that succeeds at its first attempt puts
+// one token back, so retries return once the backend does. That is the
+// behaviour we want; the values are pinned here, not left to the SDK's
+// defaults, which have changed before (a retry cost 5, now 14).
+const (
+	RetryQuota          = 500 // tokens in a full bucket
+	RetryCost           = 14  // a retry after an error other than throttling
+	ThrottlingRetryCost = 5   // a retry after throttling
+)
+
 // NewClientFromConfig builds a DynamoDB client from cfg with the retry and
 // timeout bounds above, keeping its connection to the engine open between
 // requests.
@@ -134,6 +150,10 @@ func NewClientFromConfig(cfg aws.Config, opts ...Option) *Client {
 			so.MaxAttempts = MaxAttempts
 			so.MaxBackoff = MaxBackoff
 			so.BaseDelay = 25 * time.Millisecond // DynamoDB's own default
+			so.RateLimiter = ratelimit.NewTokenRateLimit(RetryQuota)
+			so.RetryCost = RetryCost
+			so.ThrottlingRetryCost = ThrottlingRetryCost
+			so.NoRetryIncrement = 1
 		})
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"path"
 	"runtime"
@@ -80,6 +81,9 @@ type Service interface {
 	Login(ctx context.Context, login, password string) (session.Token, session.Session, error)
 	Get(ctx context.Context, rawID string) (session.Session, error)
 	Logout(ctx context.Context, rawID string) error
+	// RefuseMalformed counts a log-in refused before it reached Login:
+	// credentials missing or not Basic.
+	RefuseMalformed(ctx context.Context)
 }
 
 // Handler serves the session service.
@@ -180,7 +184,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// ServeMux lets HEAD through to a GET pattern; a HEAD is no operation
 	// of the service, and must not count as a use of the session.
 	if next, pattern := h.mux.Handler(r); pattern != "" && r.Method != http.MethodHead {
-		next.ServeHTTP(sw, r)
+		next.ServeHTTP(sw, r.WithContext(session.WithSource(r.Context(), sourceAddr(r))))
 		return
 	}
 	if h.paths[r.URL.Path] {
@@ -221,6 +225,7 @@ func (h *Handler) loggable(r *http.Request) loggableRequest {
 func (h *Handler) create(w http.ResponseWriter, r *http.Request, s surface) {
 	user, pass, ok := basicAuth(r)
 	if !ok {
+		h.svc.RefuseMalformed(r.Context())
 		h.fail(w, r, s, session.Errorf(session.EUNAUTHENTICATED, "missing or malformed Basic credentials"))
 		return
 	}
@@ -356,4 +361,14 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
 	return id
+}
+
+// sourceAddr is the address a request came from, for the audit trail: the
+// client's address as API Gateway saw it (the adapter sets RemoteAddr from
+// sourceIp), without a port.
+func sourceAddr(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }

@@ -73,9 +73,10 @@ const (
 // fakeService stands in for the session service: one user, one live
 // session, or one error or panic for every call. It records each call.
 type fakeService struct {
-	err   error
-	panic any
-	calls []string
+	err     error
+	panic   any
+	calls   []string
+	refused int // log-ins refused before Login: RefuseMalformed
 }
 
 func (f *fakeService) called(call string) {
@@ -117,6 +118,8 @@ func (f *fakeService) Logout(_ context.Context, rawID string) error {
 	}
 	return nil
 }
+
+func (f *fakeService) RefuseMalformed(context.Context) { f.refused++ }
 
 // exchange is one request and everything the answer must be.
 type exchange struct {
@@ -506,5 +509,35 @@ func wantAccessLog(t *testing.T, logs string, status int) {
 	}
 	if lines != 1 {
 		t.Errorf("%d access log lines, want 1:\n%s", lines, logs)
+	}
+}
+
+// A log-in refused before it reaches the service (no Basic credentials, or
+// credentials that cannot be read) is still told to it, for the operator's
+// count of refused log-ins by cause; an accepted one is not.
+func TestLogInsRefusedBeforeTheServiceAreCountedAsMalformed(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		header http.Header
+		want   int
+	}{
+		{"NoAuthorization", nil, 1},
+		{"AnotherScheme", http.Header{"Authorization": {"Bearer " + goodPass}}, 1},
+		{"Undecodable", http.Header{"Authorization": {"Basic %%%"}}, 1},
+		{"Oversized", oversizedAuth, 1},
+		{"ReadableCredentials", withAuth(goodLogin, goodPass), 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fake := &fakeService{}
+			h := httpapi.New(fake, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+			r := httptest.NewRequest("POST", "/api/session", nil)
+			for k, vs := range c.header {
+				r.Header[k] = vs
+			}
+			h.ServeHTTP(httptest.NewRecorder(), r)
+			if fake.refused != c.want {
+				t.Errorf("refused before the service %d times, want %d", fake.refused, c.want)
+			}
+		})
 	}
 }

@@ -54,6 +54,7 @@ const DeadlineMargin = 250 * time.Millisecond
 
 // Invoke implements lambda.Handler: raw event in, raw response out.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	ctx = withInvocation(ctx)
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		ctx = httpapi.WithRequestID(ctx, lc.AwsRequestID)
 	}
@@ -164,10 +165,10 @@ func Start(h http.Handler, log *slog.Logger) {
 }
 
 // Logger returns the logger a function logs with: JSON lines on stdout, at
-// level. It becomes the default, so that libraries that use the standard
+// level, each naming its invocation's cold start and trace (Correlate). It becomes the default, so that libraries that use the standard
 // log package log JSON lines too.
 func Logger(level slog.Level) *slog.Logger {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+	log := slog.New(Correlate(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level})))
 	slog.SetDefault(log)
 	return log
 }

@@ -38,7 +38,8 @@ type Service struct {
 	Users     UserStore // only log-in reads users
 	Passwords Passwords // only log-in checks passwords
 	Policy
-	Now func() time.Time // the clock; time.Now when nil
+	Now      func() time.Time // the clock; time.Now when nil
+	Recorder Recorder         // told of log-ins, refusals, log-outs and failures; none when nil
 }
 
 // Policy is the rules a deployment chooses: how long sessions live, how
@@ -115,9 +116,19 @@ func UserKey(name string) string { return strings.ToLower(name) }
 // counts the failure (a write refused by its condition for an unknown
 // user). A locked account is refused whatever the password. Only a correct
 // password learns of the session cap (ELIMIT).
+//
+// Each outcome is recorded (Recorder): the log-in, or its refusal with the
+// cause the client is not told, a lockout it caused, or a backend failure.
 func (s *Service) Login(ctx context.Context, login, password string) (Token, Session, error) {
+	tok, sess, err := s.login(ctx, login, password)
+	s.recordFailure(ctx, "login", err)
+	return tok, sess, err
+}
+
+func (s *Service) login(ctx context.Context, login, password string) (Token, Session, error) {
 	name, ok := QualifyName(login, s.DefaultDomain)
 	if !ok || len(password) > MaxPasswordLen {
+		s.Record(ctx, Event{Kind: EventLoginRefused, Cause: CauseMalformed, User: loggableName(login)})
 		return "", Session{}, errBadCredentials(errors.New("login name or password unacceptable"))
 	}
 	now := s.now().Truncate(time.Millisecond)
@@ -151,26 +162,34 @@ func (s *Service) Login(ctx context.Context, login, password string) (Token, Ses
 	}
 
 	var refused error
+	var cause Cause
 	switch {
 	case seen == nil:
-		refused = errors.New("no such user")
+		refused, cause = errors.New("no such user"), CauseUnknownUser
 	case verr != nil:
 		// A stored hash we cannot read is the operator's problem, not the
 		// client's: log it, answer as for a bad password.
-		refused = fmt.Errorf("stored password hash: %w", verr)
+		refused, cause = fmt.Errorf("stored password hash: %w", verr), CauseBadHash
 	case s.Lockout.Locked(*seen, now):
-		refused = fmt.Errorf("account locked until %s", s.Lockout.Until(*seen).Format(time.RFC3339))
+		refused, cause = fmt.Errorf("account locked until %s", s.Lockout.Until(*seen).Format(time.RFC3339)), CauseLocked
 	case !match:
-		refused = errors.New("wrong password")
+		refused, cause = errors.New("wrong password"), CauseWrongPassword
 	}
 	if refused != nil {
 		if err := s.countFailure(ctx, name, seen, now); err != nil {
 			return "", Session{}, err
 		}
+		s.Record(ctx, Event{Kind: EventLoginRefused, Cause: cause, User: name})
+		if seen != nil && cause != CauseLocked {
+			if after := s.Lockout.after(*seen, now); s.Lockout.Locked(after, now) {
+				s.Record(ctx, Event{Kind: EventLockout, User: u.Name, Until: s.Lockout.Until(after)})
+			}
+		}
 		return "", Session{}, errBadCredentials(refused)
 	}
 
 	if s.MaxSessionsPerUser > 0 && sessions.n >= s.MaxSessionsPerUser {
+		s.Record(ctx, Event{Kind: EventSessionCap, User: u.Name})
 		return "", Session{}, errTooManySessions(s.MaxSessionsPerUser, sessions.n, u.Name)
 	}
 	if s.Lockout.Running(*seen, now) {
@@ -192,6 +211,7 @@ func (s *Service) Login(ctx context.Context, login, password string) (Token, Ses
 	if err := s.confirm(ctx, name, u, tok.Hash(), now); err != nil {
 		return "", Session{}, err
 	}
+	s.Record(ctx, Event{Kind: EventLogin, User: u.Name, Session: sessionRef(tok.Hash())})
 	if s.Passwords.NeedsRehash(u.PasswordHash) {
 		// Only now is the password known: bring its hash up to the cost of
 		// new ones, so that this user's log-ins take as long as an unknown
@@ -244,6 +264,7 @@ func (s *Service) Get(ctx context.Context, rawID string) (Session, error) {
 	if ErrorCode(err) == ENOTFOUND {
 		return Session{}, errNoSession(err)
 	}
+	s.recordFailure(ctx, "get", err)
 	return sess, err
 }
 
@@ -257,5 +278,32 @@ func (s *Service) Logout(ctx context.Context, rawID string) error {
 	if ErrorCode(err) == ENOTFOUND {
 		return errNoSession(err)
 	}
+	if err == nil {
+		s.Record(ctx, Event{Kind: EventLogout, Session: sessionRef(tok.Hash())})
+	}
+	s.recordFailure(ctx, "logout", err)
 	return err
+}
+
+// after is f once one more failure at now has been counted: in the running
+// window, or as the first of a new one.
+func (p Lockout) after(f Failures, now time.Time) Failures {
+	if p.Running(f, now) {
+		return Failures{Count: f.Count + 1, Since: f.Since}
+	}
+	return Failures{Count: 1, Since: now}
+}
+
+// loggableName is a refused login name as the audit trail may keep it:
+// valid UTF-8 with control characters replaced, at most MaxUserLen bytes.
+func loggableName(login string) string {
+	if len(login) > MaxUserLen {
+		login = login[:MaxUserLen]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(login, "?"))
 }

@@ -29,6 +29,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -70,18 +71,25 @@ func run(ctx context.Context) error {
 	setDefault("AWS_REGION", "us-east-1")
 	setDefault("AWS_ACCESS_KEY_ID", "local")
 	setDefault("AWS_SECRET_ACCESS_KEY", "local")
+	var engineDied <-chan struct{} // nil, never ready, for an engine we did not start
 	if os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") == "" {
 		eng, err := localdynamo.Start(ctx, localdynamo.Dynalite)
 		if err != nil {
 			return fmt.Errorf("start dynalite (run `npm ci` first, or `make run`): %w", err)
 		}
 		defer eng.Stop()
+		engineDied = eng.Done()
 		os.Setenv("AWS_ENDPOINT_URL_DYNAMODB", eng.Endpoint)
 		// dynalite does not return the item with a failed condition.
 		cfg.ReadOnFailedCondition = true
 		log.Info("started dynalite, in memory", "endpoint", eng.Endpoint, "pid", eng.PID())
 	}
 	endpoint := os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")
+	// The local-only user and its well-known password must never reach a
+	// real table: only an engine on this machine gets them.
+	if engineDied == nil && !loopback(endpoint) {
+		return fmt.Errorf("AWS_ENDPOINT_URL_DYNAMODB=%s is not on this machine's loopback: cis-local seeds a user with a well-known password, and does so only into an engine it started or one on 127.0.0.1, ::1 or localhost", endpoint)
+	}
 
 	tm := newTiming()
 	db, err := dynamo.NewClient(ctx, dynamo.WrapHTTPClient(tm.engineClient))
@@ -111,11 +119,23 @@ func run(ctx context.Context) error {
 		"Every other /api/ and /rest/ path: the front door, then %s.\n"+
 		"Ctrl-C stops it.\n\n", url, endpoint, LocalAdmin, url, LocalAdmin, url, upstreamText(upstream))
 
+	// `make admin` in this checkout reaches this engine through this file,
+	// for as long as this runner serves.
+	envFile, err := writeLocalEnv(endpoint, cfg, url)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(envFile)
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	var died error
 	select {
 	case err := <-errc:
 		return err
+	case <-engineDied:
+		died = fmt.Errorf("the dynalite it started (%s) has died; stopping", endpoint)
+		log.Error("engine died", "endpoint", endpoint)
 	case <-ctx.Done():
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -124,8 +144,56 @@ func run(ctx context.Context) error {
 		return err
 	}
 	tm.log(log)
+	if died != nil {
+		return died
+	}
 	fmt.Fprintln(os.Stderr, "cis-local: stopped")
 	return nil
+}
+
+// loopback reports whether endpoint's host is this machine's loopback.
+func loopback(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// LocalEnvFile is where a running cis-local says how to reach its engine
+// and tables, relative to the repository root: `make admin` reads it. It
+// exists only while cis-local runs. CIS_LOCAL_ENV_FILE names another file
+// (the tests, which run several at once).
+const LocalEnvFile = "build/cis-local.env"
+
+// writeLocalEnv writes LocalEnvFile and returns its path.
+func writeLocalEnv(endpoint string, cfg config.Config, url string) (string, error) {
+	path := os.Getenv("CIS_LOCAL_ENV_FILE")
+	if path == "" {
+		root, err := localdynamo.RepoRoot()
+		if err != nil {
+			return "", err
+		}
+		path = filepath.Join(root, LocalEnvFile)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	body := "# Written by cis-local (make run) while it runs; removed when it stops.\n" +
+		"AWS_ENDPOINT_URL_DYNAMODB=" + endpoint + "\n" +
+		"AWS_REGION=" + os.Getenv("AWS_REGION") + "\n" +
+		// An engine on loopback takes any credentials: never copy real ones here.
+		"AWS_ACCESS_KEY_ID=local\n" +
+		"AWS_SECRET_ACCESS_KEY=local\n" +
+		config.EnvSessionsTable + "=" + cfg.SessionsTable + "\n" +
+		config.EnvUsersTable + "=" + cfg.UsersTable + "\n" +
+		"CIS_LOCAL_URL=" + url + "\n"
+	return path, os.WriteFile(path, []byte(body), 0o600)
 }
 
 // seedAdmin adds the local-only administrator, or leaves an existing one

@@ -41,7 +41,7 @@ func TestMakeRunServesTheWalkThroughAndStopsEverything(t *testing.T) {
 	}
 	cmd := exec.Command(bin)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "PORT="+fmt.Sprint(port), "AWS_ENDPOINT_URL_DYNAMODB=", "LOCAL_ADMIN_PASSWORD=Local-Pass-1")
+	cmd.Env = append(os.Environ(), "PORT="+fmt.Sprint(port), "AWS_ENDPOINT_URL_DYNAMODB=", "LOCAL_ADMIN_PASSWORD=Local-Pass-1", "CIS_LOCAL_ENV_FILE="+filepath.Join(t.TempDir(), "local.env"))
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {

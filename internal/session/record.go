@@ -1,0 +1,108 @@
+package session
+
+import (
+	"context"
+	"time"
+)
+
+// Recorder is told what the service did, for the operator: metrics and the
+// audit trail. What it is told never reaches a client, and never holds a
+// token or a password. Package cloudwatch implements it as log lines.
+type Recorder interface {
+	Record(ctx context.Context, e Event)
+}
+
+// EventKind names what happened.
+type EventKind string
+
+// The events the service records.
+const (
+	EventLogin          EventKind = "login"           // a session was opened
+	EventLoginRefused   EventKind = "login_refused"   // a log-in was refused; Cause says why
+	EventLockout        EventKind = "lockout"         // a refused log-in locked its account
+	EventSessionCap     EventKind = "session_cap"     // a right password was refused for the session cap
+	EventLogout         EventKind = "logout"          // a session was ended by its holder
+	EventRevoked        EventKind = "revoked"         // sessions were ended by an administrator
+	EventBackendFailure EventKind = "backend_failure" // storage failed; the client got 503
+	EventAdminChange    EventKind = "admin_change"    // the admin tool changed a user or the tables
+)
+
+// Cause is why a log-in was refused, as the operator sees it. The client is
+// told none of it: every cause is the same 401.
+type Cause string
+
+// The causes of a refused log-in.
+const (
+	CauseMalformed     Cause = "malformed"      // no Basic credentials, or a name or password no user can have
+	CauseUnknownUser   Cause = "unknown_user"   // no such user
+	CauseWrongPassword Cause = "wrong_password" // the user exists; the password does not match
+	CauseLocked        Cause = "locked"         // the account is locked out, whatever the password
+	CauseBadHash       Cause = "bad_hash"       // the stored hash cannot be read: the operator's problem
+)
+
+// Causes lists every Cause, for tests and dashboards.
+var Causes = []Cause{CauseMalformed, CauseUnknownUser, CauseWrongPassword, CauseLocked, CauseBadHash}
+
+// Event is one thing the service (or the admin tool) did. Fields that do
+// not apply to its Kind are zero.
+type Event struct {
+	Kind EventKind
+	// User is the user name: as qualified for a known user, as given for a
+	// refused log-in (it may be a password typed into the wrong field, so
+	// the audit trail keeps it and the metrics never do).
+	User string
+	// Cause is why a log-in was refused (EventLoginRefused).
+	Cause Cause
+	// Session is the first 12 hex digits of the session's token hash, never
+	// the token (EventLogin, EventLogout).
+	Session string
+	// Sessions counts the sessions an event ended (EventRevoked).
+	Sessions int
+	// Op names the operation that failed (EventBackendFailure), or what the
+	// admin tool changed (EventAdminChange: "add-user", "unlock", ...).
+	Op string
+	// Actor is who made an administrative change (EventRevoked,
+	// EventAdminChange): an AWS identity, or a local OS user.
+	Actor string
+	// Until is when a lockout ends (EventLockout).
+	Until time.Time
+}
+
+type sourceKey struct{}
+
+// WithSource returns ctx carrying the network address a request came from,
+// for the audit trail of log-ins.
+func WithSource(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, sourceKey{}, addr)
+}
+
+// Source returns the address WithSource put in ctx, or "".
+func Source(ctx context.Context) string {
+	s, _ := ctx.Value(sourceKey{}).(string)
+	return s
+}
+
+// Record tells the service's Recorder of e; without one it does nothing.
+// Code that changes sessions outside Login, Get and Logout (revocation)
+// calls it, so that every change is counted and audited alike.
+func (s *Service) Record(ctx context.Context, e Event) {
+	if s.Recorder != nil {
+		s.Recorder.Record(ctx, e)
+	}
+}
+
+// RefuseMalformed records a log-in refused before it reached the service:
+// a request without Basic credentials the surface could read.
+func (s *Service) RefuseMalformed(ctx context.Context) {
+	s.Record(ctx, Event{Kind: EventLoginRefused, Cause: CauseMalformed})
+}
+
+// recordFailure records a backend failure of op, when err is one.
+func (s *Service) recordFailure(ctx context.Context, op string, err error) {
+	if ErrorCode(err) == EUNAVAILABLE {
+		s.Record(ctx, Event{Kind: EventBackendFailure, Op: op})
+	}
+}
+
+// sessionRef is what the log and the audit trail may name a session by.
+func sessionRef(h TokenHash) string { return h.String()[:12] }
