@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -148,17 +150,21 @@ func TestEveryChangeIsAuditedWithWhoMadeIt(t *testing.T) {
 		t.Setenv(config.EnvSessionsTable, f.Tables.Sessions)
 		t.Setenv(config.EnvUsersTable, f.Tables.Users)
 		t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", srv.Endpoint)
+		// Each change writes its audit lines, in order: the change itself
+		// (admin_change) and, where it ends sessions, how many (revoked).
 		steps := []struct {
-			stdin string
-			args  []string
-			op    string
-			user  string // "" for none
+			stdin  string
+			args   []string
+			events []string
+			user   string // "" for none
 		}{
-			{"Audit-Pass-1\n", []string{"add-user", "carol@corp.example"}, "add-user", "carol@corp.example"},
-			{"Audit-Pass-2\n", []string{"reset-password", "carol@corp.example"}, "reset-password", "carol@corp.example"},
-			{"", []string{"unlock", "carol@corp.example"}, "unlock", "carol@corp.example"},
-			{"", []string{"list-users"}, "", ""}, // reads change nothing: no audit line
-			{"", []string{"remove-user", "carol@corp.example"}, "remove-user", "carol@corp.example"},
+			{"Audit-Pass-1\n", []string{"add-user", "carol@corp.example"}, []string{"admin_change"}, "carol@corp.example"},
+			{"Audit-Pass-2\n", []string{"reset-password", "carol@corp.example"}, []string{"admin_change", "revoked"}, "carol@corp.example"},
+			{"", []string{"unlock", "carol@corp.example"}, []string{"admin_change"}, "carol@corp.example"},
+			{"", []string{"list-users"}, nil, ""}, // reads change nothing: no audit line
+			{"", []string{"list-sessions", "carol@corp.example"}, nil, ""},
+			{"", []string{"end-sessions", "carol@corp.example"}, []string{"revoked"}, "carol@corp.example"},
+			{"", []string{"remove-user", "carol@corp.example"}, []string{"admin_change", "revoked"}, "carol@corp.example"},
 		}
 		for _, s := range steps {
 			var out, errOut bytes.Buffer
@@ -175,21 +181,23 @@ func TestEveryChangeIsAuditedWithWhoMadeIt(t *testing.T) {
 					lines = append(lines, m)
 				}
 			}
-			if s.op == "" {
-				if len(lines) != 0 {
-					t.Errorf("%v: audit lines %v for a read", s.args, lines)
+			var events []string
+			for _, a := range lines {
+				events = append(events, fmt.Sprint(a["event"]))
+			}
+			if !slices.Equal(events, s.events) {
+				t.Fatalf("%v: audit events %q, want %q: %s", s.args, events, s.events, errOut.String())
+			}
+			for _, a := range lines {
+				if a["op"] != s.args[0] || a["user"] != s.user || a["time"] == nil {
+					t.Errorf("%v: audit line %v", s.args, a)
 				}
-				continue
-			}
-			if len(lines) != 1 {
-				t.Fatalf("%v: %d audit lines, want 1: %s", s.args, len(lines), errOut.String())
-			}
-			a := lines[0]
-			if a["event"] != "admin_change" || a["op"] != s.op || a["user"] != s.user || a["time"] == nil {
-				t.Errorf("%v: audit line %v", s.args, a)
-			}
-			if actor, _ := a["actor"].(string); !strings.HasPrefix(actor, "local:") || actor == "local:" {
-				t.Errorf("%v: actor %q, want the local user", s.args, actor)
+				if actor, _ := a["actor"].(string); !strings.HasPrefix(actor, "local:") || actor == "local:" {
+					t.Errorf("%v: actor %q, want the local user", s.args, actor)
+				}
+				if _, counted := a["sessions"].(float64); a["event"] == "revoked" && !counted {
+					t.Errorf("%v: a revocation's audit line %v says not how many sessions it ended", s.args, a)
+				}
 			}
 		}
 	})

@@ -47,10 +47,7 @@ const Function = "cis-local"
 // given an id for its log lines as Lambda gives one, recording metrics and
 // audit lines to log as the functions do.
 func Handler(cfg config.Config, db dynamo.API, log *slog.Logger) http.Handler {
-	svc := Service(cfg, db)
-	rec := cloudwatch.New(log, Function)
-	rec.RequestID = httpapi.RequestID
-	svc.Recorder = rec
+	svc := recorded(Service(cfg, db), log)
 	return withRequestID(httpapi.New(svc, log, httpapi.AllOperations...))
 }
 
@@ -58,9 +55,17 @@ func Handler(cfg config.Config, db dynamo.API, log *slog.Logger) http.Handler {
 // service, and the front door in front of every other /api/ and /rest/
 // path, forwarding to upstream (nil: none), each request given an id.
 func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger, upstream *url.URL) http.Handler {
-	svc := Service(cfg, db)
+	svc := recorded(Service(cfg, db), log)
 	sessions := httpapi.New(svc, log, httpapi.AllOperations...)
 	return withRequestID(gateway.New(sessions, httpapi.NewFrontDoor(svc, log), upstream, log))
+}
+
+// recorded makes svc write metric and audit lines to log, as the functions do.
+func recorded(svc *session.Service, log *slog.Logger) *session.Service {
+	rec := cloudwatch.New(log, Function)
+	rec.RequestID = httpapi.RequestID
+	svc.Recorder = rec
+	return svc
 }
 
 // withRequestID gives each request a fresh id: a random prefix per handler

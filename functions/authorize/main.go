@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 
+	"github.com/cis-session/cis-session/internal/cloudwatch"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/httpapi"
@@ -20,6 +21,9 @@ func main() {
 		lambda.Fatal("bad configuration", err)
 	}
 	log := lambda.Logger(cfg.LogLevel)
+	// Metrics and the audit trail, as log lines whatever LOG_LEVEL says.
+	rec := cloudwatch.New(log, cloudwatch.FunctionName("authorize"))
+	rec.RequestID = httpapi.RequestID
 	db, err := dynamo.NewClient(context.Background())
 	if err != nil {
 		lambda.Fatal("cannot configure DynamoDB client", err)
@@ -28,6 +32,7 @@ func main() {
 	svc := &session.Service{
 		Sessions: &dynamo.Sessions{DB: db, Table: cfg.SessionsTable, ReadOnFailedCondition: cfg.ReadOnFailedCondition},
 		Policy:   cfg.Policy,
+		Recorder: rec,
 	}
 	lambda.StartAuthorizer(httpapi.NewFrontDoor(svc, log), log)
 }

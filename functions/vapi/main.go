@@ -8,6 +8,7 @@ import (
 	"context"
 
 	"github.com/cis-session/cis-session/internal/argon2id"
+	"github.com/cis-session/cis-session/internal/cloudwatch"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/httpapi"
@@ -22,6 +23,9 @@ func main() {
 		lambda.Fatal("bad configuration", err)
 	}
 	log := lambda.Logger(cfg.LogLevel)
+	// Metrics and the audit trail, as log lines whatever LOG_LEVEL says.
+	rec := cloudwatch.New(log, cloudwatch.FunctionName("vapi"))
+	rec.RequestID = httpapi.RequestID
 	db, err := dynamo.NewClient(context.Background())
 	if err != nil {
 		lambda.Fatal("cannot configure DynamoDB client", err)
@@ -31,6 +35,7 @@ func main() {
 		Users:     &dynamo.Users{DB: db, Table: cfg.UsersTable},
 		Passwords: argon2id.Hasher{Params: argon2id.DefaultParams},
 		Policy:    cfg.Policy,
+		Recorder:  rec,
 	}
 	lambda.Start(httpapi.New(svc, log, stack.Vapi.Ops...), log)
 }

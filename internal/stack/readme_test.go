@@ -18,7 +18,11 @@ func TestTheReadmeListsEveryParameter(t *testing.T) {
 	}
 	rows := map[string]string{} // parameter -> its default as the README says
 	for _, m := range regexp.MustCompile("(?m)^\\| `([A-Z][A-Za-z]+)` \\| `([^`]*)` \\|").FindAllStringSubmatch(string(readme), -1) {
-		rows[m[1]] = m[2]
+		def := m[2]
+		if def == `""` { // how the README writes an empty default
+			def = ""
+		}
+		rows[m[1]] = def
 	}
 	params := getMap(s.tpl, "Parameters")
 	for name := range params {
