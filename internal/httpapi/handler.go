@@ -1,8 +1,9 @@
-// Package httpapi is the HTTP surface of the CIS session service: the routes
-// of the vSphere Automation API's session service on its two surfaces, /api
-// and the legacy /rest, and the only place that knows HTTP statuses and vAPI
-// error bodies. It is a plain net/http handler; Lambda and the local runner
-// both serve it unchanged.
+// Package httpapi is the HTTP surface of the CIS session service: the
+// routes of the vSphere Automation API's session service on its three
+// surfaces (/api/session, the legacy /rest, and vAPI JSON-RPC on POST /api),
+// the front door that authorizes every other call by its session, and the
+// only place that knows HTTP statuses and vAPI error bodies. It is a plain
+// net/http handler; Lambda and the local runner both serve it unchanged.
 //
 // It must never import AWS or DynamoDB packages.
 package httpapi
