@@ -264,8 +264,9 @@ type countingWriter struct{ n atomic.Int64 }
 
 func (c *countingWriter) Write(p []byte) (int, error) { c.n.Add(int64(len(p))); return len(p), nil }
 
-// gatewayEventV2 is an HTTP API event as API Gateway sends it, headers and
-// all, already in the JSON form the function receives.
+// gatewayEventV2 is an HTTP API (payload 2.0) event as an HTTP API sends
+// it, headers and all, already in the JSON form the function receives. The
+// deployed stack is a REST API, which sends gatewayEventV1's (get-v1).
 func gatewayEventV2(method string, headers map[string]string) []byte {
 	h := map[string]string{
 		"accept":            "application/json",

@@ -63,8 +63,9 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-DeadlineMargin))
 		defer cancel()
 	}
-	// Most events are HTTP API's payload 2.0: decode those once. A REST API
-	// event, which its httpMethod gives away, goes straight to the probe.
+	// An HTTP API's payload 2.0 is decoded once. A REST API event (what the
+	// deployed stack sends), which its httpMethod gives away, goes straight
+	// to the probe.
 	if !bytes.Contains(payload, []byte(`"httpMethod"`)) {
 		var ev events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(payload, &ev); err == nil && ev.Version == "2.0" {

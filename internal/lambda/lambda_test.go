@@ -156,7 +156,8 @@ func (s *stack) v2req(req request) response {
 	return s.invoke(req.v2Event())
 }
 
-// v2Event is an HTTP API (payload 2.0) event as API Gateway sends it.
+// v2Event is an HTTP API (payload 2.0) event as an HTTP API sends it: the
+// adapter serves it, though the deployed stack (a REST API) sends v1Event's.
 func v2Event(method, path string, headers map[string]string, body string) events.APIGatewayV2HTTPRequest {
 	return request{method: method, path: path, headers: headers, body: body}.v2Event()
 }
@@ -199,7 +200,8 @@ func (s *stack) v1req(req request) response {
 	return s.invoke(ev)
 }
 
-// v1Event is a REST API (payload 1.0) event as API Gateway sends it.
+// v1Event is a REST API (payload 1.0) event as API Gateway sends it: what
+// the deployed stack's functions get.
 func v1Event(method, path string, headers map[string]string, body string) events.APIGatewayProxyRequest {
 	ev, _ := request{method: method, path: path, headers: headers, body: body}.v1Event()
 	return ev
