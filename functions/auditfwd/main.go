@@ -9,7 +9,6 @@ import (
 
 	awslambda "github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
 	"github.com/cis-session/cis-session/internal/auditlog"
 	"github.com/cis-session/cis-session/internal/lambda"
@@ -25,6 +24,5 @@ func main() {
 	if err != nil {
 		lambda.Fatal("cannot configure CloudWatch Logs client", err)
 	}
-	fwd := &auditlog.Forwarder{Logs: cloudwatchlogs.NewFromConfig(aws), Group: group}
-	awslambda.Start(fwd.Forward)
+	awslambda.Start(auditlog.NewForwarder(aws, group).Forward)
 }

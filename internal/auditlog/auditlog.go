@@ -14,6 +14,7 @@
 package auditlog
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -78,18 +80,23 @@ func (f *Forwarder) Forward(ctx context.Context, ev events.CloudwatchLogsEvent) 
 	if len(batch) == 0 {
 		return nil
 	}
-	// PutLogEvents wants a batch in time order.
-	slices.SortStableFunc(batch, func(a, b types.InputLogEvent) int { return int(*a.Timestamp - *b.Timestamp) })
 	stream := StreamName(data.LogGroup, data.LogStream)
 	if err := f.ensureStream(ctx, stream); err != nil {
 		return err
 	}
+	return put(ctx, f.Logs, f.Group, stream, batch)
+}
+
+// put writes events into group/stream, in time order (as PutLogEvents
+// wants), in as many calls as its limits need.
+func put(ctx context.Context, logs API, group, stream string, batch []types.InputLogEvent) error {
+	slices.SortStableFunc(batch, func(a, b types.InputLogEvent) int { return int(*a.Timestamp - *b.Timestamp) })
 	for len(batch) > 0 {
 		n := batchLen(batch)
-		if _, err := f.Logs.PutLogEvents(ctx, &cloudwatchlogs.PutLogEventsInput{
-			LogGroupName: aws.String(f.Group), LogStreamName: aws.String(stream), LogEvents: batch[:n],
+		if _, err := logs.PutLogEvents(ctx, &cloudwatchlogs.PutLogEventsInput{
+			LogGroupName: aws.String(group), LogStreamName: aws.String(stream), LogEvents: batch[:n],
 		}); err != nil {
-			return fmt.Errorf("put %d audit lines into %s/%s: %w", n, f.Group, stream, err)
+			return fmt.Errorf("put %d audit lines into %s/%s: %w", n, group, stream, err)
 		}
 		batch = batch[n:]
 	}
@@ -115,10 +122,8 @@ func (f *Forwarder) ensureStream(ctx context.Context, stream string) error {
 	if known {
 		return nil
 	}
-	_, err := f.Logs.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String(f.Group), LogStreamName: aws.String(stream)})
-	var exists *types.ResourceAlreadyExistsException
-	if err != nil && !errors.As(err, &exists) {
-		return fmt.Errorf("create audit stream %s/%s: %w", f.Group, stream, err)
+	if err := createStream(ctx, f.Logs, f.Group, stream); err != nil {
+		return err
 	}
 	f.mu.Lock()
 	if f.streams == nil {
@@ -155,4 +160,86 @@ func GroupFromEnv() (string, error) {
 		return "", fmt.Errorf("%s is not set: the audit log group to write into", EnvGroup)
 	}
 	return g, nil
+}
+
+// createStream creates group/stream; one that exists already will do.
+func createStream(ctx context.Context, logs API, group, stream string) error {
+	_, err := logs.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String(group), LogStreamName: aws.String(stream)})
+	var exists *types.ResourceAlreadyExistsException
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("create audit stream %s/%s: %w", group, stream, err)
+	}
+	return nil
+}
+
+// Stream is one stream of the audit group that a process writes its own
+// audit lines into: the admin tool's, one stream per run, when
+// AUDIT_LOG_GROUP is set. It is an io.Writer of the lines (one JSON object
+// a line, as internal/cloudwatch writes them), which it holds until Flush.
+type Stream struct {
+	Logs  API
+	Group string
+	Name  string
+	Now   func() time.Time // when a line was written; time.Now when nil
+
+	mu      sync.Mutex
+	partial []byte
+	pending []types.InputLogEvent
+}
+
+// AdminStreamName is the stream of one run of the admin tool started at t.
+func AdminStreamName(t time.Time) string {
+	return fmt.Sprintf("cis-admin/%s/%d", t.UTC().Format("2006-01-02T15.04.05.000Z"), os.Getpid())
+}
+
+// Open creates the stream: before a change, so that a change whose record
+// cannot be kept is not made.
+func (s *Stream) Open(ctx context.Context) error { return createStream(ctx, s.Logs, s.Group, s.Name) }
+
+// Write takes what a log handler writes; each whole line that is an audit
+// record waits for Flush.
+func (s *Stream) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	s.partial = append(s.partial, p...)
+	for {
+		i := bytes.IndexByte(s.partial, '\n')
+		if i < 0 {
+			break
+		}
+		line := string(s.partial[:i])
+		s.partial = s.partial[i+1:]
+		if IsAudit(line) {
+			s.pending = append(s.pending, types.InputLogEvent{Message: aws.String(line), Timestamp: aws.Int64(now().UnixMilli())})
+		}
+	}
+	return len(p), nil
+}
+
+// Flush puts the lines written since the last Flush into the stream.
+func (s *Stream) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	batch := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	return put(ctx, s.Logs, s.Group, s.Name, batch)
+}
+
+// NewForwarder returns a Forwarder into group with a client made from cfg
+// (which honours AWS_ENDPOINT_URL_CLOUDWATCH_LOGS).
+func NewForwarder(cfg aws.Config, group string) *Forwarder {
+	return &Forwarder{Logs: cloudwatchlogs.NewFromConfig(cfg), Group: group}
+}
+
+// NewAdminStream returns the stream of one run of the admin tool, started
+// at started, in group, with a client made from cfg.
+func NewAdminStream(cfg aws.Config, group string, started time.Time) *Stream {
+	return &Stream{Logs: cloudwatchlogs.NewFromConfig(cfg), Group: group, Name: AdminStreamName(started)}
 }

@@ -11,9 +11,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -314,5 +317,39 @@ func TestGroupFromEnvNamesTheVariable(t *testing.T) {
 	t.Setenv(auditlog.EnvGroup, "g")
 	if g, err := auditlog.GroupFromEnv(); g != "g" || err != nil {
 		t.Errorf("GroupFromEnv() = %q, %v", g, err)
+	}
+}
+
+// TestAStreamPutsTheAuditLinesWrittenToIt: what a log handler writes, in
+// pieces, becomes one event per whole audit line at Flush; other lines and
+// an unfinished one are not put.
+func TestAStreamPutsTheAuditLinesWrittenToIt(t *testing.T) {
+	e := &logsEndpoint{}
+	fwd := forwarder(t, e) // for its client
+	s := &auditlog.Stream{Logs: fwd.Logs, Group: "g", Name: auditlog.AdminStreamName(time.Unix(0, 0))}
+	if err := s.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{`{"log":"au`, `dit","event":"admin_change"}` + "\n" + `{"log":"metric"}` + "\n", `{"log":"audit","event":"revoked"}` + "\n" + `{"log":"audit","unfinished"`} {
+		if n, err := s.Write([]byte(p)); n != len(p) || err != nil {
+			t.Fatalf("Write: %d, %v", n, err)
+		}
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(context.Background()); err != nil { // nothing new: no call
+		t.Fatal(err)
+	}
+	calls := e.Calls()
+	if len(calls) != 2 || calls[0].Op != "CreateLogStream" || calls[1].Op != "PutLogEvents" || calls[1].Body["logStreamName"] != "cis-admin/1970-01-01T00.00.00.000Z/"+fmt.Sprint(os.Getpid()) {
+		t.Fatalf("calls %v, want the stream created and one put", calls)
+	}
+	var got []string
+	for _, pe := range calls[1].Body["logEvents"].([]any) {
+		got = append(got, pe.(map[string]any)["message"].(string))
+	}
+	if want := []string{`{"log":"audit","event":"admin_change"}`, `{"log":"audit","event":"revoked"}`}; !slices.Equal(got, want) {
+		t.Errorf("put %q, want %q", got, want)
 	}
 }

@@ -126,7 +126,7 @@ func TestEveryFunctionDirectoryHasAResourceAndBack(t *testing.T) {
 				serves = "lambda.StartAuthorizer("
 			}
 			if f.WritesAudit {
-				serves = "auditlog.Forwarder{"
+				serves = "auditlog.NewForwarder("
 			}
 			if !strings.Contains(string(main), serves) {
 				t.Errorf("functions/%s/main.go does not serve %s", f.Dir, serves)
