@@ -21,6 +21,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cis-session/cis-session/internal/argon2id"
+	"github.com/cis-session/cis-session/internal/auditlog"
 	"github.com/cis-session/cis-session/internal/cloudwatch"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
@@ -53,7 +54,9 @@ LOGIN_MAX_FAILURES and LOGIN_FAILURE_WINDOW; the endpoint from the AWS SDK's
 standard settings (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, credentials).
 Every change writes an audit line (JSON, "log":"audit") to stderr naming
 who made it: the caller's AWS identity, or with an endpoint override the
-local user.
+local user. With AUDIT_LOG_GROUP (the stack's output AuditLogGroupName) the
+lines also go into that log group, a stream per run; a change is not made
+if the stream cannot be created there.
 `
 
 func main() {
@@ -65,7 +68,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (runErr error) {
 	fs := flag.NewFlagSet("cis-admin", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
@@ -92,14 +95,35 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	// Every change is audited: who (asked before the change, so that a
 	// change nobody can be named for is not made), what, to whom, when.
-	audit := cloudwatch.New(slog.New(slog.NewJSONHandler(stderr, nil)), "cis-admin")
+	// With AUDIT_LOG_GROUP, the lines also go into the stack's audit log
+	// group (a stream per run), which must be writable before a change.
+	auditOut := stderr
+	var trail *auditlog.Stream
+	if group := os.Getenv(auditlog.EnvGroup); group != "" {
+		trail = auditlog.NewAdminStream(awsCfg, group, time.Now())
+		auditOut = io.MultiWriter(stderr, trail)
+		defer func() {
+			if err := trail.Flush(ctx); err != nil && runErr == nil {
+				runErr = fmt.Errorf("the change was made, its audit line is on stderr, but not in %s: %w", group, err)
+			}
+		}()
+	}
+	audit := cloudwatch.New(slog.New(slog.NewJSONHandler(auditOut, nil)), "cis-admin")
 	var actor string
 	changing := func() error {
 		if actor != "" {
 			return nil
 		}
-		actor, err = sdkconfig.Caller(ctx, awsCfg)
-		return err
+		if actor, err = sdkconfig.Caller(ctx, awsCfg); err != nil {
+			return err
+		}
+		if trail != nil {
+			if err := trail.Open(ctx); err != nil {
+				actor = ""
+				return fmt.Errorf("no change without its audit record: %w", err)
+			}
+		}
+		return nil
 	}
 	changed := func(user string) {
 		audit.Record(ctx, session.Event{Kind: session.EventAdminChange, Op: cmd, User: user, Actor: actor})

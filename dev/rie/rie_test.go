@@ -42,7 +42,9 @@ func TestEventsThroughEmulator(t *testing.T) {
 	f := dynamotest.Setup(t, srv)
 	ctx := context.Background()
 
-	for _, fn := range stack.Functions {
+	// The functions API Gateway invokes; the audit forwarder takes
+	// CloudWatch Logs events (internal/auditlog's tests).
+	for _, fn := range stack.APIFunctions() {
 		t.Run(fn.Dir, func(t *testing.T) {
 			bootstrap, err := rie.Build(ctx, fn, filepath.Join(t.TempDir(), fn.Dir))
 			if err != nil {

@@ -36,9 +36,10 @@ func TestTheFrontDoorGuardsEveryOtherPath(t *testing.T) {
 	if get(defs, "CisSession", "x-amazon-apigateway-authtype") != "custom" || az["type"] != "request" {
 		t.Errorf("CisSession: want a Lambda REQUEST authorizer, got %v", defs["CisSession"])
 	}
+	// The alias, so that the authorizer's deploys are gradual too.
 	uri, _ := get(az, "authorizerUri", "Fn::Sub").(string)
-	if !strings.Contains(uri, "${"+stack.Authorize.LogicalID()+".Arn}/invocations") {
-		t.Errorf("authorizerUri %v does not invoke %s", az["authorizerUri"], stack.Authorize.LogicalID())
+	if !strings.Contains(uri, "${"+stack.Authorize.LogicalID()+".Alias}/invocations") {
+		t.Errorf("authorizerUri %v does not invoke %s's alias", az["authorizerUri"], stack.Authorize.LogicalID())
 	}
 	if r, _ := ref(az["authorizerResultTtlInSeconds"]); r != "AuthorizerCacheTtl" {
 		t.Errorf("authorizerResultTtlInSeconds = %v, want !Ref AuthorizerCacheTtl", az["authorizerResultTtlInSeconds"])
@@ -55,8 +56,8 @@ func TestTheFrontDoorGuardsEveryOtherPath(t *testing.T) {
 	}
 
 	perm := getMap(s.resource(stack.Authorize.LogicalID()+"ApiPermission"), "Properties")
-	if fn, attr, _ := getAtt(perm["FunctionName"]); fn != stack.Authorize.LogicalID() || attr != "Arn" || perm["Principal"] != "apigateway.amazonaws.com" {
-		t.Errorf("%sApiPermission = %v, want API Gateway allowed to invoke the authorizer", stack.Authorize.LogicalID(), perm)
+	if fn, _ := ref(perm["FunctionName"]); fn != stack.Authorize.LogicalID()+".Alias" || perm["Principal"] != "apigateway.amazonaws.com" {
+		t.Errorf("%sApiPermission = %v, want API Gateway allowed to invoke the authorizer's alias", stack.Authorize.LogicalID(), perm)
 	}
 	if src, _ := get(perm, "SourceArn", "Fn::Sub").(string); !strings.HasSuffix(src, ":${Api}/authorizers/*") {
 		t.Errorf("%sApiPermission SourceArn %v: want this API's authorizers only", stack.Authorize.LogicalID(), perm["SourceArn"])
@@ -118,6 +119,9 @@ func TestGatewayResponsesAreVAPIErrors(t *testing.T) {
 		"AUTHORIZER_FAILURE":             {"503", httpapi.GatewayBody("unavailable"), false},
 		"AUTHORIZER_CONFIGURATION_ERROR": {"503", httpapi.GatewayBody("unavailable"), false},
 		"MISSING_AUTHENTICATION_TOKEN":   {"404", httpapi.GatewayBody("not_found"), false},
+		// A dead upstream, or a session function that failed or timed out.
+		"INTEGRATION_FAILURE": {"503", httpapi.GatewayBody("unavailable"), false},
+		"INTEGRATION_TIMEOUT": {"503", httpapi.GatewayBody("unavailable"), false},
 	}
 	for typ, w := range want {
 		r := responses[typ]
@@ -150,7 +154,7 @@ func TestGatewayResponsesAreVAPIErrors(t *testing.T) {
 // functions behind the same authorizer are exported under the stack's name.
 func TestAnotherStackCanAttach(t *testing.T) {
 	s := loadStack(t)
-	for out, value := range map[string]string{"ApiId": "Api", "AuthorizerFunctionArn": stack.Authorize.LogicalID(), "ApiRootResourceId": "Api", "ApiUrl": ""} {
+	for out, value := range map[string]string{"ApiId": "Api", "AuthorizerFunctionArn": stack.Authorize.LogicalID() + ".Alias", "ApiRootResourceId": "Api", "ApiUrl": ""} {
 		o := getMap(s.tpl, "Outputs", out)
 		if o == nil {
 			t.Errorf("no output %s", out)

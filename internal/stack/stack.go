@@ -83,8 +83,12 @@ var OpPermissions = map[httpapi.Operation][]Permission{
 // Function is one Lambda function: the code in functions/<Dir>.
 type Function struct {
 	Dir      string              // directory under functions/: lower-case letters
-	Ops      []httpapi.Operation // the operations it serves
+	Ops      []httpapi.Operation // the operations it serves; none: API Gateway never invokes it
 	MemoryMB int                 // its MemorySize in template.yaml, which buys CPU too
+	// WritesAudit: it copies the other functions' audit lines into the
+	// audit log group (CreateLogStream and PutLogEvents there), which is all
+	// it may do besides writing its own log.
+	WritesAudit bool
 }
 
 // FullVCPUMemoryMB is the memory at which Lambda gives a function one whole
@@ -107,13 +111,34 @@ var (
 	// Authorize is the front door: API Gateway's authorizer for every
 	// other path under /api/ and /rest/. It serves no route of its own.
 	Authorize = Function{Dir: "authorize", Ops: []httpapi.Operation{httpapi.OpAuthorize}, MemoryMB: 512}
+	// Auditfwd keeps the audit trail: CloudWatch Logs invokes it with the
+	// audit lines of every function that serves the API (a subscription on
+	// each one's log group), and it writes them into the audit log group.
+	// It serves no operation and touches no table.
+	Auditfwd = Function{Dir: "auditfwd", MemoryMB: 128, WritesAudit: true}
 )
 
 // Functions lists every function of the stack.
-var Functions = []Function{Create, Get, Delete, Vapi, Authorize}
+var Functions = []Function{Create, Get, Delete, Vapi, Authorize, Auditfwd}
 
 // IsAuthorizer reports whether f is invoked as an authorizer, not by a route.
 func (f Function) IsAuthorizer() bool { return slices.Contains(f.Ops, httpapi.OpAuthorize) }
+
+// ServesAPI reports whether API Gateway invokes f (for a route, or as the
+// authorizer): such a function takes API Gateway events, has events in
+// events/, and writes the metric and audit lines of what it serves.
+func (f Function) ServesAPI() bool { return len(f.Ops) > 0 }
+
+// APIFunctions returns the functions that serve the API, in Functions order.
+func APIFunctions() []Function {
+	var fs []Function
+	for _, f := range Functions {
+		if f.ServesAPI() {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}
 
 // LogicalID is the function's resource in template.yaml, and so also the
 // name of its `make build-<LogicalID>` target: "get" is GetFunction.

@@ -15,9 +15,20 @@ import (
 // reach the same one.
 func TestTableIsConsistent(t *testing.T) {
 	served := map[httpapi.Operation]string{}
+	var writers []string
 	for _, f := range stack.Functions {
-		if len(f.Ops) == 0 {
-			t.Errorf("function %s serves nothing", f.Dir)
+		if f.WritesAudit {
+			writers = append(writers, f.Dir)
+		}
+		if !f.ServesAPI() {
+			// The audit forwarder: no operation, no table, only the trail.
+			if !f.WritesAudit || len(f.Permissions()) != 0 || slices.ContainsFunc(stack.APIFunctions(), func(g stack.Function) bool { return g.Dir == f.Dir }) {
+				t.Errorf("function %s serves nothing and does not write the audit trail, or may touch a table", f.Dir)
+			}
+			continue
+		}
+		if f.WritesAudit {
+			t.Errorf("function %s serves the API and writes into the audit log group: one function (auditfwd) does that", f.Dir)
 		}
 		for _, op := range f.Ops {
 			if other, dup := served[op]; dup {
@@ -28,6 +39,12 @@ func TestTableIsConsistent(t *testing.T) {
 		if len(f.Permissions()) == 0 {
 			t.Errorf("function %s has no permissions", f.Dir)
 		}
+	}
+	if !slices.Equal(writers, []string{stack.Auditfwd.Dir}) {
+		t.Errorf("functions writing the audit log group: %v, want only %s", writers, stack.Auditfwd.Dir)
+	}
+	if n := len(stack.APIFunctions()); n != len(stack.Functions)-1 {
+		t.Errorf("%d of %d functions serve the API, want all but the audit forwarder", n, len(stack.Functions))
 	}
 	// The front door is a function with no route: API Gateway invokes it
 	// as an authorizer.

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/cis-session/cis-session/dev/localdynamo"
+	"github.com/cis-session/cis-session/internal/auditlog"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/httpapi"
@@ -124,6 +125,9 @@ func TestEveryFunctionDirectoryHasAResourceAndBack(t *testing.T) {
 			if f.IsAuthorizer() {
 				serves = "lambda.StartAuthorizer("
 			}
+			if f.WritesAudit {
+				serves = "auditlog.NewForwarder("
+			}
 			if !strings.Contains(string(main), serves) {
 				t.Errorf("functions/%s/main.go does not serve %s", f.Dir, serves)
 			}
@@ -201,7 +205,8 @@ func TestEveryRouteIsRouted(t *testing.T) {
 	if events := getMap(s.resource(stack.Authorize.LogicalID()), "Properties", "Events"); len(events) != 0 {
 		t.Errorf("%s has events %v: the authorizer serves no route", stack.Authorize.LogicalID(), slices.Collect(maps.Keys(events)))
 	}
-	for _, id := range s.resources("AWS::Serverless::Function") {
+	for _, f := range stack.APIFunctions() {
+		id := f.LogicalID()
 		for name, ev := range getMap(s.resource(id), "Properties", "Events") {
 			if typ := get(ev, "Type"); typ != "Api" {
 				t.Errorf("%s event %s: type %v; routes are Api events of the REST API", id, name, typ)
@@ -238,8 +243,15 @@ func TestEveryRouteIsRouted(t *testing.T) {
 func TestEveryVariableTheCodeReadsIsSet(t *testing.T) {
 	s := loadStack(t)
 	params := getMap(s.tpl, "Parameters")
-	for _, id := range s.resources("AWS::Serverless::Function") {
-		vars := getMap(s.functionProps(id), "Environment", "Variables")
+	for _, f := range stack.Functions {
+		id := f.LogicalID()
+		vars := maps.Clone(getMap(s.functionProps(id), "Environment", "Variables"))
+		// The audit forwarder's one variable: where the trail goes.
+		group, sets := vars[auditlog.EnvGroup]
+		if r, _ := ref(group); sets != f.WritesAudit || f.WritesAudit && r != "AuditLogGroup" {
+			t.Errorf("%s: %s = %v; want !Ref AuditLogGroup on the audit forwarder only", id, auditlog.EnvGroup, group)
+		}
+		delete(vars, auditlog.EnvGroup)
 		for _, v := range config.Vars {
 			if _, ok := vars[v]; !ok {
 				t.Errorf("%s: %s is not set", id, v)
@@ -359,8 +371,11 @@ func TestTablesKeepUserData(t *testing.T) {
 }
 
 // TestRolesAreLeastPrivilege: each function has a role of its own granting
-// exactly its stack.Permissions on the table ARNs and logging to its own
-// log group; no "*" action or resource anywhere, no managed policies.
+// exactly its stack.Permissions on the table ARNs, logging to its own log
+// group, sending traces (xray:PutTraceSegments and xray:PutTelemetryRecords,
+// which X-Ray grants on "*" only) and, for the audit forwarder only, writing
+// into the audit log group; nothing else on "*", no "*" in an action, no
+// managed policies.
 func TestRolesAreLeastPrivilege(t *testing.T) {
 	s := loadStack(t)
 	for _, typ := range []string{"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User", "AWS::IAM::Group"} {
@@ -403,7 +418,7 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 				t.Errorf("%s: trust policy %s, want lambda.amazonaws.com", roleID, trust)
 			}
 			var got []stack.Permission
-			logActions := map[string]bool{}
+			logActions, auditActions, traceActions := map[string]bool{}, map[string]bool{}, map[string]bool{}
 			policies, _ := role["Policies"].([]any)
 			for _, pol := range policies {
 				stmts, _ := get(pol, "PolicyDocument", "Statement").([]any)
@@ -423,6 +438,15 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 						}
 					}
 					for _, r := range resList {
+						if r == "*" {
+							for _, a := range actions {
+								if !slices.Contains(tracingActions, a) {
+									t.Errorf("%s: %s on \"*\": only %v may be granted on \"*\"", roleID, a, tracingActions)
+								}
+								traceActions[a] = true
+							}
+							continue
+						}
 						res, rattr, ok := getAtt(r)
 						if idx, isIndex := indexArn(r); isIndex {
 							res, rattr, ok = idx, "Arn", true
@@ -439,6 +463,13 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 								}
 								logActions[a] = true
 							}
+						case res == "AuditLogGroup" && f.WritesAudit:
+							for _, a := range actions {
+								if a != "logs:CreateLogStream" && a != "logs:PutLogEvents" {
+									t.Errorf("%s: %s on the audit log group: want only logs:CreateLogStream and logs:PutLogEvents", roleID, a)
+								}
+								auditActions[a] = true
+							}
 						case tableOf[res] != "":
 							for _, a := range actions {
 								got = append(got, stack.Permission{Table: tableOf[res], Action: a})
@@ -452,6 +483,12 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 			if !logActions["logs:CreateLogStream"] || !logActions["logs:PutLogEvents"] {
 				t.Errorf("%s: cannot write its logs to %s", roleID, logGroup)
 			}
+			if len(traceActions) != len(tracingActions) {
+				t.Errorf("%s: traces need %v on \"*\", it grants %v", roleID, tracingActions, slices.Sorted(maps.Keys(traceActions)))
+			}
+			if f.WritesAudit != (auditActions["logs:CreateLogStream"] && auditActions["logs:PutLogEvents"]) {
+				t.Errorf("%s: may write the audit log group: %v; want that for the audit forwarder only", roleID, auditActions)
+			}
 			slices.SortFunc(got, stack.ComparePermissions)
 			got = slices.Compact(got)
 			if want := f.Permissions(); !slices.Equal(got, want) {
@@ -461,7 +498,13 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 	}
 }
 
-// TestLogsParametersAndOutputs: every log group is kept LogRetentionInDays,
+// tracingActions are what Tracing: Active needs of a function's role: X-Ray
+// takes segments and telemetry, and grants them on "*" only (SAM adds them
+// as AWSXRayDaemonWriteAccess only to a role it makes itself).
+var tracingActions = []string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+// TestLogsParametersAndOutputs: every log group but the audit trail's is
+// kept LogRetentionInDays,
 // the parameters the issue names exist, and the outputs name the API and the
 // tables.
 func TestLogsParametersAndOutputs(t *testing.T) {
@@ -476,6 +519,9 @@ func TestLogsParametersAndOutputs(t *testing.T) {
 		t.Errorf("log groups %v: want one per function at least", groups)
 	}
 	for _, id := range groups {
+		if id == "AuditLogGroup" {
+			continue // TestTheAuditTrailIsKept
+		}
 		if r, _ := ref(get(s.resource(id), "Properties", "RetentionInDays")); r != "LogRetentionInDays" {
 			t.Errorf("%s: RetentionInDays is not !Ref LogRetentionInDays", id)
 		}

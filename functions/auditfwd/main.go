@@ -1,0 +1,28 @@
+// Command auditfwd keeps the audit trail: a CloudWatch Logs subscription on
+// each function's log group sends it the audit lines (`{ $.log = "audit" }`),
+// and it puts them into the audit log group (AUDIT_LOG_GROUP). It may only
+// write its own logs and into that group.
+package main
+
+import (
+	"context"
+
+	awslambda "github.com/aws/aws-lambda-go/lambda"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/cis-session/cis-session/internal/auditlog"
+	"github.com/cis-session/cis-session/internal/lambda"
+)
+
+func main() {
+	group, err := auditlog.GroupFromEnv()
+	if err != nil {
+		lambda.Fatal("bad configuration", err)
+	}
+	// AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, when set, points the client elsewhere (tests).
+	aws, err := awsconfig.LoadDefaultConfig(context.Background())
+	if err != nil {
+		lambda.Fatal("cannot configure CloudWatch Logs client", err)
+	}
+	awslambda.Start(auditlog.NewForwarder(aws, group).Forward)
+}

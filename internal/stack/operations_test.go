@@ -1,0 +1,409 @@
+package stack_test
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cis-session/cis-session/internal/cloudwatch"
+	"github.com/cis-session/cis-session/internal/httpapi"
+	"github.com/cis-session/cis-session/internal/stack"
+)
+
+// alarmsOf returns the alarms a function's deploy rolls back on: its
+// failures and throttles, and for a function of the API its backend
+// failures and the API's 5xx rate.
+func alarmsOf(f stack.Function) []string {
+	id := f.LogicalID()
+	as := []string{id + "ErrorsAlarm", id + "ThrottlesAlarm"}
+	if f.ServesAPI() {
+		as = append(as, id+"BackendFailureAlarm", "Api5xxAlarm")
+	}
+	return as
+}
+
+// tableAlarms are the DynamoDB alarms of each table: the metric, and the
+// parameter its threshold comes from.
+var tableAlarms = map[string]struct{ metric, threshold string }{
+	"ThrottlesAlarm":    {"ThrottledRequests", "DynamoDBThrottlesThreshold"},
+	"SystemErrorsAlarm": {"SystemErrors", "DynamoDBSystemErrorsThreshold"},
+}
+
+// TestEveryDeployIsGradualAndRollsBackOnItsAlarms: every function is traced
+// and published through the alias live with the DeploymentType parameter's
+// deployment, whose alarms are exactly the function's own; every route's
+// integration reaches the alias (SAM points an Api event at the alias of a
+// function with AutoPublishAlias), and so does the authorizer
+// (TestTheFrontDoorGuardsEveryOtherPath).
+func TestEveryDeployIsGradualAndRollsBackOnItsAlarms(t *testing.T) {
+	s := loadStack(t)
+	dt := getMap(s.tpl, "Parameters", "DeploymentType")
+	if d, _ := dt["Default"].(string); !strings.HasPrefix(d, "Canary") && !strings.HasPrefix(d, "Linear") {
+		t.Errorf("DeploymentType defaults to %v, want a gradual (Canary or Linear) deployment", dt["Default"])
+	}
+	for _, v := range strs(dt["AllowedValues"]) {
+		if v != "AllAtOnce" && !strings.HasPrefix(v, "Canary10Percent") && !strings.HasPrefix(v, "Linear10PercentEvery") {
+			t.Errorf("DeploymentType allows %q, which is not a CodeDeployDefault.Lambda configuration", v)
+		}
+	}
+	if !slices.Contains(strs(dt["AllowedValues"]), "AllAtOnce") {
+		t.Error("DeploymentType does not allow AllAtOnce (a stack with no traffic to shift)")
+	}
+	if get(s.resource("Api"), "Properties", "TracingEnabled") != true {
+		t.Error("Api: TracingEnabled is not true")
+	}
+	for _, f := range stack.Functions {
+		id := f.LogicalID()
+		t.Run(f.Dir, func(t *testing.T) {
+			p := s.functionProps(id)
+			if p["Tracing"] != "Active" {
+				t.Errorf("%s: Tracing = %v, want Active", id, p["Tracing"])
+			}
+			if p["AutoPublishAlias"] != "live" {
+				t.Errorf("%s: AutoPublishAlias = %v, want live", id, p["AutoPublishAlias"])
+			}
+			dp := getMap(p, "DeploymentPreference")
+			if r, _ := ref(dp["Type"]); r != "DeploymentType" {
+				t.Errorf("%s: DeploymentPreference.Type = %v, want !Ref DeploymentType", id, dp["Type"])
+			}
+			if e, ok := dp["Enabled"]; ok && e != true {
+				t.Errorf("%s: DeploymentPreference.Enabled = %v", id, e)
+			}
+			var got []string
+			alarms, _ := dp["Alarms"].([]any)
+			for _, a := range alarms {
+				r, _ := ref(a)
+				got = append(got, r)
+			}
+			want := alarmsOf(f)
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: rolls back on %v, want %v", id, got, want)
+			}
+			for _, a := range want {
+				if get(s.resource(a), "Type") != "AWS::CloudWatch::Alarm" {
+					t.Errorf("%s: no alarm %s", id, a)
+				}
+			}
+		})
+	}
+}
+
+// TestAlarmsCoverEveryFailure: the alarms are the API's 5xx rate, each
+// function's errors and throttles, each API function's BackendFailure
+// (internal/cloudwatch's metric, by its function), and each table's
+// throttled requests and system errors summed over exactly the operations
+// the functions may call on it (stack.OpPermissions); every threshold is a
+// parameter; every alarm notifies the topic, when it fires and when it
+// clears; and nothing else is an alarm.
+func TestAlarmsCoverEveryFailure(t *testing.T) {
+	s := loadStack(t)
+	params := getMap(s.tpl, "Parameters")
+	want := map[string]func(t *testing.T, p map[string]any){}
+
+	metric := func(namespace, name, stat string, dims map[string]string) func(*testing.T, map[string]any) {
+		return func(t *testing.T, p map[string]any) {
+			if p["Namespace"] != namespace || p["MetricName"] != name || p["Statistic"] != stat {
+				t.Errorf("watches %v %v (%v), want %s %s (%s)", p["Namespace"], p["MetricName"], p["Statistic"], namespace, name, stat)
+			}
+			if got := dimensions(p["Dimensions"]); !maps.Equal(got, dims) {
+				t.Errorf("dimensions %v, want %v", got, dims)
+			}
+		}
+	}
+	want["Api5xxAlarm"] = metric("AWS/ApiGateway", "5XXError", "Average", map[string]string{"ApiName": "AWS::StackName", "Stage": "StageName"})
+	for _, f := range stack.Functions {
+		id := f.LogicalID()
+		dims := map[string]string{"FunctionName": id}
+		want[id+"ErrorsAlarm"] = metric("AWS/Lambda", "Errors", "Sum", dims)
+		want[id+"ThrottlesAlarm"] = metric("AWS/Lambda", "Throttles", "Sum", dims)
+		if f.ServesAPI() {
+			want[id+"BackendFailureAlarm"] = metric(cloudwatch.Namespace, cloudwatch.MetricBackendFailure, "Sum", map[string]string{cloudwatch.DimensionFunction: id})
+		}
+	}
+	for _, table := range []stack.Table{stack.Sessions, stack.Users} {
+		var ops []string
+		for _, f := range stack.Functions {
+			for _, p := range f.Permissions() {
+				if p.Table == table || table == stack.Sessions && p.Table == stack.SessionsByUser {
+					ops = append(ops, strings.TrimPrefix(p.Action, "dynamodb:"))
+				}
+			}
+		}
+		slices.Sort(ops)
+		ops = slices.Compact(ops)
+		for suffix, a := range tableAlarms {
+			want[tableID(table)+suffix] = func(t *testing.T, p map[string]any) {
+				ms, _ := p["Metrics"].([]any)
+				var got []string
+				for _, m := range ms {
+					if get(m, "Expression") != nil {
+						if get(m, "Expression") != "SUM(METRICS())" || get(m, "ReturnData") != true {
+							t.Errorf("expression %v, want SUM(METRICS()) returned", m)
+						}
+						continue
+					}
+					mm := getMap(m, "MetricStat", "Metric")
+					dims := dimensions(mm["Dimensions"])
+					if mm["Namespace"] != "AWS/DynamoDB" || mm["MetricName"] != a.metric || dims["TableName"] != tableID(table) ||
+						get(m, "MetricStat", "Stat") != "Sum" || get(m, "ReturnData") != false {
+						t.Errorf("metric %v, want the Sum of AWS/DynamoDB %s of %s, not returned", m, a.metric, tableID(table))
+					}
+					got = append(got, dims["Operation"])
+				}
+				slices.Sort(got)
+				if !slices.Equal(got, ops) {
+					t.Errorf("sums %s over operations %v, want those the functions call on %s: %v", a.metric, got, table, ops)
+				}
+				if r, _ := ref(p["Threshold"]); r != a.threshold {
+					t.Errorf("Threshold %v, want !Ref %s", p["Threshold"], a.threshold)
+				}
+			}
+		}
+	}
+
+	thresholds := map[string]string{"Api5xxAlarm": "ApiErrorRateThreshold"}
+	for id := range want {
+		for suffix, param := range map[string]string{"ErrorsAlarm": "FunctionErrorsThreshold", "ThrottlesAlarm": "FunctionThrottlesThreshold", "BackendFailureAlarm": "BackendFailureThreshold"} {
+			if strings.HasSuffix(id, "Function"+suffix) {
+				thresholds[id] = param
+			}
+		}
+	}
+	if got, wantIDs := s.resources("AWS::CloudWatch::Alarm"), slices.Sorted(maps.Keys(want)); !slices.Equal(got, wantIDs) {
+		t.Errorf("alarms %v\nwant %v", got, wantIDs)
+	}
+	notify := "map[Fn::If:[CreatesAlarmTopic map[Ref:AlarmTopic] map[Ref:AlarmTopicArn]]]"
+	if c := get(s.resource("AlarmTopic"), "Condition"); c != "CreatesAlarmTopic" || get(s.resource("AlarmTopic"), "Type") != "AWS::SNS::Topic" {
+		t.Errorf("AlarmTopic: want an SNS topic made when AlarmTopicArn is empty (Condition CreatesAlarmTopic), got %v", s.resource("AlarmTopic"))
+	}
+	if d := get(params, "AlarmTopicArn", "Default"); d != "" {
+		t.Errorf("AlarmTopicArn defaults to %v, want \"\" (the stack makes a topic)", d)
+	}
+	for id, check := range want {
+		t.Run(id, func(t *testing.T) {
+			p := getMap(s.resource(id), "Properties")
+			if p == nil {
+				t.Fatal("missing")
+			}
+			check(t, p)
+			if param, ok := thresholds[id]; ok {
+				if r, _ := ref(p["Threshold"]); r != param {
+					t.Errorf("Threshold %v, want !Ref %s", p["Threshold"], param)
+				}
+			}
+			r, _ := ref(p["Threshold"])
+			if d, ok := get(params, r, "Default").(int); ok && d < 1 || get(params, r, "Default") == nil {
+				t.Errorf("threshold parameter %s: default %v, want a sensible one", r, get(params, r, "Default"))
+			}
+			for _, k := range []string{"AlarmActions", "OKActions"} {
+				if a, _ := p[k].([]any); len(a) != 1 || fmt.Sprint(a[0]) != notify {
+					t.Errorf("%s = %v, want [!If [CreatesAlarmTopic, !Ref AlarmTopic, !Ref AlarmTopicArn]]", k, p[k])
+				}
+			}
+			if p["TreatMissingData"] != "notBreaching" {
+				t.Errorf("TreatMissingData = %v, want notBreaching (no traffic is no failure)", p["TreatMissingData"])
+			}
+		})
+	}
+	// The 5xx alarm names the API by its name: the API must have that name.
+	if r, _ := ref(get(s.resource("Api"), "Properties", "Name")); r != "AWS::StackName" {
+		t.Errorf("Api: Name = %v, want !Ref AWS::StackName (Api5xxAlarm's ApiName)", get(s.resource("Api"), "Properties", "Name"))
+	}
+}
+
+// dimensions reads an alarm's dimensions as name -> the target of its !Ref.
+func dimensions(v any) map[string]string {
+	out := map[string]string{}
+	ds, _ := v.([]any)
+	for _, d := range ds {
+		val := get(d, "Value")
+		if r, ok := ref(val); ok {
+			out[fmt.Sprint(get(d, "Name"))] = r
+		} else {
+			out[fmt.Sprint(get(d, "Name"))] = fmt.Sprint(val)
+		}
+	}
+	return out
+}
+
+// TestTheAccessLogJoinsTheFunctionsLines: a gateway line carries the
+// function's request id, status and latency, and the trace id.
+func TestTheAccessLogJoinsTheFunctionsLines(t *testing.T) {
+	s := loadStack(t)
+	format, _ := get(s.resource("Api"), "Properties", "AccessLogSetting", "Format").(string)
+	for _, v := range []string{"$context.integration.requestId", "$context.integration.status", "$context.integration.latency", "$context.xrayTraceId", "$context.requestId"} {
+		if !strings.Contains(format, `"`+v+`"`) {
+			t.Errorf("access log format lacks %s:\n%s", v, format)
+		}
+	}
+}
+
+// TestTheAuditTrailIsKept: the audit log group is kept when the stack is
+// deleted or the group replaced, for AuditLogRetentionInDays (a year by
+// default); every function of the API's log group is subscribed, with the
+// filter internal/cloudwatch's audit lines match, by the audit forwarder
+// (and no other group, lest it copy its own lines); its name is an output.
+func TestTheAuditTrailIsKept(t *testing.T) {
+	s := loadStack(t)
+	g := s.resource("AuditLogGroup")
+	if get(g, "Type") != "AWS::Logs::LogGroup" || g["DeletionPolicy"] != "Retain" || g["UpdateReplacePolicy"] != "Retain" {
+		t.Errorf("AuditLogGroup: %v, want a log group with DeletionPolicy and UpdateReplacePolicy Retain", g)
+	}
+	if r, _ := ref(get(g, "Properties", "RetentionInDays")); r != "AuditLogRetentionInDays" {
+		t.Errorf("AuditLogGroup: RetentionInDays %v, want !Ref AuditLogRetentionInDays", get(g, "Properties", "RetentionInDays"))
+	}
+	if get(g, "Properties", "LogGroupName") != nil {
+		t.Error("AuditLogGroup: a fixed name collides with the group a deleted stack kept; let CloudFormation name it")
+	}
+	if d := get(s.tpl, "Parameters", "AuditLogRetentionInDays", "Default"); d != 365 {
+		t.Errorf("AuditLogRetentionInDays defaults to %v, want 365", d)
+	}
+	if r, _ := ref(get(s.tpl, "Outputs", "AuditLogGroupName", "Value")); r != "AuditLogGroup" {
+		t.Errorf("output AuditLogGroupName = %v, want !Ref AuditLogGroup", get(s.tpl, "Outputs", "AuditLogGroupName"))
+	}
+
+	pattern := fmt.Sprintf(`{ $.%s = "%s" }`, cloudwatch.FieldStream, cloudwatch.StreamAudit)
+	subscribed := map[string]int{}
+	for name, ev := range getMap(s.resource(stack.Auditfwd.LogicalID()), "Properties", "Events") {
+		group, _ := ref(get(ev, "Properties", "LogGroupName"))
+		if get(ev, "Type") != "CloudWatchLogs" || get(ev, "Properties", "FilterPattern") != pattern {
+			t.Errorf("%s event %s: %v, want a CloudWatchLogs subscription with FilterPattern %s", stack.Auditfwd.LogicalID(), name, ev, pattern)
+		}
+		subscribed[group]++
+	}
+	want := map[string]int{}
+	for _, f := range stack.APIFunctions() {
+		group, _ := ref(get(s.functionProps(f.LogicalID()), "LoggingConfig", "LogGroup"))
+		want[group] = 1
+	}
+	if !maps.Equal(subscribed, want) {
+		t.Errorf("the audit forwarder subscribes %v, want each API function's log group once: %v", subscribed, want)
+	}
+}
+
+// TestLogInsAreLimitedPerSource: a WAF web ACL, on by default, on the API's
+// stage, blocks a source IP past LoginRateLimit log-ins in 5 minutes, with
+// the gateway's vAPI 503 body and status 429; the log-in routes it counts
+// are every POST route served by a function that reads users; those
+// functions' concurrency is LoginConcurrency when set, and no other's is.
+func TestLogInsAreLimitedPerSource(t *testing.T) {
+	s := loadStack(t)
+	params := getMap(s.tpl, "Parameters")
+	if d := get(params, "LoginRateLimitEnabled", "Default"); d != "true" {
+		t.Errorf("LoginRateLimitEnabled defaults to %v, want \"true\"", d)
+	}
+	if d, _ := get(params, "LoginRateLimit", "Default").(int); d < 10 {
+		t.Errorf("LoginRateLimit defaults to %v, want at least WAF's minimum, 10", get(params, "LoginRateLimit", "Default"))
+	}
+	if c := fmt.Sprint(get(s.tpl, "Conditions", "LimitsLoginRate")); c != "map[Fn::Equals:[map[Ref:LoginRateLimitEnabled] true]]" {
+		t.Errorf("LimitsLoginRate = %s", c)
+	}
+	acl := s.resource("LoginRateLimitAcl")
+	p := getMap(acl, "Properties")
+	if get(acl, "Type") != "AWS::WAFv2::WebACL" || acl["Condition"] != "LimitsLoginRate" || p["Scope"] != "REGIONAL" || get(p, "DefaultAction", "Allow") == nil {
+		t.Fatalf("LoginRateLimitAcl: %v, want a REGIONAL web ACL allowing by default, made when LimitsLoginRate", acl)
+	}
+	rules, _ := p["Rules"].([]any)
+	if len(rules) != 1 {
+		t.Fatalf("rules %v, want the one rate-based rule", rules)
+	}
+	rule := rules[0]
+	rbs := getMap(rule, "Statement", "RateBasedStatement")
+	if r, _ := ref(rbs["Limit"]); r != "LoginRateLimit" || rbs["AggregateKeyType"] != "IP" || rbs["EvaluationWindowSec"] != 300 {
+		t.Errorf("rate-based statement %v, want LoginRateLimit per source IP over 300 s", rbs)
+	}
+	block := getMap(rule, "Action", "Block", "CustomResponse")
+	if block["ResponseCode"] != 429 || get(p, "CustomResponseBodies", fmt.Sprint(block["CustomResponseBodyKey"]), "Content") != httpapi.GatewayBody("unavailable") ||
+		get(p, "CustomResponseBodies", fmt.Sprint(block["CustomResponseBodyKey"]), "ContentType") != "APPLICATION_JSON" {
+		t.Errorf("the rule blocks with %v, want 429 and the gateway's vAPI unavailable body", block)
+	}
+	// The scope: POST, and a path ending in a log-in route's.
+	and, _ := get(rbs, "ScopeDownStatement", "AndStatement", "Statements").([]any)
+	if len(and) != 2 || get(and[0], "ByteMatchStatement", "SearchString") != "POST" ||
+		get(and[0], "ByteMatchStatement", "FieldToMatch", "Method") == nil || get(and[0], "ByteMatchStatement", "PositionalConstraint") != "EXACTLY" {
+		t.Fatalf("scope-down %v, want POST and the log-in paths", and)
+	}
+	var paths []string
+	ors, _ := get(and[1], "OrStatement", "Statements").([]any)
+	for _, o := range ors {
+		bm := getMap(o, "ByteMatchStatement")
+		if get(bm, "FieldToMatch", "UriPath") == nil || bm["PositionalConstraint"] != "ENDS_WITH" {
+			t.Errorf("path match %v, want the URI path's end (behind the stage or a custom domain)", bm)
+		}
+		paths = append(paths, fmt.Sprint(bm["SearchString"]))
+	}
+	var logIns []string
+	for _, rt := range httpapi.Routes {
+		if f, ok := stack.ForRoute(rt.Method, rt.Path); ok && rt.Method == "POST" && f.Allows(stack.Users, "dynamodb:GetItem") && !slices.Contains(logIns, rt.Path) {
+			logIns = append(logIns, rt.Path)
+		}
+	}
+	slices.Sort(paths)
+	slices.Sort(logIns)
+	if !slices.Equal(paths, logIns) || len(logIns) == 0 {
+		t.Errorf("the rule counts POSTs to %v, want the log-in routes %v", paths, logIns)
+	}
+	assoc := s.resource("LoginRateLimitAclAssociation")
+	if arn, _ := get(assoc, "Properties", "ResourceArn", "Fn::Sub").(string); assoc["Condition"] != "LimitsLoginRate" ||
+		!strings.HasSuffix(arn, "::/restapis/${Api}/stages/${Api.Stage}") {
+		t.Errorf("association %v, want the ACL on the Api's stage when LimitsLoginRate", assoc)
+	}
+	if acl, _, _ := getAtt(get(assoc, "Properties", "WebACLArn")); acl != "LoginRateLimitAcl" {
+		t.Errorf("association's WebACLArn %v", get(assoc, "Properties", "WebACLArn"))
+	}
+
+	// Reserved concurrency bounds the hashes the log-in functions run at once.
+	if d := get(params, "LoginConcurrency", "Default"); d != "" {
+		t.Errorf("LoginConcurrency defaults to %v, want \"\" (unreserved)", d)
+	}
+	reserve := "map[Fn::If:[ReservesLoginConcurrency map[Ref:LoginConcurrency] map[Ref:AWS::NoValue]]]"
+	for _, f := range stack.Functions {
+		rc, set := s.functionProps(f.LogicalID())["ReservedConcurrentExecutions"]
+		if logsIn := f.Allows(stack.Users, "dynamodb:GetItem"); logsIn != set || set && fmt.Sprint(rc) != reserve {
+			t.Errorf("%s (logs in: %v): ReservedConcurrentExecutions %v, want %s on the log-in functions only", f.LogicalID(), logsIn, rc, reserve)
+		}
+	}
+	if c := fmt.Sprint(get(s.tpl, "Conditions", "ReservesLoginConcurrency")); !strings.Contains(c, `map[Ref:LoginConcurrency] ]`) || !strings.Contains(c, `map[Ref:LoginConcurrency] 0]`) {
+		t.Errorf("ReservesLoginConcurrency = %s, want false for \"\" and for 0", c)
+	}
+}
+
+// TestACustomDomainIsOptional: DomainName and CertificateArn (and a hosted
+// zone for the record) make the domain, its mapping to the stage, and the
+// URL output; empty, none of them exist.
+func TestACustomDomainIsOptional(t *testing.T) {
+	s := loadStack(t)
+	for _, p := range []string{"DomainName", "CertificateArn", "HostedZoneId"} {
+		if d := get(s.tpl, "Parameters", p, "Default"); d != "" {
+			t.Errorf("%s defaults to %v, want \"\"", p, d)
+		}
+	}
+	d := s.resource("ApiDomain")
+	if d["Type"] != "AWS::ApiGateway::DomainName" || d["Condition"] != "HasDomain" {
+		t.Fatalf("ApiDomain: %v, want a domain made when HasDomain", d)
+	}
+	if r, _ := ref(get(d, "Properties", "DomainName")); r != "DomainName" {
+		t.Errorf("ApiDomain: DomainName %v", get(d, "Properties", "DomainName"))
+	}
+	if r, _ := ref(get(d, "Properties", "RegionalCertificateArn")); r != "CertificateArn" || fmt.Sprint(get(d, "Properties", "EndpointConfiguration", "Types")) != "[REGIONAL]" {
+		t.Errorf("ApiDomain: %v, want a REGIONAL domain with CertificateArn", get(d, "Properties"))
+	}
+	m := s.resource("ApiDomainMapping")
+	if st, _ := ref(get(m, "Properties", "Stage")); m["Condition"] != "HasDomain" || st != "Api.Stage" {
+		t.Errorf("ApiDomainMapping: %v, want the Api's stage mapped when HasDomain", m)
+	}
+	if c := fmt.Sprint(get(s.tpl, "Conditions", "HasDomain")); c != "map[Fn::Not:[map[Fn::Equals:[map[Ref:DomainName] ]]]]" {
+		t.Errorf("HasDomain = %s", c)
+	}
+	if rec := s.resource("ApiDomainRecord"); rec["Condition"] != "HasDomainRecord" {
+		t.Errorf("ApiDomainRecord: Condition %v, want HasDomainRecord", rec["Condition"])
+	}
+	url := fmt.Sprint(get(s.tpl, "Outputs", "ApiUrl", "Value"))
+	if !strings.HasPrefix(url, "map[Fn::If:[HasDomain map[Fn::Sub:https://${DomainName}/] map[Fn::Sub:https://${Api}.execute-api.") {
+		t.Errorf("ApiUrl = %s, want the domain's URL with HasDomain, else execute-api's", url)
+	}
+}
