@@ -5,12 +5,12 @@
 package main
 
 import (
-	"context"
+	"os"
 
 	awslambda "github.com/aws/aws-lambda-go/lambda"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/cis-session/cis-session/internal/auditlog"
+	"github.com/cis-session/cis-session/internal/awsenv"
 	"github.com/cis-session/cis-session/internal/lambda"
 )
 
@@ -19,8 +19,10 @@ func main() {
 	if err != nil {
 		lambda.Fatal("bad configuration", err)
 	}
-	// AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, when set, points the client elsewhere (tests).
-	aws, err := awsconfig.LoadDefaultConfig(context.Background())
+	// From the environment Lambda gives, as every function: no
+	// configuration chain. AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, when set,
+	// points the client elsewhere (tests).
+	aws, err := awsenv.Config(os.LookupEnv, "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS")
 	if err != nil {
 		lambda.Fatal("cannot configure CloudWatch Logs client", err)
 	}

@@ -2,20 +2,19 @@ package dynamo
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/cis-session/cis-session/internal/awsenv"
 )
 
 // Client is the SDK's DynamoDB client, named here so that callers need not
@@ -64,35 +63,9 @@ func NewClient(_ context.Context, opts ...Option) (*Client, error) {
 }
 
 // envConfig is the part of the SDK's environment configuration a function
-// uses, read through lookup.
+// uses, read through lookup, with DynamoDB's own endpoint override.
 func envConfig(lookup func(string) (string, bool)) (aws.Config, error) {
-	get := func(names ...string) string {
-		for _, n := range names {
-			if v, ok := lookup(n); ok && v != "" {
-				return v
-			}
-		}
-		return ""
-	}
-	cfg := aws.Config{Region: get("AWS_REGION", "AWS_DEFAULT_REGION")}
-	var errs []error
-	if cfg.Region == "" {
-		errs = append(errs, errors.New("AWS_REGION is not set"))
-	}
-	id, secret := get("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY"), get("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY")
-	if id == "" || secret == "" {
-		errs = append(errs, errors.New("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must both be set (Lambda sets them from the function's role)"))
-	}
-	if len(errs) > 0 {
-		return aws.Config{}, errors.Join(errs...)
-	}
-	cfg.Credentials = credentials.NewStaticCredentialsProvider(id, secret, get("AWS_SESSION_TOKEN"))
-	if ignore, _ := lookup("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"); !strings.EqualFold(ignore, "true") {
-		if ep := get("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"); ep != "" {
-			cfg.BaseEndpoint = aws.String(ep)
-		}
-	}
-	return cfg, nil
+	return awsenv.Config(lookup, "AWS_ENDPOINT_URL_DYNAMODB")
 }
 
 // How hard one call tries before it fails. A call is also bounded by its
