@@ -245,8 +245,24 @@ func TestEveryVariableTheCodeReadsIsSet(t *testing.T) {
 				t.Errorf("%s: %s is not set", id, v)
 			}
 		}
+		// The function serving JSON-RPC forwards calls for other services
+		// itself: it alone gets the upstream.
+		forwards := false
+		for _, fn := range stack.Functions {
+			forwards = forwards || fn.LogicalID() == id && slices.Contains(fn.Ops, httpapi.OpJSONRPC)
+		}
+		for _, v := range config.ForwardVars {
+			if _, ok := vars[v]; ok != forwards {
+				t.Errorf("%s: %s set = %v, want %v (only the function serving %s forwards)", id, v, ok, forwards, httpapi.OpJSONRPC)
+			}
+		}
+		if forwards {
+			if r, _ := ref(vars[config.EnvUpstreamURL]); r != "UpstreamUrl" {
+				t.Errorf("%s: %s = %v, want !Ref UpstreamUrl", id, config.EnvUpstreamURL, vars[config.EnvUpstreamURL])
+			}
+		}
 		for k := range vars {
-			if !slices.Contains(config.Vars, k) {
+			if !slices.Contains(config.Vars, k) && !slices.Contains(config.ForwardVars, k) {
 				t.Errorf("%s: sets %s, which the code does not read (config.Vars)", id, k)
 			}
 		}
