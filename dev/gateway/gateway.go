@@ -3,18 +3,16 @@
 // session service; every other path under /api/ and /rest/ goes through the
 // front door (the authorizer's code, httpapi.FrontDoor) and, when allowed,
 // to the upstream, forwarded as template.yaml's HTTP integration forwards
-// it: the session id header and the Cookie header removed, the user and the
-// session's creation time added, method, path, query and body kept. A
-// refused call never reaches the upstream; without an upstream an allowed
-// call answers vAPI 404 operation_not_found, as the template's mock does.
+// it (httpapi.Upstream): the session id header and the Cookie header
+// removed, the user and the session's creation time added, method, path,
+// query and body kept. A refused call never reaches the upstream; without
+// an upstream an allowed call answers vAPI 404 operation_not_found, as the
+// template's mock does.
 package gateway
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"path"
 
 	"github.com/cis-session/cis-session/internal/httpapi"
@@ -24,33 +22,15 @@ import (
 type Gateway struct {
 	sessions http.Handler
 	door     *httpapi.FrontDoor
-	proxy    *httputil.ReverseProxy // nil: no upstream
+	upstream *httpapi.Upstream // nil: no upstream
 	log      *slog.Logger
 }
 
 // New returns the gateway in front of the session service's handler, with
 // door authorizing every other call and upstream (nil for none) serving it.
-func New(sessions http.Handler, door *httpapi.FrontDoor, upstream *url.URL, log *slog.Logger) *Gateway {
-	g := &Gateway{sessions: sessions, door: door, log: log}
-	if upstream != nil {
-		g.proxy = &httputil.ReverseProxy{
-			Rewrite: func(pr *httputil.ProxyRequest) {
-				pr.SetURL(upstream)
-				pr.SetXForwarded()
-				v, _ := pr.In.Context().Value(verdictKey{}).(httpapi.Verdict)
-				h := pr.Out.Header
-				h.Del(httpapi.HeaderSessionID)
-				h.Del("Cookie")
-				h.Set(httpapi.HeaderUser, v.Session.User)
-				h.Set(httpapi.HeaderSessionCreated, v.Created())
-			},
-			ErrorHandler: g.upstreamFailed,
-		}
-	}
-	return g
+func New(sessions http.Handler, door *httpapi.FrontDoor, upstream *httpapi.Upstream, log *slog.Logger) *Gateway {
+	return &Gateway{sessions: sessions, door: door, upstream: upstream, log: log}
 }
-
-type verdictKey struct{}
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// An unclean path names nothing; the session handler says so in vAPI.
@@ -63,11 +43,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		v.Write(w)
 		return
 	}
-	if g.proxy == nil {
+	if g.upstream == nil {
 		httpapi.WriteOperationNotFound(w, r)
 		return
 	}
-	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), verdictKey{}, v)))
+	g.upstream.Forward(w, r, v, g.upstreamFailed)
 }
 
 // upstreamFailed answers a call the upstream did not: API Gateway's 502

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -53,11 +52,16 @@ func Handler(cfg config.Config, db dynamo.API, log *slog.Logger) http.Handler {
 
 // Gateway is the whole API as the deployed stack serves it: the session
 // service, and the front door in front of every other /api/ and /rest/
-// path, forwarding to upstream (nil: none), each request given an id.
-func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger, upstream *url.URL) http.Handler {
+// path and every JSON-RPC call for another service, forwarding to
+// cfg.Upstream (nil: none), each request given an id.
+func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger) http.Handler {
 	svc := recorded(Service(cfg, db), log)
-	sessions := httpapi.New(svc, log, httpapi.AllOperations...)
-	return withRequestID(gateway.New(sessions, httpapi.NewFrontDoor(svc, log), upstream, log))
+	var up *httpapi.Upstream
+	if cfg.Upstream != nil {
+		up = httpapi.NewUpstream(cfg.Upstream)
+	}
+	sessions := httpapi.New(svc, log, httpapi.AllOperations...).WithUpstream(up)
+	return withRequestID(gateway.New(sessions, httpapi.NewFrontDoor(svc, log), up, log))
 }
 
 // recorded makes svc write metric and audit lines to log, as the functions do.

@@ -1,7 +1,9 @@
 // Command vapi is the vAPI JSON-RPC function: POST /api, where VMware's
 // Python and Java SDKs send every call. One route carries log-in, get and
 // log-out, so it reads users and hashes passwords like the log-in function,
-// and gets the memory and the IAM permissions of all three.
+// and gets the memory and the IAM permissions of all three. A call for any
+// other service is authorized by its session, as the authorizer does, and
+// forwarded to the upstream.
 package main
 
 import (
@@ -37,5 +39,11 @@ func main() {
 		Policy:    cfg.Policy,
 		Recorder:  rec,
 	}
-	lambda.Start(httpapi.New(svc, log, stack.Vapi.Ops...), log)
+	h := httpapi.New(svc, log, stack.Vapi.Ops...)
+	// Calls for other services: authorized by their session, then on to
+	// UPSTREAM_URL within the invocation's deadline (none: operation_not_found).
+	if cfg.Upstream != nil {
+		h.WithUpstream(httpapi.NewUpstream(cfg.Upstream))
+	}
+	lambda.Start(h, log)
 }

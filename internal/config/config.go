@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -34,9 +35,19 @@ const (
 	EnvReadOnFailedCondition = "DYNAMODB_READ_ON_FAILED_CONDITION"
 )
 
-// Vars lists every variable Load reads.
+// EnvUpstreamURL is where the calls the front door lets through go:
+// http(s)://host[:port][/base], the call's path appended; empty for none.
+// Only what forwards calls itself reads it (the JSON-RPC function, `make
+// run`): the deployed gateway forwards /api/* and /rest/* on its own.
+const EnvUpstreamURL = "UPSTREAM_URL"
+
+// Vars lists every variable Load reads for every function.
 var Vars = []string{EnvSessionsTable, EnvUsersTable, EnvIdleTimeout, EnvMaxLifetime, EnvDefaultDomain, EnvLogLevel,
 	EnvMaxFailures, EnvFailureWindow, EnvMaxSessions, EnvReadOnFailedCondition}
+
+// ForwardVars lists the variables Load reads beside Vars that only the
+// functions forwarding calls to the upstream need set.
+var ForwardVars = []string{EnvUpstreamURL}
 
 // Defaults for local use. A deployed stack sets every variable.
 const (
@@ -56,6 +67,8 @@ type Config struct {
 	// ReadOnFailedCondition makes a failed session touch ask again (see
 	// dynamo.Sessions): one more request, only on engines that need it.
 	ReadOnFailedCondition bool
+	// Upstream is EnvUpstreamURL parsed; nil for none.
+	Upstream *url.URL
 }
 
 // Load reads the configuration from the process environment.
@@ -106,10 +119,28 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 	if c.ReadOnFailedCondition, err = strconv.ParseBool(get(EnvReadOnFailedCondition, "false")); err != nil {
 		errs = append(errs, fmt.Errorf("%s: want true or false", EnvReadOnFailedCondition))
 	}
+	if c.Upstream, err = upstreamURL(get(EnvUpstreamURL, "")); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvUpstreamURL, err))
+	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// upstreamURL parses an upstream: "" for none, else an http(s) URL with a
+// host and no query, credentials or fragment, to which each call's path is
+// appended.
+func upstreamURL(v string) (*url.URL, error) {
+	if v == "" {
+		return nil, nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" ||
+		u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return nil, fmt.Errorf("%q: want http(s)://host[:port][/base], no query or credentials", v)
+	}
+	return u, nil
 }
 
 // duration parses a Go duration ("30m") or a plain number of seconds.

@@ -43,18 +43,28 @@ type Verdict struct {
 	// 401 (no live session) or 503 (the backend failed).
 	Status int
 	Body   string
+	// err is why it was refused, for the surfaces that shape the error
+	// themselves (JSON-RPC).
+	err error
 }
 
 // FrontDoor authenticates calls to the operations behind the gateway by
 // their session, exactly as get does: the id read where get reads it, one
 // conditional touch of the session, the same rules.
 type FrontDoor struct {
-	svc *session.Service
+	svc SessionGetter
 	log *slog.Logger
 }
 
-// NewFrontDoor returns the front door over svc, which needs only Sessions.
-func NewFrontDoor(svc *session.Service, log *slog.Logger) *FrontDoor {
+// SessionGetter is what the front door calls of the session service: get's
+// validation and touch of a session. *session.Service is the one that
+// ships, needing only its Sessions; tests give the front door a fake.
+type SessionGetter interface {
+	Get(ctx context.Context, rawID string) (session.Session, error)
+}
+
+// NewFrontDoor returns the front door over svc.
+func NewFrontDoor(svc SessionGetter, log *slog.Logger) *FrontDoor {
 	return &FrontDoor{svc: svc, log: log}
 }
 
@@ -70,7 +80,7 @@ func (d *FrontDoor) CheckID(ctx context.Context, path, rawID string) Verdict {
 	start := time.Now()
 	s := surfaceOf(path)
 	sess, err := d.svc.Get(ctx, rawID)
-	v := Verdict{Allowed: err == nil, Session: sess}
+	v := Verdict{Allowed: err == nil, Session: sess, err: err}
 	outcome := "allow"
 	if err != nil {
 		we := toWire(err)

@@ -93,6 +93,10 @@ type Handler struct {
 	log   *slog.Logger
 	mux   *http.ServeMux
 	paths map[string]bool // every path some route serves, enabled or not
+	// door and upstream serve JSON-RPC calls for other services than the
+	// session service; upstream is nil when there is none.
+	door     *FrontDoor
+	upstream *Upstream
 }
 
 // New returns a handler for ops (every operation when ops is empty).
@@ -100,7 +104,7 @@ func New(svc Service, log *slog.Logger, ops ...Operation) *Handler {
 	if len(ops) == 0 {
 		ops = AllOperations
 	}
-	h := &Handler{svc: svc, log: log, mux: http.NewServeMux(), paths: map[string]bool{}}
+	h := &Handler{svc: svc, log: log, mux: http.NewServeMux(), paths: map[string]bool{}, door: NewFrontDoor(svc, log)}
 	enabled := map[Operation]bool{}
 	for _, op := range ops {
 		enabled[op] = true
@@ -111,6 +115,14 @@ func New(svc Service, log *slog.Logger, ops ...Operation) *Handler {
 			h.mux.HandleFunc(rt.Method+" "+rt.Path, h.route(h.actions(rt.Op), surfaceOf(rt.Path)))
 		}
 	}
+	return h
+}
+
+// WithUpstream has the JSON-RPC surface forward the calls for other
+// services than the session service that the front door lets through to
+// up (nil: none, they answer operation_not_found). It returns h.
+func (h *Handler) WithUpstream(up *Upstream) *Handler {
+	h.upstream = up
 	return h
 }
 

@@ -10,7 +10,9 @@ package httpapi
 // It serves com.vmware.cis.session's create, get and delete with the same
 // session.Service calls as the other surfaces, so the same lockout, cap,
 // lifetime and costs; its vAPI errors come from the one error mapping
-// (toWire), read here only through vapiErrorOf.
+// (toWire), read here only through vapiErrorOf. A call for any other
+// service goes through the front door and on to the upstream
+// (jsonrpc_forward.go).
 
 import (
 	"bytes"
@@ -123,10 +125,12 @@ func (h *Handler) jsonRPC(w http.ResponseWriter, r *http.Request, _ surface) {
 			serve = func() (any, error) { return nil, h.svc.Logout(r.Context(), call.sessionID(r)) }
 		}
 	}
+	if serve == nil && call.service != ServiceSession {
+		h.rpcForward(w, r, id, call)
+		return
+	}
 	if serve == nil {
-		// Other services come with the front door (authorized by their
-		// session_id context); until then there is no such operation.
-		h.log.InfoContext(r.Context(), "jsonrpc operation not found", "request_id", RequestID(r.Context()), "service_known", call.service == ServiceSession)
+		h.log.InfoContext(r.Context(), "jsonrpc operation not found", "request_id", RequestID(r.Context()), "service_known", true)
 		writeRPCVAPIError(w, id, vapiOperationNotFound())
 		return
 	}
@@ -145,6 +149,9 @@ func (h *Handler) jsonRPC(w http.ResponseWriter, r *http.Request, _ surface) {
 // rpcCreate logs in with the user_pass security context.
 func (h *Handler) rpcCreate(r *http.Request, call invoke) (any, error) {
 	if call.sec.SchemeID != SchemeUserPass || call.sec.UserName == nil || call.sec.Password == nil {
+		// Counted as the other surfaces count a log-in without Basic
+		// credentials: refused before the service.
+		h.svc.RefuseMalformed(r.Context())
 		return nil, session.Errorf(session.EUNAUTHENTICATED, "no user_pass security context")
 	}
 	tok, sess, err := h.svc.Login(r.Context(), *call.sec.UserName, *call.sec.Password)
@@ -183,6 +190,7 @@ func (h *Handler) rpcFail(w http.ResponseWriter, r *http.Request, id json.RawMes
 // invoke is a parsed vAPI invoke.
 type invoke struct {
 	id                 json.RawMessage // exactly as sent; nil until known
+	body               []byte          // the whole request body, for forwarding
 	service, operation string
 	input              json.RawMessage
 	hasSec             bool // the request carried a security context
@@ -281,7 +289,7 @@ func readInvoke(r *http.Request) (invoke, *protocolError) {
 	if params.ServiceID == nil || params.OperationID == nil || params.Input == nil {
 		return call, &protocolError{RPCInvalidParams, "params lacks serviceId, operationId or input"}
 	}
-	call.service, call.operation, call.input = *params.ServiceID, *params.OperationID, params.Input
+	call.service, call.operation, call.input, call.body = *params.ServiceID, *params.OperationID, params.Input, body
 	if mismatched(r, HeaderVAPIService, call.service) || mismatched(r, HeaderVAPIOperation, call.operation) {
 		return call, &protocolError{RPCOperationMismatch, "the vapi-service or vapi-operation header names another operation than params"}
 	}

@@ -36,9 +36,12 @@ func authEvent(method, path string, headers map[string]string) events.APIGateway
 	for k, v := range headers {
 		mv[k] = []string{v}
 	}
+	// The resource's first segment is the path's, whatever the fuzzer
+	// makes of the path (one without a slash, say).
+	base, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
 	return events.APIGatewayCustomAuthorizerRequestTypeRequest{
 		Type: "REQUEST", MethodArn: methodArn,
-		Resource: "/" + strings.Split(path, "/")[1] + "/{proxy+}", Path: path, HTTPMethod: method,
+		Resource: "/" + base + "/{proxy+}", Path: path, HTTPMethod: method,
 		Headers: headers, MultiValueHeaders: mv,
 		RequestContext: events.APIGatewayCustomAuthorizerRequestTypeRequestContext{
 			Path: "/v1" + path, AccountID: "123456789012", ResourceID: "r1", Stage: "v1", RequestID: "gw-req", APIID: "abc123", HTTPMethod: method,

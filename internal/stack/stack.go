@@ -121,6 +121,11 @@ var (
 // Functions lists every function of the stack.
 var Functions = []Function{Create, Get, Delete, Vapi, Authorize, Auditfwd}
 
+// ForwardsUpstream reports whether f itself forwards calls to the upstream
+// (JSON-RPC calls for services other than the session service): it alone
+// gets UPSTREAM_URL, and may take as long as API Gateway waits.
+func (f Function) ForwardsUpstream() bool { return slices.Contains(f.Ops, httpapi.OpJSONRPC) }
+
 // IsAuthorizer reports whether f is invoked as an authorizer, not by a route.
 func (f Function) IsAuthorizer() bool { return slices.Contains(f.Ops, httpapi.OpAuthorize) }
 

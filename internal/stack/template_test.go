@@ -150,8 +150,14 @@ func TestEveryFunctionDirectoryHasAResourceAndBack(t *testing.T) {
 				t.Errorf("%s: MemorySize = %v, want stack.%s.MemoryMB, %d MB (128 to %d)", id, p["MemorySize"],
 					strings.TrimSuffix(id, "Function"), f.MemoryMB, stack.FullVCPUMemoryMB)
 			}
-			if to, ok := p["Timeout"].(int); !ok || to < 1 || to > 10 {
-				t.Errorf("%s: Timeout = %v, want a few seconds", id, p["Timeout"])
+			// A few seconds; a function that forwards to the upstream, as
+			// long as API Gateway waits for an integration.
+			maxTimeout := 10
+			if f.ForwardsUpstream() {
+				maxTimeout = 29
+			}
+			if to, ok := p["Timeout"].(int); !ok || to < 1 || to > maxTimeout {
+				t.Errorf("%s: Timeout = %v, want 1 to %d seconds", id, p["Timeout"], maxTimeout)
 			}
 
 			// What `sam build` runs for it (a dry run).
@@ -257,8 +263,24 @@ func TestEveryVariableTheCodeReadsIsSet(t *testing.T) {
 				t.Errorf("%s: %s is not set", id, v)
 			}
 		}
+		// The function serving JSON-RPC forwards calls for other services
+		// itself: it alone gets the upstream.
+		forwards := false
+		for _, fn := range stack.Functions {
+			forwards = forwards || fn.LogicalID() == id && fn.ForwardsUpstream()
+		}
+		for _, v := range config.ForwardVars {
+			if _, ok := vars[v]; ok != forwards {
+				t.Errorf("%s: %s set = %v, want %v (only the function serving %s forwards)", id, v, ok, forwards, httpapi.OpJSONRPC)
+			}
+		}
+		if forwards {
+			if r, _ := ref(vars[config.EnvUpstreamURL]); r != "UpstreamUrl" {
+				t.Errorf("%s: %s = %v, want !Ref UpstreamUrl", id, config.EnvUpstreamURL, vars[config.EnvUpstreamURL])
+			}
+		}
 		for k := range vars {
-			if !slices.Contains(config.Vars, k) {
+			if !slices.Contains(config.Vars, k) && !slices.Contains(config.ForwardVars, k) {
 				t.Errorf("%s: sets %s, which the code does not read (config.Vars)", id, k)
 			}
 		}

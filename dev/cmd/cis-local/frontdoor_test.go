@@ -138,6 +138,38 @@ func TestMakeRunIsTheFrontDoor(t *testing.T) {
 			t.Errorf("vmware-cis-user %v: a client's own value reached the upstream", u)
 		}
 	})
+	t.Run("AJSONRPCCallForAnotherServiceReachesTheUpstreamWithoutItsSecurityContext", func(t *testing.T) {
+		rpc := func(sessionID string) (int, string) {
+			body := `{"jsonrpc":"2.0","method":"invoke","id":"7","params":{"serviceId":"com.vmware.vcenter.VM","operationId":"list",` +
+				`"input":{"STRUCTURE":{"operation-input":{}}},"ctx":{"appCtx":{"opId":"op-7"},` +
+				`"securityCtx":{"schemeId":"com.vmware.vapi.std.security.session_id","sessionId":"` + sessionID + `"}}}}`
+			req, _ := http.NewRequest("POST", base+"/api", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("vapi-service", "com.vmware.vcenter.VM")
+			req.Header.Set("vapi-operation", "list")
+			status, _, answer := call(t, req)
+			return status, answer
+		}
+		if status, answer := rpc(id); status != 200 || answer != `{"value":"from upstream"}` {
+			t.Fatalf("authenticated JSON-RPC call: %d %s, want the upstream's answer", status, answer)
+		}
+		calls := up.taken()
+		want := `{"jsonrpc":"2.0","method":"invoke","id":"7","params":{"serviceId":"com.vmware.vcenter.VM","operationId":"list",` +
+			`"input":{"STRUCTURE":{"operation-input":{}}},"ctx":{"appCtx":{"opId":"op-7"}}}}`
+		if len(calls) != 1 || calls[0].Method != "POST" || calls[0].Path != "/base/api" || calls[0].Body != want {
+			t.Fatalf("forwarded %+v, want POST /base/api with %s", calls, want)
+		}
+		if u := calls[0].Header.Get("vmware-cis-user"); u != "administrator@vsphere.local" {
+			t.Errorf("vmware-cis-user = %q", u)
+		}
+		status, answer := rpc(strings.Repeat("cd", 16))
+		if status != 200 || !strings.Contains(answer, `"com.vmware.vapi.std.errors.unauthenticated"`) || !strings.Contains(answer, `"id":"7"`) {
+			t.Errorf("JSON-RPC call with an unknown session: %d %s, want the JSON-RPC unauthenticated error", status, answer)
+		}
+		if calls := up.taken(); len(calls) != 0 {
+			t.Errorf("a refused JSON-RPC call reached the upstream: %+v", calls)
+		}
+	})
 	t.Run("UnauthenticatedCallsNeverReachTheUpstream", func(t *testing.T) {
 		status, h, body := protected("GET", "/api/vcenter/vm", "", "")
 		refused("no session", status, h, body, false)
@@ -206,14 +238,23 @@ func TestWithoutAnUpstreamAuthenticatedCallsAreOperationNotFound(t *testing.T) {
 	}
 }
 
+// TestABadUpstreamURLStopsStartUp: cis-local refuses to serve rather than
+// forward where the operator did not mean (config parses the variable).
 func TestABadUpstreamURLStopsStartUp(t *testing.T) {
-	for _, v := range []string{"ftp://host", "http://", "http://host/?q=1", "::"} {
-		if _, err := upstreamURL(v); err == nil || !strings.Contains(err.Error(), "UPSTREAM_URL") {
-			t.Errorf("upstreamURL(%q) = %v, want an error naming UPSTREAM_URL", v, err)
-		}
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
 	}
-	if u, err := upstreamURL("http://127.0.0.1:8080/base"); err != nil || u.Path != "/base" {
-		t.Errorf("upstreamURL(http://127.0.0.1:8080/base) = %v, %v", u, err)
+	bin := filepath.Join(t.TempDir(), "cis-local")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, v := range []string{"ftp://host", "http://", "http://host/?q=1", "::"} {
+		cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
+		cmd.Env = append(os.Environ(), "UPSTREAM_URL="+v, "AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:9")
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "UPSTREAM_URL") {
+			t.Errorf("UPSTREAM_URL=%q: %v, %s; want start-up to fail naming UPSTREAM_URL", v, err, out)
+		}
 	}
 }
 

@@ -62,10 +62,6 @@ func run(ctx context.Context) error {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	upstream, err := upstreamURL(os.Getenv("UPSTREAM_URL"))
-	if err != nil {
-		return err
-	}
 
 	// Local engines accept any credentials, but the SDK insists on some.
 	setDefault("AWS_REGION", "us-east-1")
@@ -108,7 +104,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           tm.handler(local.Gateway(cfg, db, log, upstream), log),
+		Handler:           tm.handler(local.Gateway(cfg, db, log), log),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
@@ -116,8 +112,8 @@ func run(ctx context.Context) error {
 	fmt.Fprintf(os.Stderr, "\nCIS session service on %s (DynamoDB at %s)\n"+
 		"  curl -i -u '%s:<LOCAL_ADMIN_PASSWORD>' -X POST %s/api/session\n"+
 		"  curl -i -u '%s:<LOCAL_ADMIN_PASSWORD>' -X POST %s/rest/com/vmware/cis/session\n"+
-		"Every other /api/ and /rest/ path: the front door, then %s.\n"+
-		"Ctrl-C stops it.\n\n", url, endpoint, LocalAdmin, url, LocalAdmin, url, upstreamText(upstream))
+		"Every other /api/ and /rest/ path, and JSON-RPC for other services: the front door, then %s.\n"+
+		"Ctrl-C stops it.\n\n", url, endpoint, LocalAdmin, url, LocalAdmin, url, upstreamText(cfg.Upstream))
 
 	// `make admin` in this checkout reaches this engine through this file,
 	// for as long as this runner serves.
@@ -213,19 +209,6 @@ func seedAdmin(ctx context.Context, users *dynamo.Users, log *slog.Logger) error
 		return err
 	}
 	return nil
-}
-
-// upstreamURL parses UPSTREAM_URL: empty for none, else an http(s) URL
-// with a host and no query, to which each call's path is appended.
-func upstreamURL(v string) (*url.URL, error) {
-	if v == "" {
-		return nil, nil
-	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("UPSTREAM_URL=%q: want http(s)://host[:port][/base], no query", v)
-	}
-	return u, nil
 }
 
 func upstreamText(u *url.URL) string {

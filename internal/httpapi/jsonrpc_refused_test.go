@@ -1,0 +1,55 @@
+package httpapi_test
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cis-session/cis-session/internal/httpapi"
+)
+
+// TestJSONRPCLogInsRefusedBeforeTheServiceAreCounted: a JSON-RPC create
+// without user_pass credentials is refused before Login and counted as a
+// malformed log-in (RefuseMalformed), as a log-in without Basic
+// credentials is on the other surfaces; a create that reaches Login, and
+// any call that is no log-in, is not.
+func TestJSONRPCLogInsRefusedBeforeTheServiceAreCounted(t *testing.T) {
+	userPass := func(members string) string {
+		return strings.Replace(createBody("0", goodLogin, goodPass),
+			`{"schemeId":"com.vmware.vapi.std.security.user_pass","userName":"`+goodLogin+`","password":"`+goodPass+`"}`, members, 1)
+	}
+	cases := []struct {
+		name, op, body string
+		refused        int
+		calls          []string
+	}{
+		{"NoSecurityContext", "create", strings.Replace(createBody("0", goodLogin, goodPass), `,"securityCtx":{"schemeId":"com.vmware.vapi.std.security.user_pass","userName":"`+goodLogin+`","password":"`+goodPass+`"}`, "", 1), 1, nil},
+		{"ASessionIDContext", "create", sessionBody("0", "create", liveID), 1, nil},
+		{"ASAMLToken", "create", userPass(`{"schemeId":"com.vmware.vapi.std.security.saml_bearer_token","token":"PHNhbWw+"}`), 1, nil},
+		{"NoScheme", "create", userPass(`{"userName":"` + goodLogin + `","password":"` + goodPass + `"}`), 1, nil},
+		{"NoPassword", "create", userPass(`{"schemeId":"com.vmware.vapi.std.security.user_pass","userName":"` + goodLogin + `"}`), 1, nil},
+		{"APasswordThatIsNoString", "create", userPass(`{"schemeId":"com.vmware.vapi.std.security.user_pass","userName":"` + goodLogin + `","password":7}`), 1, nil},
+		{"AWrongPasswordReachesLoginAndIsNotCountedHere", "create", createBody("0", goodLogin, "wrong-pass-1"), 0, []string{"Login " + goodLogin}},
+		{"AGetWithoutASessionIsNoLogIn", "get", sessionBody("1", "get", ""), 0, []string{"Get "}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			svc := &fakeService{}
+			h := httpapi.New(svc, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			r := httptest.NewRequest(http.MethodPost, "/api", strings.NewReader(c.body))
+			for k, v := range sdkHeaders(c.op) {
+				r.Header.Set(k, v)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			rpcUnauthenticated.check(t, sdkAnswer(t, w, `"`+map[string]string{"create": "0", "get": "1"}[c.op]+`"`).vapiError(t))
+			if svc.refused != c.refused || !slices.Equal(svc.calls, c.calls) {
+				t.Errorf("refused %d, calls %q; want %d, %q", svc.refused, svc.calls, c.refused, c.calls)
+			}
+		})
+	}
+}
