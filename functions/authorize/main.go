@@ -5,34 +5,15 @@
 package main
 
 import (
-	"context"
-
-	"github.com/cis-session/cis-session/internal/cloudwatch"
-	"github.com/cis-session/cis-session/internal/config"
-	"github.com/cis-session/cis-session/internal/dynamo"
+	"github.com/cis-session/cis-session/internal/function"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
 	"github.com/cis-session/cis-session/internal/session"
 )
 
 func main() {
-	cfg, err := config.Load()
-	if err != nil {
-		lambda.Fatal("bad configuration", err)
-	}
-	log := lambda.Logger(cfg.LogLevel)
-	// Metrics and the audit trail, as log lines whatever LOG_LEVEL says.
-	rec := cloudwatch.New(log, cloudwatch.FunctionName("authorize"))
-	rec.RequestID = httpapi.RequestID
-	db, err := dynamo.NewClient(context.Background())
-	if err != nil {
-		lambda.Fatal("cannot configure DynamoDB client", err)
-	}
+	p := function.Init("authorize")
 	// Only the sessions table, and only get's touch of it.
-	svc := &session.Service{
-		Sessions: &dynamo.Sessions{DB: db, Table: cfg.SessionsTable, ReadOnFailedCondition: cfg.ReadOnFailedCondition},
-		Policy:   cfg.Policy,
-		Recorder: rec,
-	}
-	lambda.StartAuthorizer(httpapi.NewFrontDoor(svc, log), log)
+	svc := &session.Service{Sessions: p.Sessions(), Policy: p.Config.Policy, Recorder: p.Recorder}
+	lambda.StartAuthorizer(httpapi.NewFrontDoor(svc, p.Log), p.Log)
 }

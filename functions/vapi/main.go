@@ -7,12 +7,8 @@
 package main
 
 import (
-	"context"
-
 	"github.com/cis-session/cis-session/internal/argon2id"
-	"github.com/cis-session/cis-session/internal/cloudwatch"
-	"github.com/cis-session/cis-session/internal/config"
-	"github.com/cis-session/cis-session/internal/dynamo"
+	"github.com/cis-session/cis-session/internal/function"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
 	"github.com/cis-session/cis-session/internal/session"
@@ -20,30 +16,19 @@ import (
 )
 
 func main() {
-	cfg, err := config.Load()
-	if err != nil {
-		lambda.Fatal("bad configuration", err)
-	}
-	log := lambda.Logger(cfg.LogLevel)
-	// Metrics and the audit trail, as log lines whatever LOG_LEVEL says.
-	rec := cloudwatch.New(log, cloudwatch.FunctionName("vapi"))
-	rec.RequestID = httpapi.RequestID
-	db, err := dynamo.NewClient(context.Background())
-	if err != nil {
-		lambda.Fatal("cannot configure DynamoDB client", err)
-	}
+	p := function.Init("vapi")
 	svc := &session.Service{
-		Sessions:  &dynamo.Sessions{DB: db, Table: cfg.SessionsTable, ReadOnFailedCondition: cfg.ReadOnFailedCondition},
-		Users:     &dynamo.Users{DB: db, Table: cfg.UsersTable},
+		Sessions:  p.Sessions(),
+		Users:     p.Users(),
 		Passwords: argon2id.Hasher{Params: argon2id.DefaultParams},
-		Policy:    cfg.Policy,
-		Recorder:  rec,
+		Policy:    p.Config.Policy,
+		Recorder:  p.Recorder,
 	}
-	h := httpapi.New(svc, log, stack.Vapi.Ops...)
+	h := httpapi.New(svc, p.Log, stack.Vapi.Ops...)
 	// Calls for other services: authorized by their session, then on to
 	// UPSTREAM_URL within the invocation's deadline (none: operation_not_found).
-	if cfg.Upstream != nil {
-		h.WithUpstream(httpapi.NewUpstream(cfg.Upstream))
+	if p.Config.Upstream != nil {
+		h.WithUpstream(httpapi.NewUpstream(p.Config.Upstream))
 	}
-	lambda.Start(h, log)
+	lambda.Start(h, p.Log)
 }

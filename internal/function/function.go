@@ -1,0 +1,52 @@
+// Package function is what every session function's main starts from, made
+// once at init: its configuration, its logger, its metrics and audit
+// recorder, and its DynamoDB client. A bad one fails the init with a line
+// that names it, instead of misbehaving on requests. Each main then picks
+// the stores its role allows and builds its service and handler.
+package function
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/cis-session/cis-session/internal/cloudwatch"
+	"github.com/cis-session/cis-session/internal/config"
+	"github.com/cis-session/cis-session/internal/dynamo"
+	"github.com/cis-session/cis-session/internal/httpapi"
+	"github.com/cis-session/cis-session/internal/lambda"
+)
+
+// Parts are a function's shared parts.
+type Parts struct {
+	Config config.Config
+	Log    *slog.Logger
+	// Recorder writes metrics and the audit trail as log lines, whatever
+	// LOG_LEVEL says.
+	Recorder *cloudwatch.Recorder
+	DB       *dynamo.Client
+}
+
+// Init makes the parts of the function named name (its metrics' name
+// when AWS_LAMBDA_FUNCTION_NAME is not set), or fails the init.
+func Init(name string) Parts {
+	cfg, err := config.Load()
+	if err != nil {
+		lambda.Fatal("bad configuration", err)
+	}
+	log := lambda.Logger(cfg.LogLevel)
+	rec := cloudwatch.New(log, cloudwatch.FunctionName(name))
+	rec.RequestID = httpapi.RequestID
+	db, err := dynamo.NewClient(context.Background())
+	if err != nil {
+		lambda.Fatal("cannot configure DynamoDB client", err)
+	}
+	return Parts{Config: cfg, Log: log, Recorder: rec, DB: db}
+}
+
+// Sessions is the sessions table.
+func (p Parts) Sessions() *dynamo.Sessions {
+	return &dynamo.Sessions{DB: p.DB, Table: p.Config.SessionsTable, ReadOnFailedCondition: p.Config.ReadOnFailedCondition}
+}
+
+// Users is the users table.
+func (p Parts) Users() *dynamo.Users { return &dynamo.Users{DB: p.DB, Table: p.Config.UsersTable} }
