@@ -75,7 +75,7 @@ func loadAverage() string {
 const (
 	lambdaArmPerGBs     = 0.0000133334                    // $ per GB-second, arm64, first 7.5 billion GB-s a month
 	lambdaPerRequest    = 0.20 / 1e6                      // $ per request
-	httpAPIPerRequest   = 1.00 / 1e6                      // $ per request, HTTP API, first 300 million a month
+	restAPIPerRequest   = 3.50 / 1e6                      // $ per request, REST API (what template.yaml deploys), first 333 million a month
 	dynamoPerWRU        = 0.625 / 1e6                     // $ per write request unit, on-demand
 	logsPerGB           = 0.50                            // $ per GB of CloudWatch Logs ingested
 	fullVCPUMB          = float64(stack.FullVCPUMemoryMB) // memory at which a function has one whole vCPU
@@ -250,14 +250,14 @@ func (r report) costs(w func(string, ...any)) {
 	w("## What a million gets would cost on AWS\n\n")
 	w("From the warm get's measured CPU time (%.3f ms on one core here), scaled to the function's CPU share, plus an assumed %.0f ms for the UpdateItem in the same region and %.1f ms for the runtime API (neither is measured here), billed in whole milliseconds; arm64 prices, us-east-1. DynamoDB: one UpdateItem of an item under 1 KB is one write request unit. Logs: the service's access line (%.0f bytes, measured) and Lambda's START/END/REPORT lines (about %d bytes).\n\n",
 		cpuMs, assumedDynamoDBMs, assumedRuntimeAPIMs, get.median("log-B/op"), platformLogBytes)
-	w("| get memory | billed ms | Lambda requests | Lambda duration | HTTP API | DynamoDB (1 WRU) | CloudWatch Logs | total per million gets |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	w("| get memory | billed ms | Lambda requests | Lambda duration | REST API | DynamoDB (1 WRU) | CloudWatch Logs | total per million gets |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, mb := range []float64{128, 256, 512, 1024} {
 		billed := math.Ceil(assumedDynamoDBMs + assumedRuntimeAPIMs + cpuMs*math.Max(1, fullVCPUMB/mb))
 		duration := billed / 1000 * mb / 1024 * lambdaArmPerGBs * 1e6
 		logs := logBytes / 1e9 * logsPerGB * 1e6
-		total := lambdaPerRequest*1e6 + duration + httpAPIPerRequest*1e6 + dynamoPerWRU*1e6 + logs
+		total := lambdaPerRequest*1e6 + duration + restAPIPerRequest*1e6 + dynamoPerWRU*1e6 + logs
 		w("| %.0f MB | %.0f | $%.2f | $%.3f | $%.2f | $%.3f | $%.3f | **$%.2f** |\n", mb, billed,
-			lambdaPerRequest*1e6, duration, httpAPIPerRequest*1e6, dynamoPerWRU*1e6, logs, total)
+			lambdaPerRequest*1e6, duration, restAPIPerRequest*1e6, dynamoPerWRU*1e6, logs, total)
 	}
 	w("\n")
 }
