@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cis-session/cis-session/dev/localdynamo"
 	"github.com/cis-session/cis-session/dev/logscan"
-	"github.com/cis-session/cis-session/dev/proc"
 )
 
 // upstreamCall is what the upstream saw of one forwarded call.
@@ -66,7 +61,7 @@ func TestMakeRunIsTheFrontDoor(t *testing.T) {
 
 	const idle = 2 * time.Second
 	scan := logscan.New()
-	base := startLocal(t, scan.Writer(), "UPSTREAM_URL="+upstream.URL+"/base", "SESSION_IDLE_TIMEOUT=2s")
+	base := startLocal(t, scan.Writer(), "UPSTREAM_URL="+upstream.URL+"/base", "SESSION_IDLE_TIMEOUT=2s").URL
 	logIn := func() string {
 		req, _ := http.NewRequest("POST", base+"/api/session", nil)
 		req.SetBasicAuth("administrator@vsphere.local", "Local-Pass-1")
@@ -221,7 +216,7 @@ func TestWithoutAnUpstreamAuthenticatedCallsAreOperationNotFound(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	base := startLocal(t, io.Discard, "UPSTREAM_URL=")
+	base := startLocal(t, io.Discard, "UPSTREAM_URL=").URL
 	req, _ := http.NewRequest("POST", base+"/api/session", nil)
 	req.SetBasicAuth("administrator@vsphere.local", "Local-Pass-1")
 	_, _, body := call(t, req)
@@ -256,73 +251,4 @@ func TestABadUpstreamURLStopsStartUp(t *testing.T) {
 			t.Errorf("UPSTREAM_URL=%q: %v, %s; want start-up to fail naming UPSTREAM_URL", v, err, out)
 		}
 	}
-}
-
-// startLocal builds and runs cis-local with env on a free port, its stdout
-// (the JSON log) copied to logs, and returns its base URL. It is stopped
-// when the test ends.
-func startLocal(t *testing.T, logs io.Writer, env ...string) string {
-	t.Helper()
-	root, err := localdynamo.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "cis-local")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	port, err := proc.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin)
-	cmd.Dir = root
-	cmd.Env = append(append(os.Environ(), "PORT="+fmt.Sprint(port), "AWS_ENDPOINT_URL_DYNAMODB=", "LOCAL_ADMIN_PASSWORD=Local-Pass-1"), env...)
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			_, _ = logs.Write(append(sc.Bytes(), '\n'))
-		}
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("cis-local never listened")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Sprintf("http://127.0.0.1:%d", port)
-}
-
-func call(t *testing.T, req *http.Request) (int, http.Header, string) {
-	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
 }
