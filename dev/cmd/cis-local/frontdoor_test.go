@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cis-session/cis-session/dev/localrun"
 	"github.com/cis-session/cis-session/dev/logscan"
 )
 
@@ -61,10 +62,10 @@ func TestMakeRunIsTheFrontDoor(t *testing.T) {
 
 	const idle = 2 * time.Second
 	scan := logscan.New()
-	base := startLocal(t, scan.Writer(), "UPSTREAM_URL="+upstream.URL+"/base", "SESSION_IDLE_TIMEOUT=2s").URL
+	base := localrun.Start(t, scan.Writer(), "UPSTREAM_URL="+upstream.URL+"/base", "SESSION_IDLE_TIMEOUT=2s").URL
 	logIn := func() string {
 		req, _ := http.NewRequest("POST", base+"/api/session", nil)
-		req.SetBasicAuth("administrator@vsphere.local", "Local-Pass-1")
+		req.SetBasicAuth("administrator@vsphere.local", localrun.Password)
 		status, _, body := call(t, req)
 		if status != 201 {
 			t.Fatalf("log in: %d %s", status, body)
@@ -216,9 +217,9 @@ func TestWithoutAnUpstreamAuthenticatedCallsAreOperationNotFound(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	base := startLocal(t, io.Discard, "UPSTREAM_URL=").URL
+	base := localrun.Start(t, io.Discard, "UPSTREAM_URL=").URL
 	req, _ := http.NewRequest("POST", base+"/api/session", nil)
-	req.SetBasicAuth("administrator@vsphere.local", "Local-Pass-1")
+	req.SetBasicAuth("administrator@vsphere.local", localrun.Password)
 	_, _, body := call(t, req)
 	id := strings.Trim(body, "\"\n")
 	for path, want := range map[string]string{

@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/cis-session/cis-session/dev/localrun"
 )
 
 // TestMakeRunServesTheWalkThroughAndStopsEverything runs the real cis-local
@@ -19,25 +18,11 @@ func TestMakeRunServesTheWalkThroughAndStopsEverything(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	// Its log names the engine it started.
-	enginePID := make(chan int, 1)
-	logs := logLines(func(line []byte) {
-		var rec struct {
-			Msg string `json:"msg"`
-			PID int    `json:"pid"`
-		}
-		if json.Unmarshal(line, &rec) == nil && rec.Msg == "started dynalite, in memory" {
-			select {
-			case enginePID <- rec.PID:
-			default: // the first engine named is the one to check
-			}
-		}
-	})
-	run := startLocal(t, logs)
+	run := localrun.Start(t, io.Discard)
 	base := run.URL + "/api/session"
 
 	req, _ := http.NewRequest("POST", base, nil)
-	req.SetBasicAuth("administrator@vsphere.local", "Local-Pass-1")
+	req.SetBasicAuth("administrator@vsphere.local", localrun.Password)
 	status, _, body := call(t, req)
 	if status != 201 {
 		t.Fatalf("log in as the seeded local user: %d %s", status, body)
@@ -57,32 +42,12 @@ func TestMakeRunServesTheWalkThroughAndStopsEverything(t *testing.T) {
 		t.Fatalf("get after delete: %d %s", status, body)
 	}
 
-	var pid int
-	select {
-	case pid = <-enginePID:
-	default:
+	pid := run.EnginePID()
+	if pid == 0 {
 		t.Fatal("cis-local did not log the engine it started")
 	}
-	if err := run.cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-run.exited:
-		if run.waitErr != nil {
-			t.Fatalf("cis-local exited with %v after Ctrl-C", run.waitErr)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("cis-local did not stop on Ctrl-C")
-	}
+	run.Interrupt(t)
 	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Fatalf("dynalite (pid %d) still running after cis-local stopped: %v", pid, err)
 	}
-}
-
-// logLines is a writer that hands each line written to it to f.
-type logLines func(line []byte)
-
-func (f logLines) Write(p []byte) (int, error) {
-	f(bytes.TrimRight(p, "\n"))
-	return len(p), nil
 }
