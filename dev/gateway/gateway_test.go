@@ -11,13 +11,13 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/cis-session/cis-session/dev/dynamotest"
 	"github.com/cis-session/cis-session/dev/gateway"
 	"github.com/cis-session/cis-session/dev/local"
 	"github.com/cis-session/cis-session/dev/logscan"
+	"github.com/cis-session/cis-session/dev/upstreamtest"
 	"github.com/cis-session/cis-session/internal/httpapi"
 )
 
@@ -29,37 +29,6 @@ const (
 	user     = "administrator@vsphere.local"
 	password = "Gateway-Pass-1"
 )
-
-// reached is what the upstream saw of one call.
-type reached struct {
-	method, path, query, body string
-	header                    http.Header
-}
-
-// upstream is the service behind the gateway, on loopback: it answers 200
-// with its own header and body, and remembers every call that reached it.
-type upstream struct {
-	mu    sync.Mutex
-	calls []reached
-}
-
-func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b, _ := io.ReadAll(r.Body)
-	u.mu.Lock()
-	u.calls = append(u.calls, reached{r.Method, r.URL.Path, r.URL.RawQuery, string(b), r.Header.Clone()})
-	u.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Upstream", "vc-1")
-	_, _ = io.WriteString(w, `{"value":"from upstream"}`)
-}
-
-func (u *upstream) taken() []reached {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	c := u.calls
-	u.calls = nil
-	return c
-}
 
 // rig is the gateway as `make run` assembles it, over a real engine, in
 // front of up (nil: no upstream).
@@ -140,7 +109,7 @@ const vmListForwarded = `{"jsonrpc":"2.0","method":"invoke","id":"4","params":{"
 // client's own values for them overwritten), and the client gets the
 // upstream's answer as it is. The session routes never reach it.
 func TestTheGatewayForwardsWhatTheFrontDoorAllows(t *testing.T) {
-	up := &upstream{}
+	up := &upstreamtest.Upstream{}
 	srv := httptest.NewServer(up)
 	defer srv.Close()
 	base, _ := url.Parse(srv.URL + "/vc")
@@ -174,27 +143,27 @@ func TestTheGatewayForwardsWhatTheFrontDoorAllows(t *testing.T) {
 			if w.Code != 200 || w.Body.String() != `{"value":"from upstream"}` || w.Header().Get("X-Upstream") != "vc-1" {
 				t.Fatalf("answer %d %v %s, want the upstream's", w.Code, w.Header(), w.Body)
 			}
-			got := up.taken()
+			got := up.Taken()
 			if len(got) != 1 {
 				t.Fatalf("the upstream got %d calls, want 1", len(got))
 			}
 			r := got[0]
-			if r.method != c.wantMethod || r.path != c.wantPath || r.query != c.wantQS || r.body != c.wantBody {
-				t.Errorf("forwarded %s %s?%s %q, want %s %s?%s %q", r.method, r.path, r.query, r.body, c.wantMethod, c.wantPath, c.wantQS, c.wantBody)
+			if r.Method != c.wantMethod || r.Path != c.wantPath || r.Query != c.wantQS || r.Body != c.wantBody {
+				t.Errorf("forwarded %s %s?%s %q, want %s %s?%s %q", r.Method, r.Path, r.Query, r.Body, c.wantMethod, c.wantPath, c.wantQS, c.wantBody)
 			}
 			for name, want := range map[string][]string{
 				httpapi.HeaderUser:      {user},
 				httpapi.HeaderSessionID: nil,
 				"Cookie":                nil,
 			} {
-				if got := r.header.Values(name); !slices.Equal(got, want) {
+				if got := r.Header.Values(name); !slices.Equal(got, want) {
 					t.Errorf("the upstream got %s %q, want %q", name, got, want)
 				}
 			}
-			if got := r.header.Values(httpapi.HeaderSessionCreated); len(got) != 1 || got[0] == "1999-01-01T00:00:00.000Z" {
+			if got := r.Header.Values(httpapi.HeaderSessionCreated); len(got) != 1 || got[0] == "1999-01-01T00:00:00.000Z" {
 				t.Errorf("the upstream got %s %q, want the session's own", httpapi.HeaderSessionCreated, got)
 			}
-			if strings.Contains(r.body, live) {
+			if strings.Contains(r.Body, live) {
 				t.Error("the session id reached the upstream in the body")
 			}
 		})
@@ -208,7 +177,7 @@ func TestTheGatewayForwardsWhatTheFrontDoorAllows(t *testing.T) {
 		if w := g.do("GET", "/api/../api/vcenter/vm", sid(live), ""); w.Code != 404 || !strings.Contains(w.Body.String(), `"NOT_FOUND"`) {
 			t.Errorf("an unclean path: %d %s, want the vAPI 404", w.Code, w.Body)
 		}
-		if got := up.taken(); len(got) != 0 {
+		if got := up.Taken(); len(got) != 0 {
 			t.Errorf("the upstream got %+v", got)
 		}
 	})
@@ -218,7 +187,7 @@ func TestTheGatewayForwardsWhatTheFrontDoorAllows(t *testing.T) {
 // malformed or a logged-out one: the vAPI 401 of the path's surface, with
 // the challenge, never stored, and the upstream never reached.
 func TestTheGatewayRefusesWhatTheFrontDoorRefuses(t *testing.T) {
-	up := &upstream{}
+	up := &upstreamtest.Upstream{}
 	srv := httptest.NewServer(up)
 	defer srv.Close()
 	base, _ := url.Parse(srv.URL)
@@ -248,7 +217,7 @@ func TestTheGatewayRefusesWhatTheFrontDoorRefuses(t *testing.T) {
 			if c.status == 401 && w.Header().Get("WWW-Authenticate") != httpapi.Challenge {
 				t.Errorf("WWW-Authenticate %q, want the challenge", w.Header().Get("WWW-Authenticate"))
 			}
-			if got := up.taken(); len(got) != 0 {
+			if got := up.Taken(); len(got) != 0 {
 				t.Errorf("a refused call reached the upstream: %+v", got)
 			}
 		})

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,47 +18,25 @@ import (
 	"github.com/cis-session/cis-session/dev/local"
 	"github.com/cis-session/cis-session/dev/localdynamo"
 	"github.com/cis-session/cis-session/dev/logscan"
+	"github.com/cis-session/cis-session/dev/upstreamtest"
 	"github.com/cis-session/cis-session/internal/httpapi"
 )
-
-// reached is what the upstream saw of one forwarded call.
-type reached struct {
-	method, path, query, body string
-	header                    http.Header
-}
 
 // upstream is the service behind the front door, on loopback: it answers
 // every call with its own answer and remembers what reached it.
 type upstream struct {
 	*httptest.Server
-	mu    sync.Mutex
-	calls []reached
+	*upstreamtest.Upstream
 }
 
 // upstreamAnswer is the upstream's answer to every call, as it sends it.
 const upstreamAnswer = `{"jsonrpc":"2.0","id":"9","result":{"output":{"LIST":[]}}}`
 
 func newUpstream(t *testing.T) *upstream {
-	u := &upstream{}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		u.mu.Lock()
-		u.calls = append(u.calls, reached{r.Method, r.URL.Path, r.URL.RawQuery, string(b), r.Header.Clone()})
-		u.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Upstream", "vc-1")
-		_, _ = io.WriteString(w, upstreamAnswer)
-	}))
+	rec := &upstreamtest.Upstream{Answer: upstreamAnswer}
+	u := &upstream{httptest.NewServer(rec), rec}
 	t.Cleanup(u.Close)
 	return u
-}
-
-func (u *upstream) taken() []reached {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	c := u.calls
-	u.calls = nil
-	return c
 }
 
 // base is the upstream's URL with a base path, as an operator gives it.
@@ -193,11 +170,11 @@ func TestJSONRPCForAnotherServiceIsAuthorizedThenForwarded(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				live := g.login()
 				g.calls.Reset()
-				up.taken()
+				up.Taken()
 				cl := c.call(g, live)
 				w := g.do(http.MethodPost, cl.target, cl.headers, cl.body)
 				calls := g.calls.Reset()
-				got := up.taken()
+				got := up.Taken()
 
 				want := c.dynamo
 				if srv.Kind == localdynamo.Dynalite && len(want) == 1 && c.forwarded == "" {
@@ -220,11 +197,11 @@ func TestJSONRPCForAnotherServiceIsAuthorizedThenForwarded(t *testing.T) {
 				}
 				r := got[0]
 				wantQuery := strings.TrimPrefix(strings.TrimPrefix(cl.target, "/api"), "?")
-				if r.method != http.MethodPost || r.path != "/vc/api" || r.query != wantQuery {
-					t.Errorf("forwarded as %s %s?%s, want POST /vc/api?%s", r.method, r.path, r.query, wantQuery)
+				if r.Method != http.MethodPost || r.Path != "/vc/api" || r.Query != wantQuery {
+					t.Errorf("forwarded as %s %s?%s, want POST /vc/api?%s", r.Method, r.Path, r.Query, wantQuery)
 				}
-				if r.body != c.forwarded {
-					t.Errorf("forwarded body\n%s\nwant\n%s", r.body, c.forwarded)
+				if r.Body != c.forwarded {
+					t.Errorf("forwarded body\n%s\nwant\n%s", r.Body, c.forwarded)
 				}
 				for name, want := range map[string][]string{
 					"vmware-cis-user":            {"administrator@vsphere.local"},
@@ -235,7 +212,7 @@ func TestJSONRPCForAnotherServiceIsAuthorizedThenForwarded(t *testing.T) {
 					"vmware-api-session-id":      nil,
 					"Cookie":                     nil,
 				} {
-					if got := r.header.Values(name); !slices.Equal(got, want) {
+					if got := r.Header.Values(name); !slices.Equal(got, want) {
 						t.Errorf("the upstream got %s %q, want %q", name, got, want)
 					}
 				}
@@ -281,14 +258,14 @@ func TestJSONRPCForwardKeepsAllButTheSecurityContext(t *testing.T) {
 			live := g.login()
 			body := strings.ReplaceAll(c.body, "%s", live)
 			w := g.do(http.MethodPost, "/api", map[string]string{"Content-Type": "application/json"}, body)
-			got := up.taken()
+			got := up.Taken()
 			if len(got) != 1 {
 				t.Fatalf("the upstream got %d calls; answer %s", len(got), w.Body)
 			}
-			if got[0].body != c.forwarded {
-				t.Errorf("forwarded\n%q\nwant\n%q", got[0].body, c.forwarded)
+			if got[0].Body != c.forwarded {
+				t.Errorf("forwarded\n%q\nwant\n%q", got[0].Body, c.forwarded)
 			}
-			if strings.Contains(got[0].body, live) {
+			if strings.Contains(got[0].Body, live) {
 				t.Errorf("the session id reached the upstream")
 			}
 		})

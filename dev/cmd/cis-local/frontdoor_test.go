@@ -8,43 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cis-session/cis-session/dev/localrun"
 	"github.com/cis-session/cis-session/dev/logscan"
+	"github.com/cis-session/cis-session/dev/upstreamtest"
 )
-
-// upstreamCall is what the upstream saw of one forwarded call.
-type upstreamCall struct {
-	Method, Path, Query, Body string
-	Header                    http.Header
-}
-
-// recordingUpstream is the service behind the front door: it answers every
-// call 200 and remembers what reached it.
-type recordingUpstream struct {
-	mu    sync.Mutex
-	calls []upstreamCall
-}
-
-func (u *recordingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b, _ := io.ReadAll(r.Body)
-	u.mu.Lock()
-	u.calls = append(u.calls, upstreamCall{r.Method, r.URL.Path, r.URL.RawQuery, string(b), r.Header.Clone()})
-	u.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = io.WriteString(w, `{"value":"from upstream"}`)
-}
-
-func (u *recordingUpstream) taken() []upstreamCall {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	c := u.calls
-	u.calls = nil
-	return c
-}
 
 // TestMakeRunIsTheFrontDoor runs `make run`'s binary with UPSTREAM_URL set
 // to a loopback server and a 2-second idle timeout: an authenticated call
@@ -56,7 +26,7 @@ func TestMakeRunIsTheFrontDoor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	up := &recordingUpstream{}
+	up := &upstreamtest.Upstream{}
 	upstream := httptest.NewServer(up)
 	defer upstream.Close()
 
@@ -90,7 +60,7 @@ func TestMakeRunIsTheFrontDoor(t *testing.T) {
 		if status != 401 || !strings.Contains(body, want) || h.Get("WWW-Authenticate") != `Basic realm="VAPI endpoint"` || h.Get("Cache-Control") != "no-store" {
 			t.Errorf("%s: %d %v %s, want the vAPI 401 with the challenge", what, status, h, body)
 		}
-		if calls := up.taken(); len(calls) != 0 {
+		if calls := up.Taken(); len(calls) != 0 {
 			t.Errorf("%s reached the upstream: %+v", what, calls)
 		}
 	}
@@ -101,7 +71,7 @@ func TestMakeRunIsTheFrontDoor(t *testing.T) {
 		if status != 200 || body != `{"value":"from upstream"}` {
 			t.Fatalf("authenticated call: %d %s, want the upstream's answer", status, body)
 		}
-		calls := up.taken()
+		calls := up.Taken()
 		if len(calls) != 1 {
 			t.Fatalf("upstream got %d calls, want 1", len(calls))
 		}
@@ -126,7 +96,7 @@ func TestMakeRunIsTheFrontDoor(t *testing.T) {
 		if status, _, body := call(t, req); status != 200 {
 			t.Fatalf("cookie call: %d %s", status, body)
 		}
-		calls := up.taken()
+		calls := up.Taken()
 		if len(calls) != 1 || calls[0].Path != "/base/rest/vcenter/vm" || calls[0].Header.Get("Cookie") != "" {
 			t.Fatalf("forwarded %+v, want /base/rest/vcenter/vm without the cookie", calls)
 		}
@@ -149,7 +119,7 @@ func TestMakeRunIsTheFrontDoor(t *testing.T) {
 		if status, answer := rpc(id); status != 200 || answer != `{"value":"from upstream"}` {
 			t.Fatalf("authenticated JSON-RPC call: %d %s, want the upstream's answer", status, answer)
 		}
-		calls := up.taken()
+		calls := up.Taken()
 		want := `{"jsonrpc":"2.0","method":"invoke","id":"7","params":{"serviceId":"com.vmware.vcenter.VM","operationId":"list",` +
 			`"input":{"STRUCTURE":{"operation-input":{}}},"ctx":{"appCtx":{"opId":"op-7"}}}}`
 		if len(calls) != 1 || calls[0].Method != "POST" || calls[0].Path != "/base/api" || calls[0].Body != want {
@@ -162,7 +132,7 @@ func TestMakeRunIsTheFrontDoor(t *testing.T) {
 		if status != 200 || !strings.Contains(answer, `"com.vmware.vapi.std.errors.unauthenticated"`) || !strings.Contains(answer, `"id":"7"`) {
 			t.Errorf("JSON-RPC call with an unknown session: %d %s, want the JSON-RPC unauthenticated error", status, answer)
 		}
-		if calls := up.taken(); len(calls) != 0 {
+		if calls := up.Taken(); len(calls) != 0 {
 			t.Errorf("a refused JSON-RPC call reached the upstream: %+v", calls)
 		}
 	})
@@ -179,7 +149,7 @@ func TestMakeRunIsTheFrontDoor(t *testing.T) {
 				t.Fatalf("protected call on a session in use: %d %s", status, body)
 			}
 		}
-		up.taken()
+		up.Taken()
 		req, _ := http.NewRequest("GET", base+"/api/session", nil)
 		req.Header.Set("vmware-api-session-id", alive)
 		if status, _, body := call(t, req); status != 200 {
@@ -197,7 +167,7 @@ func TestMakeRunIsTheFrontDoor(t *testing.T) {
 		if status, _, _ := protected("GET", "/api/vcenter/vm", out, ""); status != 200 {
 			t.Fatal("live session refused")
 		}
-		up.taken()
+		up.Taken()
 		req, _ := http.NewRequest("DELETE", base+"/api/session", nil)
 		req.Header.Set("vmware-api-session-id", out)
 		if status, _, _ := call(t, req); status != 204 {
