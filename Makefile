@@ -60,7 +60,7 @@ EVENT ?=
 
 .PHONY: help
 help: ## List every target with one line each
-	@awk -v vars='PORT=$(PORT) ARCH=$(ARCH) FUZZTIME=$(FUZZTIME)' \
+	@awk -v vars='PORT=$(PORT) ARCH=$(ARCH) FUZZTIME=$(FUZZTIME) FUZZ=$(FUZZ)' \
 	  'BEGIN {FS = ":.*## "; n = split(vars, kv, " ")} \
 	   /^[a-zA-Z0-9_.%-]+:.*## / {d = $$2; for (i = 1; i <= n; i++) {split(kv[i], p, "="); gsub("[$$][(]" p[1] "[)]", p[2], d)}; printf "  %-18s %s\n", $$1, d}' $(MAKEFILE_LIST)
 
@@ -158,9 +158,14 @@ vulncheck: ## Check the code and the Go it is built with for known vulnerabiliti
 	echo "vulncheck: $$($(GO) version), database $$ver"; \
 	$(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) -db "file://$$db" ./...
 
+# The fuzz targets: the Lambda entry point, the authorizer, the JSON-RPC
+# body cut, and PHC hash parsing. FUZZ picks one; FUZZ_PKG is its package.
+FUZZ     ?= FuzzInvoke
+FUZZ_PKG ?= $(if $(filter FuzzInvoke FuzzAuthorize,$(FUZZ)),./internal/lambda/,$(if $(filter FuzzWithoutSecurityContext,$(FUZZ)),./internal/httpapi/,./internal/argon2id/))
+
 .PHONY: fuzz
-fuzz: deps ## Fuzz the Lambda entry point for $(FUZZTIME) (FUZZTIME) over dynalite; failing inputs land in internal/lambda/testdata
-	CIS_TEST_ENGINES=dynalite $(GO) test -run '^$$' -fuzz '^FuzzInvoke$$' -fuzztime $(FUZZTIME) ./internal/lambda/
+fuzz: deps ## Fuzz $(FUZZ) (FUZZ: FuzzInvoke, FuzzAuthorize, FuzzWithoutSecurityContext, FuzzVerify) for $(FUZZTIME) (FUZZTIME) over dynalite; failing inputs land in the package's testdata
+	CIS_TEST_ENGINES=dynalite $(GO) test -run '^$$' -fuzz '^$(FUZZ)$$' -fuzztime $(FUZZTIME) $(FUZZ_PKG)
 
 .PHONY: admin
 admin: ## Run the admin tool: make admin ARGS="list-users" (reaches a running `make run`'s engine by itself)
