@@ -199,34 +199,39 @@ func (s *Sessions) CountLive(ctx context.Context, name string, now time.Time, l 
 // countCandidates counts the user's sessions not past their absolute
 // lifetime, live or idle, stopping once the count reaches enough.
 func (s *Sessions) countCandidates(ctx context.Context, name string, now time.Time, l session.Lifetime, enough int) (int, error) {
+	in := s.userIndexQuery(name)
+	in.FilterExpression = aws.String(candidateFilter)
+	in.ExpressionAttributeValues[":abs_cutoff"] = millis(now.Add(-l.Absolute))
+	in.Select = types.SelectCount
 	n := 0
-	var start map[string]types.AttributeValue
-	for {
-		in := &dynamodb.QueryInput{
-			TableName:              aws.String(s.Table),
-			IndexName:              aws.String(SessionsByUser),
-			KeyConditionExpression: aws.String(attrUserKey + " = :user"),
-			FilterExpression:       aws.String(candidateFilter),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":user":       &types.AttributeValueMemberS{Value: session.UserKey(name)},
-				":abs_cutoff": millis(now.Add(-l.Absolute)),
-			},
-			Select:            types.SelectCount,
-			ExclusiveStartKey: start,
-		}
-		if s.countPage > 0 {
-			in.Limit = aws.Int32(s.countPage)
-		}
-		out, err := s.DB.Query(ctx, in)
+	for pages := dynamodb.NewQueryPaginator(s.DB, in); pages.HasMorePages(); {
+		out, err := pages.NextPage(ctx)
 		if err != nil {
 			return 0, session.Unavailable("count sessions", err)
 		}
 		n += int(out.Count)
-		if len(out.LastEvaluatedKey) == 0 || (enough > 0 && n >= enough) {
-			return n, nil
+		if enough > 0 && n >= enough {
+			break
 		}
-		start = out.LastEvaluatedKey
 	}
+	return n, nil
+}
+
+// userIndexQuery is a query of the user's entries in the sessions index,
+// countPage of them a page when set.
+func (s *Sessions) userIndexQuery(name string) *dynamodb.QueryInput {
+	in := &dynamodb.QueryInput{
+		TableName:              aws.String(s.Table),
+		IndexName:              aws.String(SessionsByUser),
+		KeyConditionExpression: aws.String(attrUserKey + " = :user"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":user": &types.AttributeValueMemberS{Value: session.UserKey(name)},
+		},
+	}
+	if s.countPage > 0 {
+		in.Limit = aws.Int32(s.countPage)
+	}
+	return in
 }
 
 // candidateFilter keeps the index entries of sessions not past their

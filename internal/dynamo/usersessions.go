@@ -52,27 +52,15 @@ func (s *Sessions) countLiveExactly(ctx context.Context, name string, now time.T
 // userHashes returns the token hashes the index holds for the user name,
 // of sessions created after createdAfter (all of them when it is zero).
 func (s *Sessions) userHashes(ctx context.Context, name string, createdAfter time.Time) ([]session.TokenHash, error) {
+	in := s.userIndexQuery(name)
+	in.ProjectionExpression = aws.String(attrTokenHash)
+	if !createdAfter.IsZero() {
+		in.FilterExpression = aws.String(candidateFilter)
+		in.ExpressionAttributeValues[":abs_cutoff"] = millis(createdAfter)
+	}
 	var hashes []session.TokenHash
-	var start map[string]types.AttributeValue
-	for {
-		in := &dynamodb.QueryInput{
-			TableName:              aws.String(s.Table),
-			IndexName:              aws.String(SessionsByUser),
-			KeyConditionExpression: aws.String(attrUserKey + " = :user"),
-			ProjectionExpression:   aws.String(attrTokenHash),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":user": &types.AttributeValueMemberS{Value: session.UserKey(name)},
-			},
-			ExclusiveStartKey: start,
-		}
-		if !createdAfter.IsZero() {
-			in.FilterExpression = aws.String(candidateFilter)
-			in.ExpressionAttributeValues[":abs_cutoff"] = millis(createdAfter)
-		}
-		if s.countPage > 0 {
-			in.Limit = aws.Int32(s.countPage)
-		}
-		out, err := s.DB.Query(ctx, in)
+	for pages := dynamodb.NewQueryPaginator(s.DB, in); pages.HasMorePages(); {
+		out, err := pages.NextPage(ctx)
 		if err != nil {
 			return nil, session.Unavailable("list sessions of user", err)
 		}
@@ -81,11 +69,8 @@ func (s *Sessions) userHashes(ctx context.Context, name string, createdAfter tim
 				hashes = append(hashes, h)
 			}
 		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return hashes, nil
-		}
-		start = out.LastEvaluatedKey
 	}
+	return hashes, nil
 }
 
 // records reads the sessions hashes name from the table, strongly
