@@ -63,10 +63,15 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-DeadlineMargin))
 		defer cancel()
 	}
-	// An HTTP API's payload 2.0 is decoded once. A REST API event (what the
-	// deployed stack sends), which its httpMethod gives away, goes straight
-	// to the probe.
-	if !bytes.Contains(payload, []byte(`"httpMethod"`)) {
+	// Each payload is decoded once when it is well formed: a REST API event
+	// (what the deployed stack sends) gives itself away by its httpMethod,
+	// an HTTP API one by its absence. Anything else goes to the probe.
+	if bytes.Contains(payload, []byte(`"httpMethod"`)) {
+		var ev restEvent
+		if err := json.Unmarshal(payload, &ev); err == nil && ev.Version != "2.0" {
+			return h.serveV1(ctx, &ev.APIGatewayProxyRequest)
+		}
+	} else {
 		var ev events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(payload, &ev); err == nil && ev.Version == "2.0" {
 			return h.serveV2(ctx, &ev)
@@ -90,7 +95,18 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		return h.rejectV1(ctx, "", "event fields of the wrong type")
 	}
-	r, reason := requestV1(ctx, &ev)
+	return h.serveV1(ctx, &ev)
+}
+
+// restEvent is a REST API (payload 1.0) event with the version field that
+// tells an HTTP API's payload 2.0 from it, decoded in one pass.
+type restEvent struct {
+	events.APIGatewayProxyRequest
+	Version any `json:"version"`
+}
+
+func (h *Handler) serveV1(ctx context.Context, ev *events.APIGatewayProxyRequest) ([]byte, error) {
+	r, reason := requestV1(ctx, ev)
 	if r == nil {
 		return h.rejectV1(ctx, ev.Path, reason)
 	}
