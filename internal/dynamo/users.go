@@ -120,18 +120,26 @@ func (u *Users) CountFailure(ctx context.Context, name string, seen *session.Fai
 
 // ClearFailures forgets a user's failed log-ins in one UpdateItem.
 func (u *Users) ClearFailures(ctx context.Context, name string) error {
+	return u.updateExisting(ctx, "clear failed log-ins", name, "REMOVE "+attrFailedCount+", "+attrFailedSince, nil)
+}
+
+// updateExisting applies update (with values) to the user name in one
+// UpdateItem, on condition that the user exists: ENOTFOUND if not, and a
+// backend failure of op otherwise.
+func (u *Users) updateExisting(ctx context.Context, op, name, update string, values map[string]types.AttributeValue) error {
 	_, err := u.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           aws.String(u.Table),
-		Key:                 u.key(name),
-		UpdateExpression:    aws.String("REMOVE " + attrFailedCount + ", " + attrFailedSince),
-		ConditionExpression: aws.String("attribute_exists(" + attrUserKeyPK + ")"),
+		TableName:                 aws.String(u.Table),
+		Key:                       u.key(name),
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String("attribute_exists(" + attrUserKeyPK + ")"),
+		ExpressionAttributeValues: values,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return session.Errorf(session.ENOTFOUND, "no user %q", name)
 	}
 	if err != nil {
-		return session.Unavailable("clear failed log-ins", err)
+		return session.Unavailable(op, err)
 	}
 	return nil
 }
@@ -174,25 +182,13 @@ func (u *Users) SetPassword(ctx context.Context, name, hash string, now time.Tim
 	if err != nil {
 		return err
 	}
-	_, err = u.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           aws.String(u.Table),
-		Key:                 u.key(name),
-		UpdateExpression:    aws.String("SET " + attrPasswordHash + " = :h, " + attrUserUpdated + " = :now, " + attrRevision + " = :rev"),
-		ConditionExpression: aws.String("attribute_exists(" + attrUserKeyPK + ")"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
+	return u.updateExisting(ctx, "set password", name,
+		"SET "+attrPasswordHash+" = :h, "+attrUserUpdated+" = :now, "+attrRevision+" = :rev",
+		map[string]types.AttributeValue{
 			":h":   &types.AttributeValueMemberS{Value: hash},
 			":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)},
 			":rev": &types.AttributeValueMemberS{Value: rev},
-		},
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return session.Errorf(session.ENOTFOUND, "no user %q", name)
-	}
-	if err != nil {
-		return session.Unavailable("set password", err)
-	}
-	return nil
+		})
 }
 
 // Rehash replaces the user's password hash old with new, on condition that
@@ -225,21 +221,8 @@ func (u *Users) Revise(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	_, err = u.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(u.Table),
-		Key:                       u.key(name),
-		UpdateExpression:          aws.String("SET " + attrRevision + " = :rev"),
-		ConditionExpression:       aws.String("attribute_exists(" + attrUserKeyPK + ")"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":rev": &types.AttributeValueMemberS{Value: rev}},
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return session.Errorf(session.ENOTFOUND, "no user %q", name)
-	}
-	if err != nil {
-		return session.Unavailable("revise user", err)
-	}
-	return nil
+	return u.updateExisting(ctx, "revise user", name, "SET "+attrRevision+" = :rev",
+		map[string]types.AttributeValue{":rev": &types.AttributeValueMemberS{Value: rev}})
 }
 
 // newRevision returns a fresh random revision.
