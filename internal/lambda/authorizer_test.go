@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -18,10 +19,8 @@ import (
 
 	"github.com/cis-session/cis-session/dev/dynamotest"
 	"github.com/cis-session/cis-session/dev/faultproxy"
-	"github.com/cis-session/cis-session/dev/local"
 	"github.com/cis-session/cis-session/dev/localdynamo"
 	"github.com/cis-session/cis-session/dev/logscan"
-	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
 	"github.com/cis-session/cis-session/internal/session"
@@ -199,8 +198,12 @@ func TestProtectedCallsAloneKeepASessionAlive(t *testing.T) {
 func TestAuthorizerIsOneDynamoDBRequest(t *testing.T) {
 	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
 		f := dynamotest.Setup(t, srv)
-		st, c := newCountingStack(t, f)
-		svc := countedService(t, f, c, st.clock)
+		// The authorizer over the same counted service the stack serves.
+		var svc *session.Service
+		st, c := newCountingStackOf(t, f, func(s *session.Service, log *slog.Logger) http.Handler {
+			svc = s
+			return httpapi.New(s, log)
+		})
 		a := authorizerOf(st, svc)
 		live := st.login()
 		for _, tc := range []struct {
@@ -224,19 +227,6 @@ func TestAuthorizerIsOneDynamoDBRequest(t *testing.T) {
 			}
 		}
 	})
-}
-
-// countedService is the service a function builds, over the counting client
-// newCountingStack made.
-func countedService(t *testing.T, f dynamotest.Fixture, c *dynamotest.Recorder, clk *clock) *session.Service {
-	t.Helper()
-	db, err := dynamo.NewClient(context.Background(), dynamo.WrapHTTPClient(c.Wrap))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := local.Service(f.Config(t, nil), db)
-	svc.Now = clk.Now
-	return svc
 }
 
 // TestAuthorizerNeverAllowsOnBackendFaults: whatever the backend does, the

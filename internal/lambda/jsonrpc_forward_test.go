@@ -1,7 +1,6 @@
 package lambda_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -14,11 +13,9 @@ import (
 	"testing"
 
 	"github.com/cis-session/cis-session/dev/dynamotest"
-	"github.com/cis-session/cis-session/dev/local"
 	"github.com/cis-session/cis-session/dev/localdynamo"
-	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/httpapi"
-	"github.com/cis-session/cis-session/internal/lambda"
+	"github.com/cis-session/cis-session/internal/session"
 	cisstack "github.com/cis-session/cis-session/internal/stack"
 )
 
@@ -27,22 +24,13 @@ import (
 // the wire.
 func newForwardingStack(t *testing.T, f dynamotest.Fixture, up *url.URL) (*stack, *dynamotest.Recorder) {
 	t.Helper()
-	st := newStack(t, f)
-	c := &dynamotest.Recorder{}
-	db, err := dynamo.NewClient(context.Background(), dynamo.WrapHTTPClient(c.Wrap))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := local.Service(f.Config(t, nil), db)
-	svc.Now = st.clock.Now
-	log := slog.New(slog.NewJSONHandler(st.logs, nil))
-	h := httpapi.New(svc, log, cisstack.Vapi.Ops...)
-	if up != nil {
-		h.WithUpstream(httpapi.NewUpstream(up))
-	}
-	st.fn = lambda.NewHandler(h, log)
-	st.count = c
-	return st, c
+	return newCountingStackOf(t, f, func(svc *session.Service, log *slog.Logger) http.Handler {
+		h := httpapi.New(svc, log, cisstack.Vapi.Ops...)
+		if up != nil {
+			h.WithUpstream(httpapi.NewUpstream(up))
+		}
+		return h
+	})
 }
 
 // rpcOtherService is the SDK's call of com.vmware.vcenter.VM's list.

@@ -3,6 +3,7 @@ package lambda_test
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -136,6 +137,12 @@ func TestEachRequestCostsTheMinimumOfRoundTrips(t *testing.T) {
 // newCountingStack is newStack with a DynamoDB client, built the way the
 // functions build theirs, whose every request to the engine is counted.
 func newCountingStack(t *testing.T, f dynamotest.Fixture) (*stack, *dynamotest.Recorder) {
+	return newCountingStackOf(t, f, func(svc *session.Service, log *slog.Logger) http.Handler { return httpapi.New(svc, log) })
+}
+
+// newCountingStackOf is newCountingStack serving the handler serve builds
+// over the counted service.
+func newCountingStackOf(t *testing.T, f dynamotest.Fixture, serve func(*session.Service, *slog.Logger) http.Handler) (*stack, *dynamotest.Recorder) {
 	t.Helper()
 	st := newStack(t, f)
 	c := &dynamotest.Recorder{}
@@ -146,7 +153,7 @@ func newCountingStack(t *testing.T, f dynamotest.Fixture) (*stack, *dynamotest.R
 	svc := local.Service(f.Config(t, nil), db)
 	svc.Now = st.clock.Now
 	log := slog.New(slog.NewJSONHandler(st.logs, nil))
-	st.fn = lambda.NewHandler(httpapi.New(svc, log), log)
+	st.fn = lambda.NewHandler(serve(svc, log), log)
 	st.count = c
 	return st, c
 }
