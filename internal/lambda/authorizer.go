@@ -12,7 +12,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	awslambda "github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/cis-session/cis-session/internal/httpapi"
 )
@@ -57,14 +56,8 @@ func NewAuthorizer(c Checker, log *slog.Logger) *Authorizer {
 // A backend failure, or an event that is no authorizer request: an error,
 // which API Gateway turns into its AUTHORIZER_FAILURE response.
 func (a *Authorizer) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	if lc, ok := lambdacontext.FromContext(ctx); ok {
-		ctx = httpapi.WithRequestID(ctx, lc.AwsRequestID)
-	}
-	if deadline, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-DeadlineMargin))
-		defer cancel()
-	}
+	ctx, cancel := invocationContext(ctx)
+	defer cancel()
 	var ev events.APIGatewayCustomAuthorizerRequestTypeRequest
 	if err := json.Unmarshal(payload, &ev); err != nil || ev.Type != "REQUEST" || ev.MethodArn == "" {
 		a.log.ErrorContext(ctx, "event is not an authorizer request", "request_id", httpapi.RequestID(ctx))

@@ -56,3 +56,31 @@ func TestLinesNameTheirTraceAndOnlyTheFirstInvocationIsAColdStart(t *testing.T) 
 		}
 	})
 }
+
+// Every function's invocation is served in a correlated context: the proxy
+// handler's and the authorizer's lines alike carry cold_start and trace_id
+// (here, the lines each logs of an event it cannot serve).
+func TestEveryInvocationsLinesAreCorrelated(t *testing.T) {
+	t.Setenv("_X_AMZN_TRACE_ID", "")
+	ctx := context.WithValue(context.Background(), "x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
+	var buf bytes.Buffer
+	log := slog.New(Correlate(slog.NewJSONHandler(&buf, nil)))
+	for name, invoke := range map[string]func(context.Context, []byte) ([]byte, error){
+		"Proxy":      NewHandler(nil, log).Invoke,
+		"Authorizer": NewAuthorizer(nil, log).Invoke,
+	} {
+		t.Run(name, func(t *testing.T) {
+			buf.Reset()
+			if _, err := invoke(ctx, []byte(`not an event`)); err == nil {
+				t.Fatal("an event that is not one was served")
+			}
+			var line map[string]any
+			if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+				t.Fatalf("log %q: %v", buf.String(), err)
+			}
+			if _, ok := line["cold_start"].(bool); !ok || line["trace_id"] != "1-5759e988-bd862e3fe1be46a994272793" {
+				t.Errorf("line %s: want cold_start and the invocation's trace_id", buf.String())
+			}
+		})
+	}
+}

@@ -52,17 +52,25 @@ const ReasonAdapterRefused = "adapter refused the event"
 // the client could read as a vAPI error.
 const DeadlineMargin = 250 * time.Millisecond
 
-// Invoke implements lambda.Handler: raw event in, raw response out.
-func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+// invocationContext is the context every invocation is served in, whatever
+// its event: marked for correlation (cold start, trace), carrying the
+// Lambda request id for the log, and ending DeadlineMargin before the
+// invocation's deadline. The caller must call cancel.
+func invocationContext(ctx context.Context) (_ context.Context, cancel context.CancelFunc) {
 	ctx = withInvocation(ctx)
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		ctx = httpapi.WithRequestID(ctx, lc.AwsRequestID)
 	}
 	if deadline, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-DeadlineMargin))
-		defer cancel()
+		return context.WithDeadline(ctx, deadline.Add(-DeadlineMargin))
 	}
+	return ctx, func() {}
+}
+
+// Invoke implements lambda.Handler: raw event in, raw response out.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	ctx, cancel := invocationContext(ctx)
+	defer cancel()
 	// Each payload is decoded once when it is well formed: a REST API event
 	// (what the deployed stack sends) gives itself away by its httpMethod,
 	// an HTTP API one by its absence. Anything else goes to the probe.
