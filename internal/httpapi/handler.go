@@ -309,17 +309,22 @@ func headerSessionID(r *http.Request) string {
 	return strings.TrimSpace(vals[0])
 }
 
+// failLevel is how loud a failure answered with status is in the log: a
+// fault of ours is an error, a client's doing is not.
+func failLevel(err error, status int) slog.Level {
+	switch {
+	case session.ErrorCode(err) == session.ELIMIT:
+		return slog.LevelWarn // the client's doing, not a fault
+	case status >= 500:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
 // fail logs err for the operator and answers with its wire form.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s surface, err error) {
 	we := toWire(err)
-	level := slog.LevelInfo
-	switch {
-	case session.ErrorCode(err) == session.ELIMIT:
-		level = slog.LevelWarn // the client's doing, not a fault
-	case we.status >= 500:
-		level = slog.LevelError
-	}
-	h.log.Log(r.Context(), level, "request failed", "request_id", RequestID(r.Context()), "status", we.status, "error", err.Error())
+	h.log.Log(r.Context(), failLevel(err, we.status), "request failed", "request_id", RequestID(r.Context()), "status", we.status, "error", err.Error())
 	h.writeError(w, s, we)
 }
 

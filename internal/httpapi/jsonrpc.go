@@ -18,7 +18,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -176,14 +175,7 @@ func (h *Handler) rpcGet(r *http.Request, call invoke) (any, error) {
 // and answers with its vAPI error in result.error.
 func (h *Handler) rpcFail(w http.ResponseWriter, r *http.Request, id json.RawMessage, call invoke, err error) {
 	ve := vapiErrorOf(err)
-	level := slog.LevelInfo
-	switch {
-	case session.ErrorCode(err) == session.ELIMIT:
-		level = slog.LevelWarn // the client's doing, not a fault
-	case ve.status >= 500:
-		level = slog.LevelError
-	}
-	h.log.Log(r.Context(), level, "request failed", "request_id", RequestID(r.Context()), "surface", "jsonrpc", "operation", call.operation, "error_type", ve.errorType, "error", err.Error())
+	h.log.Log(r.Context(), failLevel(err, ve.status), "request failed", "request_id", RequestID(r.Context()), "surface", "jsonrpc", "operation", call.operation, "error_type", ve.errorType, "error", err.Error())
 	writeRPCVAPIError(w, id, ve)
 }
 
