@@ -12,14 +12,21 @@ import (
 	"github.com/cis-session/cis-session/internal/session"
 )
 
+// userSessions returns the user name and the sessions stored for it; an
+// unknown user is an error, not an empty list.
+func userSessions(ctx context.Context, users *dynamo.Users, sessions *dynamo.Sessions, name string) (session.User, []session.Record, error) {
+	u, err := users.User(ctx, name)
+	if err != nil {
+		return session.User{}, nil, err
+	}
+	recs, err := sessions.ListUser(ctx, name)
+	return u, recs, err
+}
+
 // listSessions prints the user's stored sessions, oldest first: never a
 // token, only a prefix of its hash to name it by.
 func listSessions(ctx context.Context, stdout io.Writer, users *dynamo.Users, sessions *dynamo.Sessions, l session.Lifetime, name string) error {
-	u, err := users.User(ctx, name)
-	if err != nil {
-		return err
-	}
-	recs, err := sessions.ListUser(ctx, name)
+	u, recs, err := userSessions(ctx, users, sessions, name)
 	if err != nil {
 		return err
 	}
@@ -50,11 +57,7 @@ func listSessions(ctx context.Context, stdout io.Writer, users *dynamo.Users, se
 // endSession ends the one session of the user whose token hash starts with
 // prefix.
 func endSession(ctx context.Context, stdout io.Writer, users *dynamo.Users, sessions *dynamo.Sessions, name, prefix string) error {
-	u, err := users.User(ctx, name)
-	if err != nil {
-		return err
-	}
-	recs, err := sessions.ListUser(ctx, name)
+	u, recs, err := userSessions(ctx, users, sessions, name)
 	if err != nil {
 		return err
 	}
