@@ -142,13 +142,14 @@ type tree struct {
 	patterns []*regexp.Regexp
 	instance []string // each pattern target with its % filled in
 	tests    map[string]bool
+	admin    map[string]bool // the admin tool's commands
 }
 
 var targetRE = regexp.MustCompile(`^([^\s:=#$][^:=]*?)\s*::?(?:[^=]|$)`)
 
 func loadTree(t *testing.T) *tree {
 	t.Helper()
-	tr := &tree{root: root, targets: map[string]bool{}, tests: map[string]bool{}}
+	tr := &tree{root: root, targets: map[string]bool{}, tests: map[string]bool{}, admin: map[string]bool{}}
 	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
 	if err != nil {
 		t.Fatal(err)
@@ -169,6 +170,16 @@ func loadTree(t *testing.T) *tree {
 	}
 	if len(tr.targets) == 0 {
 		t.Fatal("no targets parsed from the Makefile")
+	}
+	adm, err := os.ReadFile(filepath.Join(root, "cmd", "cis-admin", "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?m)^\s*case "([a-z-]+)":`).FindAllStringSubmatch(string(adm), -1) {
+		tr.admin[m[1]] = true
+	}
+	if len(tr.admin) == 0 {
+		t.Fatal("no commands parsed from cmd/cis-admin/main.go")
 	}
 	funcRE := regexp.MustCompile(`(?m)^func ((?:Test|Benchmark|Fuzz)\w*)\(`)
 	err = filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
@@ -257,6 +268,22 @@ func checkMakeTargets(tr *tree, d doc) []string {
 		for _, m := range makeRE.FindAllStringSubmatch(c.text, -1) {
 			if tok := m[2]; !strings.HasPrefix(tok, "-") && !tr.isTarget(tok) {
 				bad = append(bad, fmt.Sprintf("%s:%d: `make %s`: the Makefile has no target %s", d.name, c.line, tok, tok))
+			}
+		}
+	}
+	return bad
+}
+
+// An admin command in code: `cis-admin [-flag …] command`, or
+// `make admin ARGS="command …"`.
+var adminRE = regexp.MustCompile(`(?:\bcis-admin(?:\s+-\S+)*\s+|\bmake admin ARGS=["']?)([a-z][a-z-]*)`)
+
+func checkAdminCommands(tr *tree, d doc) []string {
+	var bad []string
+	for _, c := range d.code {
+		for _, m := range adminRE.FindAllStringSubmatch(c.text, -1) {
+			if !tr.admin[m[1]] {
+				bad = append(bad, fmt.Sprintf("%s:%d: the admin tool has no command %s", d.name, c.line, m[1]))
 			}
 		}
 	}
@@ -367,6 +394,7 @@ var checks = []struct {
 }{
 	{"every make target named is a target of the Makefile", checkMakeTargets},
 	{"every go run package named exists", checkGoRun},
+	{"every admin command named exists", checkAdminCommands},
 	{"every repository path named exists", checkPaths},
 	{"every test named exists", checkTestNames},
 	{"every relative link and anchor resolves", checkLinks},
@@ -441,6 +469,10 @@ func TestTheChecksCatchWhatTheyAreFor(t *testing.T) {
 			"`make build-<Function>`", "`make bild-<Function>`"},
 		{"a go run package that is not there", checkGoRun,
 			"`go run ./cmd/cis-admin list-users`", "`go run ./cmd/cis-admn list-users`"},
+		{"an admin command that does not exist", checkAdminCommands,
+			"`make admin ARGS=\"list-users\"`", "`make admin ARGS=\"list-user\"`"},
+		{"an admin command after a flag", checkAdminCommands,
+			"`cis-admin -quiet=5s remove-user NAME`", "`cis-admin -quiet=5s delete-user NAME`"},
 		{"a repository path that is not there", checkPaths,
 			"`dev/compat/govmomi_test.go`", "`dev/compat/govmomi.go`"},
 		{"a path with a placeholder that matches nothing", checkPaths,
