@@ -10,7 +10,9 @@
 // 2020-12 validator (santhosh-tekuri/jsonschema/v6; see the module's README,
 // "CHANGELOG" v0.150.0 and v0.152.0): const, type arrays with "null",
 // propertyNames and sibling keywords of $ref are all enforced, which the
-// tests of this package check against deliberately wrong documents.
+// tests of this package check against deliberately wrong documents. One 3.1
+// feature it does not read is components.pathItems, so the front door's
+// two path items are written out in the document.
 //
 // It is for tests only; nothing that ships imports it.
 package openapi
