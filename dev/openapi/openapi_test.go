@@ -78,7 +78,10 @@ func TestTheLocalServiceAnswersAsDocumented(t *testing.T) {
 			{name: "CreateForAnUnknownUserIsUnauthenticated", method: "POST", path: "/api/session", header: basic("nobody@vsphere.local", "wrong"), status: 401, want: `"UNAUTHENTICATED"`},
 			{name: "CreateWithoutCredentialsIsUnauthenticated", method: "POST", path: "/api/session", status: 401, want: `"UNAUTHENTICATED"`, undocumented: true},
 			{name: "CreateWithAnotherSchemeIsUnauthenticated", method: "POST", path: "/api/session", header: hdr("Authorization", "Bearer abc"), status: 401, want: `"UNAUTHENTICATED"`, undocumented: true},
+			{name: "CreateWithAnOversizedAuthorizationIsUnauthenticated", method: "POST", path: "/api/session", header: hdr("Authorization", "Basic "+strings.Repeat("QUFB", httpapi.MaxAuthorizationLen/4+1)), status: 401, want: `"UNAUTHENTICATED"`},
 			{name: "GetAnswersTheInfo", method: "GET", path: "/api/session", header: sid(live), status: 200, want: `"user":"` + admin + `"`},
+			{name: "GetWithTheSessionHeaderTwiceIsUnauthenticated", method: "GET", path: "/api/session", header: hdr(httpapi.HeaderSessionID, live, httpapi.HeaderSessionID, live), status: 401, want: `"UNAUTHENTICATED"`},
+			{name: "GetIgnoresTheRestCookie", method: "GET", path: "/api/session", header: cookie(live), status: 401, want: `"UNAUTHENTICATED"`, undocumented: true},
 			{name: "GetIgnoresABodyOfEmptyJSON", method: "GET", path: "/api/session", header: hdr(httpapi.HeaderSessionID, live, "Content-Type", "application/json"), body: `{}`, status: 200, want: admin},
 			{name: "GetWithoutASessionIsUnauthenticated", method: "GET", path: "/api/session", status: 401, want: `"UNAUTHENTICATED"`, undocumented: true},
 			{name: "GetWithAnUnknownSessionIsUnauthenticated", method: "GET", path: "/api/session", header: sid(unknown), status: 401, want: `"UNAUTHENTICATED"`},
@@ -102,6 +105,7 @@ func TestTheLocalServiceAnswersAsDocumented(t *testing.T) {
 			{name: "CreateWithoutCredentialsIsUnauthenticated", method: "POST", path: p, status: 401, want: `"com.vmware.vapi.std.errors.unauthenticated"`, undocumented: true},
 			{name: "ActionGetAnswersTheInfo", method: "POST", path: p + "?~action=get", header: sid(live), status: 200, want: `{"value":{"user":"` + admin + `"`},
 			{name: "ActionGetByCookieAnswersTheInfo", method: "POST", path: p + "?~action=get", header: cookie(withCookie), status: 200, want: admin},
+			{name: "TheHeaderWinsOverTheCookie", method: "POST", path: p + "?~action=get", header: hdr(httpapi.HeaderSessionID, gone, "Cookie", httpapi.CookieSessionID+"="+withCookie), status: 401, want: "unauthenticated"},
 			{name: "ActionGetAfterDeleteIsUnauthenticated", method: "POST", path: p + "?~action=get", header: sid(gone), status: 401, want: "unauthenticated"},
 			{name: "ActionGetWithoutASessionIsUnauthenticated", method: "POST", path: p + "?~action=get", status: 401, want: "unauthenticated", undocumented: true},
 			{name: "AnotherActionIsOperationNotFound", method: "POST", path: p + "?~action=list", header: sid(live), status: 404, want: "operation_not_found", undocumented: true},
@@ -129,6 +133,8 @@ func TestTheLocalServiceAnswersAsDocumented(t *testing.T) {
 			{name: "CreateAnswersTheSecret", method: "POST", path: "/api", body: invoke("1", "create", userPass(admin, localrun.Password), emptyInput), status: 200, want: `"output":{"SECRET":"`},
 			{name: "CreateWithAWrongPasswordIsUnauthenticated", method: "POST", path: "/api", body: invoke("2", "create", userPass(admin, "wrong"), emptyInput), status: 200, want: `"com.vmware.vapi.std.errors.unauthenticated"`},
 			{name: "CreateWithoutASecurityContextIsUnauthenticated", method: "POST", path: "/api", body: invoke("3", "create", "", emptyInput), status: 200, want: `"com.vmware.vapi.std.errors.unauthenticated"`},
+			{name: "CreateWithAPasswordNotAStringIsUnauthenticated", method: "POST", path: "/api", body: invoke("3", "create", `"securityCtx":{"schemeId":"com.vmware.vapi.std.security.user_pass","userName":"`+admin+`","password":1}`, emptyInput), status: 200, want: `"com.vmware.vapi.std.errors.unauthenticated"`, undocumented: true},
+			{name: "CreateWithASessionContextIsUnauthenticated", method: "POST", path: "/api", body: invoke("3", "create", sessionCtx(live), emptyInput), status: 200, want: `"com.vmware.vapi.std.errors.unauthenticated"`},
 			{name: "GetAnswersTheInfo", method: "POST", path: "/api", body: invoke(4, "get", sessionCtx(live), emptyInput), status: 200, want: `"com.vmware.cis.session.info":{"user":"` + admin + `"`},
 			{name: "GetByTheHeaderAnswersTheInfo", method: "POST", path: "/api", header: sid(live), body: invoke(nil, "get", "", emptyInput), status: 200, want: `"id":null,"result":{"output":{"STRUCTURE"`},
 			{name: "GetAfterDeleteIsUnauthenticated", method: "POST", path: "/api", body: invoke("5", "get", sessionCtx(gone), emptyInput), status: 200, want: `"com.vmware.vapi.std.errors.unauthenticated"`},
@@ -215,6 +221,9 @@ func TestTheLocalServiceAnswersAsDocumented(t *testing.T) {
 			)
 		}
 		c.each(t, calls)
+		if proxy.Faulted() == 0 {
+			t.Error("no request reached the failing store: the 503s were not its")
+		}
 	})
 
 	// The answers above are what a client sees of a live session: it is
