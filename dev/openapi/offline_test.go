@@ -1,0 +1,220 @@
+package openapi
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/cis-session/cis-session/dev/gateway"
+	"github.com/cis-session/cis-session/internal/httpapi"
+	"github.com/cis-session/cis-session/internal/lambda"
+	"github.com/cis-session/cis-session/internal/session"
+)
+
+// answersMakeRunCannotGive checks the answers the document declares that
+// `make run` never gives, produced by the code that gives them when
+// deployed, and records them as seen:
+//
+//   - 400 on /api/session: the Lambda adapter's answer to an event that is
+//     no well-formed HTTP request (internal/lambda), for each operation;
+//   - 502 behind the front door: the gateway's answer when the upstream
+//     does not answer (dev/gateway, as template.yaml's integration fails),
+//     for each method of both surfaces.
+func answersMakeRunCannotGive(t *testing.T, c *client) {
+	t.Run("TheLambdaAdaptersBadRequest", func(t *testing.T) {
+		log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+		h := lambda.NewHandler(httpapi.New(nil, log), log)
+		for _, m := range []string{"POST", "GET", "DELETE"} {
+			t.Run(m, func(t *testing.T) {
+				// A body that says it is base64 and is not: no request
+				// can be made of it, so the service is never called.
+				ev := `{"httpMethod":"` + m + `","path":"/api/session","isBase64Encoded":true,"body":"%%%"}`
+				out, err := h.Invoke(context.Background(), []byte(ev))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var resp events.APIGatewayProxyResponse
+				if err := json.Unmarshal(out, &resp); err != nil {
+					t.Fatal(err)
+				}
+				header := http.Header{}
+				for k, v := range resp.Headers {
+					header.Set(k, v)
+				}
+				req := httptest.NewRequest(m, httpapi.SessionPath, nil)
+				if m == "POST" {
+					req.SetBasicAuth(admin, "x")
+				} else {
+					req.Header.Set(httpapi.HeaderSessionID, strings.Repeat("ab", 16))
+				}
+				c.check(t, call{method: m, path: httpapi.SessionPath, status: 400, want: `"INVALID_REQUEST"`},
+					Exchange{Request: req, Status: resp.StatusCode, Header: header, Body: []byte(resp.Body)})
+			})
+		}
+	})
+
+	t.Run("TheGatewaysBadGateway", func(t *testing.T) {
+		dead := httptest.NewServer(http.NotFoundHandler())
+		deadURL, _ := url.Parse(dead.URL)
+		dead.Close()
+		log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+		door := httpapi.NewFrontDoor(liveSession{}, log)
+		g := gateway.New(http.NotFoundHandler(), door, httpapi.NewUpstream(deadURL), log)
+		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+			for _, target := range []string{"/api/vcenter/vm", "/rest/vcenter/vm"} {
+				t.Run(m+target, func(t *testing.T) {
+					req := httptest.NewRequest(m, target, nil)
+					req.Header.Set(httpapi.HeaderSessionID, strings.Repeat("ab", 16))
+					w := httptest.NewRecorder()
+					g.ServeHTTP(w, req)
+					c.check(t, call{method: m, path: target, status: 502, want: "service_unavailable"},
+						Exchange{Request: req, Status: w.Code, Header: w.Header(), Body: w.Body.Bytes()})
+				})
+			}
+		}
+	})
+}
+
+// liveSession is a store in which every session is live: the front door
+// lets every call through, to the upstream that is down.
+type liveSession struct{}
+
+func (liveSession) Get(context.Context, string) (session.Session, error) {
+	now := time.Now()
+	return session.Session{User: admin, Created: now, LastAccessed: now}, nil
+}
+
+// TestAnAnswerTheDocumentDoesNotDescribeIsReported: the checks fail when the
+// document and the service disagree. Answers the service never gives are
+// checked against docs/openapi.yaml, and a real answer against documents
+// that are wrong on purpose; each must be reported.
+func TestAnAnswerTheDocumentDoesNotDescribeIsReported(t *testing.T) {
+	spec := mustSpec(t)
+	get := func() *http.Request {
+		r := httptest.NewRequest("GET", httpapi.SessionPath, nil)
+		r.Header.Set(httpapi.HeaderSessionID, strings.Repeat("ab", 16))
+		return r
+	}
+	okHeader := func() http.Header {
+		return http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"no-store"}}
+	}
+	info := `{"user":"administrator@vsphere.local","created_time":"2025-07-16T07:18:48.517Z","last_accessed_time":"2025-07-16T07:20:11.799Z"}`
+	unauth := `{"error_type":"UNAUTHENTICATED","messages":[{"args":[],"default_message":"Authentication required.","id":"com.vmware.vapi.endpoint.method.authentication.required"}],"challenge":"Basic realm=\"VAPI endpoint\""}`
+	withWWW := okHeader()
+	withWWW.Set("WWW-Authenticate", httpapi.Challenge)
+	noCache := okHeader()
+	noCache.Del("Cache-Control")
+
+	for _, c := range []struct {
+		name   string
+		status int
+		header http.Header
+		body   string
+		ok     bool
+	}{
+		{"TheDocumentedAnswer", 200, okHeader(), info, true},
+		{"TheDocumented401", 401, withWWW, unauth, true},
+		{"AStatusNotDeclared", 404, okHeader(), `{"error_type":"NOT_FOUND","messages":[{"args":[],"default_message":"Not found.","id":"x"}]}`, false},
+		{"A500", 500, okHeader(), `{"error_type":"INTERNAL_SERVER_ERROR","messages":[{"args":[],"default_message":"x","id":"x"}]}`, false},
+		{"ARequiredHeaderMissing", 200, noCache, info, false},
+		{"A401WithoutItsChallengeHeader", 401, okHeader(), unauth, false},
+		{"A401WithoutTheChallengeInItsBody", 401, withWWW, strings.Replace(unauth, `,"challenge":"Basic realm=\"VAPI endpoint\""`, "", 1), false},
+		{"A401OfAnotherErrorType", 401, withWWW, strings.Replace(unauth, `"UNAUTHENTICATED"`, `"UNAUTHORIZED"`, 1), false},
+		{"ATimeWithoutMilliseconds", 200, okHeader(), strings.Replace(info, "48.517Z", "48Z", 1), false},
+		{"ATimeNotInUTC", 200, okHeader(), strings.Replace(info, "48.517Z", "48.517+01:00", 1), false},
+		{"AMissingField", 200, okHeader(), `{"user":"a@b","created_time":"2025-07-16T07:18:48.517Z"}`, false},
+		{"TheRestWrapping", 200, okHeader(), `{"value":` + info + `}`, false},
+		{"NotJSON", 200, okHeader(), `user=a`, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := spec.Check(context.Background(), Exchange{Request: get(), Status: c.status, Header: c.header, Body: []byte(c.body)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Request != nil {
+				t.Fatalf("the request: %v", res.Request)
+			}
+			if (res.Response == nil) != c.ok {
+				t.Errorf("%d %s: reported %v, want reported: %v", c.status, c.body, res.Response, !c.ok)
+			}
+		})
+	}
+
+	t.Run("ABodyWhereNoneIsDeclared", func(t *testing.T) {
+		r := httptest.NewRequest("DELETE", httpapi.SessionPath, nil)
+		r.Header.Set(httpapi.HeaderSessionID, strings.Repeat("ab", 16))
+		res, err := spec.Check(context.Background(), Exchange{Request: r, Status: 204, Header: okHeader(), Body: []byte(`""`)})
+		if err != nil || res.Response == nil {
+			t.Errorf("a 204 with a body: reported %v (%v), want reported", res.Response, err)
+		}
+	})
+
+	t.Run("ARouteTheDocumentDoesNotHave", func(t *testing.T) {
+		r := httptest.NewRequest("PUT", httpapi.SessionPath, nil)
+		if _, err := spec.Check(context.Background(), Exchange{Request: r, Status: 404}); err == nil {
+			t.Error("PUT /api/session found an operation")
+		}
+	})
+
+	// A document that is wrong about the service: its get declares only
+	// 200, with a body of another shape. The real answers must fail it.
+	t.Run("AWrongDocument", func(t *testing.T) {
+		wrong := filepath.Join(t.TempDir(), "wrong.yaml")
+		if err := os.WriteFile(wrong, []byte(wrongDocument), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		doc, err := LoadFile(wrong)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws, err := New(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range []struct {
+			status int
+			header http.Header
+			body   string
+		}{
+			{200, okHeader(), info},      // the body is not the declared shape
+			{401, withWWW, unauth},       // the status is not declared
+			{503, okHeader(), `{"a":1}`}, // nor is this one
+		} {
+			res, err := ws.Check(context.Background(), Exchange{Request: get(), Status: x.status, Header: x.header, Body: []byte(x.body)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Response == nil {
+				t.Errorf("%d %s passed a document that does not declare it", x.status, x.body)
+			}
+		}
+	})
+}
+
+const wrongDocument = `openapi: 3.1.0
+info: {title: wrong, version: "0"}
+paths:
+  /api/session:
+    get:
+      responses:
+        "200":
+          description: a session, as this document wrongly has it
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [session_user]
+                properties:
+                  session_user: {type: string}
+`
