@@ -71,7 +71,7 @@ func TestCookieJarClientLivesOnTheSessionCookieOnRestOnly(t *testing.T) {
 	}
 }
 
-// The same path with curl itself, its cookie jar a file, as the README
+// The same path with curl itself, its cookie jar a file, as docs/CLIENTS.md
 // shows it. curl is the reference client for this; where it is not
 // installed the cookie-jar test above still covers the path.
 func TestCurlWalksTheCookiePath(t *testing.T) {

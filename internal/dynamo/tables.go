@@ -133,7 +133,7 @@ func ensureIndex(ctx context.Context, db *Client, table string, idx *types.Globa
 		})
 		if i < 0 {
 			return fmt.Errorf("table %s has no index %s: add it (partition key %s, projection INCLUDE %s), "+
-				"wait for it to be ACTIVE, then remove %s if the table has it (README, Migration), or recreate the table",
+				"wait for it to be ACTIVE, then remove %s if the table has it (docs/SESSIONS.md, Migration), or recreate the table",
 				table, name, attrUserKey, attrCreated, OldSessionsByUser)
 		}
 		if d.Table.GlobalSecondaryIndexes[i].IndexStatus == types.IndexStatusActive {
