@@ -9,6 +9,7 @@ import (
 	"github.com/cis-session/cis-session/internal/function"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
+	"github.com/cis-session/cis-session/internal/oidc"
 	"github.com/cis-session/cis-session/internal/session"
 	"github.com/cis-session/cis-session/internal/stack"
 )
@@ -19,8 +20,11 @@ func main() {
 		Sessions:  p.Sessions(),
 		Users:     p.Users(),
 		Passwords: argon2id.Hasher{Params: argon2id.DefaultParams},
-		Policy:    p.Config.Policy,
-		Recorder:  p.Recorder,
+		// Bearer log-ins: the provider is first asked at the first one,
+		// then its keys are kept for the life of the process.
+		Federation: oidc.Federation(p.Config.OIDC),
+		Policy:     p.Config.Policy,
+		Recorder:   p.Recorder,
 	}
 	lambda.Start(httpapi.New(svc, p.Log, stack.Create.Ops...), p.Log)
 }

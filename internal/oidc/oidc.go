@@ -27,6 +27,7 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/session"
 )
 
@@ -365,4 +366,14 @@ func (k *keySet) fetch(ctx context.Context) error {
 	}
 	k.keys = keys
 	return nil
+}
+
+// Federation is the verifier the settings describe, or nil (federation off)
+// when they name no issuer.
+func Federation(o config.OIDC) session.Federation {
+	if o.Issuer == "" {
+		return nil
+	}
+	return New(Config{Issuer: o.Issuer, Audience: o.Audience, UserClaim: o.UserClaim,
+		GroupsClaim: o.GroupsClaim, RequiredGroup: o.RequiredGroup})
 }
