@@ -26,6 +26,8 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"github.com/coreos/go-oidc/v3/oidc/oidctest"
+
+	"github.com/cis-session/cis-session/internal/session"
 )
 
 // The key ids of the issuer's two keys.
@@ -202,4 +204,64 @@ func (i *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.oidc.ServeHTTP(w, r)
+}
+
+// Forgery is a token that must be refused, and why.
+type Forgery struct {
+	Name  string
+	Token string
+	Cause session.Cause
+}
+
+// Forgeries are every token an attacker (or an unfit user) might present
+// for user, each refused for its Cause by a verifier that trusts i for
+// Audience and requires group: expired, wrong audience or issuer, alg
+// none, HMAC keyed with the public key, a foreign key under a known kid,
+// not yet valid, an unknown kid, no group, no user claim, and more.
+func (i *Issuer) Forgeries(user, group string, skew time.Duration) []Forgery {
+	with := func(k string, v any) map[string]any {
+		c := i.Claims(user, group)
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+		return c
+	}
+	foreignRSA, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	foreignEC, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	now := time.Now()
+	rs, es := KeyRS256, KeyES256
+	good := i.Token(es, with("x", 1))
+	other := i.Token(es, with("preferred_username", "root@"+strings.SplitN(user+"@", "@", 3)[1]))
+	pa, pb := strings.Split(good, "."), strings.Split(other, ".")
+	return []Forgery{
+		{"expired", i.Token(rs, with("exp", now.Add(-2*skew).Unix())), session.CauseExpired},
+		{"no exp", i.Token(rs, with("exp", nil)), session.CauseExpired},
+		{"wrong audience", i.Token(rs, with("aud", "another-app")), session.CauseWrongAudience},
+		{"no audience", i.Token(rs, with("aud", nil)), session.CauseWrongAudience},
+		{"wrong issuer", i.Token(rs, with("iss", "http://127.0.0.1:1")), session.CauseWrongIssuer},
+		{"issuer with a trailing slash", i.Token(rs, with("iss", i.URL+"/")), session.CauseWrongIssuer},
+		{"alg none", Unsigned(rs, with("x", 1)), session.CauseBadToken},
+		{"HMAC keyed with the RSA public key", Sign(i.PublicPEM(rs), rs, "HS256", with("x", 1)), session.CauseBadToken},
+		{"HMAC keyed with the EC public key", Sign(i.PublicPEM(es), es, "HS256", with("x", 1)), session.CauseBadToken},
+		{"foreign RSA key under a known kid", Sign(foreignRSA, rs, "RS256", with("x", 1)), session.CauseBadToken},
+		{"foreign EC key under a known kid", Sign(foreignEC, es, "ES256", with("x", 1)), session.CauseBadToken},
+		{"RS384", Sign(i.Key(rs), rs, "RS384", with("x", 1)), session.CauseBadToken},
+		{"claims swapped under a good signature", pa[0] + "." + pb[1] + "." + pa[2], session.CauseBadToken},
+		{"not a JWT", "eyJhbGciOiJSUzI1NiJ9.e30", session.CauseBadToken},
+		{"not yet valid (nbf)", i.Token(rs, with("nbf", now.Add(2*skew).Unix())), session.CauseNotYetValid},
+		{"issued in the future (iat)", i.Token(rs, with("iat", now.Add(2*skew).Unix())), session.CauseNotYetValid},
+		{"unknown kid", Sign(foreignRSA, "made-up", "RS256", with("x", 1)), session.CauseUnknownKey},
+		{"missing group", i.Token(rs, with("groups", []string{"staff"})), session.CauseNotInGroup},
+		{"no groups claim", i.Token(rs, with("groups", nil)), session.CauseNotInGroup},
+		{"missing user claim", i.Token(rs, with("preferred_username", nil)), session.CauseNoUserClaim},
+		{"user claim not a string", i.Token(rs, with("preferred_username", []string{user})), session.CauseNoUserClaim},
+	}
 }
