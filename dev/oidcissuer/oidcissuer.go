@@ -195,7 +195,13 @@ func (i *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if strings.EqualFold(r.URL.Query().Get("alg"), gooidc.ES256) {
 			kid = KeyES256
 		}
-		c := i.Claims(user, r.URL.Query()["group"]...)
+		var groups []string
+		for _, g := range r.URL.Query()["group"] {
+			if g != "" {
+				groups = append(groups, g)
+			}
+		}
+		c := i.Claims(user, groups...)
 		c["aud"] = cmp.Or(r.URL.Query().Get("aud"), Audience)
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, i.Token(kid, c))
