@@ -289,3 +289,27 @@ func TestTheJSONRPCBodiesAreTheSDKs(t *testing.T) {
 		t.Errorf("vapiCreate =\n%s\nthe SDK's =\n%s", got, ev.Body)
 	}
 }
+
+// TestAnIssuerThatIsDownMakesABearerLogInUnavailable: a client with a good
+// token is told to try again (503), not to get another token (401); and a
+// password log-in does not depend on the issuer at all.
+func TestAnIssuerThatIsDownMakesABearerLogInUnavailable(t *testing.T) {
+	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
+		f := newFederated(t, srv, true)
+		tok := f.iss.Token(oidcissuer.KeyRS256, f.iss.Claims(fedUser, group))
+		if err := f.iss.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, surface := range []string{"api", "rest"} {
+			if a, id := f.login(surface, bearer(surface, "Bearer", tok)); a.status != http.StatusServiceUnavailable || id != "" || !strings.Contains(a.body, "SERVICE_UNAVAILABLE") && !strings.Contains(a.body, "service_unavailable") {
+				t.Errorf("%s with the issuer down: %+v; want 503 service unavailable", surface, a)
+			}
+		}
+		if a, id := f.login("jsonrpc", bearer("jsonrpc", "Bearer", tok)); id != "" || !strings.Contains(a.body, "com.vmware.vapi.std.errors.service_unavailable") {
+			t.Errorf("jsonrpc with the issuer down: %+v; want the service_unavailable error", a)
+		}
+		if a, _ := f.login("api", password("api", admin, adminPassword)); a.status != http.StatusCreated {
+			t.Errorf("a password log-in with the issuer down: %+v", a)
+		}
+	})
+}
