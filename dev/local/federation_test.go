@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -34,6 +35,7 @@ type federated struct {
 	t   *testing.T
 	iss *oidcissuer.Issuer
 	url string
+	db  *dynamotest.Recorder // every storage request the service makes
 }
 
 func newFederated(t *testing.T, srv *localdynamo.Server, on bool) *federated {
@@ -50,9 +52,10 @@ func newFederated(t *testing.T, srv *localdynamo.Server, on bool) *federated {
 	}
 	cfg := f.Config(t, env)
 	log := slog.New(slog.NewJSONHandler(logscan.Writer(), nil))
-	hs := httptest.NewServer(logscan.Recording(local.Handler(cfg, f.DB, log)))
+	db := &dynamotest.Recorder{API: f.DB}
+	hs := httptest.NewServer(logscan.Recording(local.Handler(cfg, db, log)))
 	t.Cleanup(hs.Close)
-	return &federated{t: t, iss: iss, url: hs.URL}
+	return &federated{t: t, iss: iss, url: hs.URL, db: db}
 }
 
 // answer is a response as a client sees it, everything compared.
@@ -310,6 +313,27 @@ func TestAnIssuerThatIsDownMakesABearerLogInUnavailable(t *testing.T) {
 		}
 		if a, _ := f.login("api", password("api", admin, adminPassword)); a.status != http.StatusCreated {
 			t.Errorf("a password log-in with the issuer down: %+v", a)
+		}
+	})
+}
+
+// TestABearerLogInCostsTheCapsCountAndTheWrite: no user is read; a refused
+// token costs no storage request at all.
+func TestABearerLogInCostsTheCapsCountAndTheWrite(t *testing.T) {
+	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
+		f := newFederated(t, srv, true)
+		for _, surface := range surfaces {
+			f.db.Reset()
+			if _, id := f.login(surface, bearer(surface, "Bearer", f.iss.Token(oidcissuer.KeyES256, f.iss.Claims(fedUser, group)))); id == "" {
+				t.Fatalf("%s: no session", surface)
+			}
+			if got := f.db.Reset(); !slices.Equal(got, []string{"Query", "PutItem"}) {
+				t.Errorf("%s: a bearer log-in made %v; want [Query PutItem]", surface, got)
+			}
+			f.login(surface, bearer(surface, "Bearer", f.iss.Token(oidcissuer.KeyES256, f.iss.Claims(fedUser, "staff"))))
+			if got := f.db.Reset(); len(got) != 0 {
+				t.Errorf("%s: a refused token made %v; want none", surface, got)
+			}
 		}
 	})
 }
