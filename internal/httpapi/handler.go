@@ -100,17 +100,19 @@ type BearerService interface {
 
 // Handler serves the session service.
 type Handler struct {
-	svc    Service
-	bearer BearerService // nil: bearer tokens are malformed credentials
-	// challenge is what a 401 offers, in its header and its vAPI body.
-	challenge string
-	log       *slog.Logger
+	svc   Service
+	log   *slog.Logger
 	mux   *http.ServeMux
 	paths map[string]bool // every path some route serves, enabled or not
 	// door and upstream serve JSON-RPC calls for other services than the
 	// session service; upstream is nil when there is none.
 	door     *FrontDoor
 	upstream *Upstream
+
+	// bearer takes access tokens (nil: they are malformed credentials);
+	// challenge is what a 401 offers, in its header and its vAPI body.
+	bearer    BearerService
+	challenge string
 }
 
 // New returns a handler for ops (every operation when ops is empty).
@@ -118,7 +120,8 @@ func New(svc Service, log *slog.Logger, ops ...Operation) *Handler {
 	if len(ops) == 0 {
 		ops = AllOperations
 	}
-	h := &Handler{svc: svc, challenge: Challenge, log: log, mux: http.NewServeMux(), paths: map[string]bool{}, door: NewFrontDoor(svc, log)}
+	h := &Handler{svc: svc, log: log, mux: http.NewServeMux(), paths: map[string]bool{}, door: NewFrontDoor(svc, log)}
+	h.challenge = Challenge
 	if b, ok := svc.(BearerService); ok {
 		h.bearer = b
 		if b.Federated() {

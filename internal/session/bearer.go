@@ -71,12 +71,14 @@ func (s *Service) Federated() bool { return s.Federation != nil }
 // disabled; a session already open lives until its idle or absolute
 // expiry, or until `cis-admin end-sessions` ends it.
 func (s *Service) LoginBearer(ctx context.Context, token string) (Token, Session, error) {
-	tok, sess, err := s.loginBearer(ctx, token)
-	s.recordFailure(ctx, "login", err)
+	var op string // what failed, when something did: "oidc" (the provider) or "login" (storage)
+	tok, sess, err := s.loginBearer(ctx, token, &op)
+	s.recordFailure(ctx, op, err)
 	return tok, sess, err
 }
 
-func (s *Service) loginBearer(ctx context.Context, token string) (Token, Session, error) {
+func (s *Service) loginBearer(ctx context.Context, token string, op *string) (Token, Session, error) {
+	*op = "oidc"
 	refuse := func(cause Cause, user string, why error) error {
 		s.Record(ctx, Event{Kind: EventLoginRefused, Cause: cause, User: user})
 		return errBadCredentials(&TokenError{Cause: cause, Err: why})
@@ -95,6 +97,7 @@ func (s *Service) loginBearer(ctx context.Context, token string) (Token, Session
 	case err != nil:
 		return "", Session{}, err
 	}
+	*op = "login"
 	name, ok := FederatedName(claim, s.DefaultDomain)
 	if !ok {
 		return "", Session{}, refuse(CauseBadUserClaim, loggableName(claim), errors.New("the user claim is no name@domain outside the local domain"))

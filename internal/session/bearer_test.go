@@ -101,8 +101,8 @@ func TestAnUnreachableIssuerIsUnavailableNotARefusal(t *testing.T) {
 	if _, _, err := svc.LoginBearer(context.Background(), "a.b.c"); ErrorCode(err) != EUNAVAILABLE {
 		t.Fatalf("LoginBearer = %v; want %s", err, EUNAVAILABLE)
 	}
-	if len(*rec) != 1 || (*rec)[0].Kind != EventBackendFailure {
-		t.Errorf("recorded %+v; want one backend failure", *rec)
+	if len(*rec) != 1 || (*rec)[0].Kind != EventBackendFailure || (*rec)[0].Op != "oidc" {
+		t.Errorf("recorded %+v; want one backend failure of oidc", *rec)
 	}
 }
 
