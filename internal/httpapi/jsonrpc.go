@@ -33,7 +33,9 @@ const JSONRPCPath = "/api"
 // The SDK's largest request, a create, is some 500 bytes around a user name
 // and a password (session.MaxUserLen + session.MaxPasswordLen = 1280
 // bytes); 16 KiB leaves room for a long appCtx and JSON escapes (six bytes
-// a character at worst), and is far below what API Gateway accepts.
+// a character at worst), and is far below what API Gateway accepts. An
+// oauth create's access token is at most session.MaxBearerLen (8 KiB) of
+// characters JSON never escapes.
 const MaxJSONRPCBody = 16 << 10
 
 // The vAPI names the surface knows.

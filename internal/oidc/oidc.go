@@ -136,6 +136,10 @@ func (v *Verifier) discover(ctx context.Context) (*gooidc.IDTokenVerifier, error
 	if now := v.cfg.Now(); !v.failed.IsZero() && now.Sub(v.failed) < v.cfg.RetryAfter {
 		return nil, session.Unavailable("oidc discovery", errors.New("failed moments ago; not asking again yet"))
 	}
+	// Not the caller's deadline: one client giving up must not leave every
+	// other log-in answered "unavailable" for RetryAfter.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultTimeout)
+	defer cancel()
 	p, err := gooidc.NewProvider(gooidc.ClientContext(ctx, v.cfg.Client), v.cfg.Issuer)
 	if err != nil {
 		v.failed = v.cfg.Now()
@@ -336,7 +340,7 @@ func (k *keySet) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, err
 // of a type go-jose does not know (as go-oidc does) and keys meant for
 // encryption.
 func (k *keySet) fetch(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
 	if err != nil {

@@ -118,3 +118,17 @@ func TestAnIssuerThatIsDownIsUnavailableNotARefusal(t *testing.T) {
 		t.Errorf("Verify = %v; want %s", err, session.EUNAVAILABLE)
 	}
 }
+
+// TestAClientThatGivesUpDoesNotFailTheNextLogIns: the provider is asked
+// outside the caller's deadline, so a cancelled first log-in leaves no
+// failure behind for the others to be refused by.
+func TestAClientThatGivesUpDoesNotFailTheNextLogIns(t *testing.T) {
+	iss := startIssuer(t)
+	v := verifier(iss, "")
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _ = v.Verify(gone, iss.Token(oidcissuer.KeyRS256, iss.Claims("alice@corp.example")))
+	if _, err := v.Verify(context.Background(), iss.Token(oidcissuer.KeyES256, iss.Claims("alice@corp.example"))); err != nil {
+		t.Errorf("the log-in after a cancelled one: %v", err)
+	}
+}
