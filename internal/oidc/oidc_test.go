@@ -100,8 +100,14 @@ func TestARotatedKeyIsFetchedAndMadeUpKidsAreRateLimited(t *testing.T) {
 			t.Fatal("a made-up kid verified")
 		}
 	}
+	for range 20 {
+		tok := oidcissuer.Sign(foreign, oidcissuer.KeyRS256, "RS256", iss.Claims("alice@corp.example"))
+		if _, err := v.Verify(context.Background(), tok); session.ErrorCode(err) == "" {
+			t.Fatal("a foreign key under a known kid verified")
+		}
+	}
 	if _, k := iss.Requests(); k != 2 {
-		t.Errorf("key set fetched %d times; want 2: the first log-in and the rotation, none for 20 made-up kids within a minute", k)
+		t.Errorf("key set fetched %d times; want 2: the first log-in and the rotation, none for 20 made-up kids within a minute nor for 20 foreign keys under a known kid", k)
 	}
 }
 
