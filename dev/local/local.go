@@ -32,13 +32,14 @@ func AdminPassword() string { return cmp.Or(os.Getenv("LOCAL_ADMIN_PASSWORD"), "
 // Service returns the session service over the tables cfg names, with
 // every part a function may have.
 func Service(cfg config.Config, db dynamo.API) *session.Service {
-	return &session.Service{
-		Sessions:   &dynamo.Sessions{DB: db, Table: cfg.SessionsTable, ReadOnFailedCondition: cfg.ReadOnFailedCondition},
-		Users:      &dynamo.Users{DB: db, Table: cfg.UsersTable},
-		Passwords:  argon2id.Hasher{Params: argon2id.DefaultParams},
-		Federation: oidc.Federation(cfg.OIDC),
-		Policy:     cfg.Policy,
+	svc := &session.Service{
+		Sessions:  &dynamo.Sessions{DB: db, Table: cfg.SessionsTable, ReadOnFailedCondition: cfg.ReadOnFailedCondition},
+		Users:     &dynamo.Users{DB: db, Table: cfg.UsersTable},
+		Passwords: argon2id.Hasher{Params: argon2id.DefaultParams},
+		Policy:    cfg.Policy,
 	}
+	svc.Federation = oidc.Federation(cfg.OIDC) // nil unless OIDC_ISSUER is set
+	return svc
 }
 
 // Function is what the local service's metrics name as their function.

@@ -22,12 +22,12 @@ func main() {
 		Sessions:  p.Sessions(),
 		Users:     p.Users(),
 		Passwords: argon2id.Hasher{Params: argon2id.DefaultParams},
-		// Bearer log-ins: the provider is first asked at the first one,
-		// then its keys are kept for the life of the process.
-		Federation: oidc.Federation(p.Config.OIDC),
-		Policy:     p.Config.Policy,
-		Recorder:   p.Recorder,
+		Policy:    p.Config.Policy,
+		Recorder:  p.Recorder,
 	}
+	// Bearer log-ins (OIDC_ISSUER): the provider is first asked at the
+	// first one, then its keys are kept for the life of the process.
+	svc.Federation = oidc.Federation(p.Config.OIDC)
 	h := httpapi.New(svc, p.Log, stack.Vapi.Ops...)
 	// Calls for other services: authorized by their session, then on to
 	// UPSTREAM_URL within the invocation's deadline (none: operation_not_found).
