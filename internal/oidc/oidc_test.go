@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,5 +137,30 @@ func TestAClientThatGivesUpDoesNotFailTheNextLogIns(t *testing.T) {
 	_, _ = v.Verify(gone, iss.Token(oidcissuer.KeyRS256, iss.Claims("alice@corp.example")))
 	if _, err := v.Verify(context.Background(), iss.Token(oidcissuer.KeyES256, iss.Claims("alice@corp.example"))); err != nil {
 		t.Errorf("the log-in after a cancelled one: %v", err)
+	}
+}
+
+// TestLogInsAtOnceAtAColdStartAskTheProviderOnce: the first log-ins of a
+// process arrive together; one of them fetches, the others wait for it.
+func TestLogInsAtOnceAtAColdStartAskTheProviderOnce(t *testing.T) {
+	iss := startIssuer(t)
+	v := verifier(iss, "")
+	tok := iss.Token(oidcissuer.KeyES256, iss.Claims("alice@corp.example"))
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for range 32 {
+		wg.Go(func() {
+			if _, err := v.Verify(context.Background(), tok); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if d, k := iss.Requests(); d != 1 || k != 1 {
+		t.Errorf("discovery %d and keys %d times for 32 log-ins at once; want once each", d, k)
 	}
 }
