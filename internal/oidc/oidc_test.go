@@ -164,3 +164,32 @@ func TestLogInsAtOnceAtAColdStartAskTheProviderOnce(t *testing.T) {
 		t.Errorf("discovery %d and keys %d times for 32 log-ins at once; want once each", d, k)
 	}
 }
+
+// TestADayOldKeySetIsFetchedAgainAndKeptIfTheProviderIsDown: a warm
+// process stops trusting a withdrawn key within a day, and an outage at
+// that moment does not refuse the keys it holds.
+func TestADayOldKeySetIsFetchedAgainAndKeptIfTheProviderIsDown(t *testing.T) {
+	iss := startIssuer(t)
+	now := time.Now()
+	v := oidc.New(oidc.Config{Issuer: iss.URL, Audience: oidcissuer.Audience, UserClaim: "preferred_username",
+		Now: func() time.Time { return now }})
+	claims := iss.Claims("alice@corp.example")
+	for _, step := range []time.Duration{0, time.Hour, oidc.DefaultKeyMaxAge} {
+		now = now.Add(step)
+		claims["iat"], claims["nbf"], claims["exp"] = now.Unix(), now.Unix(), now.Add(time.Hour).Unix()
+		if _, err := v.Verify(context.Background(), iss.Token(oidcissuer.KeyRS256, claims)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, k := iss.Requests(); k != 2 {
+		t.Errorf("keys fetched %d times; want 2: at the start and a day later", k)
+	}
+	if err := iss.Close(); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(oidc.DefaultKeyMaxAge)
+	claims["iat"], claims["nbf"], claims["exp"] = now.Unix(), now.Unix(), now.Add(time.Hour).Unix()
+	if _, err := v.Verify(context.Background(), iss.Token(oidcissuer.KeyRS256, claims)); err != nil {
+		t.Errorf("with the provider down at a refresh: %v; want the held keys used", err)
+	}
+}
