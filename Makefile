@@ -93,6 +93,10 @@ rie: $(RIE) ## Install the Lambda Runtime Interface Emulator into .tools/bin (fr
 run: deps ## Run the service locally on http://127.0.0.1:$(PORT) with an in-memory dynalite (Ctrl-C stops all); PORT, LOCAL_ADMIN_PASSWORD
 	PORT=$(PORT) LOCAL_ADMIN_PASSWORD='$(LOCAL_ADMIN_PASSWORD)' $(GO) run ./dev/cmd/cis-local
 
+.PHONY: token
+token: ## Mint an access token from `LOCAL_OIDC=1 make run`'s issuer: make token [FED_USER=alice@corp.example] [GROUP=g] [ALG=ES256]
+	@curl -fsS 'http://127.0.0.1:$(or $(LOCAL_OIDC_PORT),5556)/token?user=$(or $(FED_USER),alice@corp.example)&group=$(GROUP)&alg=$(or $(ALG),RS256)'
+
 .PHONY: test
 test: deps rie $(GOTESTSUM) lint-template ## Run every test (unit, storage, events in-process and under the emulator, template vs code), each named as it ends
 	$(GO) vet ./...

@@ -12,15 +12,25 @@ import (
 	"github.com/cis-session/cis-session/internal/session"
 )
 
-// userSessions returns the user name and the sessions stored for it; an
-// unknown user is an error, not an empty list.
+// userSessions returns the user name and the sessions stored for it. A
+// federated user (docs/FEDERATION.md) is in no users table: a name with
+// sessions is a user all the same. A name with neither is an error, not an
+// empty list.
 func userSessions(ctx context.Context, users *dynamo.Users, sessions *dynamo.Sessions, name string) (session.User, []session.Record, error) {
-	u, err := users.User(ctx, name)
-	if err != nil {
-		return session.User{}, nil, err
+	u, uerr := users.User(ctx, name)
+	if uerr != nil && session.ErrorCode(uerr) != session.ENOTFOUND {
+		return session.User{}, nil, uerr
 	}
 	recs, err := sessions.ListUser(ctx, name)
-	return u, recs, err
+	switch {
+	case err != nil:
+		return session.User{}, nil, err
+	case uerr == nil:
+		return u, recs, nil
+	case len(recs) == 0:
+		return session.User{}, nil, uerr
+	}
+	return session.User{Name: recs[0].User}, recs, nil
 }
 
 // listSessions prints the user's stored sessions, oldest first: never a
@@ -74,14 +84,20 @@ func endSession(ctx context.Context, stdout io.Writer, users *dynamo.Users, sess
 
 // endAllSessions gives the user a new revision, so that a log-in in flight
 // keeps no session, then ends every session the user holds.
-// It returns how many it ended.
+// It returns how many it ended. A federated user has no revision (nor a
+// password to change): their sessions are ended all the same, and the
+// identity provider is what stops new ones (docs/FEDERATION.md).
 func endAllSessions(ctx context.Context, stdout io.Writer, users *dynamo.Users, revoke session.Revocation, name string) (int, error) {
-	if err := users.Revise(ctx, name); err != nil {
-		return 0, err
+	rerr := users.Revise(ctx, name)
+	if rerr != nil && session.ErrorCode(rerr) != session.ENOTFOUND {
+		return 0, rerr
 	}
 	ended, err := revoke.EndAll(ctx, name)
 	if err != nil {
 		return 0, err
+	}
+	if rerr != nil && ended == 0 {
+		return 0, rerr // no such user, and no sessions of a federated one
 	}
 	_, err = fmt.Fprintf(stdout, "ended %s of %s\n", plural(ended, "session"), name)
 	return ended, err

@@ -21,6 +21,7 @@ import (
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/httpapi"
+	"github.com/cis-session/cis-session/internal/oidc"
 	"github.com/cis-session/cis-session/internal/session"
 )
 
@@ -31,12 +32,14 @@ func AdminPassword() string { return cmp.Or(os.Getenv("LOCAL_ADMIN_PASSWORD"), "
 // Service returns the session service over the tables cfg names, with
 // every part a function may have.
 func Service(cfg config.Config, db dynamo.API) *session.Service {
-	return &session.Service{
+	svc := &session.Service{
 		Sessions:  &dynamo.Sessions{DB: db, Table: cfg.SessionsTable, ReadOnFailedCondition: cfg.ReadOnFailedCondition},
 		Users:     &dynamo.Users{DB: db, Table: cfg.UsersTable},
 		Passwords: argon2id.Hasher{Params: argon2id.DefaultParams},
 		Policy:    cfg.Policy,
 	}
+	svc.Federation = oidc.Federation(cfg.OIDC) // nil unless OIDC_ISSUER is set
+	return svc
 }
 
 // Function is what the local service's metrics name as their function.

@@ -9,6 +9,7 @@ import (
 	"github.com/cis-session/cis-session/internal/function"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
+	"github.com/cis-session/cis-session/internal/oidc"
 	"github.com/cis-session/cis-session/internal/session"
 	"github.com/cis-session/cis-session/internal/stack"
 )
@@ -22,5 +23,8 @@ func main() {
 		Policy:    p.Config.Policy,
 		Recorder:  p.Recorder,
 	}
+	// Bearer log-ins (OIDC_ISSUER): the provider is first asked at the
+	// first one, then its keys are kept for the life of the process.
+	svc.Federation = oidc.Federation(p.Config.OIDC)
 	lambda.Start(httpapi.New(svc, p.Log, stack.Create.Ops...), p.Log)
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -41,6 +42,24 @@ const (
 // run`): the deployed gateway forwards /api/* and /rest/* on its own.
 const EnvUpstreamURL = "UPSTREAM_URL"
 
+// Federated log-in (docs/FEDERATION.md): OAuth 2.0 access tokens from an
+// OpenID Connect issuer. Only the functions that log in read them.
+const (
+	EnvOIDCIssuer        = "OIDC_ISSUER"         // empty: federation off
+	EnvOIDCAudience      = "OIDC_AUDIENCE"       // required with an issuer
+	EnvOIDCUserClaim     = "OIDC_USER_CLAIM"     // default preferred_username
+	EnvOIDCRequiredGroup = "OIDC_REQUIRED_GROUP" // empty: no group required
+	EnvOIDCGroupsClaim   = "OIDC_GROUPS_CLAIM"   // default groups
+)
+
+// OIDCVars lists the federation variables, set on the functions that log in.
+var OIDCVars = []string{EnvOIDCIssuer, EnvOIDCAudience, EnvOIDCUserClaim, EnvOIDCRequiredGroup, EnvOIDCGroupsClaim}
+
+// OIDC is the federated log-in's configuration; Issuer "" is off.
+type OIDC struct {
+	Issuer, Audience, UserClaim, RequiredGroup, GroupsClaim string
+}
+
 // Vars lists every variable Load reads for every function.
 var Vars = []string{EnvSessionsTable, EnvUsersTable, EnvIdleTimeout, EnvMaxLifetime, EnvDefaultDomain, EnvLogLevel,
 	EnvMaxFailures, EnvFailureWindow, EnvMaxSessions, EnvReadOnFailedCondition}
@@ -69,6 +88,8 @@ type Config struct {
 	ReadOnFailedCondition bool
 	// Upstream is EnvUpstreamURL parsed; nil for none.
 	Upstream *url.URL
+	// OIDC is the identity provider bearer log-ins trust; Issuer "" for none.
+	OIDC OIDC
 }
 
 // Load reads the configuration from the process environment.
@@ -122,6 +143,12 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 	if c.Upstream, err = upstreamURL(get(EnvUpstreamURL, "")); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", EnvUpstreamURL, err))
 	}
+	c.OIDC = OIDC{
+		Issuer: get(EnvOIDCIssuer, ""), Audience: get(EnvOIDCAudience, ""),
+		UserClaim: get(EnvOIDCUserClaim, "preferred_username"), RequiredGroup: get(EnvOIDCRequiredGroup, ""),
+		GroupsClaim: get(EnvOIDCGroupsClaim, "groups"),
+	}
+	errs = append(errs, c.OIDC.check()...)
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
@@ -178,4 +205,42 @@ func validTableName(s string) bool {
 		}
 	}
 	return true
+}
+
+// check validates the federation settings: an https issuer (http only on
+// loopback, for trying it locally), exactly as the tokens' iss will say it;
+// an audience whenever there is an issuer, since without one any token the
+// provider issues to any application would log in.
+func (o OIDC) check() []error {
+	var errs []error
+	if o.Issuer == "" {
+		return nil
+	}
+	u, err := url.Parse(o.Issuer)
+	switch {
+	case err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "":
+		errs = append(errs, fmt.Errorf("%s=%q: want https://host[:port][/path], no query or credentials", EnvOIDCIssuer, o.Issuer))
+	case u.Scheme == "http" && !loopback(u.Hostname()):
+		errs = append(errs, fmt.Errorf("%s=%q: an http:// issuer is allowed only on loopback; use https://", EnvOIDCIssuer, o.Issuer))
+	case u.Scheme != "http" && u.Scheme != "https":
+		errs = append(errs, fmt.Errorf("%s=%q: want an https:// URL", EnvOIDCIssuer, o.Issuer))
+	}
+	if o.Audience == "" {
+		errs = append(errs, fmt.Errorf("%s is required when %s is set: without it a token issued to any application would log in", EnvOIDCAudience, EnvOIDCIssuer))
+	}
+	for name, v := range map[string]string{EnvOIDCUserClaim: o.UserClaim, EnvOIDCGroupsClaim: o.GroupsClaim} {
+		if len(v) > 256 || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			errs = append(errs, fmt.Errorf("%s=%q: a claim name is at most 256 printable characters", name, v))
+		}
+	}
+	return errs
+}
+
+// loopback reports whether host is a loopback address or localhost.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -32,6 +32,7 @@ func TestDefaultsAreVCenters(t *testing.T) {
 			MaxSessionsPerUser: 550,
 		},
 		LogLevel: slog.LevelInfo,
+		OIDC:     OIDC{UserClaim: "preferred_username", GroupsClaim: "groups"},
 	}
 	if c != want {
 		t.Fatalf("defaults = %+v, want %+v", c, want)

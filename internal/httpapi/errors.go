@@ -13,6 +13,12 @@ import (
 // both the header of a 401 and the vAPI Unauthenticated error's challenge.
 const Challenge = `Basic realm="VAPI endpoint"`
 
+// ChallengeFederated is the challenge when bearer log-in is on: two
+// challenges in one header, comma-separated (RFC 7235 section 4.1), the
+// second RFC 6750's. It carries no error="invalid_token" (RFC 6750 section
+// 3.1): a refused token is answered exactly as a wrong password is.
+const ChallengeFederated = Challenge + `, Bearer realm="VAPI endpoint"`
+
 // message is a Vapi.Std.LocalizableMessage.
 type message struct {
 	Args           []string `json:"args"`

@@ -87,6 +87,17 @@ type Service interface {
 	RefuseMalformed(ctx context.Context)
 }
 
+// BearerService is what the handler calls for a federated log-in
+// (Authorization: Bearer, JSON-RPC's oauth scheme); *session.Service is
+// one. With a Service that is not, every bearer token is refused as
+// malformed credentials are.
+type BearerService interface {
+	LoginBearer(ctx context.Context, token string) (session.Token, session.Session, error)
+	// Federated reports whether bearer log-ins can succeed: then the 401
+	// challenge names Bearer too.
+	Federated() bool
+}
+
 // Handler serves the session service.
 type Handler struct {
 	svc   Service
@@ -97,6 +108,11 @@ type Handler struct {
 	// session service; upstream is nil when there is none.
 	door     *FrontDoor
 	upstream *Upstream
+
+	// bearer takes access tokens (nil: they are malformed credentials);
+	// challenge is what a 401 offers, in its header and its vAPI body.
+	bearer    BearerService
+	challenge string
 }
 
 // New returns a handler for ops (every operation when ops is empty).
@@ -105,6 +121,13 @@ func New(svc Service, log *slog.Logger, ops ...Operation) *Handler {
 		ops = AllOperations
 	}
 	h := &Handler{svc: svc, log: log, mux: http.NewServeMux(), paths: map[string]bool{}, door: NewFrontDoor(svc, log)}
+	h.challenge = Challenge
+	if b, ok := svc.(BearerService); ok {
+		h.bearer = b
+		if b.Federated() {
+			h.challenge = ChallengeFederated
+		}
+	}
 	enabled := map[Operation]bool{}
 	for _, op := range ops {
 		enabled[op] = true
@@ -234,8 +257,13 @@ func (h *Handler) loggable(r *http.Request) loggableRequest {
 	return l
 }
 
-// create logs in with Basic credentials.
+// create logs in with Basic credentials, or with an access token from the
+// identity provider (createBearer).
 func (h *Handler) create(w http.ResponseWriter, r *http.Request, s surface) {
+	if token, ok := bearerAuth(r); ok && h.bearer != nil {
+		h.createBearer(w, r, s, token)
+		return
+	}
 	user, pass, ok := basicAuth(r)
 	if !ok {
 		h.svc.RefuseMalformed(r.Context())
@@ -249,6 +277,19 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, s surface) {
 		return
 	}
 	h.log.InfoContext(r.Context(), "login", "request_id", RequestID(r.Context()), "user", sess.User, "session", tok.Hash().String()[:12])
+	s.loggedIn(w, r, tok)
+}
+
+// createBearer logs in with an access token. Its failures are answered as
+// a wrong password's: the same error, through the same mapping.
+func (h *Handler) createBearer(w http.ResponseWriter, r *http.Request, s surface, token string) {
+	tok, sess, err := h.bearer.LoginBearer(r.Context(), token)
+	if err != nil {
+		h.log.InfoContext(r.Context(), "login failed", "request_id", RequestID(r.Context()), "scheme", "bearer", "code", session.ErrorCode(err))
+		h.fail(w, r, s, err)
+		return
+	}
+	h.log.InfoContext(r.Context(), "login", "request_id", RequestID(r.Context()), "scheme", "bearer", "user", sess.User, "session", tok.Hash().String()[:12])
 	s.loggedIn(w, r, tok)
 }
 
@@ -299,6 +340,43 @@ func basicAuth(r *http.Request) (user, pass string, ok bool) {
 	return r.BasicAuth()
 }
 
+// bearerAuth returns the token of a Bearer Authorization header (RFC 6750
+// section 2.1; the scheme name in any case, RFC 7235 section 2.1): one
+// header, one space, a b64token no longer than session.MaxBearerLen. A
+// token outside that syntax is reported as a token all the same, "" (so
+// that it is refused as a bearer log-in, not read as Basic).
+func bearerAuth(r *http.Request) (string, bool) {
+	vals := r.Header.Values("Authorization")
+	if len(vals) != 1 {
+		return "", false
+	}
+	scheme, token, _ := strings.Cut(vals[0], " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	if len(token) > session.MaxBearerLen || !b64token(token) {
+		return "", true
+	}
+	return token, true
+}
+
+// b64token reports whether s is RFC 6750's b64token:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func b64token(s string) bool {
+	body := strings.TrimRight(s, "=")
+	if body == "" {
+		return false
+	}
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~+/", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
 // headerSessionID returns the session id the request's header presents, or
 // "" when it presents none or several.
 func headerSessionID(r *http.Request) string {
@@ -331,7 +409,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s surface, err er
 // writeError answers with we, shaped as surface s shapes errors.
 func (h *Handler) writeError(w http.ResponseWriter, s surface, we wireError) {
 	if we.status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", Challenge)
+		w.Header().Set("WWW-Authenticate", h.challenge)
+		if we.body.Challenge != "" {
+			we.body.Challenge = h.challenge
+		}
 	}
 	writeJSON(w, we.status, s.errorBody(we))
 }

@@ -33,7 +33,9 @@ const JSONRPCPath = "/api"
 // The SDK's largest request, a create, is some 500 bytes around a user name
 // and a password (session.MaxUserLen + session.MaxPasswordLen = 1280
 // bytes); 16 KiB leaves room for a long appCtx and JSON escapes (six bytes
-// a character at worst), and is far below what API Gateway accepts.
+// a character at worst), and is far below what API Gateway accepts. An
+// oauth create's access token is at most session.MaxBearerLen (8 KiB) of
+// characters JSON never escapes.
 const MaxJSONRPCBody = 16 << 10
 
 // The vAPI names the surface knows.
@@ -42,6 +44,10 @@ const (
 	ServiceSession = "com.vmware.cis.session"
 	// SchemeUserPass carries userName and password: create's scheme.
 	SchemeUserPass = "com.vmware.vapi.std.security.user_pass"
+	// SchemeOAuth carries accessToken, an access token from the identity
+	// provider: create's federated scheme (vapi_runtime's
+	// vmware/vapi/security/oauth.py, OAUTH_SCHEME_ID).
+	SchemeOAuth = "com.vmware.vapi.std.security.oauth"
 	// SchemeSessionID carries sessionId: the scheme of every other call.
 	SchemeSessionID = "com.vmware.vapi.std.security.session_id"
 	// SessionInfoName is the vAPI name of Cis.Session.Info.
@@ -145,8 +151,17 @@ func (h *Handler) jsonRPC(w http.ResponseWriter, r *http.Request, _ surface) {
 	writeRPCOutput(w, id, output)
 }
 
-// rpcCreate logs in with the user_pass security context.
+// rpcCreate logs in with the user_pass security context, or the oauth one.
 func (h *Handler) rpcCreate(r *http.Request, call invoke) (any, error) {
+	if call.sec.SchemeID == SchemeOAuth && call.sec.AccessToken != nil && h.bearer != nil {
+		tok, sess, err := h.bearer.LoginBearer(r.Context(), *call.sec.AccessToken)
+		if err != nil {
+			h.log.InfoContext(r.Context(), "login failed", "request_id", RequestID(r.Context()), "surface", "jsonrpc", "scheme", "oauth", "code", session.ErrorCode(err))
+			return nil, err
+		}
+		h.log.InfoContext(r.Context(), "login", "request_id", RequestID(r.Context()), "surface", "jsonrpc", "scheme", "oauth", "user", sess.User, "session", tok.Hash().String()[:12])
+		return secretValue{string(tok)}, nil
+	}
 	if call.sec.SchemeID != SchemeUserPass || call.sec.UserName == nil || call.sec.Password == nil {
 		// Counted as the other surfaces count a log-in without Basic
 		// credentials: refused before the service.
@@ -175,6 +190,9 @@ func (h *Handler) rpcGet(r *http.Request, call invoke) (any, error) {
 // and answers with its vAPI error in result.error.
 func (h *Handler) rpcFail(w http.ResponseWriter, r *http.Request, id json.RawMessage, call invoke, err error) {
 	ve := vapiErrorOf(err)
+	if ve.challenge != "" {
+		ve.challenge = h.challenge
+	}
 	h.log.Log(r.Context(), failLevel(err, ve.status), "request failed", "request_id", RequestID(r.Context()), "surface", "jsonrpc", "operation", call.operation, "error_type", ve.errorType, "error", err.Error())
 	writeRPCVAPIError(w, id, ve)
 }
@@ -196,6 +214,8 @@ type securityContext struct {
 	UserName  *string
 	Password  *string
 	SessionID *string
+	// AccessToken is the oauth scheme's token.
+	AccessToken *string
 }
 
 // sessionID is the session id the call presents: its session_id security
@@ -292,6 +312,7 @@ func readInvoke(r *http.Request) (invoke, *protocolError) {
 		call.sec.UserName = optionalMember(sc, "userName")
 		call.sec.Password = optionalMember(sc, "password")
 		call.sec.SessionID = optionalMember(sc, "sessionId")
+		call.sec.AccessToken = optionalMember(sc, "accessToken")
 	}
 	return call, nil
 }

@@ -40,8 +40,24 @@ const (
 	CauseBadHash       Cause = "bad_hash"       // the stored hash cannot be read: the operator's problem
 )
 
+// The causes of a refused bearer (federated) log-in.
+const (
+	CauseNoFederation  Cause = "no_federation"       // a bearer token, and OIDC_ISSUER is empty
+	CauseBadToken      Cause = "bad_token"           // not a JWT, or an algorithm other than RS256/ES256, or a bad signature
+	CauseUnknownKey    Cause = "unknown_key"         // signed under a kid the issuer's key set does not hold
+	CauseWrongIssuer   Cause = "wrong_issuer"        // iss is not OIDC_ISSUER
+	CauseWrongAudience Cause = "wrong_audience"      // aud does not hold OIDC_AUDIENCE
+	CauseExpired       Cause = "token_expired"       // exp is past, or absent
+	CauseNotYetValid   Cause = "token_not_yet_valid" // nbf or iat is in the future
+	CauseNoUserClaim   Cause = "no_user_claim"       // the OIDC_USER_CLAIM claim is absent or not a string
+	CauseBadUserClaim  Cause = "bad_user_claim"      // it is no user name: no domain, the local domain, or unacceptable
+	CauseNotInGroup    Cause = "not_in_group"        // OIDC_REQUIRED_GROUP is not among the token's groups
+)
+
 // Causes lists every Cause, for tests and dashboards.
-var Causes = []Cause{CauseMalformed, CauseUnknownUser, CauseWrongPassword, CauseLocked, CauseBadHash}
+var Causes = []Cause{CauseMalformed, CauseUnknownUser, CauseWrongPassword, CauseLocked, CauseBadHash,
+	CauseNoFederation, CauseBadToken, CauseUnknownKey, CauseWrongIssuer, CauseWrongAudience, CauseExpired,
+	CauseNotYetValid, CauseNoUserClaim, CauseBadUserClaim, CauseNotInGroup}
 
 // Event is one thing the service (or the admin tool) did. Fields that do
 // not apply to its Kind are zero.

@@ -37,6 +37,9 @@ type Service struct {
 	Sessions  SessionStore
 	Users     UserStore // only log-in reads users
 	Passwords Passwords // only log-in checks passwords
+	// Federation checks bearer tokens (LoginBearer); nil: federation off,
+	// and every bearer log-in is refused as a bad credential.
+	Federation Federation
 	Policy
 	Now      func() time.Time // the clock; time.Now when nil
 	Recorder Recorder         // told of log-ins, refusals, log-outs and failures; none when nil

@@ -126,6 +126,14 @@ var Functions = []Function{Create, Get, Delete, Vapi, Authorize, Auditfwd}
 // gets UPSTREAM_URL, and may take as long as API Gateway waits.
 func (f Function) ForwardsUpstream() bool { return slices.Contains(f.Ops, httpapi.OpJSONRPC) }
 
+// LogsIn reports whether f serves a log-in: it alone reads the federation
+// settings (config.OIDCVars) and may ask the identity provider.
+func (f Function) LogsIn() bool {
+	return slices.ContainsFunc(f.Ops, func(op httpapi.Operation) bool {
+		return op == httpapi.OpCreate || op == httpapi.OpLegacyPost || op == httpapi.OpJSONRPC
+	})
+}
+
 // IsAuthorizer reports whether f is invoked as an authorizer, not by a route.
 func (f Function) IsAuthorizer() bool { return slices.Contains(f.Ops, httpapi.OpAuthorize) }
 

@@ -279,8 +279,16 @@ func TestEveryVariableTheCodeReadsIsSet(t *testing.T) {
 				t.Errorf("%s: %s = %v, want !Ref UpstreamUrl", id, config.EnvUpstreamURL, vars[config.EnvUpstreamURL])
 			}
 		}
+		// The functions that log in, and only they, may ask the identity
+		// provider: each setting from its parameter.
+		for _, v := range config.OIDCVars {
+			r, ok := ref(vars[v])
+			if _, set := vars[v]; set != f.LogsIn() || set && (!ok || params[r] == nil) {
+				t.Errorf("%s: %s = %v; want a !Ref to a parameter on the functions that log in only", id, v, vars[v])
+			}
+		}
 		for k := range vars {
-			if !slices.Contains(config.Vars, k) && !slices.Contains(config.ForwardVars, k) {
+			if !slices.Contains(config.Vars, k) && !slices.Contains(config.ForwardVars, k) && !slices.Contains(config.OIDCVars, k) {
 				t.Errorf("%s: sets %s, which the code does not read (config.Vars)", id, k)
 			}
 		}

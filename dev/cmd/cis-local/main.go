@@ -30,11 +30,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/cis-session/cis-session/dev/local"
 	"github.com/cis-session/cis-session/dev/localdynamo"
+	"github.com/cis-session/cis-session/dev/oidcissuer"
 	"github.com/cis-session/cis-session/internal/argon2id"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
@@ -57,6 +59,13 @@ func run(ctx context.Context) error {
 	addr := flag.String("addr", "127.0.0.1:"+cmp.Or(os.Getenv("PORT"), "3000"), "address to serve on (loopback by default)")
 	flag.Parse()
 
+	issuer, err := startLocalIssuer()
+	if err != nil {
+		return err
+	}
+	if issuer != nil {
+		defer issuer.Close()
+	}
 	cfg, err := config.Load()
 	if err != nil {
 		return err
@@ -114,6 +123,11 @@ func run(ctx context.Context) error {
 		"  curl -i -u '%s:<LOCAL_ADMIN_PASSWORD>' -X POST %s/rest/com/vmware/cis/session\n"+
 		"Every other /api/ and /rest/ path, and JSON-RPC for other services: the front door, then %s.\n"+
 		"Ctrl-C stops it.\n\n", url, endpoint, LocalAdmin, url, LocalAdmin, url, upstreamText(cfg.Upstream))
+	if issuer != nil {
+		fmt.Fprintf(os.Stderr, "Federated log-in (docs/FEDERATION.md): a local OpenID Connect issuer on %s\n"+
+			"  TOKEN=$(curl -s '%s/token?user=alice@corp.example')   # or: make token\n"+
+			"  curl -i -H \"Authorization: Bearer $TOKEN\" -X POST %s/api/session\n\n", issuer.URL, issuer.URL, url)
+	}
 
 	// `make admin` in this checkout reaches this engine through this file,
 	// for as long as this runner serves.
@@ -222,4 +236,29 @@ func setDefault(name, value string) {
 	if os.Getenv(name) == "" {
 		os.Setenv(name, value)
 	}
+}
+
+// LocalOIDCPort is where LOCAL_OIDC=1 serves its issuer unless
+// LOCAL_OIDC_PORT says otherwise: `make token` asks it there.
+const LocalOIDCPort = "5556"
+
+// startLocalIssuer starts an OpenID Connect issuer on loopback when
+// LOCAL_OIDC is true, and has the service trust it (OIDC_ISSUER and
+// OIDC_AUDIENCE, unless already set): for trying federated log-in. Its
+// keys are made afresh at each start, and exist only in this process.
+func startLocalIssuer() (*oidcissuer.Issuer, error) {
+	on, _ := strconv.ParseBool(os.Getenv("LOCAL_OIDC"))
+	if !on {
+		return nil, nil
+	}
+	if os.Getenv(config.EnvOIDCIssuer) != "" {
+		return nil, fmt.Errorf("LOCAL_OIDC=1 starts an issuer of its own, and %s is set too: unset one", config.EnvOIDCIssuer)
+	}
+	iss, err := oidcissuer.Start("127.0.0.1:" + cmp.Or(os.Getenv("LOCAL_OIDC_PORT"), LocalOIDCPort))
+	if err != nil {
+		return nil, fmt.Errorf("LOCAL_OIDC: %w", err)
+	}
+	os.Setenv(config.EnvOIDCIssuer, iss.URL)
+	setDefault(config.EnvOIDCAudience, oidcissuer.Audience)
+	return iss, nil
 }
