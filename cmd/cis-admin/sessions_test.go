@@ -282,10 +282,23 @@ func TestLogInsRacingARevocationKeepNoSession(t *testing.T) {
 				}
 			}()
 		}
-		time.Sleep(300 * time.Millisecond)
+		// Progress, not time, moves the race on: on a loaded machine (the race
+		// detector, moto) one argon2id log-in can take longer than any fixed
+		// pause. The reset comes once a log-in has succeeded; the log-ins stop
+		// once one has been refused after it. Each wait is bounded.
+		seen := func(what func() bool) {
+			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				mu.Lock()
+				ok := what()
+				mu.Unlock()
+				if ok {
+					return
+				}
+			}
+		}
+		seen(func() bool { return len(issued) > 0 })
 		s.adminOK("Pass-word-new\n", "reset-password", user)
-		// Log-ins that read the user before the reset may still finish.
-		time.Sleep(300 * time.Millisecond)
+		seen(func() bool { return refused > 0 })
 		close(stop)
 		wg.Wait()
 
