@@ -94,12 +94,18 @@ run: deps ## Run the service locally on http://127.0.0.1:$(PORT) with an in-memo
 	PORT=$(PORT) LOCAL_ADMIN_PASSWORD='$(LOCAL_ADMIN_PASSWORD)' $(GO) run ./dev/cmd/cis-local
 
 .PHONY: test
-test: deps rie $(GOTESTSUM) lint-template ## Run every test (unit, storage, events in-process and under the emulator, template vs code), each named as it ends
+test: deps rie $(GOTESTSUM) lint-template check-tree ## Run every test (unit, storage, events in-process and under the emulator, template vs code), each named as it ends
 	$(GO) vet ./...
 	@echo "darwin: the local loop compiles for macOS"; GOOS=darwin $(GO) build ./... && GOOS=darwin $(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
 	  if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
 	CIS_RIE=$(RIE) $(GOTESTSUM) --format testname --format-hide-empty-pkg -- $(GOTEST_FLAGS) ./...
+
+# Nothing built is committed: no tracked file of 1 MB or more, none an
+# executable binary (ELF, Mach-O, PE).
+.PHONY: check-tree
+check-tree: ## Fail if a tracked file is 1 MB or more or an executable binary (ELF, Mach-O, PE)
+	@dev/checktree/check-tree.sh
 
 # cfn-lint is a Python tool on this project's machine image. It runs SAM's
 # own transform (aws-sam-translator, which it depends on) on a template with
