@@ -84,6 +84,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
+	if home, _ := os.UserHomeDir(); !anyAWSSetting(os.LookupEnv, home) {
+		return errNoAWSSettings
+	}
 	awsCfg, err := sdkconfig.Load(ctx)
 	if err != nil {
 		return err
