@@ -407,3 +407,52 @@ func TestACustomDomainIsOptional(t *testing.T) {
 		t.Errorf("ApiUrl = %s, want the domain's URL with HasDomain, else execute-api's", url)
 	}
 }
+
+// TestAFirstDeployCanSetTheAccountsLogRole: a REST API stage that keeps an
+// access log cannot be created before the region's account-wide API
+// Gateway CloudWatch Logs role is set. CreateApiGatewayAccountRole (off by
+// default: the setting is the account's, not this stack's) makes the role,
+// with AWS's managed policy for it, retained with the stack since the
+// setting outlives it, and sets it; and the stage waits for the setting.
+func TestAFirstDeployCanSetTheAccountsLogRole(t *testing.T) {
+	s := loadStack(t)
+	p := getMap(s.tpl, "Parameters", "CreateApiGatewayAccountRole")
+	if p["Default"] != "false" || !slices.Equal(strs(p["AllowedValues"]), []string{"true", "false"}) {
+		t.Errorf("CreateApiGatewayAccountRole: %v, want \"true\" or \"false\", \"false\" by default", p)
+	}
+	if c := fmt.Sprint(get(s.tpl, "Conditions", "CreatesApiGatewayAccountRole")); c != "map[Fn::Equals:[map[Ref:CreateApiGatewayAccountRole] true]]" {
+		t.Errorf("condition CreatesApiGatewayAccountRole = %s, want !Equals [!Ref CreateApiGatewayAccountRole, \"true\"]", c)
+	}
+	if got := s.resources("AWS::ApiGateway::Account"); !slices.Equal(got, []string{"ApiGatewayAccount"}) {
+		t.Fatalf("AWS::ApiGateway::Account resources %v, want ApiGatewayAccount", got)
+	}
+	account := s.resource("ApiGatewayAccount")
+	roleID, attr, ok := getAtt(get(account, "Properties", "CloudWatchRoleArn"))
+	if !ok || attr != "Arn" {
+		t.Fatalf("ApiGatewayAccount: CloudWatchRoleArn %v, want !GetAtt <role>.Arn", get(account, "Properties", "CloudWatchRoleArn"))
+	}
+	role := s.resource(roleID)
+	for id, r := range map[string]map[string]any{"ApiGatewayAccount": account, roleID: role} {
+		if r["Condition"] != "CreatesApiGatewayAccountRole" {
+			t.Errorf("%s: Condition %v, want CreatesApiGatewayAccountRole", id, r["Condition"])
+		}
+	}
+	if role["DeletionPolicy"] != "Retain" || role["UpdateReplacePolicy"] != "Retain" {
+		t.Errorf("%s: DeletionPolicy %v, UpdateReplacePolicy %v; want Retain: the account setting outlives the stack and must not name a deleted role", roleID, role["DeletionPolicy"], role["UpdateReplacePolicy"])
+	}
+	if trust := fmt.Sprint(get(role, "Properties", "AssumeRolePolicyDocument", "Statement")); trust != "[map[Action:sts:AssumeRole Effect:Allow Principal:map[Service:apigateway.amazonaws.com]]]" {
+		t.Errorf("%s: trust %s, want apigateway.amazonaws.com only", roleID, trust)
+	}
+	if m := fmt.Sprint(get(role, "Properties", "ManagedPolicyArns")); m != "[map[Fn::Sub:arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]]" {
+		t.Errorf("%s: managed policies %s, want AmazonAPIGatewayPushToCloudWatchLogs only", roleID, m)
+	}
+	if get(role, "Properties", "Policies") != nil {
+		t.Errorf("%s: inline policies beside the managed one", roleID)
+	}
+	// SAM puts an AWS::Serverless::Api's Tags on the stage it makes; a
+	// reference there, under the condition, orders the stage after the
+	// account (DependsOn cannot name a resource that may not exist).
+	if tags := fmt.Sprint(getMap(s.resource("Api"), "Properties", "Tags")); !strings.Contains(tags, "map[Fn::If:[CreatesApiGatewayAccountRole map[Ref:ApiGatewayAccount] ") {
+		t.Errorf("Api: Tags %s, want one that is !If [CreatesApiGatewayAccountRole, !Ref ApiGatewayAccount, ...]: the stage must wait for the account's role", tags)
+	}
+}
