@@ -54,7 +54,8 @@ keeps no session.
 NAME is user@domain; a name without a domain gets DEFAULT_DOMAIN (vsphere.local).
 Tables come from SESSIONS_TABLE and USERS_TABLE, the lockout policy from
 LOGIN_MAX_FAILURES and LOGIN_FAILURE_WINDOW; the endpoint from the AWS SDK's
-standard settings (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, credentials).
+standard settings (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, credentials);
+with none of them (and no ~/.aws files) it says so and asks nothing.
 Every change writes an audit line (JSON, "log":"audit") to stderr naming
 who made it: the caller's AWS identity, or with an endpoint override the
 local user. With AUDIT_LOG_GROUP (the stack's output AuditLogGroupName) the
