@@ -22,6 +22,7 @@ import (
 
 	"github.com/cis-session/cis-session/internal/argon2id"
 	"github.com/cis-session/cis-session/internal/auditlog"
+	"github.com/cis-session/cis-session/internal/auditreplay"
 	"github.com/cis-session/cis-session/internal/cloudwatch"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
@@ -41,6 +42,8 @@ Commands:
   list-sessions NAME     list NAME's sessions: hash prefix, created, last access, idle and absolute expiry
   end-sessions NAME [HASH-PREFIX]
                          end all of NAME's sessions, or the one whose token hash starts with HASH-PREFIX
+  replay-audit QUEUE_URL put the audit lines the stack's forwarder gave up on (output
+                         AuditFailureQueueUrl) into AUDIT_LOG_GROUP, and empty the queue
 
 NAME's sessions end on every surface. Ending all of them waits until the
 user's index has shown no session for -quiet (default 2s): a session
@@ -51,7 +54,8 @@ keeps no session.
 NAME is user@domain; a name without a domain gets DEFAULT_DOMAIN (vsphere.local).
 Tables come from SESSIONS_TABLE and USERS_TABLE, the lockout policy from
 LOGIN_MAX_FAILURES and LOGIN_FAILURE_WINDOW; the endpoint from the AWS SDK's
-standard settings (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, credentials).
+standard settings (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, credentials);
+with none of them (and no ~/.aws files) it says so and asks nothing.
 Every change writes an audit line (JSON, "log":"audit") to stderr naming
 who made it: the caller's AWS identity, or with an endpoint override the
 local user. With AUDIT_LOG_GROUP (the stack's output AuditLogGroupName) the
@@ -83,6 +87,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cfg, err := config.Load()
 	if err != nil {
 		return err
+	}
+	if home, _ := os.UserHomeDir(); !anyAWSSetting(os.LookupEnv, home) {
+		return errNoAWSSettings
 	}
 	awsCfg, err := sdkconfig.Load(ctx)
 	if err != nil {
@@ -279,6 +286,33 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return err
 		}
 		revoked(n, ended)
+	case "replay-audit":
+		// Lambda's records of the deliveries the audit forwarder gave up
+		// on wait in its failure queue (14 days); their lines go where the
+		// forwarder would have put them, and each leaves the queue once
+		// they are in. Within 14 days: CloudWatch Logs refuses older lines.
+		if len(rest) != 1 {
+			return errors.New("replay-audit takes one QUEUE_URL: the stack's output AuditFailureQueueUrl")
+		}
+		group, err := auditlog.GroupFromEnv()
+		if err != nil {
+			return fmt.Errorf("replay-audit: %w (the stack's output AuditLogGroupName)", err)
+		}
+		if err := changing(); err != nil {
+			return err
+		}
+		done, err := auditreplay.Replay(ctx, auditlog.NewForwarder(awsCfg, group), auditreplay.NewQueue(awsCfg), rest[0])
+		if done.Deliveries > 0 {
+			changed("")
+		}
+		deliveries := "deliveries"
+		if done.Deliveries == 1 {
+			deliveries = "delivery"
+		}
+		fmt.Fprintf(stdout, "replayed %d %s (%s) into %s\n", done.Deliveries, deliveries, plural(done.Lines, "audit line"), group)
+		if err != nil {
+			return fmt.Errorf("some deliveries stay in the queue: %w", err)
+		}
 	default:
 		fs.Usage()
 		return fmt.Errorf("unknown command %q", cmd)

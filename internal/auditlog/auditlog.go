@@ -62,14 +62,21 @@ type Forwarder struct {
 // stream, so that each record says where it came from. An error makes
 // Lambda retry the delivery (CloudWatch Logs invokes it asynchronously).
 func (f *Forwarder) Forward(ctx context.Context, ev events.CloudwatchLogsEvent) error {
+	_, err := f.Copy(ctx, ev)
+	return err
+}
+
+// Copy is Forward, returning how many audit lines it put: for replaying a
+// delivery the forwarder gave up on (internal/auditreplay).
+func (f *Forwarder) Copy(ctx context.Context, ev events.CloudwatchLogsEvent) (int, error) {
 	data, err := ev.AWSLogs.Parse()
 	if err != nil {
-		return fmt.Errorf("decode subscription payload: %w", err)
+		return 0, fmt.Errorf("decode subscription payload: %w", err)
 	}
 	// CloudWatch Logs checks that it can reach the destination with a
 	// control message, which carries no log events of a function.
 	if data.MessageType == "CONTROL_MESSAGE" {
-		return nil
+		return 0, nil
 	}
 	var batch []types.InputLogEvent
 	for _, e := range data.LogEvents {
@@ -78,13 +85,13 @@ func (f *Forwarder) Forward(ctx context.Context, ev events.CloudwatchLogsEvent) 
 		}
 	}
 	if len(batch) == 0 {
-		return nil
+		return 0, nil
 	}
 	stream := StreamName(data.LogGroup, data.LogStream)
 	if err := f.ensureStream(ctx, stream); err != nil {
-		return err
+		return 0, err
 	}
-	return put(ctx, f.Logs, f.Group, stream, batch)
+	return len(batch), put(ctx, f.Logs, f.Group, stream, batch)
 }
 
 // put writes events into group/stream, in time order (as PutLogEvents
@@ -93,10 +100,17 @@ func put(ctx context.Context, logs API, group, stream string, batch []types.Inpu
 	slices.SortStableFunc(batch, func(a, b types.InputLogEvent) int { return int(*a.Timestamp - *b.Timestamp) })
 	for len(batch) > 0 {
 		n := batchLen(batch)
-		if _, err := logs.PutLogEvents(ctx, &cloudwatchlogs.PutLogEventsInput{
+		out, err := logs.PutLogEvents(ctx, &cloudwatchlogs.PutLogEventsInput{
 			LogGroupName: aws.String(group), LogStreamName: aws.String(stream), LogEvents: batch[:n],
-		}); err != nil {
+		})
+		if err != nil {
 			return fmt.Errorf("put %d audit lines into %s/%s: %w", n, group, stream, err)
+		}
+		// A line older than 14 days (or the group's retention), or more
+		// than 2 hours ahead, is refused with a 200: a line not kept.
+		if r := out.RejectedLogEventsInfo; r != nil {
+			return fmt.Errorf("put %d audit lines into %s/%s: some were refused (too old before index %d, expired before %d, too new from %d)",
+				n, group, stream, aws.ToInt32(r.TooOldLogEventEndIndex), aws.ToInt32(r.ExpiredLogEventEndIndex), aws.ToInt32(r.TooNewLogEventStartIndex))
 		}
 		batch = batch[n:]
 	}

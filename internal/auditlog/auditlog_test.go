@@ -243,6 +243,16 @@ func TestForwardOutcomes(t *testing.T) {
 			wantErr: "ResourceNotFoundException",
 		},
 		{
+			// CloudWatch Logs answers 200 and names the lines it did not
+			// keep (older than 14 days or the retention, or too new).
+			name: "lines the group refuses fail the delivery", messageType: "DATA_MESSAGE", msgs: []string{auditLine},
+			fail: map[string]func(int) (int, string){"PutLogEvents": func(int) (int, string) {
+				return 200, `{"rejectedLogEventsInfo":{"tooOldLogEventEndIndex":1}}`
+			}},
+			wantOps: []string{"CreateLogStream", "PutLogEvents"},
+			wantErr: "some were refused (too old before index 1",
+		},
+		{
 			name: "a stream that cannot be created fails the delivery", messageType: "DATA_MESSAGE", msgs: []string{auditLine},
 			fail: map[string]func(int) (int, string){"CreateLogStream": func(int) (int, string) {
 				return 400, `{"__type":"AccessDeniedException","message":"not authorized"}`

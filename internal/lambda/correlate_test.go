@@ -20,8 +20,8 @@ func TestLinesNameTheirTraceAndOnlyTheFirstInvocationIsAColdStart(t *testing.T) 
 		wantCold  bool
 		wantTrace string
 	}{
-		{"FirstInvocation", context.WithValue(context.Background(), "x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"), true, "1-5759e988-bd862e3fe1be46a994272793"},
-		{"SecondInvocation", context.WithValue(context.Background(), "x-amzn-trace-id", "Parent=1;Root=1-0000-2;Sampled=0"), false, "1-0000-2"},
+		{"FirstInvocation", withLambdaTraceHeader(context.Background(), "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"), true, "1-5759e988-bd862e3fe1be46a994272793"},
+		{"SecondInvocation", withLambdaTraceHeader(context.Background(), "Parent=1;Root=1-0000-2;Sampled=0"), false, "1-0000-2"},
 		{"NoTraceHeader", context.Background(), false, ""},
 	}
 	for _, c := range cases {
@@ -62,7 +62,7 @@ func TestLinesNameTheirTraceAndOnlyTheFirstInvocationIsAColdStart(t *testing.T) 
 // (here, the lines each logs of an event it cannot serve).
 func TestEveryInvocationsLinesAreCorrelated(t *testing.T) {
 	t.Setenv("_X_AMZN_TRACE_ID", "")
-	ctx := context.WithValue(context.Background(), "x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
+	ctx := withLambdaTraceHeader(context.Background(), "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
 	var buf bytes.Buffer
 	log := slog.New(Correlate(slog.NewJSONHandler(&buf, nil)))
 	for name, invoke := range map[string]func(context.Context, []byte) ([]byte, error){
@@ -83,4 +83,12 @@ func TestEveryInvocationsLinesAreCorrelated(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withLambdaTraceHeader puts a trace header where aws-lambda-go's invoke loop
+// puts it (lambda/invoke_loop.go: context.WithValue(ctx, "x-amzn-trace-id",
+// traceID)): under a plain string key, which the code under test must read.
+func withLambdaTraceHeader(ctx context.Context, header string) context.Context {
+	//lint:ignore SA1029 the key is aws-lambda-go's, a plain string by its choice
+	return context.WithValue(ctx, "x-amzn-trace-id", header)
 }

@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -131,8 +130,7 @@ func (s *Service) confirm(ctx context.Context, name string, checked User, h Toke
 	}
 	switch ErrorCode(err) {
 	case "", ENOTFOUND:
-		return &Error{Code: EUNAUTHENTICATED, Message: "Authentication required.",
-			Err: errors.New("the account changed during the log-in")}
+		return Errorf(EUNAUTHENTICATED, "the account %s changed during the log-in", name)
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,17 +99,37 @@ func TestAnIDThatNamesNoLiveSessionIsUnauthenticated(t *testing.T) {
 	}
 }
 
+// changingUsers is a user whose revision moves on after it is first read:
+// a password reset landing while a log-in is under way.
+type changingUsers struct {
+	stubUsers
+	reads *int
+}
+
+func (u changingUsers) User(ctx context.Context, name string) (User, error) {
+	user, err := u.stubUsers.User(ctx, name)
+	*u.reads++
+	user.Revision = strconv.Itoa(*u.reads)
+	return user, err
+}
+
 func TestRefusedLogInsAreOneCodeWithTheirCauseForTheLog(t *testing.T) {
 	cases := []struct {
 		name, login, password, cause string
+		accountChanges               bool
 	}{
-		{"UnknownUser", "bob", testPassword, "no such user"},
-		{"WrongPassword", "alice", "wrong", "wrong password"},
-		{"UnacceptableName", "", testPassword, "unacceptable"},
+		{"UnknownUser", "bob", testPassword, "no such user", false},
+		{"WrongPassword", "alice", "wrong", "wrong password", false},
+		{"UnacceptableName", "", testPassword, "unacceptable", false},
+		{"AccountChangedDuringTheLogIn", "alice", testPassword, "changed during the log-in", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, _, err := newTestService(stubSessions{}, 0).Login(context.Background(), c.login, c.password)
+			svc := newTestService(stubSessions{}, 0)
+			if c.accountChanges {
+				svc.Users = changingUsers{svc.Users.(stubUsers), new(int)}
+			}
+			_, _, err := svc.Login(context.Background(), c.login, c.password)
 			if ErrorCode(err) != EUNAUTHENTICATED || !strings.Contains(err.Error(), c.cause) {
 				t.Fatalf("Login = %v, want %s carrying %q", err, EUNAUTHENTICATED, c.cause)
 			}

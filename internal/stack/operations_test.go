@@ -124,6 +124,18 @@ func TestAlarmsCoverEveryFailure(t *testing.T) {
 			want[id+"BackendFailureAlarm"] = metric(cloudwatch.Namespace, cloudwatch.MetricBackendFailure, "Sum", map[string]string{cloudwatch.DimensionFunction: id})
 		}
 	}
+	// The audit trail's: a delivery waits in the failure queue, or could not
+	// even be put there. Any is news: their threshold is 0, no parameter.
+	over0 := func(check func(*testing.T, map[string]any)) func(*testing.T, map[string]any) {
+		return func(t *testing.T, p map[string]any) {
+			check(t, p)
+			if p["Threshold"] != 0 || p["ComparisonOperator"] != "GreaterThanThreshold" {
+				t.Errorf("Threshold %v %v, want GreaterThanThreshold 0", p["ComparisonOperator"], p["Threshold"])
+			}
+		}
+	}
+	want["AuditFailureQueueAlarm"] = over0(metric("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", map[string]string{"QueueName": "map[Fn::GetAtt:[AuditFailureQueue QueueName]]"}))
+	want[stack.Auditfwd.LogicalID()+"DestinationDeliveryFailuresAlarm"] = over0(metric("AWS/Lambda", "DestinationDeliveryFailures", "Sum", map[string]string{"FunctionName": stack.Auditfwd.LogicalID()}))
 	for _, table := range []stack.Table{stack.Sessions, stack.Users} {
 		var ops []string
 		for _, f := range stack.Functions {
@@ -195,8 +207,8 @@ func TestAlarmsCoverEveryFailure(t *testing.T) {
 					t.Errorf("Threshold %v, want !Ref %s", p["Threshold"], param)
 				}
 			}
-			r, _ := ref(p["Threshold"])
-			if d, ok := get(params, r, "Default").(int); ok && d < 1 || get(params, r, "Default") == nil {
+			r, isRef := ref(p["Threshold"])
+			if d, ok := get(params, r, "Default").(int); isRef && (ok && d < 1 || get(params, r, "Default") == nil) {
 				t.Errorf("threshold parameter %s: default %v, want a sensible one", r, get(params, r, "Default"))
 			}
 			for _, k := range []string{"AlarmActions", "OKActions"} {
@@ -405,5 +417,103 @@ func TestACustomDomainIsOptional(t *testing.T) {
 	url := fmt.Sprint(get(s.tpl, "Outputs", "ApiUrl", "Value"))
 	if !strings.HasPrefix(url, "map[Fn::If:[HasDomain map[Fn::Sub:https://${DomainName}/] map[Fn::Sub:https://${Api}.execute-api.") {
 		t.Errorf("ApiUrl = %s, want the domain's URL with HasDomain, else execute-api's", url)
+	}
+}
+
+// TestAFirstDeployCanSetTheAccountsLogRole: a REST API stage that keeps an
+// access log cannot be created before the region's account-wide API
+// Gateway CloudWatch Logs role is set. CreateApiGatewayAccountRole (off by
+// default: the setting is the account's, not this stack's) makes the role,
+// with AWS's managed policy for it, retained with the stack since the
+// setting outlives it, and sets it; and the stage waits for the setting.
+func TestAFirstDeployCanSetTheAccountsLogRole(t *testing.T) {
+	s := loadStack(t)
+	p := getMap(s.tpl, "Parameters", "CreateApiGatewayAccountRole")
+	if p["Default"] != "false" || !slices.Equal(strs(p["AllowedValues"]), []string{"true", "false"}) {
+		t.Errorf("CreateApiGatewayAccountRole: %v, want \"true\" or \"false\", \"false\" by default", p)
+	}
+	if c := fmt.Sprint(get(s.tpl, "Conditions", "CreatesApiGatewayAccountRole")); c != "map[Fn::Equals:[map[Ref:CreateApiGatewayAccountRole] true]]" {
+		t.Errorf("condition CreatesApiGatewayAccountRole = %s, want !Equals [!Ref CreateApiGatewayAccountRole, \"true\"]", c)
+	}
+	if got := s.resources("AWS::ApiGateway::Account"); !slices.Equal(got, []string{"ApiGatewayAccount"}) {
+		t.Fatalf("AWS::ApiGateway::Account resources %v, want ApiGatewayAccount", got)
+	}
+	account := s.resource("ApiGatewayAccount")
+	roleID, attr, ok := getAtt(get(account, "Properties", "CloudWatchRoleArn"))
+	if !ok || attr != "Arn" {
+		t.Fatalf("ApiGatewayAccount: CloudWatchRoleArn %v, want !GetAtt <role>.Arn", get(account, "Properties", "CloudWatchRoleArn"))
+	}
+	role := s.resource(roleID)
+	for id, r := range map[string]map[string]any{"ApiGatewayAccount": account, roleID: role} {
+		if r["Condition"] != "CreatesApiGatewayAccountRole" {
+			t.Errorf("%s: Condition %v, want CreatesApiGatewayAccountRole", id, r["Condition"])
+		}
+	}
+	if role["DeletionPolicy"] != "Retain" || role["UpdateReplacePolicy"] != "Retain" {
+		t.Errorf("%s: DeletionPolicy %v, UpdateReplacePolicy %v; want Retain: the account setting outlives the stack and must not name a deleted role", roleID, role["DeletionPolicy"], role["UpdateReplacePolicy"])
+	}
+	if trust := fmt.Sprint(get(role, "Properties", "AssumeRolePolicyDocument", "Statement")); trust != "[map[Action:sts:AssumeRole Effect:Allow Principal:map[Service:apigateway.amazonaws.com]]]" {
+		t.Errorf("%s: trust %s, want apigateway.amazonaws.com only", roleID, trust)
+	}
+	if m := fmt.Sprint(get(role, "Properties", "ManagedPolicyArns")); m != "[map[Fn::Sub:arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]]" {
+		t.Errorf("%s: managed policies %s, want AmazonAPIGatewayPushToCloudWatchLogs only", roleID, m)
+	}
+	if get(role, "Properties", "Policies") != nil {
+		t.Errorf("%s: inline policies beside the managed one", roleID)
+	}
+	// SAM puts an AWS::Serverless::Api's Tags on the stage it makes; a
+	// reference there, under the condition, orders the stage after the
+	// account (DependsOn cannot name a resource that may not exist).
+	if tags := fmt.Sprint(getMap(s.resource("Api"), "Properties", "Tags")); !strings.Contains(tags, "map[Fn::If:[CreatesApiGatewayAccountRole map[Ref:ApiGatewayAccount] ") {
+		t.Errorf("Api: Tags %s, want one that is !If [CreatesApiGatewayAccountRole, !Ref ApiGatewayAccount, ...]: the stage must wait for the account's role", tags)
+	}
+}
+
+// TestTheAuditTrailLosesNothing: CloudWatch Logs invokes the audit
+// forwarder asynchronously, so a delivery that fails its retries would be
+// dropped. It goes instead, as Lambda's invocation record (the event and
+// the error), to an encrypted queue that keeps it 14 days, SQS's longest,
+// and outlives the stack like the audit group; the forwarder's role may
+// send there (TestRolesAreLeastPrivilege); alarms say when one waits and
+// when one could not be put there (TestAlarmsCoverEveryFailure); and the
+// queue's URL is an output, for `cis-admin replay-audit`.
+func TestTheAuditTrailLosesNothing(t *testing.T) {
+	s := loadStack(t)
+	id := stack.Auditfwd.LogicalID()
+	cfg := getMap(s.functionProps(id), "EventInvokeConfig")
+	if cfg == nil {
+		t.Fatalf("%s: no EventInvokeConfig: a delivery that fails its retries is dropped", id)
+	}
+	if get(cfg, "DestinationConfig", "OnFailure", "Type") != "SQS" {
+		t.Errorf("%s: on-failure destination type %v, want SQS", id, get(cfg, "DestinationConfig", "OnFailure", "Type"))
+	}
+	q, attr, ok := getAtt(get(cfg, "DestinationConfig", "OnFailure", "Destination"))
+	if !ok || attr != "Arn" || q != "AuditFailureQueue" {
+		t.Fatalf("%s: on-failure destination %v, want !GetAtt AuditFailureQueue.Arn", id, get(cfg, "DestinationConfig", "OnFailure", "Destination"))
+	}
+	if cfg["MaximumRetryAttempts"] != 2 {
+		t.Errorf("%s: MaximumRetryAttempts %v, want 2 (Lambda's most)", id, cfg["MaximumRetryAttempts"])
+	}
+	if a, _ := cfg["MaximumEventAgeInSeconds"].(int); a < 3600 {
+		t.Errorf("%s: MaximumEventAgeInSeconds %v, want room for retries over a CloudWatch Logs outage (at least an hour)", id, cfg["MaximumEventAgeInSeconds"])
+	}
+	if get(s.functionProps(id), "DeadLetterQueue") != nil {
+		t.Errorf("%s: a DeadLetterQueue beside the on-failure destination: one place to replay from", id)
+	}
+	queue := s.resource(q)
+	if queue["Type"] != "AWS::SQS::Queue" || queue["DeletionPolicy"] != "Retain" || queue["UpdateReplacePolicy"] != "Retain" {
+		t.Errorf("%s: %v, want an SQS queue kept when the stack is deleted or the queue replaced", q, queue)
+	}
+	if r := get(queue, "Properties", "MessageRetentionPeriod"); r != 1209600 {
+		t.Errorf("%s: MessageRetentionPeriod %v, want 1209600 (14 days, time to replay)", q, r)
+	}
+	if get(queue, "Properties", "SqsManagedSseEnabled") != true && get(queue, "Properties", "KmsMasterKeyId") == nil {
+		t.Errorf("%s: not encrypted; the records hold audit lines (user names, source addresses)", q)
+	}
+	if get(queue, "Properties", "FifoQueue") == true {
+		t.Errorf("%s: a FIFO queue, which Lambda cannot send an invocation record to", q)
+	}
+	if r, _ := ref(get(s.tpl, "Outputs", "AuditFailureQueueUrl", "Value")); r != q {
+		t.Errorf("output AuditFailureQueueUrl = %v, want !Ref %s", get(s.tpl, "Outputs", "AuditFailureQueueUrl"), q)
 	}
 }

@@ -448,7 +448,7 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 				t.Errorf("%s: trust policy %s, want lambda.amazonaws.com", roleID, trust)
 			}
 			var got []stack.Permission
-			logActions, auditActions, traceActions := map[string]bool{}, map[string]bool{}, map[string]bool{}
+			logActions, auditActions, traceActions, failureActions := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 			policies, _ := role["Policies"].([]any)
 			for _, pol := range policies {
 				stmts, _ := get(pol, "PolicyDocument", "Statement").([]any)
@@ -500,6 +500,13 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 								}
 								auditActions[a] = true
 							}
+						case res == "AuditFailureQueue" && f.WritesAudit:
+							for _, a := range actions {
+								if a != "sqs:SendMessage" {
+									t.Errorf("%s: %s on the audit failure queue: want only sqs:SendMessage", roleID, a)
+								}
+								failureActions[a] = true
+							}
 						case tableOf[res] != "":
 							for _, a := range actions {
 								got = append(got, stack.Permission{Table: tableOf[res], Action: a})
@@ -518,6 +525,9 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 			}
 			if f.WritesAudit != (auditActions["logs:CreateLogStream"] && auditActions["logs:PutLogEvents"]) {
 				t.Errorf("%s: may write the audit log group: %v; want that for the audit forwarder only", roleID, auditActions)
+			}
+			if f.WritesAudit != failureActions["sqs:SendMessage"] {
+				t.Errorf("%s: may send to the audit failure queue: %v; want that for the audit forwarder only (Lambda sends its failed deliveries with its role)", roleID, failureActions)
 			}
 			slices.SortFunc(got, stack.ComparePermissions)
 			got = slices.Compact(got)

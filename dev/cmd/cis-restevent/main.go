@@ -38,7 +38,7 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return errors.New("usage: cis-restevent [-stage NAME] EVENT.json...")
+		return errors.New("usage: cis-restevent [-stage NAME] EVENT.json [EVENT.json ...]")
 	}
 	var errs []error
 	for _, p := range fs.Args() {
