@@ -277,7 +277,7 @@ func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error
 }
 
 func (k *keySet) verify(ctx context.Context, jwt string) ([]byte, error) {
-	jws, err := jose.ParseSigned(jwt, Algorithms)
+	jws, err := jose.ParseSignedCompact(jwt, Algorithms)
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, refused(session.CauseBadToken, fmt.Errorf("not a JWS with one %v signature", Algorithms))
 	}
