@@ -338,3 +338,34 @@ func TestJSONRPCUpstreamThatDoesNotAnswerIsServiceUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// TestJSONRPCNotUTF8IsAParseErrorAndNeverForwarded: a body whose bytes are
+// not UTF-8 is no JSON text, however json.Valid judges it: a member named
+// "securityCtx\xff" would escape the cut yet decode upstream, leniently,
+// as the security context. It is a -32700 and reaches nobody.
+func TestJSONRPCNotUTF8IsAParseErrorAndNeverForwarded(t *testing.T) {
+	up := newUpstream(t)
+	g := newForwardingRig(t, dynamotest.Engines(t)[0], up.base(t))
+	live := g.login()
+	for name, body := range map[string]string{
+		"ANameWithAnInvalidByte":  strings.Replace(vmList("4", live), `"securityCtx"`, `"securityCtx`+"\xff"+`"`, 1),
+		"AValueWithAnInvalidByte": strings.Replace(vmList("4", live), `"appCtx":{`, `"appCtx":{"x":"`+"\xfe"+`"`, 1),
+		"ASurrogateEncodedInUTF8": strings.Replace(vmList("4", live), `"appCtx":{`, `"appCtx":{"x":"`+"\xed\xa0\x80"+`"`, 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			g.calls.Reset()
+			up.Taken()
+			w := g.do(http.MethodPost, "/api", vmHeaders, body)
+			a := sdkAnswer(t, w, "null")
+			if a.rpcErr == nil || a.rpcErr.Code != httpapi.RPCParseError {
+				t.Errorf("answer %s, want a -32700 parse error", w.Body)
+			}
+			if got := up.Taken(); len(got) != 0 {
+				t.Errorf("the upstream got %d calls, want none", len(got))
+			}
+			if calls := g.calls.Reset(); len(calls) != 0 {
+				t.Errorf("DynamoDB calls %v, want none", calls)
+			}
+		})
+	}
+}
