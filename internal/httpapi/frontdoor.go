@@ -69,14 +69,23 @@ func NewFrontDoor(svc SessionGetter, log *slog.Logger) *FrontDoor {
 }
 
 // Check authenticates r by the session id it presents where get reads it,
-// and counts it as a use of its session.
+// and counts it as a use of its session. A call that sends a header
+// reserved to the service (ReservedHeader) is refused first, at no cost.
 func (d *FrontDoor) Check(r *http.Request) Verdict {
-	return d.CheckID(r.Context(), r.URL.Path, surfaceOf(r.URL.Path).sessionID(r))
+	return d.CheckCall(r, r.URL.Path, surfaceOf(r.URL.Path).sessionID(r))
 }
 
-// CheckID authenticates a call to path by a session id found elsewhere (a
-// JSON-RPC call's session_id security context, say), as Check does.
-func (d *FrontDoor) CheckID(ctx context.Context, path, rawID string) Verdict {
+// CheckCall authenticates r, a call to path, by a session id found
+// elsewhere (a JSON-RPC call's session_id security context, say), as Check
+// does.
+func (d *FrontDoor) CheckCall(r *http.Request, path, rawID string) Verdict {
+	if v, refused := d.refuseReserved(r, path); refused {
+		return v
+	}
+	return d.checkID(r.Context(), path, rawID)
+}
+
+func (d *FrontDoor) checkID(ctx context.Context, path, rawID string) Verdict {
 	start := time.Now()
 	s := surfaceOf(path)
 	sess, err := d.svc.Get(ctx, rawID)

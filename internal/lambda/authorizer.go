@@ -53,6 +53,8 @@ func NewAuthorizer(c Checker, log *slog.Logger) *Authorizer {
 // A live session: Allow, with the user and the session's creation time in
 // the context. No live session: Deny, with the vAPI 401 body for the path's
 // surface in the context (API Gateway's ACCESS_DENIED response sends it).
+// A header reserved to the service (httpapi.ReservedHeader): Deny, with the
+// vAPI 400 body, before any storage request.
 // A backend failure, or an event that is no authorizer request: an error,
 // which API Gateway turns into its AUTHORIZER_FAILURE response.
 func (a *Authorizer) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
@@ -70,7 +72,12 @@ func (a *Authorizer) Invoke(ctx context.Context, payload []byte) ([]byte, error)
 		return marshal(answer(v.Session.User, "Allow", resource, map[string]any{
 			ContextUser: v.Session.User, ContextCreatedTime: v.Created(),
 		}))
-	case v.Status == http.StatusUnauthorized:
+	case v.Status == http.StatusUnauthorized, v.Status == http.StatusBadRequest:
+		// No live session, or a header reserved to the service (in any
+		// spelling: a REST API's integration cannot drop a header it does
+		// not name, so such a call must never be allowed). ACCESS_DENIED
+		// sends the body; its status is the template's, 401, whatever the
+		// body says (a gateway response's status cannot vary).
 		return marshal(answer("anonymous", "Deny", resource, map[string]any{ContextErrorBody: v.Body}))
 	default:
 		return nil, ErrUnavailable
