@@ -15,6 +15,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0
 	github.com/aws/smithy-go v1.28.9
 	github.com/awslabs/aws-lambda-go-api-proxy v0.16.2
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/tsenart/vegeta/v12 v12.13.0
 	github.com/vmware/govmomi v0.56.0
 	golang.org/x/crypto v0.59.0
