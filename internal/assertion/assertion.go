@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -40,12 +41,15 @@ const DefaultLifetime = 5 * time.Minute
 const MinSeedLen = 32
 
 // Seeds are the secret material of a key set: Current signs, Previous (if
-// any) is published until the assertions it signed have expired. Handle
+// any) is published until the assertions it signed have expired, Pending
+// (if any) is published ahead of the rotation that will make it Current,
+// so that every instance publishes a key before any signs with it. Handle
 // keys the session handle (sid): it must outlive rotations, or a session's
 // sid would change under it; empty, it is derived from Current.
 type Seeds struct {
 	Current  []byte
 	Previous []byte
+	Pending  []byte
 	Handle   []byte
 }
 
@@ -70,13 +74,19 @@ func NewKeySet(seeds Seeds) (*KeySet, error) {
 		return nil, fmt.Errorf("current seed: %w", err)
 	}
 	ks := &KeySet{current: cur, published: []Key{cur}}
-	if len(seeds.Previous) > 0 {
-		prev, err := deriveKey(seeds.Previous)
-		if err != nil {
-			return nil, fmt.Errorf("previous seed: %w", err)
+	for _, other := range []struct {
+		name string
+		seed []byte
+	}{{"previous", seeds.Previous}, {"pending", seeds.Pending}} {
+		if len(other.seed) == 0 {
+			continue
 		}
-		if prev.ID != cur.ID {
-			ks.published = append(ks.published, prev)
+		k, err := deriveKey(other.seed)
+		if err != nil {
+			return nil, fmt.Errorf("%s seed: %w", other.name, err)
+		}
+		if !slices.ContainsFunc(ks.published, func(p Key) bool { return p.ID == k.ID }) {
+			ks.published = append(ks.published, k)
 		}
 	}
 	handleSeed := seeds.Handle
@@ -209,6 +219,12 @@ type secretValue struct {
 // a rotation that forgets to carry sid_seed over still keeps each session's
 // sid across one rotation.
 func ParseSecrets(current, previous string) (Seeds, error) {
+	return ParseSecretVersions(current, previous, "")
+}
+
+// ParseSecretVersions is ParseSecrets with a pending value too ("" for
+// none): a seed published, not yet signing.
+func ParseSecretVersions(current, previous, pending string) (Seeds, error) {
 	var cur, prev secretValue
 	if err := json.Unmarshal([]byte(current), &cur); err != nil || cur.Seed == "" {
 		return Seeds{}, errors.New(`the current secret value is not {"seed": "..."}`)
@@ -225,6 +241,13 @@ func ParseSecrets(current, previous string) (Seeds, error) {
 		if len(seeds.Handle) == 0 {
 			seeds.Handle = seeds.Previous
 		}
+	}
+	if pending != "" {
+		var p secretValue
+		if err := json.Unmarshal([]byte(pending), &p); err != nil || p.Seed == "" {
+			return Seeds{}, errors.New(`the pending secret value is not {"seed": "..."}`)
+		}
+		seeds.Pending = []byte(p.Seed)
 	}
 	return seeds, nil
 }

@@ -169,8 +169,24 @@ func TestAssertionsSignedBeforeARotationVerifyUntilTheyExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Step 1: the new value, staged AWSPENDING, is published, not used.
 	v2 := secret(t, v1)
+	staged, err := assertion.ParseSecretVersions(v1, "", v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := assertion.NewKeySet(staged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks.CurrentID() != before.Keys().CurrentID() {
+		t.Fatal("a pending key signs")
+	}
+	// Step 2: it is made AWSCURRENT; v1 is AWSPREVIOUS.
 	after := signer(t, v2, v1)
+	if !strings.Contains(string(ks.JWKS()), after.Keys().CurrentID()) {
+		t.Error("the pending key is not published ahead of its use")
+	}
 	if after.Keys().CurrentID() == before.Keys().CurrentID() {
 		t.Fatal("the rotation kept the key")
 	}

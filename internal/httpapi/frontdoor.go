@@ -43,6 +43,11 @@ type Verdict struct {
 	// 401 (no live session) or 503 (the backend failed).
 	Status int
 	Body   string
+	// Assertion, when allowed by a door that signs them, is the signed
+	// statement of who is calling for the upstream (HeaderAssertion).
+	Assertion string
+	// hash is the session's token hash, keyed into the assertion's sid.
+	hash session.TokenHash
 	// err is why it was refused, for the surfaces that shape the error
 	// themselves (JSON-RPC).
 	err error
@@ -52,8 +57,9 @@ type Verdict struct {
 // their session, exactly as get does: the id read where get reads it, one
 // conditional touch of the session, the same rules.
 type FrontDoor struct {
-	svc SessionGetter
-	log *slog.Logger
+	svc    SessionGetter
+	log    *slog.Logger
+	assert *Assertions // nil: no assertion signed
 }
 
 // SessionGetter is what the front door calls of the session service: get's
@@ -82,7 +88,7 @@ func (d *FrontDoor) CheckCall(r *http.Request, path, rawID string) Verdict {
 	if v, refused := d.refuseReserved(r, path); refused {
 		return v
 	}
-	return d.checkID(r.Context(), path, rawID)
+	return d.withAssertion(r, path, d.checkID(r.Context(), path, rawID))
 }
 
 func (d *FrontDoor) checkID(ctx context.Context, path, rawID string) Verdict {
@@ -90,6 +96,9 @@ func (d *FrontDoor) checkID(ctx context.Context, path, rawID string) Verdict {
 	s := surfaceOf(path)
 	sess, err := d.svc.Get(ctx, rawID)
 	v := Verdict{Allowed: err == nil, Session: sess, err: err}
+	if tok, ok := session.ParseToken(rawID); ok && v.Allowed {
+		v.hash = tok.Hash()
+	}
 	outcome := "allow"
 	if err != nil {
 		we := toWire(err)

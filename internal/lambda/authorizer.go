@@ -28,6 +28,9 @@ const (
 	ContextUser        = "user"
 	ContextCreatedTime = "created_time"
 	ContextErrorBody   = "error_body"
+	// ContextAssertion is the signed assertion of who is calling
+	// (httpapi.HeaderAssertion), when the front door signs them.
+	ContextAssertion = "assertion"
 )
 
 // ErrUnavailable fails an authorizer invocation whose backend failed: API
@@ -69,9 +72,11 @@ func (a *Authorizer) Invoke(ctx context.Context, payload []byte) ([]byte, error)
 	resource := stageResources(ev.MethodArn)
 	switch {
 	case v.Allowed:
-		return marshal(answer(v.Session.User, "Allow", resource, map[string]any{
-			ContextUser: v.Session.User, ContextCreatedTime: v.Created(),
-		}))
+		ctxt := map[string]any{ContextUser: v.Session.User, ContextCreatedTime: v.Created()}
+		if v.Assertion != "" {
+			ctxt[ContextAssertion] = v.Assertion
+		}
+		return marshal(answer(v.Session.User, "Allow", resource, ctxt))
 	case v.Status == http.StatusUnauthorized, v.Status == http.StatusBadRequest:
 		// No live session, or a header reserved to the service (in any
 		// spelling: a REST API's integration cannot drop a header it does
@@ -139,7 +144,10 @@ func requestOf(ctx context.Context, ev events.APIGatewayCustomAuthorizerRequestT
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
+	host := h.Get("Host")
+	ctx = httpapi.WithBaseURL(ctx, apiBaseURL(host, ev.RequestContext.Stage))
 	r := &http.Request{
+		Host:   host,
 		Method: ev.HTTPMethod,
 		URL:    &url.URL{Path: path, RawQuery: q.Encode()},
 		Proto:  "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
