@@ -23,6 +23,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -272,4 +275,27 @@ func NewSecretValue(replaces string) (string, error) {
 	}
 	b, err := json.Marshal(v)
 	return string(b), err
+}
+
+// LoadOrCreateFile reads seeds from a key file holding one secret value
+// (make run's), writing a fresh one, readable by its owner only, when
+// there is none: a key of make run's own.
+func LoadOrCreateFile(path string) (Seeds, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		v, err := NewSecretValue("")
+		if err != nil {
+			return Seeds{}, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return Seeds{}, err
+		}
+		if err := os.WriteFile(path, []byte(v), 0o600); err != nil {
+			return Seeds{}, err
+		}
+		b = []byte(v)
+	} else if err != nil {
+		return Seeds{}, err
+	}
+	return ParseSecrets(string(b), "")
 }

@@ -41,6 +41,22 @@ const (
 // run`): the deployed gateway forwards /api/* and /rest/* on its own.
 const EnvUpstreamURL = "UPSTREAM_URL"
 
+// The assertion the front door signs for the upstream (package assertion):
+// where its key seeds are kept (a Secrets Manager secret's ARN, or for
+// `make run` a file; never the seed itself), its audience (default the
+// upstream URL) and the authorizer's cache TTL, which a cached answer's
+// assertion must outlive.
+const (
+	EnvAssertionKeySecret = "ASSERTION_KEY_SECRET"
+	EnvAssertionKeyFile   = "ASSERTION_KEY_FILE"
+	EnvUpstreamAudience   = "UPSTREAM_AUDIENCE"
+	EnvAuthorizerCacheTTL = "AUTHORIZER_CACHE_TTL"
+)
+
+// AssertionVars lists the variables the functions that sign assertions
+// (the authorizer, the JSON-RPC function) need set when deployed.
+var AssertionVars = []string{EnvAssertionKeySecret, EnvUpstreamAudience, EnvAuthorizerCacheTTL}
+
 // Vars lists every variable Load reads for every function.
 var Vars = []string{EnvSessionsTable, EnvUsersTable, EnvIdleTimeout, EnvMaxLifetime, EnvDefaultDomain, EnvLogLevel,
 	EnvMaxFailures, EnvFailureWindow, EnvMaxSessions, EnvReadOnFailedCondition}
@@ -69,6 +85,16 @@ type Config struct {
 	ReadOnFailedCondition bool
 	// Upstream is EnvUpstreamURL parsed; nil for none.
 	Upstream *url.URL
+	// AssertionKeySecret and AssertionKeyFile say where the assertion's
+	// key seeds are; both empty: no assertion is signed.
+	AssertionKeySecret, AssertionKeyFile string
+	// Audience is the assertion's aud: EnvUpstreamAudience, else the
+	// upstream URL.
+	Audience string
+	// AssertionLifetime is how long an assertion is valid: 5 minutes
+	// beyond the authorizer's cache TTL, so that an answer API Gateway
+	// reuses carries one still valid.
+	AssertionLifetime time.Duration
 }
 
 // Load reads the configuration from the process environment.
@@ -122,6 +148,16 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 	if c.Upstream, err = upstreamURL(get(EnvUpstreamURL, "")); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", EnvUpstreamURL, err))
 	}
+	c.AssertionKeySecret, c.AssertionKeyFile = get(EnvAssertionKeySecret, ""), get(EnvAssertionKeyFile, "")
+	c.Audience = get(EnvUpstreamAudience, "")
+	if c.Audience == "" && c.Upstream != nil {
+		c.Audience = c.Upstream.String()
+	}
+	ttl, err := count(get(EnvAuthorizerCacheTTL, "0"), 3600)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w (seconds, 0 to 3600)", EnvAuthorizerCacheTTL, err))
+	}
+	c.AssertionLifetime = 5*time.Minute + time.Duration(ttl)*time.Second
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}

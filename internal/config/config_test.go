@@ -31,7 +31,8 @@ func TestDefaultsAreVCenters(t *testing.T) {
 			Lockout:            session.Lockout{MaxFailures: 5, Window: 15 * time.Minute},
 			MaxSessionsPerUser: 550,
 		},
-		LogLevel: slog.LevelInfo,
+		LogLevel:          slog.LevelInfo,
+		AssertionLifetime: 5 * time.Minute,
 	}
 	if c != want {
 		t.Fatalf("defaults = %+v, want %+v", c, want)
