@@ -138,8 +138,8 @@ func TestTheGatewayForwardsWhatTheFrontDoorAllows(t *testing.T) {
 	// overwritten: an upstream might read another spelling than ours.
 	for _, name := range []string{httpapi.HeaderUser, "vmware_cis_user", httpapi.HeaderSessionCreated, httpapi.HeaderAssertion} {
 		w := g.do("DELETE", "/api/vcenter/vm/vm-42", http.Header{httpapi.HeaderSessionID: {live}, name: {"root@evil.example"}}, "")
-		if w.Code != 400 || len(up.Taken()) != 0 {
-			t.Errorf("%s: answer %d %s, want the vAPI 400 and nothing forwarded", name, w.Code, w.Body)
+		if w.Code != 401 || len(up.Taken()) != 0 {
+			t.Errorf("%s: answer %d %s, want the vAPI 401 (as the deployed gateway) and nothing forwarded", name, w.Code, w.Body)
 		}
 	}
 	for _, c := range cases {

@@ -181,7 +181,8 @@ func TestGatewayBodyIsAnErrorOfBothSurfaces(t *testing.T) {
 
 // TestFrontDoorRefusesEveryReservedSpelling: a header whose name reads, to
 // a CGI, PHP or WSGI upstream (case-folded, '_' as '-'), as one the service
-// sets upstream is refused with vAPI's 400 for the path's surface, before
+// sets upstream is refused with vAPI's 401 for the path's surface (all the
+// deployed gateway can answer to an authorizer's deny), before
 // the session is looked at; names that merely resemble one pass.
 func TestFrontDoorRefusesEveryReservedSpelling(t *testing.T) {
 	cases := []struct {
@@ -221,12 +222,12 @@ func TestFrontDoorRefusesEveryReservedSpelling(t *testing.T) {
 					}
 					return
 				}
-				want := invalidRequest
+				want := unauthenticated
 				if strings.HasPrefix(path, "/rest/") {
-					want = restInvalidRequest
+					want = restUnauthenticated
 				}
-				if v.Allowed || v.Status != 400 || v.Body != want {
-					t.Errorf("verdict %+v, want the 400 %s", v, want)
+				if v.Allowed || v.Status != 401 || v.Body != want {
+					t.Errorf("verdict %+v, want the 401 %s", v, want)
 				}
 				if len(svc.calls) != 0 {
 					t.Errorf("service calls %q, want none", svc.calls)

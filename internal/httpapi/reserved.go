@@ -8,7 +8,10 @@ import (
 )
 
 // errReservedHeader is why a call sending a reserved header is refused.
-var errReservedHeader = session.Errorf(session.EINVALID, "the request sends a header reserved to the service")
+var (
+	errReservedHeader     = session.Errorf(session.EINVALID, "the request sends a header reserved to the service")
+	errReservedHeaderAuth = session.Errorf(session.EUNAUTHENTICATED, "the request sends a header reserved to the service")
+)
 
 // ReservedPrefix begins the name of every header the service sets on a call
 // it forwards to the upstream (HeaderUser, HeaderSessionCreated,
@@ -22,6 +25,14 @@ const ReservedPrefix = "vmware-cis-"
 // upstream as one the service sets (HTTP_VMWARE_CIS_USER is both
 // "vmware-cis-user" and "vmware_cis_user"), so the front door refuses the
 // call rather than pick which spelling an upstream will believe.
+//
+// How it refuses: on /api/* and /rest/*, vAPI's 401 unauthenticated, as
+// for a call without a live session, because that is all the deployed
+// gateway can say (the authorizer can only deny, and API Gateway's
+// ACCESS_DENIED response has one status, 401); make run's gateway says the
+// same. On JSON-RPC, where the function answers itself, vAPI's
+// invalid_request. Either way before any storage request, and the log
+// line's outcome is "reserved_header".
 func ReservedHeader(h http.Header) string {
 	for name := range h {
 		if Reserved(name) {
@@ -53,8 +64,8 @@ func Reserved(name string) bool {
 }
 
 // refuseReserved is the front door's verdict on a call that sends a header
-// reserved to the service: vAPI's 400 invalid request for the path's
-// surface, decided before any storage request.
+// reserved to the service (see ReservedHeader), decided before any storage
+// request.
 func (d *FrontDoor) refuseReserved(r *http.Request, path string) (Verdict, bool) {
 	name := ReservedHeader(r.Header)
 	if name == "" {
@@ -63,5 +74,8 @@ func (d *FrontDoor) refuseReserved(r *http.Request, path string) (Verdict, bool)
 	ctx := r.Context()
 	d.log.InfoContext(ctx, "authorize", "request_id", RequestID(ctx), "outcome", "reserved_header",
 		"header", strings.ToLower(name))
-	return Verdict{Status: errInvalidRequest.status, Body: errorJSON(surfaceOf(path), errInvalidRequest), err: errReservedHeader}, true
+	if path == JSONRPCPath {
+		return Verdict{Status: errInvalidRequest.status, Body: errorJSON(surfaceOf(path), errInvalidRequest), err: errReservedHeader}, true
+	}
+	return Verdict{Status: errUnauthenticated.status, Body: errorJSON(surfaceOf(path), errUnauthenticated), err: errReservedHeaderAuth}, true
 }

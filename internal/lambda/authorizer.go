@@ -57,7 +57,7 @@ func NewAuthorizer(c Checker, log *slog.Logger) *Authorizer {
 // the context. No live session: Deny, with the vAPI 401 body for the path's
 // surface in the context (API Gateway's ACCESS_DENIED response sends it).
 // A header reserved to the service (httpapi.ReservedHeader): Deny, with the
-// vAPI 400 body, before any storage request.
+// same 401 body, before any storage request.
 // A backend failure, or an event that is no authorizer request: an error,
 // which API Gateway turns into its AUTHORIZER_FAILURE response.
 func (a *Authorizer) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
@@ -77,12 +77,10 @@ func (a *Authorizer) Invoke(ctx context.Context, payload []byte) ([]byte, error)
 			ctxt[ContextAssertion] = v.Assertion
 		}
 		return marshal(answer(v.Session.User, "Allow", resource, ctxt))
-	case v.Status == http.StatusUnauthorized, v.Status == http.StatusBadRequest:
+	case v.Status == http.StatusUnauthorized:
 		// No live session, or a header reserved to the service (in any
 		// spelling: a REST API's integration cannot drop a header it does
-		// not name, so such a call must never be allowed). ACCESS_DENIED
-		// sends the body; its status is the template's, 401, whatever the
-		// body says (a gateway response's status cannot vary).
+		// not name, so such a call must never be allowed).
 		return marshal(answer("anonymous", "Deny", resource, map[string]any{ContextErrorBody: v.Body}))
 	default:
 		return nil, ErrUnavailable

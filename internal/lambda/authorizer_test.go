@@ -389,7 +389,7 @@ func FuzzAuthorize(f *testing.F) {
 
 // TestAuthorizerDeniesReservedHeadersAtNoCost: a call sending a header the
 // service sets upstream, in any spelling a CGI, PHP or WSGI upstream reads
-// as it, is denied with vAPI's 400 body for its surface, with a live
+// as it, is denied with vAPI's 401 body for its surface, with a live
 // session and before any storage request: a REST API's integration cannot
 // drop headers it does not name, so no such call may pass.
 func TestAuthorizerDeniesReservedHeadersAtNoCost(t *testing.T) {
@@ -404,8 +404,8 @@ func TestAuthorizerDeniesReservedHeadersAtNoCost(t *testing.T) {
 	for _, name := range []string{"vmware_cis_user", "VMWARE_CIS_USER", "Vmware-Cis-User", "vmware-cis-assertion",
 		"Vmware_Cis_Assertion", "vmware_cis_session_created", "vmware-cis-next"} {
 		for path, body := range map[string]string{
-			"/api/vcenter/vm":  httpapi.InvalidRequestBody("/api/vcenter/vm"),
-			"/rest/vcenter/vm": httpapi.InvalidRequestBody("/rest/vcenter/vm"),
+			"/api/vcenter/vm":  `{"error_type":"UNAUTHENTICATED","messages":[{"args":[],"default_message":"Authentication required.","id":"com.vmware.vapi.endpoint.method.authentication.required"}],"challenge":"Basic realm=\"VAPI endpoint\""}`,
+			"/rest/vcenter/vm": `{"type":"com.vmware.vapi.std.errors.unauthenticated","value":{"messages":[{"args":[],"default_message":"Authentication required.","id":"com.vmware.vapi.endpoint.method.authentication.required"}],"challenge":"Basic realm=\"VAPI endpoint\""}}`,
 		} {
 			c.Reset()
 			ev := authEvent("GET", path, map[string]string{"vmware-api-session-id": live, name: "root@evil.example"})
