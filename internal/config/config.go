@@ -51,11 +51,14 @@ const (
 	EnvAssertionKeyFile   = "ASSERTION_KEY_FILE"
 	EnvUpstreamAudience   = "UPSTREAM_AUDIENCE"
 	EnvAuthorizerCacheTTL = "AUTHORIZER_CACHE_TTL"
+	// EnvAssertionKeyEpoch changes to make every instance read the seeds
+	// anew (they are read once, at init): a rotation's deploys bump it.
+	EnvAssertionKeyEpoch = "ASSERTION_KEY_EPOCH"
 )
 
 // AssertionVars lists the variables the functions that sign assertions
 // (the authorizer, the JSON-RPC function) need set when deployed.
-var AssertionVars = []string{EnvAssertionKeySecret, EnvUpstreamAudience, EnvAuthorizerCacheTTL}
+var AssertionVars = []string{EnvAssertionKeySecret, EnvUpstreamAudience, EnvAuthorizerCacheTTL, EnvAssertionKeyEpoch}
 
 // Vars lists every variable Load reads for every function.
 var Vars = []string{EnvSessionsTable, EnvUsersTable, EnvIdleTimeout, EnvMaxLifetime, EnvDefaultDomain, EnvLogLevel,
@@ -95,6 +98,9 @@ type Config struct {
 	// beyond the authorizer's cache TTL, so that an answer API Gateway
 	// reuses carries one still valid.
 	AssertionLifetime time.Duration
+	// AssertionKeyEpoch names the generation of seeds an instance read, for
+	// its init log line: the deploy that bumps it starts new instances.
+	AssertionKeyEpoch string
 }
 
 // Load reads the configuration from the process environment.
@@ -150,6 +156,7 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 	}
 	c.AssertionKeySecret, c.AssertionKeyFile = get(EnvAssertionKeySecret, ""), get(EnvAssertionKeyFile, "")
 	c.Audience = get(EnvUpstreamAudience, "")
+	c.AssertionKeyEpoch = get(EnvAssertionKeyEpoch, "")
 	if c.Audience == "" && c.Upstream != nil {
 		c.Audience = c.Upstream.String()
 	}

@@ -76,6 +76,8 @@ func (p Parts) Assertions() *httpapi.Assertions {
 	if err != nil {
 		lambda.Fatal("cannot make the assertion key set", err)
 	}
+	// The kid is public (it is in the JWKS); the seeds never leave memory.
+	p.Log.Info("assertion keys read", "signing_kid", ks.CurrentID(), "epoch", p.Config.AssertionKeyEpoch)
 	s, err := assertion.NewSigner(ks, p.Config.Audience, p.Config.AssertionLifetime)
 	if err != nil {
 		lambda.Fatal("cannot make the assertion signer", err)
