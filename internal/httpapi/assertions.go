@@ -93,13 +93,13 @@ func (h *Handler) WithAssertions(a *Assertions) *Handler {
 // serveJWKS answers the published keys: public, cacheable for as long as
 // a key is published before it signs (docs/UPSTREAM.md, Rotation).
 func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request, s surface) {
-	if h.jwks == nil {
-		h.writeError(w, s, errNotFound)
-		return
+	jwks := h.jwks
+	if jwks == nil {
+		jwks = []byte(`{"keys":[]}`) // no assertion signed: no key to trust
 	}
 	w.Header().Set("Cache-Control", JWKSCacheControl)
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(h.jwks)
+	_, _ = w.Write(jwks)
 }
 
 // JWKSCacheControl is how long a client may keep the key set: 5 minutes,
