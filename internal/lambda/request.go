@@ -115,12 +115,14 @@ func requestV1(ctx context.Context, ev *events.APIGatewayProxyRequest) (*http.Re
 			add(k, v)
 		}
 	}
+	// The base URL (an assertion's issuer) rides in the context the request
+	// is made with: no copy of the request.
+	ctx = httpapi.WithBaseURL(ctx, apiBaseURL(ev.RequestContext.DomainName, ev.RequestContext.Stage))
 	r, reason := newRequest(ctx, ev.HTTPMethod, ev.RequestContext.DomainName, ev.Path, q.String(), ev.Body, ev.IsBase64Encoded)
 	if r == nil {
 		return nil, reason
 	}
 	r.RemoteAddr = ev.RequestContext.Identity.SourceIP
-	r = r.WithContext(httpapi.WithBaseURL(r.Context(), apiBaseURL(ev.RequestContext.DomainName, ev.RequestContext.Stage)))
 	if ev.MultiValueHeaders != nil {
 		for k, vs := range ev.MultiValueHeaders {
 			for _, v := range vs {
