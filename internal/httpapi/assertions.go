@@ -67,10 +67,12 @@ func (d *FrontDoor) WithAssertions(a *Assertions) *FrontDoor {
 
 // withAssertion signs v's assertion when the door signs any; a failure to
 // sign refuses the call as a backend failure.
-func (d *FrontDoor) withAssertion(r *http.Request, path string, v Verdict) Verdict {
+func (d *FrontDoor) withAssertion(r *http.Request, path, rawID string, v Verdict) Verdict {
 	if !v.Allowed || d.assert == nil {
 		return v
 	}
+	tok, _ := session.ParseToken(rawID) // it parsed: the session was found by it
+	v.hash = tok.Hash()
 	a, err := d.assert.sign(r, v)
 	if err != nil {
 		err = session.Unavailable("sign assertion", err)

@@ -46,7 +46,8 @@ type Verdict struct {
 	// Assertion, when allowed by a door that signs them, is the signed
 	// statement of who is calling for the upstream (HeaderAssertion).
 	Assertion string
-	// hash is the session's token hash, keyed into the assertion's sid.
+	// hash is the session's token hash, keyed into the assertion's sid
+	// (set only when one is signed).
 	hash session.TokenHash
 	// err is why it was refused, for the surfaces that shape the error
 	// themselves (JSON-RPC).
@@ -88,7 +89,7 @@ func (d *FrontDoor) CheckCall(r *http.Request, path, rawID string) Verdict {
 	if v, refused := d.refuseReserved(r, path); refused {
 		return v
 	}
-	return d.withAssertion(r, path, d.checkID(r.Context(), path, rawID))
+	return d.withAssertion(r, path, rawID, d.checkID(r.Context(), path, rawID))
 }
 
 func (d *FrontDoor) checkID(ctx context.Context, path, rawID string) Verdict {
@@ -96,9 +97,6 @@ func (d *FrontDoor) checkID(ctx context.Context, path, rawID string) Verdict {
 	s := surfaceOf(path)
 	sess, err := d.svc.Get(ctx, rawID)
 	v := Verdict{Allowed: err == nil, Session: sess, err: err}
-	if tok, ok := session.ParseToken(rawID); ok && v.Allowed {
-		v.hash = tok.Hash()
-	}
 	outcome := "allow"
 	if err != nil {
 		we := toWire(err)
