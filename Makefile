@@ -74,8 +74,13 @@ node_modules/.package-lock.json: package-lock.json
 	@touch $@
 
 .PHONY: deps
-deps: node_modules/.package-lock.json ## Install what the tests and `make run` need (dynalite from package-lock.json, Go modules)
+deps: node_modules/.package-lock.json ## Install what the tests and `make run` need (dynalite from package-lock.json, Go modules, PyJWT for the upstream's verification test)
 	$(GO) mod download
+	@# The assertion's Python verification test runs Debian's PyJWT.
+	@if ! /usr/bin/python3 -c 'import jwt' 2>/dev/null; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get install -y python3-jwt; \
+	  else echo "deps: /usr/bin/python3 has no PyJWT (apt-get install python3-jwt); its test will be skipped" >&2; fi; \
+	fi
 
 $(RIE_BIN):
 	GOBIN=$(@D) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)

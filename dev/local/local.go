@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/cis-session/cis-session/dev/gateway"
 	"github.com/cis-session/cis-session/internal/argon2id"
+	"github.com/cis-session/cis-session/internal/assertion"
 	"github.com/cis-session/cis-session/internal/cloudwatch"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
@@ -57,14 +59,46 @@ func Handler(cfg config.Config, db dynamo.API, log *slog.Logger) http.Handler {
 // service, and the front door in front of every other /api/ and /rest/
 // path and every JSON-RPC call for another service, forwarding to
 // cfg.Upstream (nil: none), each request given an id.
-func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger) http.Handler {
+//
+// With cfg.AssertionKeyFile set (make run sets build/cis-local-assertion-key.json),
+// every forwarded call carries an assertion signed with that file's key
+// (written, with a fresh seed, when there is none), and GET
+// /.well-known/jwks.json publishes it, as the deployed stack does.
+func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger) (http.Handler, error) {
 	svc := recorded(Service(cfg, db), log)
 	var up *httpapi.Upstream
 	if cfg.Upstream != nil {
 		up = httpapi.NewUpstream(cfg.Upstream)
 	}
 	sessions := httpapi.New(svc, log, httpapi.AllOperations...).WithUpstream(up)
-	return withRequestID(gateway.New(sessions, httpapi.NewFrontDoor(svc, log), up, log))
+	door := httpapi.NewFrontDoor(svc, log)
+	if cfg.AssertionKeyFile != "" {
+		a, err := Assertions(cfg)
+		if err != nil {
+			return nil, err
+		}
+		sessions.WithAssertions(a)
+		door.WithAssertions(a)
+	}
+	return withRequestID(gateway.New(sessions, door, up, log)), nil
+}
+
+// Assertions is the signer of the key in cfg.AssertionKeyFile, for
+// cfg's audience and lifetimes.
+func Assertions(cfg config.Config) (*httpapi.Assertions, error) {
+	seeds, err := assertion.LoadOrCreateFile(cfg.AssertionKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("assertion key file %s: %w", cfg.AssertionKeyFile, err)
+	}
+	ks, err := assertion.NewKeySet(seeds)
+	if err != nil {
+		return nil, fmt.Errorf("assertion key file %s: %w", cfg.AssertionKeyFile, err)
+	}
+	s, err := assertion.NewSigner(ks, cfg.Audience, cfg.AssertionLifetime)
+	if err != nil {
+		return nil, err
+	}
+	return &httpapi.Assertions{Signer: s, Absolute: cfg.Lifetime.Absolute}, nil
 }
 
 // recorded makes svc write metric and audit lines to log, as the functions do.

@@ -15,5 +15,10 @@ func main() {
 	p := function.Init("authorize")
 	// Only the sessions table, and only get's touch of it.
 	svc := &session.Service{Sessions: p.Sessions(), Policy: p.Config.Policy, Recorder: p.Recorder}
-	lambda.StartAuthorizer(httpapi.NewFrontDoor(svc, p.Log), p.Log)
+	// The upstream's assertion, signed in memory: no request per call.
+	door := httpapi.NewFrontDoor(svc, p.Log)
+	if a := p.Assertions(); a != nil {
+		door.WithAssertions(a)
+	}
+	lambda.StartAuthorizer(door, p.Log)
 }

@@ -34,5 +34,10 @@ func main() {
 	if p.Config.Upstream != nil {
 		h.WithUpstream(httpapi.NewUpstream(p.Config.Upstream))
 	}
+	// Forwarded calls carry the upstream's assertion; GET
+	// /.well-known/jwks.json publishes its keys.
+	if a := p.Assertions(); a != nil {
+		h.WithAssertions(a)
+	}
 	lambda.Start(h, p.Log)
 }

@@ -60,6 +60,25 @@ type OIDC struct {
 	Issuer, Audience, UserClaim, RequiredGroup, GroupsClaim string
 }
 
+// The assertion the front door signs for the upstream (package assertion):
+// where its key seeds are kept (a Secrets Manager secret's ARN, or for
+// `make run` a file; never the seed itself), its audience (default the
+// upstream URL) and the authorizer's cache TTL, which a cached answer's
+// assertion must outlive.
+const (
+	EnvAssertionKeySecret = "ASSERTION_KEY_SECRET"
+	EnvAssertionKeyFile   = "ASSERTION_KEY_FILE"
+	EnvUpstreamAudience   = "UPSTREAM_AUDIENCE"
+	EnvAuthorizerCacheTTL = "AUTHORIZER_CACHE_TTL"
+	// EnvAssertionKeyEpoch changes to make every instance read the seeds
+	// anew (they are read once, at init): a rotation's deploys bump it.
+	EnvAssertionKeyEpoch = "ASSERTION_KEY_EPOCH"
+)
+
+// AssertionVars lists the variables the functions that sign assertions
+// (the authorizer, the JSON-RPC function) need set when deployed.
+var AssertionVars = []string{EnvAssertionKeySecret, EnvUpstreamAudience, EnvAuthorizerCacheTTL, EnvAssertionKeyEpoch}
+
 // Vars lists every variable Load reads for every function.
 var Vars = []string{EnvSessionsTable, EnvUsersTable, EnvIdleTimeout, EnvMaxLifetime, EnvDefaultDomain, EnvLogLevel,
 	EnvMaxFailures, EnvFailureWindow, EnvMaxSessions, EnvReadOnFailedCondition}
@@ -90,6 +109,19 @@ type Config struct {
 	Upstream *url.URL
 	// OIDC is the identity provider bearer log-ins trust; Issuer "" for none.
 	OIDC OIDC
+	// AssertionKeySecret and AssertionKeyFile say where the assertion's
+	// key seeds are; both empty: no assertion is signed.
+	AssertionKeySecret, AssertionKeyFile string
+	// Audience is the assertion's aud: EnvUpstreamAudience, else the
+	// upstream URL.
+	Audience string
+	// AssertionLifetime is how long an assertion is valid: 5 minutes
+	// beyond the authorizer's cache TTL, so that an answer API Gateway
+	// reuses carries one still valid.
+	AssertionLifetime time.Duration
+	// AssertionKeyEpoch names the generation of seeds an instance read, for
+	// its init log line: the deploy that bumps it starts new instances.
+	AssertionKeyEpoch string
 }
 
 // Load reads the configuration from the process environment.
@@ -149,6 +181,17 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 		GroupsClaim: get(EnvOIDCGroupsClaim, "groups"),
 	}
 	errs = append(errs, c.OIDC.check()...)
+	c.AssertionKeySecret, c.AssertionKeyFile = get(EnvAssertionKeySecret, ""), get(EnvAssertionKeyFile, "")
+	c.Audience = get(EnvUpstreamAudience, "")
+	c.AssertionKeyEpoch = get(EnvAssertionKeyEpoch, "")
+	if c.Audience == "" && c.Upstream != nil {
+		c.Audience = c.Upstream.String()
+	}
+	ttl, err := count(get(EnvAuthorizerCacheTTL, "0"), 3600)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w (seconds, 0 to 3600)", EnvAuthorizerCacheTTL, err))
+	}
+	c.AssertionLifetime = 5*time.Minute + time.Duration(ttl)*time.Second
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}

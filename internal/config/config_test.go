@@ -31,8 +31,9 @@ func TestDefaultsAreVCenters(t *testing.T) {
 			Lockout:            session.Lockout{MaxFailures: 5, Window: 15 * time.Minute},
 			MaxSessionsPerUser: 550,
 		},
-		LogLevel: slog.LevelInfo,
-		OIDC:     OIDC{UserClaim: "preferred_username", GroupsClaim: "groups"},
+		LogLevel:          slog.LevelInfo,
+		OIDC:              OIDC{UserClaim: "preferred_username", GroupsClaim: "groups"},
+		AssertionLifetime: 5 * time.Minute,
 	}
 	if c != want {
 		t.Fatalf("defaults = %+v, want %+v", c, want)

@@ -3,6 +3,7 @@ package config_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cis-session/cis-session/internal/config"
 )
@@ -49,5 +50,31 @@ func TestABadUpstreamURLStopsStartUpNamingTheVariable(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), config.EnvUpstreamURL) {
 			t.Errorf("%s=%q: err = %v, want one naming the variable", config.EnvUpstreamURL, v, err)
 		}
+	}
+}
+
+// TestTheAssertionsAudienceAndLifetime: the audience is UPSTREAM_AUDIENCE,
+// else the upstream URL; an assertion outlives the authorizer's cache TTL
+// by 5 minutes, so that a cached answer's assertion is still valid.
+func TestTheAssertionsAudienceAndLifetime(t *testing.T) {
+	for _, c := range []struct {
+		env      map[string]string
+		audience string
+		lifetime time.Duration
+	}{
+		{map[string]string{config.EnvUpstreamURL: "https://vc.example.com/base"}, "https://vc.example.com/base", 5 * time.Minute},
+		{map[string]string{config.EnvUpstreamURL: "https://vc.example.com", config.EnvUpstreamAudience: "urn:vc-1"}, "urn:vc-1", 5 * time.Minute},
+		{map[string]string{config.EnvAuthorizerCacheTTL: "300"}, "", 10 * time.Minute},
+	} {
+		cfg, err := config.Parse(env(c.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Audience != c.audience || cfg.AssertionLifetime != c.lifetime {
+			t.Errorf("%v: audience %q lifetime %v, want %q %v", c.env, cfg.Audience, cfg.AssertionLifetime, c.audience, c.lifetime)
+		}
+	}
+	if _, err := config.Parse(env(map[string]string{config.EnvAuthorizerCacheTTL: "3601"})); err == nil {
+		t.Errorf("%s=3601 accepted", config.EnvAuthorizerCacheTTL)
 	}
 }

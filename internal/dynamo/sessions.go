@@ -78,6 +78,19 @@ const touchCondition = "attribute_exists(" + attrTokenHash + ") AND " +
 // their absolute lifetime: Lifetime.Live as a filter.
 const liveFilter = attrLastAccessed + " > :idle_cutoff AND " + attrCreated + " > :abs_cutoff"
 
+// TouchAttributes are the attributes a touch (Touch, and its re-check on
+// engines that need one) names, in its key, update and condition: all that
+// the roles that only touch sessions may name (template.yaml's
+// dynamodb:Attributes condition, which internal/stack holds to this). The
+// user is not among them, so whatever such a role writes authorizes no one.
+var TouchAttributes = []string{attrTokenHash, attrLastAccessed, AttrExpires, attrCreated}
+
+// laterAccessUpdate and laterAccessCondition are the re-check's.
+const (
+	laterAccessUpdate    = "SET " + attrLastAccessed + " = " + attrLastAccessed
+	laterAccessCondition = "attribute_exists(" + attrTokenHash + ") AND " + attrLastAccessed + " > :now"
+)
+
 // TouchUpdate is the get's update expression. It may set no attribute that
 // is a key of, or projected into, an index (a test holds it to that): then a
 // get writes the one item and nothing else.
@@ -243,11 +256,10 @@ const candidateFilter = attrCreated + " > :abs_cutoff"
 // update sets an attribute to its own value.
 func (s *Sessions) laterAccess(ctx context.Context, key map[string]types.AttributeValue, now time.Time) (map[string]types.AttributeValue, error) {
 	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:        aws.String(s.Table),
-		Key:              key,
-		UpdateExpression: aws.String("SET " + attrLastAccessed + " = " + attrLastAccessed),
-		ConditionExpression: aws.String("attribute_exists(" + attrTokenHash + ") AND " +
-			attrLastAccessed + " > :now"),
+		TableName:                 aws.String(s.Table),
+		Key:                       key,
+		UpdateExpression:          aws.String(laterAccessUpdate),
+		ConditionExpression:       aws.String(laterAccessCondition),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":now": millis(now)},
 		ReturnValues:              types.ReturnValueAllNew,
 	})

@@ -9,11 +9,13 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/cis-session/cis-session/internal/assertion"
 	"github.com/cis-session/cis-session/internal/cloudwatch"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
+	"github.com/cis-session/cis-session/internal/secrets"
 )
 
 // Parts are a function's shared parts.
@@ -50,3 +52,35 @@ func (p Parts) Sessions() *dynamo.Sessions {
 
 // Users is the users table.
 func (p Parts) Users() *dynamo.Users { return &dynamo.Users{DB: p.DB, Table: p.Config.UsersTable} }
+
+// Assertions is the signer of the front door's assertions, its key seeds
+// read once, now (at init), from the secret ASSERTION_KEY_SECRET names (or
+// make run's ASSERTION_KEY_FILE); nil when neither is set. A secret that
+// cannot be read fails the init: a front door that cannot sign must not
+// let calls through unsigned.
+func (p Parts) Assertions() *httpapi.Assertions {
+	var seeds assertion.Seeds
+	var err error
+	switch {
+	case p.Config.AssertionKeySecret != "":
+		seeds, err = secrets.LoadSeeds(context.Background(), p.Config.AssertionKeySecret)
+	case p.Config.AssertionKeyFile != "":
+		seeds, err = assertion.LoadOrCreateFile(p.Config.AssertionKeyFile)
+	default:
+		return nil
+	}
+	if err != nil {
+		lambda.Fatal("cannot read the assertion key seeds", err)
+	}
+	ks, err := assertion.NewKeySet(seeds)
+	if err != nil {
+		lambda.Fatal("cannot make the assertion key set", err)
+	}
+	// The kid is public (it is in the JWKS); the seeds never leave memory.
+	p.Log.Info("assertion keys read", "signing_kid", ks.CurrentID(), "epoch", p.Config.AssertionKeyEpoch)
+	s, err := assertion.NewSigner(ks, p.Config.Audience, p.Config.AssertionLifetime)
+	if err != nil {
+		lambda.Fatal("cannot make the assertion signer", err)
+	}
+	return &httpapi.Assertions{Signer: s, Absolute: p.Config.Lifetime.Absolute}
+}

@@ -43,6 +43,12 @@ type Verdict struct {
 	// 401 (no live session) or 503 (the backend failed).
 	Status int
 	Body   string
+	// Assertion, when allowed by a door that signs them, is the signed
+	// statement of who is calling for the upstream (HeaderAssertion).
+	Assertion string
+	// hash is the session's token hash, keyed into the assertion's sid
+	// (set only when one is signed).
+	hash session.TokenHash
 	// err is why it was refused, for the surfaces that shape the error
 	// themselves (JSON-RPC).
 	err error
@@ -52,8 +58,9 @@ type Verdict struct {
 // their session, exactly as get does: the id read where get reads it, one
 // conditional touch of the session, the same rules.
 type FrontDoor struct {
-	svc SessionGetter
-	log *slog.Logger
+	svc    SessionGetter
+	log    *slog.Logger
+	assert *Assertions // nil: no assertion signed
 }
 
 // SessionGetter is what the front door calls of the session service: get's
@@ -69,14 +76,23 @@ func NewFrontDoor(svc SessionGetter, log *slog.Logger) *FrontDoor {
 }
 
 // Check authenticates r by the session id it presents where get reads it,
-// and counts it as a use of its session.
+// and counts it as a use of its session. A call that sends a header
+// reserved to the service (ReservedHeader) is refused first, at no cost.
 func (d *FrontDoor) Check(r *http.Request) Verdict {
-	return d.CheckID(r.Context(), r.URL.Path, surfaceOf(r.URL.Path).sessionID(r))
+	return d.CheckCall(r, r.URL.Path, surfaceOf(r.URL.Path).sessionID(r))
 }
 
-// CheckID authenticates a call to path by a session id found elsewhere (a
-// JSON-RPC call's session_id security context, say), as Check does.
-func (d *FrontDoor) CheckID(ctx context.Context, path, rawID string) Verdict {
+// CheckCall authenticates r, a call to path, by a session id found
+// elsewhere (a JSON-RPC call's session_id security context, say), as Check
+// does.
+func (d *FrontDoor) CheckCall(r *http.Request, path, rawID string) Verdict {
+	if v, refused := d.refuseReserved(r, path); refused {
+		return v
+	}
+	return d.withAssertion(r, path, rawID, d.checkID(r.Context(), path, rawID))
+}
+
+func (d *FrontDoor) checkID(ctx context.Context, path, rawID string) Verdict {
 	start := time.Now()
 	s := surfaceOf(path)
 	sess, err := d.svc.Get(ctx, rawID)

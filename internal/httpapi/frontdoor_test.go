@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -102,15 +101,16 @@ func TestFrontDoorReadsTheSessionWhereGetReadsIt(t *testing.T) {
 	}
 }
 
-// TestFrontDoorCheckIDTakesAnIDFoundElsewhere: JSON-RPC's seam: the id the
+// TestFrontDoorCheckCallTakesAnIDFoundElsewhere: JSON-RPC's seam: the id the
 // call presents in its body, the refusal shaped for the path given.
-func TestFrontDoorCheckIDTakesAnIDFoundElsewhere(t *testing.T) {
+func TestFrontDoorCheckCallTakesAnIDFoundElsewhere(t *testing.T) {
 	svc := &fakeService{}
 	door := httpapi.NewFrontDoor(svc, slog.New(slog.DiscardHandler))
-	if v := door.CheckID(context.Background(), httpapi.JSONRPCPath, liveID); !v.Allowed || v.Session != liveSession {
+	r := httptest.NewRequest(http.MethodPost, httpapi.JSONRPCPath, nil)
+	if v := door.CheckCall(r, httpapi.JSONRPCPath, liveID); !v.Allowed || v.Session != liveSession {
 		t.Errorf("live id: %+v", v)
 	}
-	if v := door.CheckID(context.Background(), "/rest/vcenter/vm", "not-a-session-id"); v.Allowed || v.Status != 401 || v.Body != restUnauthenticated {
+	if v := door.CheckCall(r, "/rest/vcenter/vm", "not-a-session-id"); v.Allowed || v.Status != 401 || v.Body != restUnauthenticated {
 		t.Errorf("malformed id on /rest: %+v", v)
 	}
 	if !slices.Equal(svc.calls, []string{"Get " + liveID, "Get not-a-session-id"}) {
@@ -131,7 +131,7 @@ func TestVerdictWriteAnswersAsTheSessionRoutes(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			door := httpapi.NewFrontDoor(&fakeService{err: c.err}, slog.New(slog.DiscardHandler))
-			v := door.CheckID(context.Background(), "/api/vcenter/vm", unknownID)
+			v := door.CheckCall(httptest.NewRequest(http.MethodGet, "/api/vcenter/vm", nil), "/api/vcenter/vm", unknownID)
 			w := httptest.NewRecorder()
 			v.Write(w)
 			if w.Code != v.Status || w.Body.String() != v.Body {
@@ -175,6 +175,64 @@ func TestGatewayBodyIsAnErrorOfBothSurfaces(t *testing.T) {
 		if both.ErrorType != errorType || len(both.Messages) != 1 ||
 			both.Type != "com.vmware.vapi.std.errors."+strings.ToLower(errorType) || len(both.Value.Messages) != 1 {
 			t.Errorf("%s: %s is not the %s error of both surfaces", kind, body, errorType)
+		}
+	}
+}
+
+// TestFrontDoorRefusesEveryReservedSpelling: a header whose name reads, to
+// a CGI, PHP or WSGI upstream (case-folded, '_' as '-'), as one the service
+// sets upstream is refused with vAPI's 401 for the path's surface (all the
+// deployed gateway can answer to an authorizer's deny), before
+// the session is looked at; names that merely resemble one pass.
+func TestFrontDoorRefusesEveryReservedSpelling(t *testing.T) {
+	cases := []struct {
+		name    string
+		refused bool
+	}{
+		{"vmware-cis-user", true},
+		{"vmware_cis_user", true},
+		{"VMWARE_CIS_USER", true},
+		{"Vmware-Cis-User", true},
+		{"vmware_cis-user", true},
+		{"vmware-cis_user", true},
+		{"vmware-cis-assertion", true},
+		{"Vmware_Cis_Assertion", true},
+		{"vmware_cis_session_created", true},
+		{"VMWARE-CIS-SESSION_CREATED", true},
+		{"vmware-cis-anything-new", true},
+		{"vmware-cis-", true},
+		{"vmware-api-session-id", false},
+		{"vmware-cisuser", false},
+		{"x-vmware-cis-user", false},
+		{"vmware.cis.user", false},
+		{"vmware", false},
+	}
+	for _, c := range cases {
+		for _, path := range []string{"/api/vcenter/vm", "/rest/vcenter/vm"} {
+			t.Run(c.name+path, func(t *testing.T) {
+				svc := &fakeService{}
+				door := httpapi.NewFrontDoor(svc, slog.New(slog.DiscardHandler))
+				r := httptest.NewRequest(http.MethodGet, path, nil)
+				r.Header[c.name] = []string{"root@evil.example"} // as sent, not canonicalised
+				r.Header.Set(httpapi.HeaderSessionID, liveID)
+				v := door.Check(r)
+				if !c.refused {
+					if !v.Allowed {
+						t.Errorf("refused %+v", v)
+					}
+					return
+				}
+				want := unauthenticated
+				if strings.HasPrefix(path, "/rest/") {
+					want = restUnauthenticated
+				}
+				if v.Allowed || v.Status != 401 || v.Body != want {
+					t.Errorf("verdict %+v, want the 401 %s", v, want)
+				}
+				if len(svc.calls) != 0 {
+					t.Errorf("service calls %q, want none", svc.calls)
+				}
+			})
 		}
 	}
 }

@@ -43,7 +43,7 @@ const (
 )
 
 // AllOperations is every operation, as the local runner serves them.
-var AllOperations = []Operation{OpCreate, OpGet, OpDelete, OpLegacyPost, OpJSONRPC}
+var AllOperations = []Operation{OpCreate, OpGet, OpDelete, OpLegacyPost, OpJSONRPC, OpJWKS}
 
 // HeaderSessionID carries the session id on every call after log-in.
 const HeaderSessionID = "vmware-api-session-id"
@@ -74,6 +74,7 @@ var Routes = []Route{
 	{http.MethodGet, LegacySessionPath, OpGet},
 	{http.MethodDelete, LegacySessionPath, OpDelete},
 	{http.MethodPost, JSONRPCPath, OpJSONRPC},
+	{http.MethodGet, JWKSPath, OpJWKS},
 }
 
 // Service is what the handler calls of the session service; *session.Service
@@ -108,6 +109,7 @@ type Handler struct {
 	// session service; upstream is nil when there is none.
 	door     *FrontDoor
 	upstream *Upstream
+	jwks     []byte // the assertions' public keys; nil: none signed
 
 	// bearer takes access tokens (nil: they are malformed credentials);
 	// challenge is what a 401 offers, in its header and its vAPI body.
@@ -180,6 +182,8 @@ func (h *Handler) actions(op Operation) map[string]serveFunc {
 		return map[string]serveFunc{"": h.create, "get": h.get}
 	case OpJSONRPC:
 		return map[string]serveFunc{"": h.jsonRPC}
+	case OpJWKS:
+		return map[string]serveFunc{"": h.serveJWKS}
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cis-session/cis-session/internal/session"
 )
@@ -258,7 +259,11 @@ func readInvoke(r *http.Request) (invoke, *protocolError) {
 	if len(body) > MaxJSONRPCBody {
 		return call, &protocolError{RPCInvalidRequest, "the request body is larger than " + strconv.Itoa(MaxJSONRPCBody) + " bytes"}
 	}
-	if !json.Valid(body) {
+	// json.Valid accepts invalid UTF-8 inside strings, which decoding
+	// turns into U+FFFD: a member named "securityCtx\xff" would escape the
+	// cut of the forwarded body yet read back as the security context in a
+	// lenient decoder upstream. JSON text is UTF-8 (RFC 8259 section 8.1).
+	if !json.Valid(body) || !utf8.Valid(body) {
 		return call, &protocolError{RPCParseError, "the request body is not JSON"}
 	}
 	var top map[string]json.RawMessage

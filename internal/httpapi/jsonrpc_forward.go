@@ -19,7 +19,7 @@ import (
 // rpcForward serves a call for another service than the session service.
 func (h *Handler) rpcForward(w http.ResponseWriter, r *http.Request, id json.RawMessage, call invoke) {
 	ctx := r.Context()
-	v := h.door.CheckID(ctx, JSONRPCPath, call.sessionID(r))
+	v := h.door.CheckCall(r, JSONRPCPath, call.sessionID(r))
 	if !v.Allowed {
 		writeRPCVAPIError(w, id, vapiErrorOf(v.err))
 		return

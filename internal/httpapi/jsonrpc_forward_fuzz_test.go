@@ -15,6 +15,7 @@ func FuzzWithoutSecurityContext(f *testing.F) {
 	f.Add(` { "params" : { "ctx" : { "securityCtx" : [ ] , "x" : null } } } `)
 	f.Add(`{"params":{"ctx":[{"securityCtx":1}]},"params":{"ctx":{"securit\u0079Ctx":"x"}}}`)
 	f.Add(`[1,2]`)
+	f.Add("{\"params\":{\"ctx\":{\"securityCtx\xff\":{\"sessionId\":\"s\"}}}}")
 	f.Fuzz(func(t *testing.T, body string) {
 		if !json.Valid([]byte(body)) {
 			return

@@ -110,7 +110,7 @@ func TestJSONRPCForAnotherServiceIsAuthorizedThenForwarded(t *testing.T) {
 		return h
 	}
 	noSecurityContext := strings.Replace(vmList("4", ""), `,"securityCtx":{"schemeId":"com.vmware.vapi.std.security.session_id","sessionId":""}`, "", 1)
-	cases := []struct {
+	type forwardCase struct {
 		name string
 		call func(g *rig, live string) call
 		// forwarded is the body the upstream must get; "" when the call
@@ -118,7 +118,8 @@ func TestJSONRPCForAnotherServiceIsAuthorizedThenForwarded(t *testing.T) {
 		forwarded string
 		refused   wantVAPIError
 		dynamo    []string // on DynamoDB itself
-	}{
+	}
+	cases := []forwardCase{
 		{"ASessionIDContextIsForwardedWithoutIt", func(_ *rig, live string) call {
 			return call{"/api", vmHeaders, vmList("4", live)}
 		}, vmListForwarded("4"), wantVAPIError{}, []string{"UpdateItem"}},
@@ -128,10 +129,19 @@ func TestJSONRPCForAnotherServiceIsAuthorizedThenForwarded(t *testing.T) {
 		{"TheSessionHeaderAuthorizesACallWithoutAContextAndIsNotForwarded", func(_ *rig, live string) call {
 			return call{"/api", withHeaders(map[string]string{"vmware-api-session-id": live}), noSecurityContext}
 		}, noSecurityContext, wantVAPIError{}, []string{"UpdateItem"}},
-		{"AClientsOwnUserHeaderAndCookieNeverReachTheUpstream", func(_ *rig, live string) call {
-			return call{"/api", withHeaders(map[string]string{"vmware-cis-user": "root@evil.example", "vmware-cis-session-created": "1999-01-01T00:00:00.000Z",
-				"Cookie": "vmware-api-session-id=" + live + "; other=1"}), vmList("4", live)}
+		{"AClientsCookieNeverReachesTheUpstream", func(_ *rig, live string) call {
+			return call{"/api", withHeaders(map[string]string{"Cookie": "vmware-api-session-id=" + live + "; other=1"}), vmList("4", live)}
 		}, vmListForwarded("4"), wantVAPIError{}, []string{"UpdateItem"}},
+	}
+	// A header the service sets upstream, in any spelling a CGI, PHP or
+	// WSGI upstream reads as it, is refused at no cost.
+	for _, name := range []string{"vmware-cis-user", "vmware_cis_user", "VMWARE_CIS_USER", "Vmware-Cis-User",
+		"vmware-cis-assertion", "Vmware_Cis_Assertion", "vmware_cis_session_created"} {
+		cases = append(cases, forwardCase{"AClientsOwn_" + name + "_IsRefused", func(_ *rig, live string) call {
+			return call{"/api", withHeaders(map[string]string{name: "root@evil.example"}), vmList("4", live)}
+		}, "", rpcInvalidRequest, nil})
+	}
+	cases = append(cases, []forwardCase{
 		{"AnUnknownSessionIsUnauthenticated", func(*rig, string) call {
 			return call{"/api", vmHeaders, vmList("4", unknownID)}
 		}, "", rpcUnauthenticated, []string{"UpdateItem"}},
@@ -162,7 +172,7 @@ func TestJSONRPCForAnotherServiceIsAuthorizedThenForwarded(t *testing.T) {
 			g.calls.Reset()
 			return call{"/api", vmHeaders, vmList("4", live)}
 		}, "", rpcUnauthenticated, []string{"UpdateItem"}},
-	}
+	}...)
 	up := newUpstream(t)
 	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
 		g := newForwardingRig(t, srv, up.base(t))
@@ -334,6 +344,37 @@ func TestJSONRPCUpstreamThatDoesNotAnswerIsServiceUnavailable(t *testing.T) {
 			g.mu.Unlock()
 			if !strings.Contains(logs, `"msg":"upstream failed"`) || !strings.Contains(logs, `"level":"ERROR"`) {
 				t.Errorf("the upstream's failure is not logged as an error:\n%s", logs)
+			}
+		})
+	}
+}
+
+// TestJSONRPCNotUTF8IsAParseErrorAndNeverForwarded: a body whose bytes are
+// not UTF-8 is no JSON text, however json.Valid judges it: a member named
+// "securityCtx\xff" would escape the cut yet decode upstream, leniently,
+// as the security context. It is a -32700 and reaches nobody.
+func TestJSONRPCNotUTF8IsAParseErrorAndNeverForwarded(t *testing.T) {
+	up := newUpstream(t)
+	g := newForwardingRig(t, dynamotest.Engines(t)[0], up.base(t))
+	live := g.login()
+	for name, body := range map[string]string{
+		"ANameWithAnInvalidByte":  strings.Replace(vmList("4", live), `"securityCtx"`, `"securityCtx`+"\xff"+`"`, 1),
+		"AValueWithAnInvalidByte": strings.Replace(vmList("4", live), `"appCtx":{`, `"appCtx":{"x":"`+"\xfe"+`"`, 1),
+		"ASurrogateEncodedInUTF8": strings.Replace(vmList("4", live), `"appCtx":{`, `"appCtx":{"x":"`+"\xed\xa0\x80"+`"`, 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			g.calls.Reset()
+			up.Taken()
+			w := g.do(http.MethodPost, "/api", vmHeaders, body)
+			a := sdkAnswer(t, w, "null")
+			if a.rpcErr == nil || a.rpcErr.Code != httpapi.RPCParseError {
+				t.Errorf("answer %s, want a -32700 parse error", w.Body)
+			}
+			if got := up.Taken(); len(got) != 0 {
+				t.Errorf("the upstream got %d calls, want none", len(got))
+			}
+			if calls := g.calls.Reset(); len(calls) != 0 {
+				t.Errorf("DynamoDB calls %v, want none", calls)
 			}
 		})
 	}

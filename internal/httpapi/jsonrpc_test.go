@@ -628,6 +628,9 @@ func TestJSONRPCProtocolErrors(t *testing.T) {
 	}{
 		{"NotJSON", nil, `{"jsonrpc":"2.0",`, httpapi.RPCParseError, "null"},
 		{"Empty", nil, ``, httpapi.RPCParseError, "null"},
+		{"InvalidUTF8InAString", nil, strings.Replace(good, `"appCtx":{`, `"appCtx":{"x":"`+"\xff"+`",`, 1), httpapi.RPCParseError, "null"},
+		{"InvalidUTF8InAName", nil, strings.Replace(good, `"appCtx":{`, `"appCtx":{"securityCtx`+"\xff"+`":{},`, 1), httpapi.RPCParseError, "null"},
+		{"OverlongUTF8", nil, strings.Replace(good, `"appCtx":{`, `"appCtx":{"x":"`+"\xc0\xaf"+`",`, 1), httpapi.RPCParseError, "null"},
 		{"AnArray", nil, `[` + good + `]`, httpapi.RPCInvalidRequest, "null"},
 		{"AString", nil, `"invoke"`, httpapi.RPCInvalidRequest, "null"},
 		{"Null", nil, `null`, httpapi.RPCInvalidRequest, "null"},

@@ -51,6 +51,9 @@ func NewUpstream(base *url.URL) *Upstream {
 			h.Del("Cookie")
 			h.Set(HeaderUser, f.verdict.Session.User)
 			h.Set(HeaderSessionCreated, f.verdict.Created())
+			if f.verdict.Assertion != "" {
+				h.Set(HeaderAssertion, f.verdict.Assertion)
+			}
 		},
 		Transport: wholeAnswers{tr},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {

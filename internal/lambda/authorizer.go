@@ -28,6 +28,9 @@ const (
 	ContextUser        = "user"
 	ContextCreatedTime = "created_time"
 	ContextErrorBody   = "error_body"
+	// ContextAssertion is the signed assertion of who is calling
+	// (httpapi.HeaderAssertion), when the front door signs them.
+	ContextAssertion = "assertion"
 )
 
 // ErrUnavailable fails an authorizer invocation whose backend failed: API
@@ -53,6 +56,8 @@ func NewAuthorizer(c Checker, log *slog.Logger) *Authorizer {
 // A live session: Allow, with the user and the session's creation time in
 // the context. No live session: Deny, with the vAPI 401 body for the path's
 // surface in the context (API Gateway's ACCESS_DENIED response sends it).
+// A header reserved to the service (httpapi.ReservedHeader): Deny, with the
+// same 401 body, before any storage request.
 // A backend failure, or an event that is no authorizer request: an error,
 // which API Gateway turns into its AUTHORIZER_FAILURE response.
 func (a *Authorizer) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
@@ -67,10 +72,15 @@ func (a *Authorizer) Invoke(ctx context.Context, payload []byte) ([]byte, error)
 	resource := stageResources(ev.MethodArn)
 	switch {
 	case v.Allowed:
-		return marshal(answer(v.Session.User, "Allow", resource, map[string]any{
-			ContextUser: v.Session.User, ContextCreatedTime: v.Created(),
-		}))
+		ctxt := map[string]any{ContextUser: v.Session.User, ContextCreatedTime: v.Created()}
+		if v.Assertion != "" {
+			ctxt[ContextAssertion] = v.Assertion
+		}
+		return marshal(answer(v.Session.User, "Allow", resource, ctxt))
 	case v.Status == http.StatusUnauthorized:
+		// No live session, or a header reserved to the service (in any
+		// spelling: a REST API's integration cannot drop a header it does
+		// not name, so such a call must never be allowed).
 		return marshal(answer("anonymous", "Deny", resource, map[string]any{ContextErrorBody: v.Body}))
 	default:
 		return nil, ErrUnavailable
@@ -132,7 +142,10 @@ func requestOf(ctx context.Context, ev events.APIGatewayCustomAuthorizerRequestT
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
+	host := h.Get("Host")
+	ctx = httpapi.WithBaseURL(ctx, apiBaseURL(host, ev.RequestContext.Stage))
 	r := &http.Request{
+		Host:   host,
 		Method: ev.HTTPMethod,
 		URL:    &url.URL{Path: path, RawQuery: q.Encode()},
 		Proto:  "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,

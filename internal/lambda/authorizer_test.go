@@ -386,3 +386,36 @@ func FuzzAuthorize(f *testing.F) {
 		}
 	})
 }
+
+// TestAuthorizerDeniesReservedHeadersAtNoCost: a call sending a header the
+// service sets upstream, in any spelling a CGI, PHP or WSGI upstream reads
+// as it, is denied with vAPI's 401 body for its surface, with a live
+// session and before any storage request: a REST API's integration cannot
+// drop headers it does not name, so no such call may pass.
+func TestAuthorizerDeniesReservedHeadersAtNoCost(t *testing.T) {
+	f := dynamotest.Setup(t, dynamotest.Engines(t)[0])
+	var svc *session.Service
+	st, c := newCountingStackOf(t, f, func(s *session.Service, log *slog.Logger) http.Handler {
+		svc = s
+		return httpapi.New(s, log)
+	})
+	a := authorizerOf(st, svc)
+	live := st.login()
+	for _, name := range []string{"vmware_cis_user", "VMWARE_CIS_USER", "Vmware-Cis-User", "vmware-cis-assertion",
+		"Vmware_Cis_Assertion", "vmware_cis_session_created", "vmware-cis-next"} {
+		for path, body := range map[string]string{
+			"/api/vcenter/vm":  `{"error_type":"UNAUTHENTICATED","messages":[{"args":[],"default_message":"Authentication required.","id":"com.vmware.vapi.endpoint.method.authentication.required"}],"challenge":"Basic realm=\"VAPI endpoint\""}`,
+			"/rest/vcenter/vm": `{"type":"com.vmware.vapi.std.errors.unauthenticated","value":{"messages":[{"args":[],"default_message":"Authentication required.","id":"com.vmware.vapi.endpoint.method.authentication.required"}],"challenge":"Basic realm=\"VAPI endpoint\""}}`,
+		} {
+			c.Reset()
+			ev := authEvent("GET", path, map[string]string{"vmware-api-session-id": live, name: "root@evil.example"})
+			r := st.mustAuthorize(a, ev)
+			if r.Err != nil || r.Effect != "Deny" || r.Context[lambda.ContextErrorBody] != body {
+				t.Errorf("%s on %s: %+v, want Deny with %s", name, path, r, body)
+			}
+			if got := c.Reset(); len(got) != 0 {
+				t.Errorf("%s on %s: DynamoDB requests %v, want none", name, path, got)
+			}
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -209,7 +210,14 @@ func warmFunction(b testing.TB, ops ...httpapi.Operation) (invoker, *countingWri
 	// log-in neither hashes at full cost nor upgrades the stored hash.
 	svc.Passwords = argon2id.Hasher{Params: cheapParams}
 	if slices.Contains(ops, httpapi.OpAuthorize) {
-		return lambda.NewAuthorizer(httpapi.NewFrontDoor(svc, log), log), logs, engine
+		// As functions/authorize wires it: every Allow signs the
+		// upstream's assertion, in memory.
+		cfg.AssertionKeyFile, cfg.Audience = filepath.Join(b.TempDir(), "assertion-key.json"), "https://vc.example.com"
+		a, err := local.Assertions(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return lambda.NewAuthorizer(httpapi.NewFrontDoor(svc, log).WithAssertions(a), log), logs, engine
 	}
 	return lambda.NewHandler(httpapi.New(svc, log, ops...), log), logs, engine
 }

@@ -69,6 +69,9 @@ func TestResponsesCarryingATokenAreNeverStored(t *testing.T) {
 	carried := 0
 	for _, payload := range []string{"2.0", "1.0"} {
 		for _, rt := range httpapi.Routes {
+			if rt.Op == httpapi.OpJWKS {
+				continue // public keys, no session's: meant to be cached
+			}
 			t.Run(payload+"/"+rt.Method, func(t *testing.T) {
 				tok := cs.login()
 				headers := sid(tok)

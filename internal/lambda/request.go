@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/cis-session/cis-session/internal/httpapi"
 )
 
 // The conversion between API Gateway's events and net/http is written here,
@@ -113,6 +115,9 @@ func requestV1(ctx context.Context, ev *events.APIGatewayProxyRequest) (*http.Re
 			add(k, v)
 		}
 	}
+	// The base URL (an assertion's issuer) rides in the context the request
+	// is made with: no copy of the request.
+	ctx = httpapi.WithBaseURL(ctx, apiBaseURL(ev.RequestContext.DomainName, ev.RequestContext.Stage))
 	r, reason := newRequest(ctx, ev.HTTPMethod, ev.RequestContext.DomainName, ev.Path, q.String(), ev.Body, ev.IsBase64Encoded)
 	if r == nil {
 		return nil, reason
@@ -220,4 +225,15 @@ func (w *responseWriter) responseV2() events.APIGatewayV2HTTPResponse {
 func (w *responseWriter) responseV1() events.APIGatewayProxyResponse {
 	body, b64 := w.bodyForGateway()
 	return events.APIGatewayProxyResponse{StatusCode: w.status, MultiValueHeaders: w.header, Body: body, IsBase64Encoded: b64}
+}
+
+// apiBaseURL is the REST API's base URL as a client called it: on its
+// execute-api host (https://ID.execute-api.REGION.amazonaws.com/STAGE),
+// the stage is its first path segment; on a custom domain, whose base path
+// mapping is the whole domain (template.yaml), there is none.
+func apiBaseURL(domain, stage string) string {
+	if strings.HasSuffix(domain, ".amazonaws.com") && stage != "" {
+		return "https://" + domain + "/" + stage
+	}
+	return "https://" + domain
 }

@@ -93,6 +93,15 @@ func TestTheFrontDoorGuardsEveryOtherPath(t *testing.T) {
 			"integration.request.header." + httpapi.HeaderSessionID:      "''",
 			"integration.request.header.Cookie":                          "''",
 		}
+		// What the service sets upstream overwrites every spelling an
+		// upstream may read as it, for an answer reused from the
+		// authorizer's cache, which never sees the call.
+		for name, from := range map[string]string{httpapi.HeaderUser: lambda.ContextUser,
+			httpapi.HeaderSessionCreated: lambda.ContextCreatedTime, httpapi.HeaderAssertion: lambda.ContextAssertion} {
+			for _, spelling := range separatorSpellings(name) {
+				wantParams["integration.request.header."+spelling] = "context.authorizer." + from
+			}
+		}
 		if params := getMap(up, "requestParameters"); fmt.Sprint(params) != fmt.Sprint(wantParams) {
 			t.Errorf("%s: requestParameters\n%v\nwant\n%v", p, params, wantParams)
 		}
@@ -172,4 +181,22 @@ func TestAnotherStackCanAttach(t *testing.T) {
 			t.Errorf("output %s = %v, want %s's", out, o["Value"], value)
 		}
 	}
+}
+
+// separatorSpellings is every spelling of a dashed header name with each
+// '-' either '-' or '_': the names CGI, PHP and WSGI read alike.
+func separatorSpellings(name string) []string {
+	out := []string{""}
+	for i, part := range strings.Split(name, "-") {
+		var next []string
+		for _, o := range out {
+			if i == 0 {
+				next = append(next, part)
+				continue
+			}
+			next = append(next, o+"-"+part, o+"_"+part)
+		}
+		out = next
+	}
+	return out
 }

@@ -78,6 +78,8 @@ var OpPermissions = map[httpapi.Operation][]Permission{
 	// The front door: get's one conditional UpdateItem on every call it
 	// authorizes.
 	httpapi.OpAuthorize: getPermissions,
+	// The assertions' public keys: no table at all.
+	httpapi.OpJWKS: nil,
 }
 
 // Function is one Lambda function: the code in functions/<Dir>.
@@ -107,7 +109,7 @@ var (
 	// Vapi serves vAPI JSON-RPC (POST /api), the Python and Java SDKs'
 	// surface: its one route carries create, get and delete alike, so it
 	// has log-in's memory for the password hash.
-	Vapi = Function{Dir: "vapi", Ops: []httpapi.Operation{httpapi.OpJSONRPC}, MemoryMB: FullVCPUMemoryMB}
+	Vapi = Function{Dir: "vapi", Ops: []httpapi.Operation{httpapi.OpJSONRPC, httpapi.OpJWKS}, MemoryMB: FullVCPUMemoryMB}
 	// Authorize is the front door: API Gateway's authorizer for every
 	// other path under /api/ and /rest/. It serves no route of its own.
 	Authorize = Function{Dir: "authorize", Ops: []httpapi.Operation{httpapi.OpAuthorize}, MemoryMB: 512}

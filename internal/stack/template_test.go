@@ -287,8 +287,26 @@ func TestEveryVariableTheCodeReadsIsSet(t *testing.T) {
 				t.Errorf("%s: %s = %v; want a !Ref to a parameter on the functions that log in only", id, v, vars[v])
 			}
 		}
+		// The authorizer and the JSON-RPC function sign assertions: they
+		// alone get the key secret, the audience and the cache TTL.
+		signs := f.IsAuthorizer() || f.ForwardsUpstream()
+		for _, v := range config.AssertionVars {
+			if _, ok := vars[v]; ok != signs {
+				t.Errorf("%s: %s set = %v, want %v (only the functions signing assertions)", id, v, ok, signs)
+			}
+		}
+		if signs {
+			if r, _ := ref(vars[config.EnvAssertionKeySecret]); r != "AssertionKeySecret" {
+				t.Errorf("%s: %s = %v, want !Ref AssertionKeySecret (its ARN, never a seed)", id, config.EnvAssertionKeySecret, vars[config.EnvAssertionKeySecret])
+			}
+			if got := fmt.Sprint(vars[config.EnvUpstreamAudience]); got != "map[Fn::If:[HasUpstreamAudience map[Ref:UpstreamAudience] map[Ref:UpstreamUrl]]]" {
+				t.Errorf("%s: %s = %v, want UpstreamAudience, else UpstreamUrl", id, config.EnvUpstreamAudience, got)
+			}
+			delete(vars, config.EnvAssertionKeySecret)
+			delete(vars, config.EnvUpstreamAudience)
+		}
 		for k := range vars {
-			if !slices.Contains(config.Vars, k) && !slices.Contains(config.ForwardVars, k) && !slices.Contains(config.OIDCVars, k) {
+			if !slices.Contains(config.Vars, k) && !slices.Contains(config.ForwardVars, k) && !slices.Contains(config.OIDCVars, k) && !slices.Contains(config.AssertionVars, k) {
 				t.Errorf("%s: sets %s, which the code does not read (config.Vars)", id, k)
 			}
 		}
@@ -449,6 +467,7 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 			}
 			var got []stack.Permission
 			logActions, auditActions, traceActions, failureActions := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
+			readsSecret := false // the assertion's key seeds
 			policies, _ := role["Policies"].([]any)
 			for _, pol := range policies {
 				stmts, _ := get(pol, "PolicyDocument", "Statement").([]any)
@@ -475,6 +494,13 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 								}
 								traceActions[a] = true
 							}
+							continue
+						}
+						if sec, isRef := ref(r); isRef && sec == "AssertionKeySecret" {
+							if !slices.Equal(actions, []string{"secretsmanager:GetSecretValue"}) || !(f.IsAuthorizer() || f.ForwardsUpstream()) {
+								t.Errorf("%s: %v on the assertion key secret: want secretsmanager:GetSecretValue, for the signing functions only", roleID, actions)
+							}
+							readsSecret = true
 							continue
 						}
 						res, rattr, ok := getAtt(r)
@@ -519,6 +545,9 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 			}
 			if !logActions["logs:CreateLogStream"] || !logActions["logs:PutLogEvents"] {
 				t.Errorf("%s: cannot write its logs to %s", roleID, logGroup)
+			}
+			if signs := f.IsAuthorizer() || f.ForwardsUpstream(); readsSecret != signs {
+				t.Errorf("%s: reads the assertion key secret: %v, want %v (the functions that sign)", roleID, readsSecret, signs)
 			}
 			if len(traceActions) != len(tracingActions) {
 				t.Errorf("%s: traces need %v on \"*\", it grants %v", roleID, tracingActions, slices.Sorted(maps.Keys(traceActions)))

@@ -112,8 +112,17 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Forwarded calls carry an assertion signed with a key of make run's
+	// own, kept (private, never committed) under build/.
+	if cfg.AssertionKeyFile == "" && cfg.AssertionKeySecret == "" {
+		cfg.AssertionKeyFile = LocalAssertionKeyFile
+	}
+	gw, err := local.Gateway(cfg, db, log)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler:           tm.handler(local.Gateway(cfg, db, log), log),
+		Handler:           tm.handler(gw, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
@@ -180,6 +189,10 @@ func loopback(endpoint string) bool {
 // exists only while cis-local runs. CIS_LOCAL_ENV_FILE names another file
 // (the tests, which run several at once).
 const LocalEnvFile = "build/cis-local.env"
+
+// LocalAssertionKeyFile holds the seed of make run's assertion key,
+// written on first use (0600): a key of its own, never the stack's.
+const LocalAssertionKeyFile = "build/cis-local-assertion-key.json"
 
 // writeLocalEnv writes LocalEnvFile and returns its path.
 func writeLocalEnv(endpoint string, cfg config.Config, url string) (string, error) {

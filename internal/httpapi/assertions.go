@@ -1,0 +1,109 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/cis-session/cis-session/internal/assertion"
+	"github.com/cis-session/cis-session/internal/session"
+)
+
+// HeaderAssertion carries the front door's signed statement of who is
+// calling to the upstream (package assertion; docs/UPSTREAM.md).
+const HeaderAssertion = assertion.Header
+
+// JWKSPath is where the public keys of the assertions are published.
+const JWKSPath = "/.well-known/jwks.json"
+
+// OpJWKS is GET JWKSPath: the assertions' public keys, no session needed.
+const OpJWKS Operation = "jwks"
+
+// Assertions signs the assertion of each call the front door lets through.
+type Assertions struct {
+	Signer *assertion.Signer
+	// Absolute is the sessions' absolute lifetime: no assertion outlives
+	// its session's end.
+	Absolute time.Duration
+	Now      func() time.Time // time.Now when nil
+}
+
+func (a *Assertions) sign(r *http.Request, v Verdict) (string, error) {
+	now := time.Now
+	if a.Now != nil {
+		now = a.Now
+	}
+	return a.Signer.Sign(BaseURL(r), v.Session.User, v.hash[:], now(), v.Session.Created.Add(a.Absolute))
+}
+
+type baseURLKey struct{}
+
+// WithBaseURL returns ctx carrying the API's base URL as the client called
+// it (scheme, host and, on an execute-api host, the stage): an
+// assertion's issuer.
+func WithBaseURL(ctx context.Context, base string) context.Context {
+	return context.WithValue(ctx, baseURLKey{}, base)
+}
+
+// BaseURL is the API's base URL for r: the one WithBaseURL set, else
+// r's scheme and host (make run's http://127.0.0.1:PORT).
+func BaseURL(r *http.Request) string {
+	if b, ok := r.Context().Value(baseURLKey{}).(string); ok {
+		return b
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// WithAssertions has the front door sign an assertion for every call it
+// lets through (Verdict.Assertion). It returns d.
+func (d *FrontDoor) WithAssertions(a *Assertions) *FrontDoor {
+	d.assert = a
+	return d
+}
+
+// withAssertion signs v's assertion when the door signs any; a failure to
+// sign refuses the call as a backend failure.
+func (d *FrontDoor) withAssertion(r *http.Request, path, rawID string, v Verdict) Verdict {
+	if !v.Allowed || d.assert == nil {
+		return v
+	}
+	tok, _ := session.ParseToken(rawID) // it parsed: the session was found by it
+	v.hash = tok.Hash()
+	a, err := d.assert.sign(r, v)
+	if err != nil {
+		err = session.Unavailable("sign assertion", err)
+		d.log.ErrorContext(r.Context(), "authorize failed", "request_id", RequestID(r.Context()), "status", errUnavailable.status, "error", err.Error())
+		return Verdict{Status: errUnavailable.status, Body: errorJSON(surfaceOf(path), errUnavailable), err: err}
+	}
+	v.Assertion = a
+	return v
+}
+
+// WithAssertions has the handler's JSON-RPC front door sign assertions,
+// and serves their public keys at JWKSPath when the handler serves OpJWKS.
+// It returns h.
+func (h *Handler) WithAssertions(a *Assertions) *Handler {
+	h.door.WithAssertions(a)
+	h.jwks = a.Signer.Keys().JWKS()
+	return h
+}
+
+// serveJWKS answers the published keys: public, cacheable for as long as
+// a key is published before it signs (docs/UPSTREAM.md, Rotation).
+func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request, s surface) {
+	jwks := h.jwks
+	if jwks == nil {
+		jwks = []byte(`{"keys":[]}`) // no assertion signed: no key to trust
+	}
+	w.Header().Set("Cache-Control", JWKSCacheControl)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(jwks)
+}
+
+// JWKSCacheControl is how long a client may keep the key set: 5 minutes,
+// well within the time a rotation publishes a key before it signs.
+const JWKSCacheControl = "public, max-age=300"

@@ -1,0 +1,57 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/cis-session/cis-session/internal/assertion"
+	"github.com/cis-session/cis-session/internal/httpapi"
+)
+
+// TestTheJWKSIsServedWithoutASession: GET /.well-known/jwks.json answers
+// the signer's public keys, cacheable, to anyone; a handler that signs
+// nothing answers an empty set; other methods are operation_not_found.
+func TestTheJWKSIsServedWithoutASession(t *testing.T) {
+	v, err := assertion.NewSecretValue("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeds, _ := assertion.ParseSecrets(v, "")
+	ks, _ := assertion.NewKeySet(seeds)
+	s, _ := assertion.NewSigner(ks, "https://vc.example.com", 0)
+	signing := httpapi.New(&fakeService{}, slog.New(slog.DiscardHandler)).WithAssertions(&httpapi.Assertions{Signer: s})
+	plain := httpapi.New(&fakeService{}, slog.New(slog.DiscardHandler))
+	for name, c := range map[string]struct {
+		h      http.Handler
+		method string
+		status int
+		body   string
+	}{
+		"TheKeys":        {signing, http.MethodGet, 200, string(ks.JWKS())},
+		"NoSignerNoKeys": {plain, http.MethodGet, 200, `{"keys":[]}`},
+		"APostIsNoRoute": {signing, http.MethodPost, 404, operationNotFound},
+		"AHeadIsNoRoute": {signing, http.MethodHead, 404, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			c.h.ServeHTTP(w, httptest.NewRequest(c.method, httpapi.JWKSPath, nil))
+			if w.Code != c.status || (c.body != "" && w.Body.String() != c.body) {
+				t.Fatalf("%d %s, want %d %s", w.Code, w.Body, c.status, c.body)
+			}
+			if c.status != 200 {
+				return
+			}
+			if w.Header().Get("Cache-Control") != httpapi.JWKSCacheControl || w.Header().Get("Content-Type") != "application/json" {
+				t.Errorf("headers %v", w.Header())
+			}
+			var set struct{ Keys []map[string]any }
+			if err := json.Unmarshal(w.Body.Bytes(), &set); err != nil || strings.Contains(w.Body.String(), `"d"`) {
+				t.Errorf("body %s", w.Body)
+			}
+		})
+	}
+}

@@ -1,0 +1,81 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/cis-session/cis-session/internal/session"
+)
+
+// errReservedHeader is why a call sending a reserved header is refused.
+var (
+	errReservedHeader     = session.Errorf(session.EINVALID, "the request sends a header reserved to the service")
+	errReservedHeaderAuth = session.Errorf(session.EUNAUTHENTICATED, "the request sends a header reserved to the service")
+)
+
+// ReservedPrefix begins the name of every header the service sets on a call
+// it forwards to the upstream (HeaderUser, HeaderSessionCreated,
+// HeaderAssertion): the upstream believes what comes under these names, so
+// a client may send none of them.
+const ReservedPrefix = "vmware-cis-"
+
+// ReservedHeader returns the first header of h whose name, read as CGI,
+// PHP and WSGI servers read it (case-folded, '_' as '-'), begins with
+// ReservedPrefix, or "" when there is none. Such a name would reach an
+// upstream as one the service sets (HTTP_VMWARE_CIS_USER is both
+// "vmware-cis-user" and "vmware_cis_user"), so the front door refuses the
+// call rather than pick which spelling an upstream will believe.
+//
+// How it refuses: on /api/* and /rest/*, vAPI's 401 unauthenticated, as
+// for a call without a live session, because that is all the deployed
+// gateway can say (the authorizer can only deny, and API Gateway's
+// ACCESS_DENIED response has one status, 401); make run's gateway says the
+// same. On JSON-RPC, where the function answers itself, vAPI's
+// invalid_request. Either way before any storage request, and the log
+// line's outcome is "reserved_header".
+func ReservedHeader(h http.Header) string {
+	for name := range h {
+		if Reserved(name) {
+			return name
+		}
+	}
+	return ""
+}
+
+// Reserved reports whether a header name is reserved to the service: see
+// ReservedHeader.
+func Reserved(name string) bool {
+	if len(name) < len(ReservedPrefix) {
+		return false
+	}
+	for i := range len(ReservedPrefix) {
+		c := name[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != ReservedPrefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// refuseReserved is the front door's verdict on a call that sends a header
+// reserved to the service (see ReservedHeader), decided before any storage
+// request.
+func (d *FrontDoor) refuseReserved(r *http.Request, path string) (Verdict, bool) {
+	name := ReservedHeader(r.Header)
+	if name == "" {
+		return Verdict{}, false
+	}
+	ctx := r.Context()
+	d.log.InfoContext(ctx, "authorize", "request_id", RequestID(ctx), "outcome", "reserved_header",
+		"header", strings.ToLower(name))
+	if path == JSONRPCPath {
+		return Verdict{Status: errInvalidRequest.status, Body: errorJSON(surfaceOf(path), errInvalidRequest), err: errReservedHeader}, true
+	}
+	return Verdict{Status: errUnauthenticated.status, Body: errorJSON(surfaceOf(path), errUnauthenticated), err: errReservedHeaderAuth}, true
+}

@@ -1,0 +1,73 @@
+// Package secrets reads the assertions' key seeds from AWS Secrets Manager,
+// once, at a function's init. It is the only importer of the Secrets
+// Manager SDK. The seeds never leave memory: no log line, no error names
+// a value.
+package secrets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/cis-session/cis-session/internal/assertion"
+	"github.com/cis-session/cis-session/internal/awsenv"
+)
+
+// The version stages read: AWSCURRENT signs; AWSPREVIOUS and AWSPENDING are
+// published (docs/UPSTREAM.md, Rotation).
+const (
+	StageCurrent  = "AWSCURRENT"
+	StagePrevious = "AWSPREVIOUS"
+	StagePending  = "AWSPENDING"
+)
+
+// InitTimeout bounds the reads at init: well within a Lambda init's 10 s.
+const InitTimeout = 5 * time.Second
+
+// LoadSeeds reads the secret id's current, previous and pending versions
+// (the three at once) into assertion seeds. A missing previous or pending
+// version is none; a missing current one is an error. The client is
+// configured from the environment as the DynamoDB client is (awsenv), its
+// endpoint overridden by AWS_ENDPOINT_URL_SECRETS_MANAGER.
+func LoadSeeds(ctx context.Context, id string) (assertion.Seeds, error) {
+	cfg, err := awsenv.Config(os.LookupEnv, "AWS_ENDPOINT_URL_SECRETS_MANAGER")
+	if err != nil {
+		return assertion.Seeds{}, err
+	}
+	return LoadSeedsWith(ctx, secretsmanager.NewFromConfig(cfg), id)
+}
+
+// LoadSeedsWith is LoadSeeds with a client of the caller's.
+func LoadSeedsWith(ctx context.Context, c *secretsmanager.Client, id string) (assertion.Seeds, error) {
+	ctx, cancel := context.WithTimeout(ctx, InitTimeout)
+	defer cancel()
+	stages := []string{StageCurrent, StagePrevious, StagePending}
+	values := make([]string, len(stages))
+	errs := make([]error, len(stages))
+	var wg sync.WaitGroup
+	for i, stage := range stages {
+		wg.Go(func() {
+			out, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id), VersionStage: aws.String(stage)})
+			var missing *types.ResourceNotFoundException
+			switch {
+			case errors.As(err, &missing) && stage != StageCurrent:
+			case err != nil:
+				errs[i] = fmt.Errorf("read %s of the assertion key secret: %w", stage, err)
+			case out.SecretString != nil:
+				values[i] = *out.SecretString
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return assertion.Seeds{}, err
+	}
+	return assertion.ParseSecretVersions(values[0], values[1], values[2])
+}
