@@ -2,8 +2,9 @@
 // it loads the document and checks one request and the answer it got
 // against it, with kin-openapi's openapi3filter. Its tests drive the real
 // `make run` binary through every status of every session operation on each
-// surface and check each exchange here, so the document cannot drift from
-// what the service does.
+// surface, with federated log-in off and on (a real OpenID Connect issuer
+// on loopback, dev/oidcissuer), and check each exchange here, so the
+// document cannot drift from what the service does.
 //
 // The document is OpenAPI 3.1. kin-openapi v0.153.0 loads and validates 3.1
 // documents, and openapi3filter validates 3.1 schemas with a JSON Schema
