@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,12 @@ func TestAnAnswerTheDocumentDoesNotDescribeIsReported(t *testing.T) {
 	withWWW.Set("WWW-Authenticate", httpapi.Challenge)
 	noCache := okHeader()
 	noCache.Del("Cache-Control")
+	federated := strings.Replace(unauth, `"Basic realm=\"VAPI endpoint\""`, strconv.Quote(httpapi.ChallengeFederated), 1)
+	withFedWWW := okHeader()
+	withFedWWW.Set("WWW-Authenticate", httpapi.ChallengeFederated)
+	bearerOnly := `Bearer realm="VAPI endpoint"`
+	withBearerWWW := okHeader()
+	withBearerWWW.Set("WWW-Authenticate", bearerOnly)
 
 	for _, c := range []struct {
 		name   string
@@ -125,6 +132,9 @@ func TestAnAnswerTheDocumentDoesNotDescribeIsReported(t *testing.T) {
 	}{
 		{"TheDocumentedAnswer", 200, okHeader(), info, true},
 		{"TheDocumented401", 401, withWWW, unauth, true},
+		{"TheDocumentedFederated401", 401, withFedWWW, federated, true},
+		{"A401OfferingBearerAlone", 401, withBearerWWW, strings.Replace(unauth, `"Basic realm=\"VAPI endpoint\""`, strconv.Quote(bearerOnly), 1), false},
+		{"A401WithTheChallengeOfAnotherRealm", 401, withWWW, strings.Replace(unauth, `VAPI endpoint`, `vCenter`, 1), false},
 		{"AStatusNotDeclared", 404, okHeader(), `{"error_type":"NOT_FOUND","messages":[{"args":[],"default_message":"Not found.","id":"x"}]}`, false},
 		{"A500", 500, okHeader(), `{"error_type":"INTERNAL_SERVER_ERROR","messages":[{"args":[],"default_message":"x","id":"x"}]}`, false},
 		{"ARequiredHeaderMissing", 200, noCache, info, false},
@@ -157,6 +167,28 @@ func TestAnAnswerTheDocumentDoesNotDescribeIsReported(t *testing.T) {
 		res, err := spec.Check(context.Background(), Exchange{Request: r, Status: 204, Header: okHeader(), Body: []byte(`""`)})
 		if err != nil || res.Response == nil {
 			t.Errorf("a 204 with a body: reported %v (%v), want reported", res.Response, err)
+		}
+	})
+
+	// The front door takes session ids only: its 401 offers Basic alone,
+	// federation on or off.
+	t.Run("AFrontDoor401OfferingBearer", func(t *testing.T) {
+		for _, target := range []string{"/api/vcenter/vm", "/rest/vcenter/vm"} {
+			r := httptest.NewRequest("GET", target, nil)
+			r.Header.Set(httpapi.HeaderSessionID, strings.Repeat("ab", 16))
+			body := federated
+			if strings.HasPrefix(target, "/rest/") {
+				body = `{"type":"com.vmware.vapi.std.errors.unauthenticated","value":{"messages":[{"args":[],"default_message":"Authentication required.","id":"x"}],"challenge":` + strconv.Quote(httpapi.ChallengeFederated) + `}}`
+			}
+			for name, header := range map[string]http.Header{"InBoth": withFedWWW, "InTheBodyAlone": withWWW} {
+				res, err := spec.Check(context.Background(), Exchange{Request: r, Status: 401, Header: header, Body: []byte(body)})
+				if err != nil || res.Response == nil {
+					t.Errorf("%s, %s: reported %v (%v), want reported", target, name, res.Response, err)
+				}
+			}
+			if res, err := spec.Check(context.Background(), Exchange{Request: r, Status: 401, Header: withFedWWW, Body: []byte(unauth)}); err != nil || res.Response == nil {
+				t.Errorf("%s, Bearer in the header alone: reported %v (%v), want reported", target, res.Response, err)
+			}
 		}
 	})
 
@@ -218,3 +250,49 @@ paths:
                 properties:
                   session_user: {type: string}
 `
+
+// TestAChallengeOtherThanTheRunsIsReported: checkChallenge, which holds
+// what the document cannot (that a 401's header and body agree, and which
+// of the two challenges a run gives), reports every disagreement.
+func TestAChallengeOtherThanTheRunsIsReported(t *testing.T) {
+	basicOnly, fed := httpapi.Challenge, httpapi.ChallengeFederated
+	api := func(c string) string {
+		return `{"error_type":"UNAUTHENTICATED","messages":[],"challenge":` + strconv.Quote(c) + `}`
+	}
+	rest := func(c string) string {
+		return `{"type":"com.vmware.vapi.std.errors.unauthenticated","value":{"messages":[],"challenge":` + strconv.Quote(c) + `}}`
+	}
+	rpc := func(c string) string {
+		return `{"jsonrpc":"2.0","id":"1","result":{"error":{"ERROR":{"com.vmware.vapi.std.errors.unauthenticated":{"messages":[],"challenge":{"OPTIONAL":` + strconv.Quote(c) + `}}}}}}`
+	}
+	www := func(vs ...string) http.Header { return http.Header{"Www-Authenticate": vs} }
+	for _, c := range []struct {
+		name   string
+		want   string
+		status int
+		header http.Header
+		body   string
+		ok     bool
+	}{
+		{"TheRunsChallengeInBoth", fed, 401, www(fed), api(fed), true},
+		{"TheRunsChallengeInBothOnRest", basicOnly, 401, www(basicOnly), rest(basicOnly), true},
+		{"TheRunsChallengeInAJSONRPCError", fed, 200, nil, rpc(fed), true},
+		{"NoChallengeOnASuccess", fed, 201, nil, `"0123456789abcdef0123456789abcdef"`, true},
+		{"TheOtherConfigurationsChallenge", fed, 401, www(basicOnly), api(basicOnly), false},
+		{"TheHeaderAndTheBodyDisagree", fed, 401, www(fed), api(basicOnly), false},
+		{"TheBodyAndTheHeaderDisagreeOnRest", fed, 401, www(basicOnly), rest(fed), false},
+		{"TwoHeaders", basicOnly, 401, www(basicOnly, basicOnly), api(basicOnly), false},
+		{"NoHeader", basicOnly, 401, nil, api(basicOnly), false},
+		{"NoChallengeInTheBody", basicOnly, 401, www(basicOnly), `{"error_type":"UNAUTHENTICATED","messages":[]}`, false},
+		{"AJSONRPCErrorWithTheOtherChallenge", basicOnly, 200, nil, rpc(fed), false},
+		{"AJSONRPCErrorWithAHeader", fed, 200, www(fed), rpc(fed), false},
+		{"AChallengeOnASuccess", fed, 200, www(fed), `{"value":"x"}`, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := checkChallenge(c.want, Exchange{Status: c.status, Header: c.header, Body: []byte(c.body)})
+			if (err == nil) != c.ok {
+				t.Errorf("checkChallenge = %v; want reported: %v", err, !c.ok)
+			}
+		})
+	}
+}

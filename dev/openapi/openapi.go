@@ -2,8 +2,9 @@
 // it loads the document and checks one request and the answer it got
 // against it, with kin-openapi's openapi3filter. Its tests drive the real
 // `make run` binary through every status of every session operation on each
-// surface and check each exchange here, so the document cannot drift from
-// what the service does.
+// surface, with federated log-in off and on (a real OpenID Connect issuer
+// on loopback, dev/oidcissuer), and check each exchange here, so the
+// document cannot drift from what the service does.
 //
 // The document is OpenAPI 3.1. kin-openapi v0.153.0 loads and validates 3.1
 // documents, and openapi3filter validates 3.1 schemas with a JSON Schema
@@ -168,14 +169,16 @@ func (s *Spec) Find(r *http.Request) (*routers.Route, map[string]string, error) 
 }
 
 // presented checks that a request presents what a security scheme names: a
-// Basic Authorization header, the header, or the cookie. Whether the
-// credentials are good is the service's to say, and its answer is checked.
+// Basic or Bearer Authorization header (the scheme name in any case, RFC
+// 7235 section 2.1), the header, or the cookie. Whether the credentials
+// are good is the service's to say, and its answer is checked.
 func presented(_ context.Context, in *openapi3filter.AuthenticationInput) error {
 	r := in.RequestValidationInput.Request
 	ss := in.SecurityScheme
 	switch {
-	case ss.Type == "http" && strings.EqualFold(ss.Scheme, "basic"):
-		if a := r.Header.Get("Authorization"); len(a) > len("Basic ") && strings.EqualFold(a[:len("Basic ")], "Basic ") {
+	case ss.Type == "http" && (strings.EqualFold(ss.Scheme, "basic") || strings.EqualFold(ss.Scheme, "bearer")):
+		prefix := ss.Scheme + " "
+		if a := r.Header.Get("Authorization"); len(a) > len(prefix) && strings.EqualFold(a[:len(prefix)], prefix) {
 			return nil
 		}
 	case ss.Type == "apiKey" && ss.In == "header":

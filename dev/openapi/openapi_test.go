@@ -15,6 +15,7 @@ import (
 	"github.com/cis-session/cis-session/dev/faultproxy"
 	"github.com/cis-session/cis-session/dev/localdynamo"
 	"github.com/cis-session/cis-session/dev/localrun"
+	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/httpapi"
 )
 
@@ -36,10 +37,14 @@ const (
 // and the document must say that it does not describe it.
 //
 // The binary's store is reached through a fault proxy, so the 503s are the
-// binary's own answers to a failing DynamoDB. Every operation and status the
-// document declares must have been seen by the end, here or, for the three
-// the binary cannot give (answersMakeRunCannotGive), from the code that
-// gives them when deployed.
+// binary's own answers to a failing DynamoDB. This run has federation off:
+// a bearer token is refused as a wrong password, and every 401 offers
+// Basic alone. A second run has it on (federationOn): every status of a
+// bearer log-in on each surface. In both, the challenge of every 401 is
+// held to the configuration's, in the header and the body alike
+// (checkChallenge). Every operation and status the document declares must
+// have been seen by the end, here or, for the three the binary cannot give
+// (answersMakeRunCannotGive), from the code that gives them when deployed.
 func TestTheLocalServiceAnswersAsDocumented(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -62,12 +67,17 @@ func TestTheLocalServiceAnswersAsDocumented(t *testing.T) {
 		"DYNAMODB_READ_ON_FAILED_CONDITION=true", // dynalite's way, which cis-local sets only for an engine it starts
 		"LOGIN_MAX_FAILURES=0",                   // the wrong passwords here must not lock the user out
 		fmt.Sprintf("MAX_SESSIONS_PER_USER=%d", sessionCap),
+		config.EnvOIDCIssuer+"=", // federation off, whatever this process's environment says
 	)
-	c := &client{t: t, spec: spec, base: run.URL, seen: seen{}}
+	c := &client{spec: spec, base: run.URL, seen: seen{}, challenge: httpapi.Challenge}
 
-	live := c.login()
-	gone := c.login()
-	c.logout(gone)
+	live := c.login(t)
+	gone := c.login(t)
+	// Federation is off in this run: a well-signed token of an issuer it
+	// was never told of is refused as a wrong password, and the challenge
+	// is Basic alone (checkChallenge).
+	untrusted := issuerToken(t)
+	c.logout(t, gone)
 	unknown := strings.Repeat("ab", 16)
 	malformed := "../../etc/passwd"
 
@@ -77,7 +87,8 @@ func TestTheLocalServiceAnswersAsDocumented(t *testing.T) {
 			{name: "CreateWithAWrongPasswordIsUnauthenticated", method: "POST", path: "/api/session", header: basic(admin, "wrong"), status: 401, want: `"UNAUTHENTICATED"`},
 			{name: "CreateForAnUnknownUserIsUnauthenticated", method: "POST", path: "/api/session", header: basic("nobody@vsphere.local", "wrong"), status: 401, want: `"UNAUTHENTICATED"`},
 			{name: "CreateWithoutCredentialsIsUnauthenticated", method: "POST", path: "/api/session", status: 401, want: `"UNAUTHENTICATED"`, undocumented: true},
-			{name: "CreateWithAnotherSchemeIsUnauthenticated", method: "POST", path: "/api/session", header: hdr("Authorization", "Bearer abc"), status: 401, want: `"UNAUTHENTICATED"`, undocumented: true},
+			{name: "CreateWithABearerTokenIsUnauthenticated", method: "POST", path: "/api/session", header: hdr("Authorization", "Bearer "+untrusted), status: 401, want: `"UNAUTHENTICATED"`},
+			{name: "CreateWithAnotherSchemeIsUnauthenticated", method: "POST", path: "/api/session", header: hdr("Authorization", "Negotiate abc"), status: 401, want: `"UNAUTHENTICATED"`, undocumented: true},
 			{name: "CreateWithAnOversizedAuthorizationIsUnauthenticated", method: "POST", path: "/api/session", header: hdr("Authorization", "Basic "+strings.Repeat("QUFB", httpapi.MaxAuthorizationLen/4+1)), status: 401, want: `"UNAUTHENTICATED"`},
 			{name: "GetAnswersTheInfo", method: "GET", path: "/api/session", header: sid(live), status: 200, want: `"user":"` + admin + `"`},
 			{name: "GetWithTheSessionHeaderTwiceIsUnauthenticated", method: "GET", path: "/api/session", header: hdr(httpapi.HeaderSessionID, live, httpapi.HeaderSessionID, live), status: 401, want: `"UNAUTHENTICATED"`},
@@ -87,7 +98,7 @@ func TestTheLocalServiceAnswersAsDocumented(t *testing.T) {
 			{name: "GetWithAnUnknownSessionIsUnauthenticated", method: "GET", path: "/api/session", header: sid(unknown), status: 401, want: `"UNAUTHENTICATED"`},
 			{name: "GetWithAMalformedSessionIsUnauthenticated", method: "GET", path: "/api/session", header: sid(malformed), status: 401, want: `"UNAUTHENTICATED"`},
 			{name: "GetAfterDeleteIsUnauthenticated", method: "GET", path: "/api/session", header: sid(gone), status: 401, want: `"UNAUTHENTICATED"`},
-			{name: "DeleteAnswersNoContent", method: "DELETE", path: "/api/session", header: sid(c.login()), status: 204},
+			{name: "DeleteAnswersNoContent", method: "DELETE", path: "/api/session", header: sid(c.login(t)), status: 204},
 			{name: "DeleteAfterDeleteIsUnauthenticated", method: "DELETE", path: "/api/session", header: sid(gone), status: 401, want: `"UNAUTHENTICATED"`},
 			{name: "DeleteWithoutASessionIsUnauthenticated", method: "DELETE", path: "/api/session", status: 401, want: `"UNAUTHENTICATED"`, undocumented: true},
 		})
@@ -97,12 +108,13 @@ func TestTheLocalServiceAnswersAsDocumented(t *testing.T) {
 		const p = httpapi.LegacySessionPath
 		headerAuthn := basic(admin, localrun.Password)
 		headerAuthn.Set(httpapi.HeaderUseHeaderAuthn, "true")
-		withCookie := c.restLogin()
+		withCookie := c.restLogin(t)
 		c.each(t, []call{
 			{name: "CreateWithHeaderAuthnSetsNoCookie", method: "POST", path: p, header: headerAuthn, status: 200, want: `{"value":"`, cookie: "none"},
 			{name: "CreateSetsTheSessionCookie", method: "POST", path: p, header: basic(admin, localrun.Password), status: 200, want: `{"value":"`, cookie: "set"},
 			{name: "CreateWithAWrongPasswordIsUnauthenticated", method: "POST", path: p, header: basic(admin, "wrong"), status: 401, want: `"com.vmware.vapi.std.errors.unauthenticated"`},
 			{name: "CreateWithoutCredentialsIsUnauthenticated", method: "POST", path: p, status: 401, want: `"com.vmware.vapi.std.errors.unauthenticated"`, undocumented: true},
+			{name: "CreateWithABearerTokenIsUnauthenticated", method: "POST", path: p, header: hdr("Authorization", "Bearer "+untrusted), status: 401, want: `"com.vmware.vapi.std.errors.unauthenticated"`, cookie: "none"},
 			{name: "ActionGetAnswersTheInfo", method: "POST", path: p + "?~action=get", header: sid(live), status: 200, want: `{"value":{"user":"` + admin + `"`},
 			{name: "ActionGetByCookieAnswersTheInfo", method: "POST", path: p + "?~action=get", header: cookie(withCookie), status: 200, want: admin},
 			{name: "TheHeaderWinsOverTheCookie", method: "POST", path: p + "?~action=get", header: hdr(httpapi.HeaderSessionID, gone, "Cookie", httpapi.CookieSessionID+"="+withCookie), status: 401, want: "unauthenticated"},
@@ -119,7 +131,7 @@ func TestTheLocalServiceAnswersAsDocumented(t *testing.T) {
 			{name: "GetAfterDeleteIsUnauthenticated", method: "GET", path: p, header: cookie(gone), status: 401, want: "unauthenticated"},
 			{name: "GetWithAnActionIsOperationNotFound", method: "GET", path: p + "?~action=get", header: sid(live), status: 404, want: "operation_not_found"},
 			{name: "GetWithAnEmptyActionIsInvalid", method: "GET", path: p + "?~action=", header: sid(live), status: 400, want: "invalid_request"},
-			{name: "DeleteByHeaderAnswersAnEmpty200", method: "DELETE", path: p, header: sid(c.login()), status: 200, cookie: "none"},
+			{name: "DeleteByHeaderAnswersAnEmpty200", method: "DELETE", path: p, header: sid(c.login(t)), status: 200, cookie: "none"},
 			{name: "DeleteByCookieExpiresTheCookie", method: "DELETE", path: p, header: cookie(withCookie), status: 200, cookie: "expired"},
 			{name: "DeleteAfterDeleteIsUnauthenticated", method: "DELETE", path: p, header: sid(gone), status: 401, want: "unauthenticated"},
 			{name: "DeleteWithoutASessionIsUnauthenticated", method: "DELETE", path: p, status: 401, want: "unauthenticated", undocumented: true},
@@ -134,11 +146,12 @@ func TestTheLocalServiceAnswersAsDocumented(t *testing.T) {
 			{name: "CreateWithAWrongPasswordIsUnauthenticated", method: "POST", path: "/api", body: invoke("2", "create", userPass(admin, "wrong"), emptyInput), status: 200, want: `"com.vmware.vapi.std.errors.unauthenticated"`},
 			{name: "CreateWithoutASecurityContextIsUnauthenticated", method: "POST", path: "/api", body: invoke("3", "create", "", emptyInput), status: 200, want: `"com.vmware.vapi.std.errors.unauthenticated"`},
 			{name: "CreateWithAPasswordNotAStringIsUnauthenticated", method: "POST", path: "/api", body: invoke("3", "create", `"securityCtx":{"schemeId":"com.vmware.vapi.std.security.user_pass","userName":"`+admin+`","password":1}`, emptyInput), status: 200, want: `"com.vmware.vapi.std.errors.unauthenticated"`, undocumented: true},
+			{name: "CreateWithAnOAuthContextIsUnauthenticated", method: "POST", path: "/api", body: invoke("3", "create", oauthCtx(untrusted), emptyInput), status: 200, want: `"com.vmware.vapi.std.errors.unauthenticated"`},
 			{name: "CreateWithASessionContextIsUnauthenticated", method: "POST", path: "/api", body: invoke("3", "create", sessionCtx(live), emptyInput), status: 200, want: `"com.vmware.vapi.std.errors.unauthenticated"`},
 			{name: "GetAnswersTheInfo", method: "POST", path: "/api", body: invoke(4, "get", sessionCtx(live), emptyInput), status: 200, want: `"com.vmware.cis.session.info":{"user":"` + admin + `"`},
 			{name: "GetByTheHeaderAnswersTheInfo", method: "POST", path: "/api", header: sid(live), body: invoke(nil, "get", "", emptyInput), status: 200, want: `"id":null,"result":{"output":{"STRUCTURE"`},
 			{name: "GetAfterDeleteIsUnauthenticated", method: "POST", path: "/api", body: invoke("5", "get", sessionCtx(gone), emptyInput), status: 200, want: `"com.vmware.vapi.std.errors.unauthenticated"`},
-			{name: "DeleteAnswersANullOutput", method: "POST", path: "/api", body: invoke("6", "delete", sessionCtx(c.login()), emptyInput), status: 200, want: `"result":{"output":null}`},
+			{name: "DeleteAnswersANullOutput", method: "POST", path: "/api", body: invoke("6", "delete", sessionCtx(c.login(t)), emptyInput), status: 200, want: `"result":{"output":null}`},
 			{name: "DeleteAfterDeleteIsUnauthenticated", method: "POST", path: "/api", body: invoke("7", "delete", sessionCtx(gone), emptyInput), status: 200, want: `"com.vmware.vapi.std.errors.unauthenticated"`},
 			{name: "AnotherOperationIsOperationNotFound", method: "POST", path: "/api", body: invoke("8", "list", sessionCtx(live), emptyInput), status: 200, want: `"com.vmware.vapi.std.errors.operation_not_found"`},
 			{name: "AnInputIsInvalidRequest", method: "POST", path: "/api", body: invoke("9", "get", sessionCtx(live), `{"STRUCTURE":{"operation-input":{"x":1}}}`), status: 200, want: `"com.vmware.vapi.std.errors.invalid_request"`},
@@ -173,11 +186,11 @@ func TestTheLocalServiceAnswersAsDocumented(t *testing.T) {
 		var opened []string
 		defer func() {
 			for _, id := range opened {
-				c.logout(id)
+				c.logout(t, id)
 			}
 		}()
 		for range sessionCap + 1 {
-			x := c.send(call{method: "POST", path: "/api/session", header: basic(admin, localrun.Password)})
+			x := c.send(t, call{method: "POST", path: "/api/session", header: basic(admin, localrun.Password)})
 			if x.Status == 201 {
 				var id string
 				if err := json.Unmarshal(x.Body, &id); err != nil {
@@ -230,10 +243,13 @@ func TestTheLocalServiceAnswersAsDocumented(t *testing.T) {
 	// still there once the store answers again.
 	c.each(t, []call{{name: "TheSessionOutlivesTheFault", method: "GET", path: "/api/session", header: sid(live), status: 200, want: admin}})
 
+	// The same binary with federated log-in on, on the same engine.
+	t.Run("FederationOn", func(t *testing.T) { federationOn(t, spec, c.seen, eng.Endpoint) })
+
 	if t.Failed() {
 		return
 	}
-	offline := &client{t: t, spec: spec, seen: c.seen}
+	offline := &client{spec: spec, seen: c.seen, challenge: httpapi.Challenge}
 	answersMakeRunCannotGive(t, offline)
 	c.seen.mustCover(t, spec)
 }
@@ -258,10 +274,14 @@ type call struct {
 
 // client sends calls to the service and checks each exchange.
 type client struct {
-	t    *testing.T
 	spec *Spec
 	base string
 	seen seen
+	// challenge is the session service's 401 challenge in this run's
+	// configuration: httpapi.Challenge with federation off,
+	// httpapi.ChallengeFederated with it on. The front door's is
+	// httpapi.Challenge either way.
+	challenge string
 }
 
 // each runs the calls in order, each as a subtest.
@@ -269,17 +289,17 @@ func (c *client) each(t *testing.T, calls []call) {
 	t.Helper()
 	for _, cl := range calls {
 		t.Run(cl.name, func(t *testing.T) {
-			x := c.send(cl)
+			x := c.send(t, cl)
 			c.check(t, cl, x)
 		})
 	}
 }
 
-func (c *client) send(cl call) Exchange {
-	c.t.Helper()
+func (c *client) send(t testing.TB, cl call) Exchange {
+	t.Helper()
 	req, err := http.NewRequest(cl.method, c.base+cl.path, strings.NewReader(cl.body))
 	if err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	for k, vs := range cl.header {
 		for _, v := range vs {
@@ -291,12 +311,12 @@ func (c *client) send(cl call) Exchange {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return Exchange{Request: req, RequestBody: []byte(cl.body), Status: resp.StatusCode, Header: resp.Header, Body: body}
 }
@@ -314,6 +334,9 @@ func (c *client) check(t *testing.T, cl call, x Exchange) {
 	if err != nil {
 		t.Fatalf("the document has no operation for %s %s: %v", cl.method, cl.path, err)
 	}
+	if err := checkChallenge(c.challengeFor(res.Operation, x), x); err != nil {
+		t.Errorf("%s: %v", res.Operation, err)
+	}
 	switch {
 	case cl.undocumented && res.Request == nil:
 		t.Errorf("%s: the document describes the request, which this case sends as one it does not", res.Operation)
@@ -324,6 +347,69 @@ func (c *client) check(t *testing.T, cl call, x Exchange) {
 		t.Errorf("%s: the answer %d %s is not what the document declares: %v", res.Operation, x.Status, x.Body, res.Response)
 	}
 	c.seen.add(res.Operation, x.Status)
+}
+
+// challengeFor is the challenge an answer to x's request must carry if it
+// carries one: the front door's (Basic alone) behind the front door and for
+// a JSON-RPC call for another service, else the session service's.
+func (c *client) challengeFor(op string, x Exchange) string {
+	var rpc struct {
+		Params struct{ ServiceID string }
+	}
+	switch {
+	case strings.HasPrefix(op, "FrontDoor."),
+		op == "JsonRpc.invoke" && json.Unmarshal(x.RequestBody, &rpc) == nil && rpc.Params.ServiceID != httpapi.ServiceSession:
+		return httpapi.Challenge
+	}
+	return c.challenge
+}
+
+// checkChallenge holds an answer's challenge to want, exactly: a 401 has
+// want in WWW-Authenticate (once) and as its body's challenge (/api's
+// challenge, /rest's value.challenge); a JSON-RPC unauthenticated error
+// has want as its challenge; any other answer has neither. The document
+// can say which strings a challenge may be; that the header and the body
+// agree, and which one a run gives, only a check of both can.
+func checkChallenge(want string, x Exchange) error {
+	var b struct {
+		Challenge *string
+		Value     struct{ Challenge *string }
+		Result    struct {
+			Error struct {
+				ERROR map[string]struct {
+					Challenge *struct{ OPTIONAL string }
+				}
+			}
+		}
+	}
+	_ = json.Unmarshal(x.Body, &b) // a field of another shape is skipped
+	var body []string
+	for _, c := range []*string{b.Challenge, b.Value.Challenge} {
+		if c != nil {
+			body = append(body, *c)
+		}
+	}
+	unauthenticatedRPC := false
+	for name, e := range b.Result.Error.ERROR {
+		unauthenticatedRPC = unauthenticatedRPC || name == httpapi.ErrorNamePrefix+"unauthenticated"
+		if e.Challenge != nil {
+			body = append(body, e.Challenge.OPTIONAL)
+		}
+	}
+	header := x.Header.Values("WWW-Authenticate")
+	switch {
+	case x.Status == http.StatusUnauthorized:
+		if len(header) != 1 || header[0] != want || len(body) != 1 || body[0] != want {
+			return fmt.Errorf("a 401 with WWW-Authenticate %q and the body's challenge %q; want %q in both", header, body, want)
+		}
+	case unauthenticatedRPC:
+		if len(header) != 0 || len(body) != 1 || body[0] != want {
+			return fmt.Errorf("a JSON-RPC unauthenticated error with WWW-Authenticate %q and the challenge %q; want no header and %q", header, body, want)
+		}
+	case len(header) != 0 || len(body) != 0:
+		return fmt.Errorf("a %d with WWW-Authenticate %q and a challenge %q; want neither", x.Status, header, body)
+	}
+	return nil
 }
 
 func checkCookie(want string, got []string) error {
@@ -345,34 +431,34 @@ func checkCookie(want string, got []string) error {
 }
 
 // login creates a session on /api/session and returns its id.
-func (c *client) login() string {
-	c.t.Helper()
-	x := c.send(call{method: "POST", path: "/api/session", header: basic(admin, localrun.Password)})
+func (c *client) login(t testing.TB) string {
+	t.Helper()
+	x := c.send(t, call{method: "POST", path: "/api/session", header: basic(admin, localrun.Password)})
 	var id string
 	if x.Status != 201 || json.Unmarshal(x.Body, &id) != nil {
-		c.t.Fatalf("log in: %d %s", x.Status, x.Body)
+		t.Fatalf("log in: %d %s", x.Status, x.Body)
 	}
 	return id
 }
 
 // restLogin creates a session on /rest and returns the cookie's value.
-func (c *client) restLogin() string {
-	c.t.Helper()
-	x := c.send(call{method: "POST", path: httpapi.LegacySessionPath, header: basic(admin, localrun.Password)})
+func (c *client) restLogin(t testing.TB) string {
+	t.Helper()
+	x := c.send(t, call{method: "POST", path: httpapi.LegacySessionPath, header: basic(admin, localrun.Password)})
 	resp := http.Response{Header: x.Header}
 	for _, ck := range resp.Cookies() {
 		if ck.Name == httpapi.CookieSessionID {
 			return ck.Value
 		}
 	}
-	c.t.Fatalf("log in on /rest set no cookie: %d %v %s", x.Status, x.Header, x.Body)
+	t.Fatalf("log in on /rest set no cookie: %d %v %s", x.Status, x.Header, x.Body)
 	return ""
 }
 
-func (c *client) logout(id string) {
-	c.t.Helper()
-	if x := c.send(call{method: "DELETE", path: "/api/session", header: sid(id)}); x.Status != 204 {
-		c.t.Fatalf("log out: %d %s", x.Status, x.Body)
+func (c *client) logout(t testing.TB, id string) {
+	t.Helper()
+	if x := c.send(t, call{method: "DELETE", path: "/api/session", header: sid(id)}); x.Status != 204 {
+		t.Fatalf("log out: %d %s", x.Status, x.Body)
 	}
 }
 
@@ -499,6 +585,10 @@ func userPass(user, password string) string {
 	u, _ := json.Marshal(user)
 	p, _ := json.Marshal(password)
 	return `"securityCtx":{"schemeId":"com.vmware.vapi.std.security.user_pass","userName":` + string(u) + `,"password":` + string(p) + `}`
+}
+
+func oauthCtx(token string) string {
+	return `"securityCtx":{"schemeId":"com.vmware.vapi.std.security.oauth","accessToken":"` + token + `"}`
 }
 
 func sessionCtx(id string) string {
