@@ -231,7 +231,7 @@ func ServeFixed(ctx context.Context) (*FixedServer, error) {
 	lc := net.ListenConfig{Control: reusePort}
 	ln, err := lc.Listen(ctx, "tcp", FixedAddr)
 	if errors.Is(err, syscall.EADDRINUSE) {
-		if verr := checkFixed(ctx); verr != nil {
+		if verr := checkFixed(ctx, FixedURL); verr != nil {
 			return nil, fmt.Errorf("the fixed test issuer's address %s is taken, and not by the fixed issuer (%v): stop what listens there", FixedAddr, verr)
 		}
 		return &FixedServer{}, nil
@@ -254,11 +254,11 @@ func ServeFixed(ctx context.Context) (*FixedServer, error) {
 	return &FixedServer{srv: s}, nil
 }
 
-// checkFixed tells whether FixedURL serves the fixed issuer.
-func checkFixed(ctx context.Context) error {
+// checkFixed tells whether base (FixedURL) serves the fixed issuer.
+func checkFixed(ctx context.Context, base string) error {
 	c := &http.Client{Timeout: 2 * time.Second}
 	for path, want := range map[string][]byte{"/.well-known/openid-configuration": FixedDiscovery(), "/keys": FixedJWKS()} {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, FixedURL+path, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 		if err != nil {
 			return err
 		}

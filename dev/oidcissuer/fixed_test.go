@@ -3,6 +3,9 @@ package oidcissuer
 import (
 	"context"
 	"crypto/rsa"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -54,7 +57,7 @@ func TestFixedIssuerServesItsKeysTwiceAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if err := checkFixed(ctx); err != nil {
+	if err := checkFixed(ctx, FixedURL); err != nil {
 		t.Fatalf("the fixed issuer does not serve its documents: %v", err)
 	}
 	now := time.Now()
@@ -78,5 +81,46 @@ func TestFixedIssuerServesItsKeysTwiceAtOnce(t *testing.T) {
 	verify()
 	if a, b := FixedToken(KeyRS256, claims()), FixedToken(KeyRS256, claims()); a != b {
 		t.Error("RS256 tokens of the same claims differ")
+	}
+}
+
+// What holds the fixed address without SO_REUSEPORT is relied on only if
+// it serves the fixed issuer's discovery document and key set byte for byte.
+func TestOnlyTheFixedIssuersDocumentsAreReliedOn(t *testing.T) {
+	serve := func(discovery, jwks []byte) string {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) { w.Write(discovery) })
+		mux.HandleFunc("/keys", func(w http.ResponseWriter, _ *http.Request) { w.Write(jwks) })
+		s := httptest.NewServer(mux)
+		t.Cleanup(s.Close)
+		return s.URL
+	}
+	other, err := Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	otherKeys := func() []byte {
+		resp, err := http.Get(other.URL + "/keys")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return b
+	}()
+	for name, c := range map[string]struct {
+		base string
+		ok   bool
+	}{
+		"the fixed issuer's documents": {serve(FixedDiscovery(), FixedJWKS()), true},
+		"another key set":              {serve(FixedDiscovery(), otherKeys), false},
+		"another discovery document":   {serve([]byte(`{"issuer":"`+FixedURL+`"}`), FixedJWKS()), false},
+		"another issuer altogether":    {other.URL, false},
+		"nothing listening":            {"http://127.0.0.1:1", false},
+	} {
+		if err := checkFixed(context.Background(), c.base); (err == nil) != c.ok {
+			t.Errorf("%s: err = %v, want ok = %v", name, err, c.ok)
+		}
 	}
 }
