@@ -1,7 +1,8 @@
 // Package oidcissuer is an OpenID Connect issuer for tests and `make run`:
 // go-oidc's oidctest server (discovery document and JWKS) on loopback over
 // HTTP, with an RS256 and an ES256 key, a count of the requests it serves,
-// and a way to mint access tokens. It never ships.
+// and a way to mint access tokens; and the fixed test issuer (fixed.go)
+// that signed the committed bearer events. It never ships.
 package oidcissuer
 
 import (

@@ -10,8 +10,10 @@ import (
 
 	"github.com/cis-session/cis-session/dev/dynamotest"
 	"github.com/cis-session/cis-session/dev/fixtures"
+	"github.com/cis-session/cis-session/dev/oidcissuer"
 	"github.com/cis-session/cis-session/dev/rie"
 	"github.com/cis-session/cis-session/internal/config"
+	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/session"
 	"github.com/cis-session/cis-session/internal/stack"
 )
@@ -42,72 +44,97 @@ func TestEventsThroughEmulator(t *testing.T) {
 	f := dynamotest.Setup(t, srv)
 	ctx := context.Background()
 
+	if fixtures.NeedsIssuer(evs...) {
+		iss, err := oidcissuer.ServeFixed(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = iss.Close() })
+	}
+
 	// The functions API Gateway invokes; the audit forwarder takes
-	// CloudWatch Logs events (internal/auditlog's tests).
+	// CloudWatch Logs events (internal/auditlog's tests). A function runs
+	// once without federation and, if any of its events asks for it, once
+	// more trusting the fixed test issuer, as a stack configured so would.
 	for _, fn := range stack.APIFunctions() {
 		t.Run(fn.Dir, func(t *testing.T) {
 			bootstrap, err := rie.Build(ctx, fn, filepath.Join(t.TempDir(), fn.Dir))
 			if err != nil {
 				t.Fatal(err)
 			}
-			em, err := rie.Start(ctx, rie.Options{
-				RIE:       emulator,
-				Bootstrap: bootstrap,
-				Env:       rie.FunctionEnv(fn, srv.Endpoint, rie.Tables{Sessions: f.Tables.Sessions, Users: f.Tables.Users}, f.Config(t, nil).ReadOnFailedCondition, "INFO"),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				if t.Failed() {
-					t.Logf("emulator and function output:\n%s", em.Output())
-				}
-			}()
 			n := 0
-			for _, ev := range evs {
-				if ev.Function.Dir != fn.Dir {
+			for _, mode := range []string{fixtures.FederationOff, fixtures.FederationOn} {
+				var mine []fixtures.Event
+				for _, ev := range evs {
+					if ev.Function.Dir == fn.Dir && ev.Expected.Given.Federation == mode {
+						mine = append(mine, ev)
+					}
+				}
+				if len(mine) == 0 {
 					continue
 				}
-				n++
-				t.Run(ev.Name, func(t *testing.T) {
-					if err := fixtures.Seed(ctx, srv.Endpoint, f.DB, f.Tables, session.DefaultLifetime, ev.Expected.Given, time.Now()); err != nil {
-						t.Fatal(err)
-					}
-					out, err := em.Invoke(ctx, ev.Payload)
-					if err != nil {
-						t.Fatal(err)
-					}
-					resp, err := fixtures.ParseFunctionResponse(ev.Function, out)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if err := ev.Expected.Check(resp); err != nil {
-						t.Errorf("%s: %v\nresponse: %s", ev.Path, err, out)
-					}
-				})
+				n += len(mine)
+				env := rie.FunctionEnv(fn, srv.Endpoint, rie.Tables{Sessions: f.Tables.Sessions, Users: f.Tables.Users}, f.Config(t, nil).ReadOnFailedCondition, "INFO")
+				runEvents(t, emulator, bootstrap, append(env, mine[0].Expected.Given.Env()...), fn, mine, srv.Endpoint, f)
 			}
 			if n == 0 {
 				t.Errorf("no event for function %s", fn.Dir)
 			}
-			// The function really ran under the emulator and logged its
-			// requests (JSON lines on stdout, as CloudWatch gets them).
-			logLine := `"msg":"request"`
-			if fn.IsAuthorizer() {
-				logLine = `"msg":"authorize"`
-			}
-			if out := em.Output(); !strings.Contains(out, "START RequestId:") || !strings.Contains(out, logLine) {
-				t.Errorf("no emulator or function log lines in the output:\n%s", out)
-			}
-			if len(running(bootstrap)) == 0 {
-				t.Errorf("no process runs %s under the emulator", bootstrap)
-			}
-			if err := em.Stop(); err != nil {
+		})
+	}
+}
+
+// runEvents sends evs to one emulator running bootstrap with env.
+func runEvents(t *testing.T, emulator, bootstrap string, env []string, fn stack.Function, evs []fixtures.Event, endpoint string, f dynamotest.Fixture) {
+	ctx := context.Background()
+	em, err := rie.Start(ctx, rie.Options{RIE: emulator, Bootstrap: bootstrap, Env: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("emulator and function output:\n%s", em.Output())
+		}
+	}()
+	sessions := &dynamo.Sessions{DB: f.DB, Table: f.Tables.Sessions}
+	for _, ev := range evs {
+		t.Run(ev.Name, func(t *testing.T) {
+			if err := fixtures.Seed(ctx, endpoint, f.DB, f.Tables, session.DefaultLifetime, ev.Expected.Given, time.Now()); err != nil {
 				t.Fatal(err)
 			}
-			if pids := running(bootstrap); len(pids) > 0 {
-				t.Errorf("bootstrap still running after Stop: pids %v", pids)
+			out, err := em.Invoke(ctx, ev.Payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := fixtures.ParseFunctionResponse(ev.Function, out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ev.Expected.Check(resp); err != nil {
+				t.Errorf("%s: %v\nresponse: %s", ev.Path, err, out)
+			}
+			if err := ev.Expected.CheckSessionUser(ctx, sessions, resp); err != nil {
+				t.Errorf("%s: %v", ev.Path, err)
 			}
 		})
+	}
+	// The function really ran under the emulator and logged its
+	// requests (JSON lines on stdout, as CloudWatch gets them).
+	logLine := `"msg":"request"`
+	if fn.IsAuthorizer() {
+		logLine = `"msg":"authorize"`
+	}
+	if out := em.Output(); !strings.Contains(out, "START RequestId:") || !strings.Contains(out, logLine) {
+		t.Errorf("no emulator or function log lines in the output:\n%s", out)
+	}
+	if len(running(bootstrap)) == 0 {
+		t.Errorf("no process runs %s under the emulator", bootstrap)
+	}
+	if err := em.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if pids := running(bootstrap); len(pids) > 0 {
+		t.Errorf("bootstrap still running after Stop: pids %v", pids)
 	}
 }
 

@@ -9,11 +9,16 @@
 //     local engine) and creates the tables;
 //  4. seeds the LOCAL-ONLY fixture user and session as the event's outcome
 //     file (events/<name>.expected.json) asks, so that e.g. get-ok.json finds
-//     its session;
+//     its session; and when the outcome asks for federation
+//     ("given": {"federation": "on"}, the bearer log-in events), serves the
+//     fixed TEST-ONLY issuer (dev/oidcissuer's FixedURL) that signed the
+//     event's token and gives the function OIDC_ISSUER and OIDC_AUDIENCE
+//     for it;
 //  5. runs the bootstrap under the Lambda Runtime Interface Emulator, sends
 //     the event to /2015-03-31/functions/function/invocations, prints the
 //     response on stdout (the emulator's and the function's log lines go to
-//     stderr), and checks it against the expected outcome when there is one;
+//     stderr), and checks it against the expected outcome when there is one
+//     (for a log-in that names its user, the new session's user too);
 //  6. stops everything it started.
 //
 // It exits 1 when a response differs from its expected outcome.
@@ -35,6 +40,7 @@ import (
 
 	"github.com/cis-session/cis-session/dev/fixtures"
 	"github.com/cis-session/cis-session/dev/localdynamo"
+	"github.com/cis-session/cis-session/dev/oidcissuer"
 	"github.com/cis-session/cis-session/dev/rie"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
@@ -152,6 +158,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	var evs []fixtures.Event
+	for _, it := range items {
+		evs = append(evs, it.ev)
+	}
+	if fixtures.NeedsIssuer(evs...) {
+		iss, err := oidcissuer.ServeFixed(ctx)
+		if err != nil {
+			return err
+		}
+		defer iss.Close()
+		fmt.Fprintf(stderr, "cis-invoke: serving the fixed test issuer at %s (its keys are public: test only)\n", oidcissuer.FixedURL)
+	}
+	sessions := &dynamo.Sessions{DB: db, Table: tables.Sessions}
+
 	mismatches := 0
 	for _, it := range items {
 		ev := it.ev
@@ -166,8 +186,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		out, err := invoke(ctx, rie.Options{
 			RIE:       rieBin,
 			Bootstrap: bootstrap,
-			Env:       rie.FunctionEnv(ev.Function, endpoint, rie.Tables{Sessions: tables.Sessions, Users: tables.Users}, cfg.ReadOnFailedCondition, os.Getenv(config.EnvLogLevel)),
-			Output:    logs,
+			Env: append(rie.FunctionEnv(ev.Function, endpoint, rie.Tables{Sessions: tables.Sessions, Users: tables.Users}, cfg.ReadOnFailedCondition, os.Getenv(config.EnvLogLevel)),
+				ev.Expected.Given.Env()...),
+			Output: logs,
 		}, ev.Payload)
 		if err != nil {
 			return err
@@ -186,9 +207,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err == nil {
 			err = ev.Expected.Check(resp)
 		}
+		if err == nil {
+			err = ev.Expected.CheckSessionUser(ctx, sessions, resp)
+		}
 		if err != nil {
 			mismatches++
 			fmt.Fprintf(stderr, "cis-invoke: %s: NOT as expected (%s): %v\n", ev.Path, fixtures.OutcomePath(ev.Path), err)
+			continue
+		}
+		if u := ev.Expected.Body.User; u != "" {
+			fmt.Fprintf(stderr, "cis-invoke: %s: as expected (%d, %s, a session of %s)\n", ev.Path, ev.Expected.Status, ev.Expected.Body.Shape, u)
 			continue
 		}
 		fmt.Fprintf(stderr, "cis-invoke: %s: as expected (%d, %s)\n", ev.Path, ev.Expected.Status, ev.Expected.Body.Shape)

@@ -54,6 +54,29 @@ func TestInvoke(t *testing.T) {
 	}
 }
 
+// TestInvokeLogsInWithABearerTokenOnEachSurface is `make invoke` on the
+// bearer log-in events: it serves the fixed test issuer their tokens name,
+// gives the functions federation for them (and not for the refused one),
+// and checks each new session's user.
+func TestInvokeLogsInWithABearerTokenOnEachSurface(t *testing.T) {
+	isolate(t)
+	var stdout, stderr bytes.Buffer
+	names := []string{"login-bearer-ok", "legacy-login-bearer-ok", "jsonrpc-create-oauth-ok", "login-bearer-no-federation"}
+	var args []string
+	for _, n := range names {
+		args = append(args, eventPath(t, n))
+	}
+	if err := run(context.Background(), append([]string{"-quiet"}, args...), &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	if n := strings.Count(stderr.String(), ": as expected ("); n != len(names) {
+		t.Errorf("stderr reports %d outcomes as expected, want %d:\n%s", n, len(names), stderr.String())
+	}
+	if n := strings.Count(stderr.String(), ", a session of alice@corp.example)"); n != 3 {
+		t.Errorf("stderr reports %d sessions of the claim's user, want 3:\n%s", n, stderr.String())
+	}
+}
+
 func TestInvokeReportsAMismatch(t *testing.T) {
 	isolate(t)
 	dir := t.TempDir()
@@ -66,6 +89,23 @@ func TestInvokeReportsAMismatch(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err = run(context.Background(), []string{"-quiet", filepath.Join(dir, "x.json")}, &stdout, &stderr)
 	if !errors.Is(err, errMismatch) || !strings.Contains(stderr.String(), "status 204, want 200") {
+		t.Fatalf("run = %v\n%s", err, stderr.String())
+	}
+}
+
+// A bearer log-in whose outcome names another user than the claim's.
+func TestInvokeReportsAnotherSessionUser(t *testing.T) {
+	isolate(t)
+	dir := t.TempDir()
+	ev, err := os.ReadFile(eventPath(t, "login-bearer-ok"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "y.json"), ev, 0o644)
+	os.WriteFile(filepath.Join(dir, "y.expected.json"), []byte(`{"given":{"federation":"on"},"status":201,"body":{"shape":"session-id","user":"bob@corp.example"}}`), 0o644)
+	var stdout, stderr bytes.Buffer
+	err = run(context.Background(), []string{"-quiet", filepath.Join(dir, "y.json")}, &stdout, &stderr)
+	if !errors.Is(err, errMismatch) || !strings.Contains(stderr.String(), `the new session's user is "alice@corp.example", want "bob@corp.example"`) {
 		t.Fatalf("run = %v\n%s", err, stderr.String())
 	}
 }
