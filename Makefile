@@ -78,7 +78,7 @@ deps: node_modules/.package-lock.json ## Install what the tests and `make run` n
 	$(GO) mod download
 	@# The assertion's Python verification test runs Debian's PyJWT.
 	@if ! /usr/bin/python3 -c 'import jwt' 2>/dev/null; then \
-	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get install -y python3-jwt; \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get install -y python3-jwt || { apt-get update && apt-get install -y python3-jwt; }; \
 	  else echo "deps: /usr/bin/python3 has no PyJWT (apt-get install python3-jwt); its test will be skipped" >&2; fi; \
 	fi
 
