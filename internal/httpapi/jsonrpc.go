@@ -155,7 +155,7 @@ func (h *Handler) rpcCreate(r *http.Request, call invoke) (any, error) {
 	}
 	tok, sess, err := h.svc.Login(r.Context(), *call.sec.UserName, *call.sec.Password)
 	if err != nil {
-		h.log.InfoContext(r.Context(), "login failed", "request_id", RequestID(r.Context()), "surface", "jsonrpc", "user", *call.sec.UserName, "code", session.ErrorCode(err))
+		h.log.InfoContext(r.Context(), "login failed", "request_id", RequestID(r.Context()), "surface", "jsonrpc", "user", session.MaskName(*call.sec.UserName), "code", session.ErrorCode(err))
 		return nil, err
 	}
 	h.log.InfoContext(r.Context(), "login", "request_id", RequestID(r.Context()), "surface", "jsonrpc", "user", sess.User, "session", tok.Hash().String()[:12])
