@@ -147,9 +147,10 @@ func (h *Handler) jsonRPC(w http.ResponseWriter, r *http.Request, _ surface) {
 
 // rpcCreate logs in with the user_pass security context.
 func (h *Handler) rpcCreate(r *http.Request, call invoke) (any, error) {
-	if call.sec.SchemeID != SchemeUserPass || call.sec.UserName == nil || call.sec.Password == nil {
+	if call.sec.SchemeID != SchemeUserPass || call.sec.UserName == nil || call.sec.Password == nil || !wafVisible(call.body) {
 		// Counted as the other surfaces count a log-in without Basic
-		// credentials: refused before the service.
+		// credentials: refused before the service. So is a log-in the
+		// per-source rate rule might not see (wafVisible).
 		h.svc.RefuseMalformed(r.Context())
 		return nil, session.Errorf(session.EUNAUTHENTICATED, "no user_pass security context")
 	}
