@@ -252,6 +252,39 @@ func TestLockout(t *testing.T) {
 	})
 }
 
+// TestEachLockInARowLastsLonger: the lock that follows a lock lasts twice
+// as long, up to the cap; a success ends the row.
+func TestEachLockInARowLastsLonger(t *testing.T) {
+	f := dynamotest.Setup(t, dynamotest.Engines(t)[0])
+	env := limits(3, 10*time.Minute, 0)
+	env[config.EnvLockFor], env[config.EnvLockMax] = "10m", "25m"
+	st := newStackWith(t, f, f.DB, env)
+	guesses := 0
+	fill := func() {
+		for range 3 {
+			guesses++
+			st.v2("POST", "/api/session", basic(adminName, fmt.Sprint("guess-", guesses)), "")
+		}
+	}
+	logsIn := func() bool { return st.v2("POST", "/api/session", basic(adminName, adminPass), "").Status == 201 }
+	for i, lock := range []time.Duration{10 * time.Minute, 20 * time.Minute, 25 * time.Minute, 25 * time.Minute} {
+		fill()
+		st.clock.Advance(lock - time.Millisecond)
+		if logsIn() {
+			t.Fatalf("lock %d in a row ended before %s", i+1, lock)
+		}
+		st.clock.Advance(time.Millisecond)
+	}
+	if !logsIn() {
+		t.Fatal("the right password after the last lock ended was refused")
+	}
+	fill() // the success ended the row: the next lock is the first again
+	st.clock.Advance(10 * time.Minute)
+	if !logsIn() {
+		t.Fatal("the first lock after a success lasted longer than LOGIN_LOCK_DURATION")
+	}
+}
+
 func TestLockoutCanBeTurnedOff(t *testing.T) {
 	f := dynamotest.Setup(t, dynamotest.Engines(t)[0])
 	st := newStackWith(t, f, f.DB, limits(0, time.Minute, 0))

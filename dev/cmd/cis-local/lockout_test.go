@@ -148,6 +148,25 @@ func TestMakeRunLockoutNeverLocksTheOwnerOutOfTheirSource(t *testing.T) {
 			t.Errorf("%s: a stranger with the right password got %+v, a wrong password %+v", surface, a, wrong[surface])
 		}
 	}
+	// A stranger who claims the owner's address is still a stranger: the
+	// source is the TCP peer, never a header.
+	for _, h := range []string{"X-Forwarded-For", "x-forwarded-for", "Forwarded", "X-Real-IP"} {
+		req, _ := http.NewRequest("POST", run.URL+"/api/session", nil)
+		req.SetBasicAuth(admin, localrun.Password)
+		value := "127.0.0.2"
+		if h == "Forwarded" {
+			value = "for=" + value
+		}
+		req.Header.Set(h, value)
+		resp, err := from("127.0.0.51").Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Errorf("a stranger sending %s: 127.0.0.2 logged in: %d", h, resp.StatusCode)
+		}
+	}
 }
 
 func TestMakeRunChecksNoMorePasswordsThanTheLimitHoweverManyAtOnce(t *testing.T) {
