@@ -220,4 +220,3 @@ func TestMakeRunCountsAStalePasswordOnce(t *testing.T) {
 		t.Errorf("audit trail %v, want 1 wrong_password and 9 repeated_password", causes)
 	}
 }
-
