@@ -353,9 +353,10 @@ func lockState(p session.Lockout, u session.User, now time.Time) []string {
 // classState describes one class's window and lock at now.
 func classState(p session.Lockout, f session.Failures, now time.Time) string {
 	switch {
+	case p.Locked(f, now) && now.Before(f.Until):
+		return fmt.Sprintf("locked until %s (lock %d in a row)", p.Until(f, now).UTC().Format(time.RFC3339), f.Streak)
 	case p.Locked(f, now):
-		return fmt.Sprintf("locked until %s (%d attempts counted, lock %d in a row)",
-			p.Until(f, now).UTC().Format(time.RFC3339), f.Count, f.Streak)
+		return fmt.Sprintf("locked until %s (window full: %d attempts counted)", p.Until(f, now).UTC().Format(time.RFC3339), f.Count)
 	case p.Running(f, now):
 		return fmt.Sprintf("%d attempts counted since %s", f.Count, f.Since.UTC().Format(time.RFC3339))
 	default:
