@@ -126,12 +126,17 @@ func TestReservedAttempts(t *testing.T) {
 			}
 			// The log-in read a running window, but a success cleared it since.
 			seen := failuresOf(t, u, "stale@d")
-			if _, err := u.Succeed(ctx, "stale@d", session.Unfamiliar, nil, "k"); err != nil {
+			if _, err := u.Succeed(ctx, "stale@d", session.Unfamiliar, nil, "k", t0.Add(time.Second)); err != nil {
 				t.Fatal(err)
 			}
 			at := t0.Add(2 * time.Second)
-			if w, ok, err := u.Reserve(ctx, "stale@d", session.Unfamiliar, &seen, at, policy); err != nil || !ok || w != (session.Failures{Count: 1, Since: at}) {
-				t.Fatalf("reserve = %+v, %v, %v; want 1 since %v", w, ok, err, at)
+			if w, ok, err := u.Reserve(ctx, "stale@d", session.Unfamiliar, &seen, at, policy); err != nil || !ok || w != (session.Failures{Count: 1, Since: t0}) {
+				t.Fatalf("reserve = %+v, %v, %v; want 1 in the window since %v", w, ok, err, t0)
+			}
+			// The log-in read a window that has ended since.
+			later := t0.Add(window)
+			if w, ok, err := u.Reserve(ctx, "stale@d", session.Unfamiliar, &seen, later, policy); err != nil || !ok || w != (session.Failures{Count: 1, Since: later}) {
+				t.Fatalf("reserve = %+v, %v, %v; want 1 since %v", w, ok, err, later)
 			}
 		})
 
@@ -225,7 +230,7 @@ func TestReservedAttempts(t *testing.T) {
 			if _, err := u.User(ctx, "ghost@d"); session.ErrorCode(err) != session.ENOTFOUND {
 				t.Fatalf("a failed log-in created a user: %v", err)
 			}
-			if _, err := u.Succeed(ctx, "ghost@d", session.Unfamiliar, nil, "k"); session.ErrorCode(err) != session.ENOTFOUND {
+			if _, err := u.Succeed(ctx, "ghost@d", session.Unfamiliar, nil, "k", t0); session.ErrorCode(err) != session.ENOTFOUND {
 				t.Fatalf("succeed of no user: %v, want ENOTFOUND", err)
 			}
 		})
@@ -237,16 +242,17 @@ func TestReservedAttempts(t *testing.T) {
 			}
 			sources := []session.Mark{{Digest: "aaaaaaaaaaaaaaaa", At: t0}}
 			before, _ := u.User(ctx, "both@d")
-			after, err := u.Succeed(ctx, "both@d", session.Familiar, sources, "key-1")
+			after, err := u.Succeed(ctx, "both@d", session.Familiar, sources, "key-1", t0.Add(time.Second))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if after.FamiliarFailures != (session.Failures{}) || after.Failures.Count != 1 ||
+			// The window stays, empty, for the attempts still in flight.
+			if after.FamiliarFailures != (session.Failures{Since: t0}) || after.Failures.Count != 1 ||
 				!slices.Equal(after.Sources, sources) || after.SourceKey != "key-1" || after.Revision != before.Revision {
 				t.Fatalf("after success: %+v", after)
 			}
 			// The first key stays: digests made with it must still match.
-			if after, _ = u.Succeed(ctx, "both@d", session.Familiar, sources, "key-2"); after.SourceKey != "key-1" {
+			if after, _ = u.Succeed(ctx, "both@d", session.Familiar, sources, "key-2", t0); after.SourceKey != "key-1" {
 				t.Fatalf("source key replaced: %q", after.SourceKey)
 			}
 		})

@@ -193,13 +193,21 @@ func (u *Users) Settle(ctx context.Context, name string, c session.Class, st ses
 	return nil
 }
 
-// Succeed forgets class c's failures and the recent wrong passwords, and
-// keeps sources, in one UpdateItem that returns the user after it.
-func (u *Users) Succeed(ctx context.Context, name string, c session.Class, sources []session.Mark, key string) (session.User, error) {
+// Succeed forgets class c's failures, lock and the recent wrong passwords,
+// and keeps sources, in one UpdateItem that returns the user after it. The
+// class's window is kept with a count of 0 (or begun at now, empty), rather
+// than removed: attempts in flight then still find the window they guessed,
+// so that log-ins at once do not make each other's reservations fail.
+func (u *Users) Succeed(ctx context.Context, name string, c session.Class, sources []session.Mark, key string, now time.Time) (session.User, error) {
 	a := classes[c]
-	update := "SET " + attrSourceKey + " = if_not_exists(" + attrSourceKey + ", :key)"
-	remove := " REMOVE " + strings.Join([]string{a.count, a.since, a.until, a.streak, attrStale}, ", ")
-	values := map[string]types.AttributeValue{":key": &types.AttributeValueMemberS{Value: key}}
+	update := "SET " + attrSourceKey + " = if_not_exists(" + attrSourceKey + ", :key), " +
+		a.count + " = :zero, " + a.since + " = if_not_exists(" + a.since + ", :now)"
+	remove := " REMOVE " + strings.Join([]string{a.until, a.streak, attrStale}, ", ")
+	values := map[string]types.AttributeValue{
+		":key":  &types.AttributeValueMemberS{Value: key},
+		":zero": &types.AttributeValueMemberN{Value: "0"},
+		":now":  millis(now),
+	}
 	if len(sources) > 0 {
 		update += ", " + attrSources + " = :sources"
 		values[":sources"] = marks(sources)

@@ -273,7 +273,7 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 	}
 	// Failures before a success are forgiven, in its class; the write
 	// returns the user, whose revision confirms the session.
-	after, err := s.Users.Succeed(ctx, name, class, sources, key)
+	after, err := s.Users.Succeed(ctx, name, class, sources, key, now)
 	if err := s.keep(ctx, after, err, u, tok.Hash(), now); err != nil {
 		return "", Session{}, err
 	}

@@ -40,7 +40,7 @@ func (stubUsers) Reserve(_ context.Context, _ string, _ Class, _ *Failures, now 
 	return Failures{Count: 1, Since: now}, true, nil
 }
 func (stubUsers) Settle(context.Context, string, Class, Settlement) error { return nil }
-func (u stubUsers) Succeed(ctx context.Context, name string, _ Class, _ []Mark, _ string) (User, error) {
+func (u stubUsers) Succeed(ctx context.Context, name string, _ Class, _ []Mark, _ string, _ time.Time) (User, error) {
 	return u.User(ctx, name)
 }
 func (stubUsers) ClearFailures(context.Context, string) error          { return nil }

@@ -136,13 +136,13 @@ type UserStore interface {
 	// stored state has moved past (another attempt's success, say) changes
 	// nothing and is no error.
 	Settle(ctx context.Context, name string, c Class, s Settlement) error
-	// Succeed records a right password from class c, in one conditional
-	// write that is also the read confirming the log-in: it forgets the
-	// class's failures and lock, and the recent wrong passwords, keeps
-	// sources as the user's familiar sources (and key, unless the user has
-	// one), and returns the user as it is after it. ENOTFOUND when there is
-	// no such user.
-	Succeed(ctx context.Context, name string, c Class, sources []Mark, key string) (User, error)
+	// Succeed records a right password from class c at now, in one
+	// conditional write that is also the read confirming the log-in: it
+	// forgets the class's failures (its count is 0 after it) and lock, and
+	// the recent wrong passwords, keeps sources as the user's familiar
+	// sources (and key, unless the user has one), and returns the user as
+	// it is after it. ENOTFOUND when there is no such user.
+	Succeed(ctx context.Context, name string, c Class, sources []Mark, key string, now time.Time) (User, error)
 	// ClearFailures forgets a user's failed log-ins in every class, ending
 	// any lock and its streak. ENOTFOUND when there is no such user.
 	ClearFailures(ctx context.Context, name string) error
