@@ -171,7 +171,7 @@ invoke: deps rie ## Invoke a function with an event, as `sam local invoke` does,
 	$(GO) run ./dev/cmd/cis-invoke -rie $(RIE) $(EVENT)
 
 .PHONY: timing
-timing: deps ## Measure refused log-ins per cause (unknown user, wrong password, locked): 200 each, min/p50/p90/p99/max
+timing: deps ## Measure refused log-ins per cause (unknown user, wrong password, repeated password, locked): 200 each, min/p50/p90/p99/max
 	$(GO) test -run '^$$' -bench RefusedLogInTiming -benchtime 200x -v -timeout 30m ./internal/lambda/
 	$(GO) test -run '^$$' -bench KnownVersusUnknownUserRequests -benchtime 1000x -v ./internal/dynamo/
 

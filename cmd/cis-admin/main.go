@@ -35,10 +35,11 @@ const usage = `usage: cis-admin <command> [arguments]
 Commands:
   create-tables          create the sessions and users tables (idempotent) and enable TTL
   add-user NAME          add a user; the password is prompted for, or read from stdin
-  list-users             list every user, and which are locked out
+  list-users             list every user, and which are locked out, per class of source
+  show-user NAME         show NAME's log-in defence: each class's window and lock
   remove-user NAME       remove a user and end all their sessions
   reset-password NAME    set a new password (prompted for, or read from stdin) and end all their sessions
-  unlock NAME            forget NAME's failed log-ins, ending a lockout at once
+  unlock NAME            forget NAME's failed log-ins, ending its locks (every class) at once
   list-sessions NAME     list NAME's sessions: hash prefix, created, last access, idle and absolute expiry
   end-sessions NAME [HASH-PREFIX]
                          end all of NAME's sessions, or the one whose token hash starts with HASH-PREFIX
@@ -53,9 +54,10 @@ keeps no session.
 
 NAME is user@domain; a name without a domain gets DEFAULT_DOMAIN (vsphere.local).
 Tables come from SESSIONS_TABLE and USERS_TABLE, the lockout policy from
-LOGIN_MAX_FAILURES and LOGIN_FAILURE_WINDOW; the endpoint from the AWS SDK's
-standard settings (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, credentials);
-with none of them (and no ~/.aws files) it says so and asks nothing.
+LOGIN_MAX_FAILURES, LOGIN_FAILURE_WINDOW and the other LOGIN_ settings; the
+endpoint from the AWS SDK's standard settings (AWS_REGION,
+AWS_ENDPOINT_URL_DYNAMODB, credentials); with none of them (and no ~/.aws
+files) it says so and asks nothing.
 Every change writes an audit line (JSON, "log":"audit") to stderr naming
 who made it: the caller's AWS identity, or with an endpoint override the
 local user. With AUDIT_LOG_GROUP (the stack's output AuditLogGroupName) the
@@ -175,8 +177,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		// Sessions left by an earlier user of the name (removed before
 		// removal ended sessions) must not pass to this one. No log-in can
-		// add one now: there is no user to log in as.
-		if _, err := (session.Revocation{Store: sessions}).EndAll(ctx, n); err != nil {
+		// add one now: there is no user to log in as. The sweep waits out
+		// -quiet like every other revocation, so that a straggler whose
+		// index entry is slow to appear is still found.
+		if _, err := revoke.EndAll(ctx, n); err != nil {
 			return err
 		}
 		if err := users.Add(ctx, session.User{Name: n, PasswordHash: hash}, time.Now()); err != nil {
@@ -249,15 +253,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
 		now := time.Now()
 		for _, u := range list {
-			f := u.Failures
-			switch {
-			case cfg.Lockout.Locked(f, now):
-				fmt.Fprintf(stdout, "%s\tlocked until %s (%d failed log-ins)\n", u.Name, cfg.Lockout.Until(f).UTC().Format(time.RFC3339), f.Count)
-			case cfg.Lockout.Running(f, now):
-				fmt.Fprintf(stdout, "%s\t%d failed log-ins since %s\n", u.Name, f.Count, f.Since.UTC().Format(time.RFC3339))
-			default:
-				fmt.Fprintln(stdout, u.Name)
-			}
+			fmt.Fprintln(stdout, strings.Join(append([]string{u.Name}, lockState(cfg.Lockout, u, now)...), "\t"))
+		}
+	case "show-user":
+		n, err := name()
+		if err != nil {
+			return err
+		}
+		u, err := users.User(ctx, n)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\t%d familiar sources\n", u.Name, len(u.Sources))
+		now := time.Now()
+		for _, c := range session.Classes {
+			fmt.Fprintf(stdout, "%s\t%s\n", c, classState(cfg.Lockout, u.FailuresOf(c), now))
 		}
 	case "list-sessions":
 		n, err := name()
@@ -360,4 +370,31 @@ func readPassword(stdin io.Reader, stderr io.Writer, user string) (string, error
 		return "", err
 	}
 	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// lockState describes each class of u that is not at rest, as
+// "CLASS: STATE"; nothing when none has a window running or a lock.
+func lockState(p session.Lockout, u session.User, now time.Time) []string {
+	var out []string
+	for _, c := range session.Classes {
+		f := u.FailuresOf(c)
+		if p.Locked(f, now) || p.Running(f, now) {
+			out = append(out, c.String()+": "+classState(p, f, now))
+		}
+	}
+	return out
+}
+
+// classState describes one class's window and lock at now.
+func classState(p session.Lockout, f session.Failures, now time.Time) string {
+	switch {
+	case p.Locked(f, now) && now.Before(f.Until):
+		return fmt.Sprintf("locked until %s (lock %d in a row)", p.Until(f, now).UTC().Format(time.RFC3339), f.Streak)
+	case p.Locked(f, now):
+		return fmt.Sprintf("locked until %s (window full: %d attempts counted)", p.Until(f, now).UTC().Format(time.RFC3339), f.Count)
+	case p.Running(f, now):
+		return fmt.Sprintf("%d attempts counted since %s", f.Count, f.Since.UTC().Format(time.RFC3339))
+	default:
+		return "no attempts counted"
+	}
 }

@@ -119,22 +119,47 @@ func TestUnlockEndsALockoutThatListUsersShows(t *testing.T) {
 	now := time.Now().Truncate(time.Millisecond)
 	for range 3 {
 		u, _ := users.User(context.Background(), "alice@corp.example")
-		if err := users.CountFailure(context.Background(), "alice@corp.example", &u.Failures, now, 15*time.Minute); err != nil {
+		if _, _, err := users.Reserve(context.Background(), "alice@corp.example", session.Unfamiliar, &u.Failures, now,
+			session.Lockout{MaxFailures: 3, Window: 15 * time.Minute}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	u, _ := users.User(context.Background(), "alice@corp.example")
+	if _, _, err := users.Reserve(context.Background(), "alice@corp.example", session.Familiar, &u.FamiliarFailures, now,
+		session.Lockout{MaxFailures: 3, Window: 15 * time.Minute}); err != nil {
+		t.Fatal(err)
 	}
 
 	out, err := admin(t, "", "list-users")
 	until := now.Add(15 * time.Minute).UTC().Format(time.RFC3339)
-	want := "alice@corp.example\tlocked until " + until + " (3 failed log-ins)\nbob@corp.example\n"
+	since := now.UTC().Format(time.RFC3339)
+	want := "alice@corp.example\tunfamiliar: locked until " + until + " (window full: 3 attempts counted)" +
+		"\tfamiliar: 1 attempts counted since " + since + "\nbob@corp.example\n"
 	if err != nil || out != want {
 		t.Fatalf("list-users = %q, %v; want %q", out, err, want)
+	}
+	out, err = admin(t, "", "show-user", "alice@corp.example")
+	want = "alice@corp.example\t0 familiar sources\nunfamiliar\tlocked until " + until + " (window full: 3 attempts counted)\n" +
+		"familiar\t1 attempts counted since " + since + "\n"
+	if err != nil || out != want {
+		t.Fatalf("show-user = %q, %v; want %q", out, err, want)
+	}
+	// A lock that outlasts its window, the second in a row.
+	u, _ = users.User(context.Background(), "alice@corp.example")
+	lockedUntil := now.Add(45 * time.Minute)
+	if err := users.Settle(context.Background(), "alice@corp.example", session.Familiar, session.Settlement{Window: u.FamiliarFailures,
+		Lock: session.Failures{Until: lockedUntil, Streak: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err = admin(t, "", "show-user", "alice@corp.example")
+	if want := "familiar\tlocked until " + lockedUntil.UTC().Format(time.RFC3339) + " (lock 2 in a row)\n"; err != nil || !strings.HasSuffix(out, want) {
+		t.Fatalf("show-user = %q, %v; want it to end %q", out, err, want)
 	}
 	if out, err := admin(t, "", "unlock", "ALICE@corp.example"); err != nil || out != "unlocked ALICE@corp.example\n" {
 		t.Fatalf("unlock = %q, %v", out, err)
 	}
-	if u, _ := users.User(context.Background(), "alice@corp.example"); u.Failures != (session.Failures{}) {
-		t.Fatalf("failures after unlock = %+v", u.Failures)
+	if u, _ := users.User(context.Background(), "alice@corp.example"); u.Failures != (session.Failures{}) || u.FamiliarFailures != (session.Failures{}) {
+		t.Fatalf("failures after unlock = %+v", u)
 	}
 	if out, _ := admin(t, "", "list-users"); out != "alice@corp.example\nbob@corp.example\n" {
 		t.Fatalf("list-users after unlock = %q", out)

@@ -330,6 +330,19 @@ type Hasher struct{ Params Params }
 // Verify reports whether password matches the PHC string hash.
 func (h Hasher) Verify(hash, password string) (bool, error) { return Verify(hash, password) }
 
+// VerifyDigest is Verify that also returns the key derived from password
+// with hash's salt and cost: a digest of a wrong password as costly to
+// reverse as hash itself, by which the session service recognises the same
+// wrong password tried again (session.Digester).
+func (h Hasher) VerifyDigest(hash, password string) (bool, []byte, error) {
+	p, salt, key, err := Decode(hash)
+	if err != nil {
+		return false, nil, err
+	}
+	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLen)
+	return subtle.ConstantTimeCompare(got, key) == 1, got, nil
+}
+
 // Decoy returns a hash with the cost of a new one that matches no password.
 func (h Hasher) Decoy() string { return Decoy(h.Params) }
 

@@ -183,6 +183,7 @@ func (r *Recorder) audit(ctx context.Context, e session.Event) {
 	}
 	add("user", e.User)
 	add("cause", string(e.Cause))
+	add("class", e.Class)
 	add("session", e.Session)
 	add("op", e.Op)
 	add("actor", e.Actor)

@@ -30,6 +30,9 @@ const (
 	EnvLogLevel      = "LOG_LEVEL"
 	EnvMaxFailures   = "LOGIN_MAX_FAILURES"
 	EnvFailureWindow = "LOGIN_FAILURE_WINDOW"
+	EnvLockFor       = "LOGIN_LOCK_DURATION"
+	EnvLockMax       = "LOGIN_LOCK_MAX"
+	EnvFamiliarFor   = "LOGIN_FAMILIAR_PERIOD"
 	EnvMaxSessions   = "MAX_SESSIONS_PER_USER"
 	// EnvReadOnFailedCondition is for engines without
 	// ReturnValuesOnConditionCheckFailure (dynalite); never needed on AWS.
@@ -81,7 +84,7 @@ var AssertionVars = []string{EnvAssertionKeySecret, EnvUpstreamAudience, EnvAuth
 
 // Vars lists every variable Load reads for every function.
 var Vars = []string{EnvSessionsTable, EnvUsersTable, EnvIdleTimeout, EnvMaxLifetime, EnvDefaultDomain, EnvLogLevel,
-	EnvMaxFailures, EnvFailureWindow, EnvMaxSessions, EnvReadOnFailedCondition}
+	EnvMaxFailures, EnvFailureWindow, EnvLockFor, EnvLockMax, EnvFamiliarFor, EnvMaxSessions, EnvReadOnFailedCondition}
 
 // ForwardVars lists the variables Load reads beside Vars that only the
 // functions forwarding calls to the upstream need set.
@@ -162,6 +165,17 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 	}
 	if c.Lockout.Window, err = duration(get(EnvFailureWindow, session.DefaultLockout.Window.String()), time.Second, 24*time.Hour); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", EnvFailureWindow, err))
+	}
+	if c.Lockout.LockFor, err = duration(get(EnvLockFor, session.DefaultLockout.LockFor.String()), time.Second, 24*time.Hour); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvLockFor, err))
+	}
+	if c.Lockout.LockMax, err = duration(get(EnvLockMax, session.DefaultLockout.LockMax.String()), time.Second, 30*24*time.Hour); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvLockMax, err))
+	} else if c.Lockout.LockMax < c.Lockout.LockFor {
+		errs = append(errs, fmt.Errorf("%s=%s: shorter than %s=%s", EnvLockMax, c.Lockout.LockMax, EnvLockFor, c.Lockout.LockFor))
+	}
+	if c.Lockout.FamiliarFor, err = duration(get(EnvFamiliarFor, session.DefaultLockout.FamiliarFor.String()), time.Second, 365*24*time.Hour); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvFamiliarFor, err))
 	}
 	if c.MaxSessionsPerUser, err = count(get(EnvMaxSessions, fmt.Sprint(session.DefaultMaxSessionsPerUser)), 1_000_000); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w (0 turns the cap off)", EnvMaxSessions, err))

@@ -26,9 +26,10 @@ func TestDefaultsAreVCenters(t *testing.T) {
 		SessionsTable: "cis-sessions",
 		UsersTable:    "cis-users",
 		Policy: session.Policy{
-			Lifetime:           session.Lifetime{Idle: 30 * time.Minute, Absolute: 24 * time.Hour},
-			DefaultDomain:      "vsphere.local",
-			Lockout:            session.Lockout{MaxFailures: 5, Window: 15 * time.Minute},
+			Lifetime:      session.Lifetime{Idle: 30 * time.Minute, Absolute: 24 * time.Hour},
+			DefaultDomain: "vsphere.local",
+			Lockout: session.Lockout{MaxFailures: 5, Window: 15 * time.Minute, LockFor: 15 * time.Minute,
+				LockMax: 24 * time.Hour, FamiliarFor: 30 * 24 * time.Hour},
 			MaxSessionsPerUser: 550,
 		},
 		LogLevel:          slog.LevelInfo,

@@ -29,16 +29,24 @@ func failuresOf(t *testing.T, u *dynamo.Users, name string) session.Failures {
 	return got.Failures
 }
 
-// countFailure counts a failure the way a log-in does: with what it read.
-func countFailure(t *testing.T, u *dynamo.Users, name string, at time.Time) {
+var policy = session.Lockout{MaxFailures: 5, Window: window, LockFor: window, LockMax: 24 * time.Hour, FamiliarFor: 24 * time.Hour}
+
+// reserve reserves an attempt the way a log-in does: with what it read.
+func reserve(t *testing.T, u *dynamo.Users, name string, c session.Class, at time.Time) (session.Failures, bool) {
 	t.Helper()
-	seen := failuresOf(t, u, name)
-	if err := u.CountFailure(context.Background(), name, &seen, at, window); err != nil {
-		t.Fatalf("count failure of %s at %v: %v", name, at, err)
+	got, err := u.User(context.Background(), name)
+	if err != nil {
+		t.Fatalf("read %s: %v", name, err)
 	}
+	seen := got.FailuresOf(c)
+	w, ok, err := u.Reserve(context.Background(), name, c, &seen, at, policy)
+	if err != nil {
+		t.Fatalf("reserve for %s at %v: %v", name, at, err)
+	}
+	return w, ok
 }
 
-func TestFailureWindow(t *testing.T) {
+func TestReservedAttempts(t *testing.T) {
 	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
 		f := dynamotest.Setup(t, srv)
 		ctx := context.Background()
@@ -51,120 +59,224 @@ func TestFailureWindow(t *testing.T) {
 			}
 		}
 
-		t.Run("FailuresInAWindowAddUpAndTheWindowEndsByItself", func(t *testing.T) {
+		t.Run("AttemptsInAWindowAddUpToTheLimitAndTheWindowEndsByItself", func(t *testing.T) {
 			add(t, "a@d")
 			if got := failuresOf(t, u, "a@d"); got != (session.Failures{}) {
 				t.Fatalf("new user has failures %+v", got)
 			}
-			countFailure(t, u, "a@d", t0)
-			countFailure(t, u, "A@D", t0.Add(time.Minute))
-			countFailure(t, u, "a@d", t0.Add(window-time.Millisecond))
-			if got, want := failuresOf(t, u, "a@d"), (session.Failures{Count: 3, Since: t0}); got != want {
-				t.Fatalf("failures = %+v, want %+v", got, want)
+			for i := range policy.MaxFailures {
+				w, ok := reserve(t, u, "A@d", session.Unfamiliar, t0.Add(time.Duration(i)*time.Second))
+				if want := (session.Failures{Count: i + 1, Since: t0}); !ok || w != want {
+					t.Fatalf("reservation %d = %+v, %v; want %+v", i+1, w, ok, want)
+				}
 			}
-			// No clean-up ran: the next failure after the window starts anew.
+			if w, ok := reserve(t, u, "a@d", session.Unfamiliar, t0.Add(window-time.Millisecond)); ok {
+				t.Fatalf("a full window took one more: %+v", w)
+			}
+			// No clean-up ran: the next attempt after the window starts anew.
 			later := t0.Add(window)
-			countFailure(t, u, "a@d", later)
-			if got, want := failuresOf(t, u, "a@d"), (session.Failures{Count: 1, Since: later}); got != want {
-				t.Fatalf("failures after the window = %+v, want %+v", got, want)
+			if w, ok := reserve(t, u, "a@d", session.Unfamiliar, later); !ok || w != (session.Failures{Count: 1, Since: later}) {
+				t.Fatalf("after the window: %+v, %v; want a new window", w, ok)
 			}
 		})
 
-		t.Run("EachFailureIsOneRequest", func(t *testing.T) {
+		t.Run("EachReservationAndSettlementIsOneRequest", func(t *testing.T) {
 			add(t, "one@d")
 			for i, at := range []time.Time{t0, t0.Add(time.Second), t0.Add(window)} {
+				rec.Reset()
 				seen := failuresOf(t, u, "one@d")
 				rec.Reset()
-				if err := u.CountFailure(ctx, "one@d", &seen, at, window); err != nil {
+				w, ok, err := u.Reserve(ctx, "one@d", session.Unfamiliar, &seen, at, policy)
+				if err != nil || !ok {
+					t.Fatal(ok, err)
+				}
+				if err := u.Settle(ctx, "one@d", session.Unfamiliar, session.Settlement{Window: w, Stale: []session.Mark{{Digest: "d", At: at}}}); err != nil {
 					t.Fatal(err)
 				}
-				if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem"}) {
-					t.Fatalf("failure %d made %v, want one UpdateItem", i, calls)
+				if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem", "UpdateItem"}) {
+					t.Fatalf("attempt %d made %v, want two UpdateItems", i, calls)
 				}
+			}
+			// A class seen locked costs one refused request, and its
+			// settlement one more, as any attempt.
+			for range policy.MaxFailures - 1 {
+				reserve(t, u, "one@d", session.Unfamiliar, t0.Add(window))
+			}
+			full := failuresOf(t, u, "one@d")
+			rec.Reset()
+			if _, ok, err := u.Reserve(ctx, "one@d", session.Unfamiliar, &full, t0.Add(window+time.Minute), policy); ok || err != nil {
+				t.Fatalf("reserve on a class seen full = %v, %v; want refused", ok, err)
+			}
+			if err := u.Settle(ctx, "one@d", session.Unfamiliar, session.Settlement{}); err != nil {
+				t.Fatal(err)
+			}
+			if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem", "UpdateItem"}) {
+				t.Fatalf("a locked attempt made %v, want two UpdateItems", calls)
 			}
 		})
 
 		t.Run("AStaleReadStillCountsRight", func(t *testing.T) {
 			add(t, "stale@d")
+			reserve(t, u, "stale@d", session.Unfamiliar, t0)
 			// The log-in read "no window", but another started one since.
-			countFailure(t, u, "stale@d", t0)
 			none := session.Failures{}
-			if err := u.CountFailure(ctx, "stale@d", &none, t0.Add(time.Second), window); err != nil {
-				t.Fatal(err)
-			}
-			if got := failuresOf(t, u, "stale@d"); got.Count != 2 || !got.Since.Equal(t0) {
-				t.Fatalf("failures = %+v, want 2 since %v", got, t0)
+			w, ok, err := u.Reserve(ctx, "stale@d", session.Unfamiliar, &none, t0.Add(time.Second), policy)
+			if err != nil || !ok || w.Count != 2 || !w.Since.Equal(t0) {
+				t.Fatalf("reserve = %+v, %v, %v; want 2 since %v", w, ok, err, t0)
 			}
 			// The log-in read a running window, but a success cleared it since.
 			seen := failuresOf(t, u, "stale@d")
-			if err := u.ClearFailures(ctx, "stale@d"); err != nil {
+			if _, err := u.Succeed(ctx, "stale@d", session.Unfamiliar, nil, "k", t0.Add(time.Second)); err != nil {
 				t.Fatal(err)
 			}
 			at := t0.Add(2 * time.Second)
-			if err := u.CountFailure(ctx, "stale@d", &seen, at, window); err != nil {
-				t.Fatal(err)
+			if w, ok, err := u.Reserve(ctx, "stale@d", session.Unfamiliar, &seen, at, policy); err != nil || !ok || w != (session.Failures{Count: 1, Since: t0}) {
+				t.Fatalf("reserve = %+v, %v, %v; want 1 in the window since %v", w, ok, err, t0)
 			}
-			if got, want := failuresOf(t, u, "stale@d"), (session.Failures{Count: 1, Since: at}); got != want {
-				t.Fatalf("failures = %+v, want %+v", got, want)
+			// The log-in read a window that has ended since.
+			later := t0.Add(window)
+			if w, ok, err := u.Reserve(ctx, "stale@d", session.Unfamiliar, &seen, later, policy); err != nil || !ok || w != (session.Failures{Count: 1, Since: later}) {
+				t.Fatalf("reserve = %+v, %v, %v; want 1 since %v", w, ok, err, later)
 			}
 		})
 
-		t.Run("ConcurrentFailuresAreNeverLost", func(t *testing.T) {
+		t.Run("AttemptsAtOnceNeverPassTheLimit", func(t *testing.T) {
 			dynamotest.RequireAtomicWrites(t, srv)
 			add(t, "busy@d")
-			const n = 20
+			const n = 30
 			var wg sync.WaitGroup
-			errs := make(chan error, n)
+			var mu sync.Mutex
+			granted := 0
 			for i := range n {
 				// All of them read the account before any counted.
 				seen := session.Failures{}
 				wg.Go(func() {
-					errs <- u.CountFailure(ctx, "busy@d", &seen, t0.Add(time.Duration(i)*time.Millisecond), window)
+					_, ok, err := u.Reserve(ctx, "busy@d", session.Unfamiliar, &seen, t0.Add(time.Duration(i)*time.Millisecond), policy)
+					if err != nil {
+						t.Error(err)
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					if ok {
+						granted++
+					}
 				})
 			}
 			wg.Wait()
-			close(errs)
-			for err := range errs {
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			if got := failuresOf(t, u, "busy@d"); got.Count != n {
-				t.Fatalf("count = %d after %d concurrent failures", got.Count, n)
+			if got := failuresOf(t, u, "busy@d"); granted != policy.MaxFailures || got.Count != policy.MaxFailures {
+				t.Fatalf("%d of %d attempts at once were granted, count %d; want %d", granted, n, got.Count, policy.MaxFailures)
 			}
 		})
 
-		t.Run("UnknownUserCostsOneRequestAndCreatesNothing", func(t *testing.T) {
-			rec.Reset()
-			err := u.CountFailure(ctx, "ghost@d", nil, t0, window)
-			if session.ErrorCode(err) != session.ENOTFOUND {
-				t.Fatalf("err = %v, want ENOTFOUND", err)
+		t.Run("EachClassHasItsOwnWindow", func(t *testing.T) {
+			add(t, "owner@d")
+			for range policy.MaxFailures {
+				reserve(t, u, "owner@d", session.Unfamiliar, t0)
 			}
-			if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem"}) {
-				t.Fatalf("unknown user made %v, want one UpdateItem", calls)
+			if _, ok := reserve(t, u, "owner@d", session.Unfamiliar, t0); ok {
+				t.Fatal("the unfamiliar window took one past the limit")
+			}
+			if w, ok := reserve(t, u, "owner@d", session.Familiar, t0); !ok || w.Count != 1 {
+				t.Fatalf("familiar reservation = %+v, %v; a full unfamiliar window refused it", w, ok)
+			}
+		})
+
+		t.Run("ARefundGivesTheAttemptBackAndALockOutlastsItsWindow", func(t *testing.T) {
+			add(t, "lock@d")
+			var w session.Failures
+			for range policy.MaxFailures {
+				w, _ = reserve(t, u, "lock@d", session.Unfamiliar, t0)
+			}
+			if err := u.Settle(ctx, "lock@d", session.Unfamiliar, session.Settlement{Window: w, Refund: true}); err != nil {
+				t.Fatal(err)
+			}
+			if got := failuresOf(t, u, "lock@d"); got.Count != policy.MaxFailures-1 {
+				t.Fatalf("count after a refund = %d, want %d", got.Count, policy.MaxFailures-1)
+			}
+			w, _ = reserve(t, u, "lock@d", session.Unfamiliar, t0)
+			until := t0.Add(3 * window)
+			stale := []session.Mark{{Digest: "0123456789abcdef", At: t0}}
+			if err := u.Settle(ctx, "lock@d", session.Unfamiliar, session.Settlement{Window: w, Stale: stale,
+				Lock: session.Failures{Until: until, Streak: 2}}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := u.User(ctx, "lock@d")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f := got.Failures; !f.Until.Equal(until) || f.Streak != 2 || !slices.Equal(got.Stale, stale) {
+				t.Fatalf("after the lock: %+v, stale %v", got, got.Stale)
+			}
+			if _, ok := reserve(t, u, "lock@d", session.Unfamiliar, t0.Add(window)); ok {
+				t.Fatal("an attempt after the window but within the lock was granted")
+			}
+			if _, ok := reserve(t, u, "lock@d", session.Unfamiliar, until); !ok {
+				t.Fatal("an attempt after the lock was refused")
+			}
+		})
+
+		t.Run("UnknownUserCostsWhatAKnownOneDoesAndCreatesNothing", func(t *testing.T) {
+			rec.Reset()
+			_, ok, err := u.Reserve(ctx, "ghost@d", session.Unfamiliar, nil, t0, policy)
+			if ok || session.ErrorCode(err) != session.ENOTFOUND {
+				t.Fatalf("reserve = %v, %v; want ENOTFOUND", ok, err)
+			}
+			if err := u.Settle(ctx, "ghost@d", session.Unfamiliar, session.Settlement{}); err != nil {
+				t.Fatal(err)
+			}
+			if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem", "UpdateItem"}) {
+				t.Fatalf("unknown user made %v, want two UpdateItems", calls)
 			}
 			if _, err := u.User(ctx, "ghost@d"); session.ErrorCode(err) != session.ENOTFOUND {
 				t.Fatalf("a failed log-in created a user: %v", err)
 			}
+			if _, err := u.Succeed(ctx, "ghost@d", session.Unfamiliar, nil, "k", t0); session.ErrorCode(err) != session.ENOTFOUND {
+				t.Fatalf("succeed of no user: %v, want ENOTFOUND", err)
+			}
 		})
 
-		t.Run("ClearEndsTheWindowAndListShowsIt", func(t *testing.T) {
+		t.Run("SucceedForgetsItsClassAndKeepsTheSources", func(t *testing.T) {
+			add(t, "both@d")
+			for _, c := range session.Classes {
+				reserve(t, u, "both@d", c, t0)
+			}
+			sources := []session.Mark{{Digest: "aaaaaaaaaaaaaaaa", At: t0}}
+			before, _ := u.User(ctx, "both@d")
+			after, err := u.Succeed(ctx, "both@d", session.Familiar, sources, "key-1", t0.Add(time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The window stays, empty, for the attempts still in flight.
+			if after.FamiliarFailures != (session.Failures{Since: t0}) || after.Failures.Count != 1 ||
+				!slices.Equal(after.Sources, sources) || after.SourceKey != "key-1" || after.Revision != before.Revision {
+				t.Fatalf("after success: %+v", after)
+			}
+			// The first key stays: digests made with it must still match.
+			if after, _ = u.Succeed(ctx, "both@d", session.Familiar, sources, "key-2", t0); after.SourceKey != "key-1" {
+				t.Fatalf("source key replaced: %q", after.SourceKey)
+			}
+		})
+
+		t.Run("ClearEndsEveryClassAndListShowsThem", func(t *testing.T) {
 			add(t, "locked@d")
-			for range 5 {
-				countFailure(t, u, "locked@d", t0)
+			for _, c := range session.Classes {
+				for range policy.MaxFailures {
+					reserve(t, u, "locked@d", c, t0)
+				}
 			}
 			list, err := u.List(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
+			full := session.Failures{Count: policy.MaxFailures, Since: t0}
 			i := slices.IndexFunc(list, func(x session.User) bool { return x.Name == "locked@d" })
-			if i < 0 || list[i].Failures != (session.Failures{Count: 5, Since: t0}) {
-				t.Fatalf("list = %+v, want locked@d with 5 failures since t0", list)
+			if i < 0 || list[i].Failures != full || list[i].FamiliarFailures != full {
+				t.Fatalf("list = %+v, want locked@d with both classes full", list)
 			}
 			if err := u.ClearFailures(ctx, "LOCKED@d"); err != nil {
 				t.Fatal(err)
 			}
-			if got := failuresOf(t, u, "locked@d"); got != (session.Failures{}) {
+			if got, _ := u.User(ctx, "locked@d"); got.Failures != (session.Failures{}) || got.FamiliarFailures != (session.Failures{}) {
 				t.Fatalf("failures after clear = %+v", got)
 			}
 			if err := u.ClearFailures(ctx, "ghost@d"); session.ErrorCode(err) != session.ENOTFOUND {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -27,26 +28,31 @@ const (
 	// keeps its session only if it has not changed. Absent on users stored
 	// before it existed.
 	attrRevision = "revision" // S, 32 hex digits
-	// The failure window of the lockout: no clean-up job, a window that has
-	// ended is simply ignored and replaced by the next failure.
-	attrFailedCount = "failed_count"    // N, failed log-ins in the window
-	attrFailedSince = "failed_since_ms" // N, Unix milliseconds of the window's first failure
+	// The lockout, per class of source (classAttrs): no clean-up job, a
+	// window that has ended is simply ignored and replaced by the next
+	// attempt. The unfamiliar class keeps the names the single class of
+	// earlier versions had, so that a running window carries over.
+	attrFailedCount = "failed_count"    // N, attempts counted in the window
+	attrFailedSince = "failed_since_ms" // N, Unix milliseconds of the window's first attempt
+	// What the log-in defence remembers, bounded (session.MaxSources,
+	// session.MaxStale): digests, never an address or a password.
+	attrSources   = "sources"         // M, source digest -> N Unix ms of its last log-in
+	attrSourceKey = "source_key"      // S, the key of the source digests
+	attrStale     = "stale_passwords" // M, wrong-password digest -> N Unix ms it was last tried
 )
 
-// Conditional updates of the failure window. Each condition says which
-// state of the window the update is right for, so that concurrent log-ins
-// never lose a count: a request that guessed the state wrong fails its
-// condition and tries the other.
-const (
-	// A window is running: count one more in it.
-	addFailureUpdate    = "ADD " + attrFailedCount + " :one"
-	addFailureCondition = attrFailedSince + " > :cutoff"
-	// None is running (never was, has ended, or was cleared): start one.
-	// attribute_exists keeps a failed log-in from creating a user.
-	startFailuresUpdate    = "SET " + attrFailedCount + " = :one, " + attrFailedSince + " = :now"
-	startFailuresCondition = "attribute_exists(" + attrUserKeyPK + ") AND (attribute_not_exists(" +
-		attrFailedSince + ") OR " + attrFailedSince + " <= :cutoff)"
-)
+// classAttrs names the attributes of one class of sources' lockout.
+type classAttrs struct{ count, since, until, streak string }
+
+var classes = map[session.Class]classAttrs{
+	session.Unfamiliar: {attrFailedCount, attrFailedSince, "lock_until_ms", "lock_streak"},
+	session.Familiar:   {"familiar_" + attrFailedCount, "familiar_" + attrFailedSince, "familiar_lock_until_ms", "familiar_lock_streak"},
+}
+
+// notLocked is the condition that class a is not locked at :now.
+func (a classAttrs) notLocked() string {
+	return "(attribute_not_exists(" + a.until + ") OR " + a.until + " <= :now)"
+}
 
 // Users is a session.UserStore on a DynamoDB table, with the operations the
 // admin tool needs.
@@ -79,15 +85,21 @@ func (u *Users) User(ctx context.Context, name string) (session.User, error) {
 	return decodeUser(out.Item)
 }
 
-// CountFailure counts a failed log-in in one conditional UpdateItem, chosen
-// by seen; a concurrent log-in that changed the window since seen was read
-// costs one or two more. With seen nil (no user was found) it makes exactly
-// one request, which counts nothing unless the user has appeared since.
-func (u *Users) CountFailure(ctx context.Context, name string, seen *session.Failures, now time.Time, window time.Duration) error {
-	cutoff := now.Add(-window)
-	running := seen != nil && seen.Count > 0 && seen.Since.After(cutoff)
+// Reserve counts an attempt in one conditional UpdateItem, chosen by
+// seen: one more in the running window if it holds fewer than
+// p.MaxFailures and the class is not locked, or the first of a new window
+// when none is running. A request that guessed the state wrong fails its
+// condition and tries the other, up to three in all; a class seen locked
+// gets one, so that a locked class costs what any refusal does. With seen
+// nil (no user was found) it makes exactly one request.
+func (u *Users) Reserve(ctx context.Context, name string, c session.Class, seen *session.Failures, now time.Time, p session.Lockout) (session.Failures, bool, error) {
+	a := classes[c]
+	cutoff := now.Add(-p.Window)
+	// A window runs from its first attempt, whatever its count: a refund
+	// may have brought the count to 0.
+	running := seen != nil && !seen.Since.IsZero() && now.Sub(seen.Since) < p.Window
 	attempts := 3
-	if seen == nil {
+	if seen == nil || p.Locked(*seen, now) {
 		attempts = 1
 	}
 	for range attempts {
@@ -97,30 +109,164 @@ func (u *Users) CountFailure(ctx context.Context, name string, seen *session.Fai
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":one":    &types.AttributeValueMemberN{Value: "1"},
 				":cutoff": millis(cutoff),
+				":now":    millis(now),
 			},
+			ReturnValues: types.ReturnValueAllNew,
 		}
 		if running {
-			in.UpdateExpression, in.ConditionExpression = aws.String(addFailureUpdate), aws.String(addFailureCondition)
+			in.UpdateExpression = aws.String("ADD " + a.count + " :one")
+			in.ConditionExpression = aws.String(a.since + " > :cutoff AND " + a.count + " < :max AND " + a.notLocked())
+			in.ExpressionAttributeValues[":max"] = &types.AttributeValueMemberN{Value: strconv.Itoa(p.MaxFailures)}
 		} else {
-			in.UpdateExpression, in.ConditionExpression = aws.String(startFailuresUpdate), aws.String(startFailuresCondition)
-			in.ExpressionAttributeValues[":now"] = millis(now)
+			// attribute_exists keeps an attempt from creating a user.
+			in.UpdateExpression = aws.String("SET " + a.count + " = :one, " + a.since + " = :now")
+			in.ConditionExpression = aws.String("attribute_exists(" + attrUserKeyPK + ") AND (attribute_not_exists(" +
+				a.since + ") OR " + a.since + " <= :cutoff) AND " + a.notLocked())
 		}
-		_, err := u.DB.UpdateItem(ctx, in)
+		out, err := u.DB.UpdateItem(ctx, in)
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
 			if err != nil {
-				return session.Unavailable("count failed log-in", err)
+				return session.Failures{}, false, session.Unavailable("reserve log-in attempt", err)
 			}
-			return nil
+			f, ok := decodeFailures(out.Attributes, a)
+			if !ok {
+				return session.Failures{}, false, &session.Error{Code: session.EUNAVAILABLE, Err: errors.New("decode user: malformed lockout")}
+			}
+			return f, true, nil
 		}
 		running = !running
 	}
-	return session.Errorf(session.ENOTFOUND, "failed log-in of %q not counted: no such user, or its window kept changing", name)
+	if seen == nil {
+		return session.Failures{}, false, session.Errorf(session.ENOTFOUND, "no such user")
+	}
+	return session.Failures{}, false, nil
 }
 
-// ClearFailures forgets a user's failed log-ins in one UpdateItem.
+// Settle settles an attempt in one UpdateItem, whatever it was: an attempt
+// refused without a reservation sends one whose condition never holds.
+func (u *Users) Settle(ctx context.Context, name string, c session.Class, st session.Settlement) error {
+	a := classes[c]
+	in := &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(u.Table),
+		Key:                       u.key(name),
+		ExpressionAttributeValues: map[string]types.AttributeValue{},
+	}
+	values := in.ExpressionAttributeValues
+	switch {
+	case st.Window.Since.IsZero():
+		in.UpdateExpression = aws.String("REMOVE " + attrStale)
+		in.ConditionExpression = aws.String("attribute_exists(" + attrUserKeyPK + ") AND attribute_not_exists(" + attrUserKeyPK + ")")
+		values = nil
+	case st.Refund:
+		in.UpdateExpression = aws.String("ADD " + a.count + " :minus")
+		in.ConditionExpression = aws.String(a.since + " = :since AND " + a.count + " > :zero")
+		values[":minus"] = &types.AttributeValueMemberN{Value: "-1"}
+		values[":zero"] = &types.AttributeValueMemberN{Value: "0"}
+		values[":since"] = millis(st.Window.Since)
+	default:
+		set := []string{}
+		if st.Stale != nil {
+			set = append(set, attrStale+" = :stale")
+			values[":stale"] = marks(st.Stale)
+		}
+		if !st.Lock.Until.IsZero() {
+			set = append(set, a.until+" = :until", a.streak+" = :streak")
+			values[":until"] = millis(st.Lock.Until)
+			values[":streak"] = &types.AttributeValueMemberN{Value: strconv.Itoa(st.Lock.Streak)}
+		}
+		if len(set) == 0 {
+			// A checked attempt that changes nothing more (a stored hash
+			// that cannot be read): it stays counted.
+			set = append(set, a.since+" = :since")
+		}
+		in.UpdateExpression = aws.String("SET " + strings.Join(set, ", "))
+		in.ConditionExpression = aws.String(a.since + " = :since")
+		values[":since"] = millis(st.Window.Since)
+	}
+	in.ExpressionAttributeValues = values
+	_, err := u.DB.UpdateItem(ctx, in)
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return session.Unavailable("settle log-in attempt", err)
+	}
+	return nil
+}
+
+// Succeed forgets class c's failures, lock and the recent wrong passwords,
+// and keeps sources, in one UpdateItem that returns the user after it. The
+// class's window is kept with a count of 0 (or begun at now, empty), rather
+// than removed: attempts in flight then still find the window they guessed,
+// so that log-ins at once do not make each other's reservations fail.
+func (u *Users) Succeed(ctx context.Context, name string, c session.Class, sources []session.Mark, key string, now time.Time) (session.User, error) {
+	a := classes[c]
+	update := "SET " + attrSourceKey + " = if_not_exists(" + attrSourceKey + ", :key), " +
+		a.count + " = :zero, " + a.since + " = if_not_exists(" + a.since + ", :now)"
+	remove := " REMOVE " + strings.Join([]string{a.until, a.streak, attrStale}, ", ")
+	values := map[string]types.AttributeValue{
+		":key":  &types.AttributeValueMemberS{Value: key},
+		":zero": &types.AttributeValueMemberN{Value: "0"},
+		":now":  millis(now),
+	}
+	if len(sources) > 0 {
+		update += ", " + attrSources + " = :sources"
+		values[":sources"] = marks(sources)
+	} else {
+		remove += ", " + attrSources
+	}
+	out, err := u.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(u.Table),
+		Key:                       u.key(name),
+		UpdateExpression:          aws.String(update + remove),
+		ConditionExpression:       aws.String("attribute_exists(" + attrUserKeyPK + ")"),
+		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return session.User{}, session.Errorf(session.ENOTFOUND, "no such user")
+	}
+	if err != nil {
+		return session.User{}, session.Unavailable("settle log-in", err)
+	}
+	return decodeUser(out.Attributes)
+}
+
+// ClearFailures forgets a user's failed log-ins and locks, in every class,
+// in one UpdateItem.
 func (u *Users) ClearFailures(ctx context.Context, name string) error {
-	return u.updateExisting(ctx, "clear failed log-ins", name, "REMOVE "+attrFailedCount+", "+attrFailedSince, nil)
+	var attrs []string
+	for _, c := range session.Classes {
+		a := classes[c]
+		attrs = append(attrs, a.count, a.since, a.until, a.streak)
+	}
+	attrs = append(attrs, attrStale)
+	return u.updateExisting(ctx, "clear failed log-ins", name, "REMOVE "+strings.Join(attrs, ", "), nil)
+}
+
+// marks encodes digests with their times as a map.
+func marks(ms []session.Mark) *types.AttributeValueMemberM {
+	m := make(map[string]types.AttributeValue, len(ms))
+	for _, mk := range ms {
+		m[mk.Digest] = millis(mk.At)
+	}
+	return &types.AttributeValueMemberM{Value: m}
+}
+
+// decodeMarks reads a map of digests and times; absent or malformed
+// entries are left out (what they remember is only ever a convenience).
+func decodeMarks(item map[string]types.AttributeValue, name string) []session.Mark {
+	m, ok := item[name].(*types.AttributeValueMemberM)
+	if !ok {
+		return nil
+	}
+	out := make([]session.Mark, 0, len(m.Value))
+	for d := range m.Value {
+		if at, ok := millisAttr(m.Value, d); ok {
+			out = append(out, session.Mark{Digest: d, At: at})
+		}
+	}
+	return out
 }
 
 // updateExisting applies update (with values) to the user name in one
@@ -261,7 +407,7 @@ func (u *Users) List(ctx context.Context) ([]session.User, error) {
 	for {
 		out, err := u.DB.Scan(ctx, &dynamodb.ScanInput{
 			TableName:            aws.String(u.Table),
-			ProjectionExpression: aws.String("#n, " + attrFailedCount + ", " + attrFailedSince),
+			ProjectionExpression: aws.String("#n, " + lockoutProjection()),
 			ExpressionAttributeNames: map[string]string{
 				"#n": attrName,
 			},
@@ -272,9 +418,10 @@ func (u *Users) List(ctx context.Context) ([]session.User, error) {
 		}
 		for _, item := range out.Items {
 			n, ok := stringAttr(item, attrName)
-			f, fok := decodeFailures(item)
-			if ok && fok {
-				users = append(users, session.User{Name: n, Failures: f})
+			uf, ok1 := decodeFailures(item, classes[session.Unfamiliar])
+			ff, ok2 := decodeFailures(item, classes[session.Familiar])
+			if ok && ok1 && ok2 {
+				users = append(users, session.User{Name: n, Failures: uf, FamiliarFailures: ff})
 			}
 		}
 		if len(out.LastEvaluatedKey) == 0 {
@@ -284,32 +431,56 @@ func (u *Users) List(ctx context.Context) ([]session.User, error) {
 	}
 }
 
+// lockoutProjection names every lockout attribute, for List.
+func lockoutProjection() string {
+	var attrs []string
+	for _, c := range session.Classes {
+		a := classes[c]
+		attrs = append(attrs, a.count, a.since, a.until, a.streak)
+	}
+	return strings.Join(attrs, ", ")
+}
+
 func decodeUser(item map[string]types.AttributeValue) (session.User, error) {
 	name, ok1 := stringAttr(item, attrName)
 	hash, ok2 := stringAttr(item, attrPasswordHash)
-	failures, ok3 := decodeFailures(item)
-	if !ok1 || !ok2 || !ok3 {
+	uf, ok3 := decodeFailures(item, classes[session.Unfamiliar])
+	ff, ok4 := decodeFailures(item, classes[session.Familiar])
+	if !ok1 || !ok2 || !ok3 || !ok4 {
 		return session.User{}, &session.Error{Code: session.EUNAVAILABLE, Err: errors.New("decode user: malformed item")}
 	}
 	rev, _ := stringAttr(item, attrRevision) // absent on users stored before revisions
-	return session.User{Name: name, PasswordHash: hash, Failures: failures, Revision: rev}, nil
+	key, _ := stringAttr(item, attrSourceKey)
+	return session.User{Name: name, PasswordHash: hash, Failures: uf, FamiliarFailures: ff, Revision: rev,
+		Sources: decodeMarks(item, attrSources), Stale: decodeMarks(item, attrStale), SourceKey: key}, nil
 }
 
-// decodeFailures reads the failure window of a user item: absent is none.
-func decodeFailures(item map[string]types.AttributeValue) (session.Failures, bool) {
-	_, hasCount := item[attrFailedCount]
-	_, hasSince := item[attrFailedSince]
-	if !hasCount && !hasSince {
-		return session.Failures{}, true
+// decodeFailures reads one class's lockout from a user item: absent is none.
+func decodeFailures(item map[string]types.AttributeValue, a classAttrs) (session.Failures, bool) {
+	var f session.Failures
+	if _, ok := item[a.count]; ok {
+		n, ok1 := item[a.count].(*types.AttributeValueMemberN)
+		since, ok2 := millisAttr(item, a.since)
+		if !ok1 || !ok2 {
+			return session.Failures{}, false
+		}
+		count, err := strconv.Atoi(n.Value)
+		if err != nil || count < 0 {
+			return session.Failures{}, false
+		}
+		f.Count, f.Since = count, since
 	}
-	n, ok1 := item[attrFailedCount].(*types.AttributeValueMemberN)
-	since, ok2 := millisAttr(item, attrFailedSince)
-	if !ok1 || !ok2 {
-		return session.Failures{}, false
+	if _, ok := item[a.until]; ok {
+		until, ok1 := millisAttr(item, a.until)
+		k, ok2 := item[a.streak].(*types.AttributeValueMemberN)
+		if !ok1 || !ok2 {
+			return session.Failures{}, false
+		}
+		streak, err := strconv.Atoi(k.Value)
+		if err != nil || streak < 0 {
+			return session.Failures{}, false
+		}
+		f.Until, f.Streak = until, streak
 	}
-	count, err := strconv.Atoi(n.Value)
-	if err != nil || count < 0 {
-		return session.Failures{}, false
-	}
-	return session.Failures{Count: count, Since: since}, true
+	return f, true
 }

@@ -276,7 +276,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, s surface) {
 	}
 	tok, sess, err := h.svc.Login(r.Context(), user, pass)
 	if err != nil {
-		h.log.InfoContext(r.Context(), "login failed", "request_id", RequestID(r.Context()), "user", user, "code", session.ErrorCode(err))
+		h.log.InfoContext(r.Context(), "login failed", "request_id", RequestID(r.Context()), "user", session.MaskName(user), "code", session.ErrorCode(err))
 		h.fail(w, r, s, err)
 		return
 	}

@@ -163,15 +163,16 @@ func (h *Handler) rpcCreate(r *http.Request, call invoke) (any, error) {
 		h.log.InfoContext(r.Context(), "login", "request_id", RequestID(r.Context()), "surface", "jsonrpc", "scheme", "oauth", "user", sess.User, "session", tok.Hash().String()[:12])
 		return secretValue{string(tok)}, nil
 	}
-	if call.sec.SchemeID != SchemeUserPass || call.sec.UserName == nil || call.sec.Password == nil {
+	if call.sec.SchemeID != SchemeUserPass || call.sec.UserName == nil || call.sec.Password == nil || !wafVisible(call.body) {
 		// Counted as the other surfaces count a log-in without Basic
-		// credentials: refused before the service.
+		// credentials: refused before the service. So is a log-in the
+		// per-source rate rule might not see (wafVisible).
 		h.svc.RefuseMalformed(r.Context())
 		return nil, session.Errorf(session.EUNAUTHENTICATED, "no user_pass security context")
 	}
 	tok, sess, err := h.svc.Login(r.Context(), *call.sec.UserName, *call.sec.Password)
 	if err != nil {
-		h.log.InfoContext(r.Context(), "login failed", "request_id", RequestID(r.Context()), "surface", "jsonrpc", "user", *call.sec.UserName, "code", session.ErrorCode(err))
+		h.log.InfoContext(r.Context(), "login failed", "request_id", RequestID(r.Context()), "surface", "jsonrpc", "user", session.MaskName(*call.sec.UserName), "code", session.ErrorCode(err))
 		return nil, err
 	}
 	h.log.InfoContext(r.Context(), "login", "request_id", RequestID(r.Context()), "surface", "jsonrpc", "user", sess.User, "session", tok.Hash().String()[:12])

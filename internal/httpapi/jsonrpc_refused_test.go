@@ -35,6 +35,15 @@ func TestJSONRPCLogInsRefusedBeforeTheServiceAreCounted(t *testing.T) {
 		{"APasswordThatIsNoString", "create", userPass(`{"schemeId":"com.vmware.vapi.std.security.user_pass","userName":"` + goodLogin + `","password":7}`), 1, nil},
 		{"AWrongPasswordReachesLoginAndIsNotCountedHere", "create", createBody("0", goodLogin, "wrong-pass-1"), 0, []string{"Login " + goodLogin}},
 		{"AGetWithoutASessionIsNoLogIn", "get", sessionBody("1", "get", ""), 0, []string{"Get "}},
+		// A log-in the per-source WAF rule could fail to count is refused
+		// before any password is checked (wafVisible).
+		{"ABodyLongerThanWAFReads", "create", strings.Replace(createBody("0", goodLogin, goodPass), `"opId":"`,
+			`"pad":"`+strings.Repeat("x", httpapi.MaxWAFBody)+`","opId":"`, 1), 1, nil},
+		{"AnEscapedOperation", "create", strings.Replace(createBody("0", goodLogin, goodPass), `"operationId":"create"`, `"operationId":"cr\u0065ate"`, 1), 1, nil},
+		{"AnEscapedService", "create", strings.Replace(createBody("0", goodLogin, goodPass), `"serviceId":"com.vmware.cis.session"`, `"serviceId":"com.vmware.cis.sessio\u006e"`, 1), 1, nil},
+		{"AnOperationNamedTwice", "create", strings.Replace(createBody("0", goodLogin, goodPass), `"operationId":"create"`, `"operationId":"get","operationId":"create"`, 1), 1, nil},
+		{"AnOperationKeyInAnotherCase", "create", strings.Replace(createBody("0", goodLogin, goodPass), `"operationId":"create"`, `"OperationID":"create"`, 1), 1, nil},
+		{"SpacingIsNoMatter", "create", strings.Replace(createBody("0", goodLogin, "wrong-pass-1"), `"operationId":"create"`, `"operationId" :  "create"`, 1), 0, []string{"Login " + goodLogin}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

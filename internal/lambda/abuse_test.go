@@ -29,6 +29,7 @@ func limits(maxFailures int, window time.Duration, maxSessions int) map[string]s
 	return map[string]string{
 		config.EnvMaxFailures:   strconv.Itoa(maxFailures),
 		config.EnvFailureWindow: window.String(),
+		config.EnvLockFor:       window.String(), // a lock lasts a window, from the failure that set it
 		config.EnvMaxSessions:   strconv.Itoa(maxSessions),
 	}
 }
@@ -58,15 +59,38 @@ func failuresOf(t testing.TB, f dynamotest.Fixture, name string) session.Failure
 	return u.Failures
 }
 
+// familiarFailuresOf is failuresOf for the sources the user logged in from.
+func familiarFailuresOf(t testing.TB, f dynamotest.Fixture, name string) session.Failures {
+	t.Helper()
+	u, err := (&dynamo.Users{DB: f.DB, Table: f.Tables.Users}).User(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.FamiliarFailures
+}
+
 // countingPasswords counts password verifications.
 type countingPasswords struct {
 	session.Passwords
-	n atomic.Int64
+	n    atomic.Int64 // verifications
+	real atomic.Int64 // of them, against a stored hash: not the decoy
+}
+
+func (c *countingPasswords) count(hash string) {
+	c.n.Add(1)
+	if hash != c.Passwords.Decoy() {
+		c.real.Add(1)
+	}
 }
 
 func (c *countingPasswords) Verify(hash, password string) (bool, error) {
-	c.n.Add(1)
+	c.count(hash)
 	return c.Passwords.Verify(hash, password)
+}
+
+func (c *countingPasswords) VerifyDigest(hash, password string) (bool, []byte, error) {
+	c.count(hash)
+	return c.Passwords.(session.Digester).VerifyDigest(hash, password)
 }
 
 // loginAll sends n log-ins at once, each its own invocation (as n Lambda
@@ -146,9 +170,14 @@ func TestLockout(t *testing.T) {
 	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
 		f := dynamotest.Setup(t, srv)
 		st := newStackWith(t, f, f.DB, limits(3, 10*time.Minute, 0))
-		wrong := basic(adminName, "not-"+adminPass)
+		// Each wrong password is new: the same one again counts once.
+		guesses := 0
+		wrong := func() map[string]string {
+			guesses++
+			return basic(adminName, fmt.Sprintf("not-%s-%d", adminPass, guesses))
+		}
 		right := basic(adminName, adminPass)
-		refused := st.v2("POST", "/api/session", wrong, "")
+		refused := st.v2("POST", "/api/session", wrong(), "")
 		wantError(t, refused, 401, "UNAUTHENTICATED")
 		ok := func(what string) {
 			t.Helper()
@@ -165,10 +194,10 @@ func TestLockout(t *testing.T) {
 		}
 
 		t.Run("SuccessForgivesEarlierFailures", func(t *testing.T) {
-			st.v2("POST", "/api/session", wrong, "") // the second failure
+			st.v2("POST", "/api/session", wrong(), "") // the second failure
 			ok("after two failures")
 			for range 2 {
-				st.v2("POST", "/api/session", wrong, "")
+				st.v2("POST", "/api/session", wrong(), "")
 			}
 			// Four failures in all, but never three since the last success.
 			ok("after two more failures")
@@ -176,7 +205,7 @@ func TestLockout(t *testing.T) {
 
 		t.Run("LockedAccountRefusesTheRightPasswordUntilTheWindowEnds", func(t *testing.T) {
 			for range 3 {
-				wantError(t, st.v2("POST", "/api/session", wrong, ""), 401, "UNAUTHENTICATED")
+				wantError(t, st.v2("POST", "/api/session", wrong(), ""), 401, "UNAUTHENTICATED")
 			}
 			locked("after three failures")
 			st.clock.Advance(10*time.Minute - time.Millisecond)
@@ -187,14 +216,16 @@ func TestLockout(t *testing.T) {
 
 		t.Run("RefusalsDuringTheLockDoNotExtendIt", func(t *testing.T) {
 			for range 3 {
-				st.v2("POST", "/api/session", wrong, "")
+				st.v2("POST", "/api/session", wrong(), "")
 			}
 			st.clock.Advance(9 * time.Minute)
 			for range 5 {
-				st.v2("POST", "/api/session", wrong, "")
+				st.v2("POST", "/api/session", wrong(), "")
 			}
-			if got := failuresOf(t, f, adminName); got.Count != 8 {
-				t.Fatalf("failures counted = %d, want all 8", got.Count)
+			// Refused attempts check no password, and are not counted.
+			// (The admin logged in from this source before: it is familiar.)
+			if got := familiarFailuresOf(t, f, adminName); got.Count != 3 {
+				t.Fatalf("failures counted = %d, want the 3 checked", got.Count)
 			}
 			st.clock.Advance(time.Minute)
 			ok("ten minutes after the first failure")
@@ -203,7 +234,7 @@ func TestLockout(t *testing.T) {
 		t.Run("OtherUsersAreNotLocked", func(t *testing.T) {
 			addUser(t, f, "other@vsphere.local", "other-pass", cheap)
 			for range 3 {
-				st.v2("POST", "/api/session", wrong, "")
+				st.v2("POST", "/api/session", wrong(), "")
 			}
 			locked("admin")
 			if r := st.v2("POST", "/api/session", basic("other@vsphere.local", "other-pass"), ""); r.Status != 201 {
@@ -221,16 +252,49 @@ func TestLockout(t *testing.T) {
 	})
 }
 
+// TestEachLockInARowLastsLonger: the lock that follows a lock lasts twice
+// as long, up to the cap; a success ends the row.
+func TestEachLockInARowLastsLonger(t *testing.T) {
+	f := dynamotest.Setup(t, dynamotest.Engines(t)[0])
+	env := limits(3, 10*time.Minute, 0)
+	env[config.EnvLockFor], env[config.EnvLockMax] = "10m", "25m"
+	st := newStackWith(t, f, f.DB, env)
+	guesses := 0
+	fill := func() {
+		for range 3 {
+			guesses++
+			st.v2("POST", "/api/session", basic(adminName, fmt.Sprint("guess-", guesses)), "")
+		}
+	}
+	logsIn := func() bool { return st.v2("POST", "/api/session", basic(adminName, adminPass), "").Status == 201 }
+	for i, lock := range []time.Duration{10 * time.Minute, 20 * time.Minute, 25 * time.Minute, 25 * time.Minute} {
+		fill()
+		st.clock.Advance(lock - time.Millisecond)
+		if logsIn() {
+			t.Fatalf("lock %d in a row ended before %s", i+1, lock)
+		}
+		st.clock.Advance(time.Millisecond)
+	}
+	if !logsIn() {
+		t.Fatal("the right password after the last lock ended was refused")
+	}
+	fill() // the success ended the row: the next lock is the first again
+	st.clock.Advance(10 * time.Minute)
+	if !logsIn() {
+		t.Fatal("the first lock after a success lasted longer than LOGIN_LOCK_DURATION")
+	}
+}
+
 func TestLockoutCanBeTurnedOff(t *testing.T) {
 	f := dynamotest.Setup(t, dynamotest.Engines(t)[0])
 	st := newStackWith(t, f, f.DB, limits(0, time.Minute, 0))
-	for range 6 {
-		st.v2("POST", "/api/session", basic(adminName, "wrong-password-1"), "")
+	for i := range 6 {
+		st.v2("POST", "/api/session", basic(adminName, fmt.Sprint("wrong-password-", i)), "")
 	}
-	st.login()
 	if got := failuresOf(t, f, adminName); got != (session.Failures{}) {
 		t.Fatalf("failures counted with the lockout off: %+v", got)
 	}
+	st.login()
 }
 
 // TestRefusedLogInsAreIndistinguishable holds the no-oracle rule: an unknown
@@ -246,8 +310,8 @@ func TestRefusedLogInsAreIndistinguishable(t *testing.T) {
 		pw := &countingPasswords{Passwords: st.svc.Passwords}
 		st.svc.Passwords = pw
 		addUser(t, f, "locked@vsphere.local", "locked-pass", argon2id.DefaultParams)
-		for range 2 {
-			st.v2("POST", "/api/session", basic("locked@vsphere.local", "guess"), "")
+		for i := range 2 {
+			st.v2("POST", "/api/session", basic("locked@vsphere.local", fmt.Sprint("guess-", i)), "")
 		}
 
 		type answer struct {
@@ -263,7 +327,9 @@ func TestRefusedLogInsAreIndistinguishable(t *testing.T) {
 			r := st.v2("POST", "/api/session", basic(user, pass), "")
 			return answer{r.Status, r.Body, r.Headers, rec.Reset(), pw.n.Load()}
 		}
-		refused := []string{"GetItem", "Query", "UpdateItem"}
+		// The user read, the reservation, the count of live sessions (during
+		// the verification), the settlement.
+		refused := []string{"GetItem", "UpdateItem", "Query", "UpdateItem"}
 		cases := []struct {
 			name, user, pass string
 		}{
@@ -293,9 +359,9 @@ func TestRefusedLogInsAreIndistinguishable(t *testing.T) {
 			})
 		}
 
-		// The other paths, for the record: a success writes the session
-		// (and clears failures first only when there are some) and reads
-		// the user again to confirm it did not change meanwhile; a log-in
+		// The other paths, for the record: a success reserves its attempt,
+		// writes the session, and settles the attempt in a write that
+		// returns the user, to confirm it did not change meanwhile; a log-in
 		// at the cap reads the candidates' items to count exactly, and
 		// writes nothing when none has idled out.
 		others := []struct {
@@ -303,8 +369,8 @@ func TestRefusedLogInsAreIndistinguishable(t *testing.T) {
 			requests []string
 			status   int
 		}{
-			{"SuccessAfterAFailure", []string{"GetItem", "Query", "UpdateItem", "PutItem", "GetItem"}, 201},
-			{"PastTheCap", []string{"GetItem", "Query", "Query", "BatchGetItem"}, 503},
+			{"SuccessAfterAFailure", []string{"GetItem", "UpdateItem", "Query", "PutItem", "UpdateItem"}, 201},
+			{"PastTheCap", []string{"GetItem", "UpdateItem", "Query", "Query", "BatchGetItem", "UpdateItem"}, 503},
 		}
 		// The admin failed once above (WrongPassword).
 		for _, c := range others {
@@ -319,7 +385,7 @@ func TestRefusedLogInsAreIndistinguishable(t *testing.T) {
 		t.Run("Success", func(t *testing.T) {
 			addUser(t, f, "fresh@vsphere.local", "fresh-pass", argon2id.DefaultParams)
 			got := try("fresh@vsphere.local", "fresh-pass")
-			if want := []string{"GetItem", "Query", "PutItem", "GetItem"}; got.status != 201 || !slices.Equal(got.requests, want) {
+			if want := []string{"GetItem", "UpdateItem", "Query", "PutItem", "UpdateItem"}; got.status != 201 || !slices.Equal(got.requests, want) {
 				t.Fatalf("got %d with %v, want 201 with %v", got.status, got.requests, want)
 			}
 		})
@@ -397,14 +463,17 @@ func TestSessionCapCanBeTurnedOff(t *testing.T) {
 // user that count sessions at the same moment may each see room for one
 // more, so C concurrent log-ins overshoot the cap by at most C-1 (on
 // DynamoDB, also by what its index has not yet caught up with); log-ins
-// that come one after another never overshoot.
+// that come one after another never overshoot. (The lockout checks at most
+// LOGIN_MAX_FAILURES passwords of one account and class at once, right or
+// wrong, TestConcurrentWrongGuessesCheckNoMoreThanTheLimit: here it lets
+// them all through, so that only the cap is in play.)
 func TestConcurrentLogInsNearTheCap(t *testing.T) {
 	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
 		const limit, concurrent = 5, 20
 		for _, before := range []int{limit - 2, limit} {
 			t.Run(fmt.Sprintf("From%dLive", before), func(t *testing.T) {
 				f := dynamotest.Setup(t, srv)
-				st := newStackWith(t, f, f.DB, limits(5, 15*time.Minute, limit))
+				st := newStackWith(t, f, f.DB, limits(concurrent, 15*time.Minute, limit))
 				addUser(t, f, "busy@vsphere.local", "busy-pass", cheap)
 				for range before {
 					if r := st.v2("POST", "/api/session", basic("busy@vsphere.local", "busy-pass"), ""); r.Status != 201 {
@@ -450,22 +519,31 @@ func TestConcurrentLogInsNearTheCap(t *testing.T) {
 	})
 }
 
-// TestConcurrentWrongGuessesAllCount: guesses sent at once are each
-// answered (the bound: max+C-1 guesses in a window, C the guesses in
-// flight before the lock holds), every one is counted, none is lost to the
-// race, and the account is locked after.
-func TestConcurrentWrongGuessesAllCount(t *testing.T) {
+// TestConcurrentWrongGuessesCheckNoMoreThanTheLimit: guesses sent at once
+// are each answered, the same 401, but no more passwords are checked than
+// the limit (each attempt is reserved before its password is checked), the
+// rest are refused as locked without a check, and the account's class is
+// locked after: to the right password too.
+func TestConcurrentWrongGuessesCheckNoMoreThanTheLimit(t *testing.T) {
 	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
 		dynamotest.RequireAtomicWrites(t, srv)
 		f := dynamotest.Setup(t, srv)
 		st := newStackWith(t, f, f.DB, limits(5, 15*time.Minute, 0))
+		pw := &countingPasswords{Passwords: st.svc.Passwords}
+		st.svc.Passwords = pw
 		addUser(t, f, "target@vsphere.local", "target-pass", cheap)
 		const concurrent = 20
-		for _, r := range st.loginAll(concurrent, "target@vsphere.local", "guess") {
-			wantError(t, r, 401, "UNAUTHENTICATED")
+		rs := st.loginAll(concurrent, "target@vsphere.local", "guess")
+		for _, r := range rs {
+			if r.Status != 401 || r.Body != rs[0].Body {
+				t.Fatalf("concurrent guess = %d %s, want the same 401 as the others", r.Status, r.Body)
+			}
 		}
-		if got := failuresOf(t, f, "target@vsphere.local"); got.Count != concurrent {
-			t.Fatalf("%d failures counted after %d concurrent wrong guesses", got.Count, concurrent)
+		if got := failuresOf(t, f, "target@vsphere.local"); got.Count != 5 {
+			t.Fatalf("%d attempts counted after %d concurrent wrong guesses, want the limit, 5", got.Count, concurrent)
+		}
+		if n := pw.real.Load(); n != 5 {
+			t.Fatalf("%d stored passwords checked by %d concurrent guesses, want at most the limit, 5", n, concurrent)
 		}
 		if r := st.v2("POST", "/api/session", basic("target@vsphere.local", "target-pass"), ""); r.Status != 401 {
 			t.Fatalf("right password after the guesses = %d, want 401 (locked)", r.Status)

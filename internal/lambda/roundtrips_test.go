@@ -22,26 +22,29 @@ import (
 // engine needs more; nothing here is allowed to be cheaper on an engine than
 // on DynamoDB.
 //
-// Log-in is four requests in three round trips: the password hash and the
-// user's failed log-ins must be read before the password can be checked
-// (GetItem); the user's sessions are counted for the per-user cap (Query of
-// the by-user-v2 index) while the hash is checked, so that costs no time;
-// the session can be written only after the check succeeds (PutItem); and
-// the user is read again (GetItem) to confirm that its revision did not
-// change meanwhile, so that a password reset or removal racing the log-in
-// cannot leave a session the revocation misses (docs/SESSIONS.md). A
-// transaction with a ConditionCheck on the user would fold the last two
-// into one round trip, for twice the write units and a ConditionCheck, but
-// dynalite does not implement transactions. A refused log-in, whatever the
-// cause (unknown user, wrong password, locked account), makes three
-// requests, the last one counting the failure (UpdateItem; for an unknown
-// user its condition refuses it), so that no cause can be told from
-// another by what the service does. A malformed log-in is refused before
-// any request. A user whose stored hash is weaker than new ones costs one
-// more request, once: its first successful log-in stores a new hash
-// (UpdateItem), so that its log-ins take as long as an unknown user's
-// (TestLogInRehashesAPasswordHashedAtALowerCost). A log-in at the cap reads
-// the candidates' items to count exactly (docs/SESSIONS.md).
+// Log-in is five requests in four round trips: the password hash and the
+// user's lockout must be read before the password can be checked
+// (GetItem); the attempt is reserved before it is checked (a conditional
+// UpdateItem), so that attempts sent at once cannot pass the lockout's
+// limit (docs/SECURITY.md); the user's sessions are counted for the
+// per-user cap (Query of the by-user-v2 index) while the hash is checked,
+// so that costs no time; the session can be written only after the check
+// succeeds (PutItem); and the attempt is settled (UpdateItem: the class's
+// failures forgotten, the source remembered as familiar) in a write that
+// returns the user, to confirm that its revision did not change
+// meanwhile, so that a password reset or removal racing the log-in cannot
+// leave a session the revocation misses (docs/SESSIONS.md). A refused
+// log-in, whatever the cause (unknown user, wrong password, locked
+// account), makes four requests: the read, the reservation (refused by its
+// condition for an unknown user or a locked class), the count, and the
+// settlement (refused by its condition when there is nothing to settle),
+// so that no cause can be told from another by what the service does. A
+// malformed log-in is refused before any request. A user whose stored
+// hash is weaker than new ones costs one more request, once: its first
+// successful log-in stores a new hash (UpdateItem), so that its log-ins
+// take as long as an unknown user's
+// (TestLogInRehashesAPasswordHashedAtALowerCost). A log-in at the cap
+// reads the candidates' items to count exactly (docs/SESSIONS.md).
 //
 // Get and delete are one request each, whatever the outcome: a conditional
 // UpdateItem or DeleteItem that also returns the item. Only dynalite, which
@@ -55,12 +58,12 @@ var roundTrips = []struct {
 	want     []string
 	onEngine map[localdynamo.Kind][]string
 }{
-	{"LoginReadsTheUserCountsSessionsWritesTheSessionAndConfirms", login(adminName, adminPass), 201,
-		[]string{"GetItem", "Query", "PutItem", "GetItem"}, nil},
-	{"LoginWithAWrongPasswordCountsTheFailure", login(adminName, "wrong-password-1"), 401,
-		[]string{"GetItem", "Query", "UpdateItem"}, nil},
+	{"LoginReadsTheUserReservesCountsSessionsWritesTheSessionAndSettles", login(adminName, adminPass), 201,
+		[]string{"GetItem", "UpdateItem", "Query", "PutItem", "UpdateItem"}, nil},
+	{"LoginWithAWrongPasswordReservesAndSettles", login(adminName, "wrong-password-1"), 401,
+		[]string{"GetItem", "UpdateItem", "Query", "UpdateItem"}, nil},
 	{"LoginOfAnUnknownUserCostsTheSameAsAWrongPassword", login("nobody@vsphere.local", adminPass), 401,
-		[]string{"GetItem", "Query", "UpdateItem"}, nil},
+		[]string{"GetItem", "UpdateItem", "Query", "UpdateItem"}, nil},
 	{"LoginWithoutCredentialsCostsNothing", func(st *stack, _ string) response {
 		return st.v2("POST", "/api/session", nil, "")
 	}, 401, nil, nil},

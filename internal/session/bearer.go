@@ -93,14 +93,14 @@ func (s *Service) loginBearer(ctx context.Context, token string, op *string) (To
 	var te *TokenError
 	switch {
 	case errors.As(err, &te):
-		return "", Session{}, refuse(te.Cause, loggableName(claim), te.Err)
+		return "", Session{}, refuse(te.Cause, MaskName(claim), te.Err)
 	case err != nil:
 		return "", Session{}, err
 	}
 	*op = "login"
 	name, ok := FederatedName(claim, s.DefaultDomain)
 	if !ok {
-		return "", Session{}, refuse(CauseBadUserClaim, loggableName(claim), errors.New("the user claim is no name@domain outside the local domain"))
+		return "", Session{}, refuse(CauseBadUserClaim, MaskName(claim), errors.New("the user claim is no name@domain outside the local domain"))
 	}
 	now := s.now().Truncate(time.Millisecond)
 	n, err := s.countLive(ctx, name, now)

@@ -38,6 +38,9 @@ const (
 	CauseWrongPassword Cause = "wrong_password" // the user exists; the password does not match
 	CauseLocked        Cause = "locked"         // the account is locked out, whatever the password
 	CauseBadHash       Cause = "bad_hash"       // the stored hash cannot be read: the operator's problem
+	// CauseRepeatedPassword is a wrong password tried again within a
+	// window: checked, but counted once.
+	CauseRepeatedPassword Cause = "repeated_password"
 )
 
 // The causes of a refused bearer (federated) log-in.
@@ -55,7 +58,7 @@ const (
 )
 
 // Causes lists every Cause, for tests and dashboards.
-var Causes = []Cause{CauseMalformed, CauseUnknownUser, CauseWrongPassword, CauseLocked, CauseBadHash,
+var Causes = []Cause{CauseMalformed, CauseUnknownUser, CauseWrongPassword, CauseLocked, CauseBadHash, CauseRepeatedPassword,
 	CauseNoFederation, CauseBadToken, CauseUnknownKey, CauseWrongIssuer, CauseWrongAudience, CauseExpired,
 	CauseNotYetValid, CauseNoUserClaim, CauseBadUserClaim, CauseNotInGroup}
 
@@ -63,10 +66,13 @@ var Causes = []Cause{CauseMalformed, CauseUnknownUser, CauseWrongPassword, Cause
 // not apply to its Kind are zero.
 type Event struct {
 	Kind EventKind
-	// User is the user name: as qualified for a known user, as given for a
-	// refused log-in (it may be a password typed into the wrong field, so
-	// the audit trail keeps it and the metrics never do).
+	// User is the user name: as qualified for a known user; for a refused
+	// log-in of a name that is no user's (it may be a password typed into
+	// the wrong field) only its MaskName. The metrics never keep it.
 	User string
+	// Class is the class of the log-in's source ("familiar" or
+	// "unfamiliar"): EventLogin, EventLoginRefused, EventLockout.
+	Class string
 	// Cause is why a log-in was refused (EventLoginRefused).
 	Cause Cause
 	// Session is the first 12 hex digits of the session's token hash, never

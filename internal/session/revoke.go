@@ -120,6 +120,11 @@ func FindByPrefix(recs []Record, user, prefix string) (Record, error) {
 // a revocation cannot miss a session whose token a client holds.
 func (s *Service) confirm(ctx context.Context, name string, checked User, h TokenHash, now time.Time) error {
 	u, err := s.Users.User(ctx, name)
+	return s.keep(ctx, u, err, checked, h, now)
+}
+
+// keep is confirm once the user has been read again (u, or err).
+func (s *Service) keep(ctx context.Context, u User, err error, checked User, h TokenHash, now time.Time) error {
 	if err == nil && u.Revision == checked.Revision {
 		return nil
 	}
@@ -130,7 +135,7 @@ func (s *Service) confirm(ctx context.Context, name string, checked User, h Toke
 	}
 	switch ErrorCode(err) {
 	case "", ENOTFOUND:
-		return Errorf(EUNAUTHENTICATED, "the account %s changed during the log-in", name)
+		return Errorf(EUNAUTHENTICATED, "the account %s changed during the log-in", checked.Name)
 	}
 	return err
 }

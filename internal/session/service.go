@@ -106,22 +106,30 @@ func QualifyName(login, defaultDomain string) (string, bool) {
 // case-insensitive, as in vCenter's identity sources.
 func UserKey(name string) string { return strings.ToLower(name) }
 
-// Login checks a user's password and opens a session.
+// Login checks a user's password and opens a session. The source of the
+// log-in is the address in ctx (WithSource).
 //
-// A session is kept only if the user is unchanged after it is written (a
-// second read: its revision), so that revoking the user's sessions cannot
-// miss one whose token a client holds (docs/SESSIONS.md).
+// A session is kept only if the user is unchanged after it is written (the
+// write that settles the log-in returns the user: its revision), so that
+// revoking the user's sessions cannot miss one whose token a client holds
+// (docs/SESSIONS.md).
 //
-// Every failure a client could cause — unknown user, wrong password, locked
-// account — is the same EUNAUTHENTICATED error after the same work: one read
-// of the user, one count of the user's live sessions alongside one password
-// verification (against the decoy for an unknown user), and one write that
-// counts the failure (a write refused by its condition for an unknown
-// user). A locked account is refused whatever the password. Only a correct
-// password learns of the session cap (ELIMIT).
+// The lockout (docs/SECURITY.md, "Log-in defence") is kept by reserving
+// every attempt before its password is checked, in one conditional write
+// per account and class of source, and settling it after: however many
+// attempts arrive at once, no more than Lockout.MaxFailures passwords are
+// checked per window. Every failure a client could cause — unknown user,
+// wrong password, locked class — is the same EUNAUTHENTICATED error after
+// the same work: one read of the user, one reservation (refused by its
+// condition for an unknown user or a locked class), one password
+// verification (against the decoy when no password may be checked) with
+// the count of the user's live sessions alongside, and one write that
+// settles the attempt (refused by its condition when there is nothing to
+// settle). Only a correct password learns of the session cap (ELIMIT).
 //
 // Each outcome is recorded (Recorder): the log-in, or its refusal with the
 // cause the client is not told, a lockout it caused, or a backend failure.
+// A name that is no user's is recorded only as MaskName.
 func (s *Service) Login(ctx context.Context, login, password string) (Token, Session, error) {
 	tok, sess, err := s.login(ctx, login, password)
 	s.recordFailure(ctx, "login", err)
@@ -131,19 +139,46 @@ func (s *Service) Login(ctx context.Context, login, password string) (Token, Ses
 func (s *Service) login(ctx context.Context, login, password string) (Token, Session, error) {
 	name, ok := QualifyName(login, s.DefaultDomain)
 	if !ok || len(password) > MaxPasswordLen {
-		s.Record(ctx, Event{Kind: EventLoginRefused, Cause: CauseMalformed, User: loggableName(login)})
+		s.Record(ctx, Event{Kind: EventLoginRefused, Cause: CauseMalformed, User: MaskName(login)})
 		return "", Session{}, errBadCredentials(errors.New("login name or password unacceptable"))
 	}
 	now := s.now().Truncate(time.Millisecond)
-	var seen *Failures // nil: no such user
-	hash := s.Passwords.Decoy()
+	known := false
 	u, err := s.Users.User(ctx, name)
 	switch ErrorCode(err) {
 	case "":
-		seen, hash = &u.Failures, u.PasswordHash
+		known = true
 	case ENOTFOUND:
 	default:
 		return "", Session{}, err
+	}
+	source := Source(ctx)
+	class := Unfamiliar
+	if known {
+		class = s.Lockout.classOf(u, source, now)
+	}
+	seen := u.FailuresOf(class)
+
+	// The attempt is counted before its password is checked.
+	lockout := s.Lockout.MaxFailures > 0
+	reserved, window := known, Failures{}
+	if lockout {
+		var guess *Failures
+		if known {
+			guess = &seen
+		}
+		window, reserved, err = s.Users.Reserve(ctx, name, class, guess, now, s.Lockout)
+		switch ErrorCode(err) {
+		case "":
+		case ENOTFOUND:
+			reserved = false
+		default:
+			return "", Session{}, err
+		}
+	}
+	hash := s.Passwords.Decoy()
+	if known && reserved {
+		hash = u.PasswordHash
 	}
 
 	// The count costs no time of its own: it runs during the verification.
@@ -156,7 +191,7 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 		n, err := s.countLive(ctx, name, now)
 		live <- counted{n, err}
 	}()
-	match, verr := s.Passwords.Verify(hash, password)
+	match, digest, verr := s.verify(hash, password)
 	sessions := <-live
 	if sessions.err != nil {
 		// Whatever the password: a failure here must not tell a right
@@ -167,54 +202,85 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 	var refused error
 	var cause Cause
 	switch {
-	case seen == nil:
+	case !known:
 		refused, cause = errors.New("no such user"), CauseUnknownUser
+	case !reserved:
+		refused, cause = fmt.Errorf("%s sources locked out until %s", class,
+			s.Lockout.Until(seen, now).Format(time.RFC3339)), CauseLocked
 	case verr != nil:
 		// A stored hash we cannot read is the operator's problem, not the
 		// client's: log it, answer as for a bad password.
 		refused, cause = fmt.Errorf("stored password hash: %w", verr), CauseBadHash
-	case s.Lockout.Locked(*seen, now):
-		refused, cause = fmt.Errorf("account locked until %s", s.Lockout.Until(*seen).Format(time.RFC3339)), CauseLocked
 	case !match:
 		refused, cause = errors.New("wrong password"), CauseWrongPassword
 	}
 	if refused != nil {
-		if err := s.countFailure(ctx, name, seen, now); err != nil {
-			return "", Session{}, err
-		}
-		s.Record(ctx, Event{Kind: EventLoginRefused, Cause: cause, User: name})
-		if seen != nil && cause != CauseLocked {
-			if after := s.Lockout.after(*seen, now); s.Lockout.Locked(after, now) {
-				s.Record(ctx, Event{Kind: EventLockout, User: u.Name, Until: s.Lockout.Until(after)})
+		var st Settlement
+		if known && reserved {
+			st.Window = window
+			switch {
+			case cause == CauseWrongPassword && seenWithin(u.Stale, digest, now, s.Lockout.Window):
+				// The same wrong password again (a client with an old
+				// one saved): it was counted once already.
+				st.Refund, cause = true, CauseRepeatedPassword
+			case cause == CauseWrongPassword:
+				st.Stale = remember(u.Stale, digest, now, s.Lockout.Window, MaxStale)
+				if window.Count >= s.Lockout.MaxFailures {
+					st.Lock = s.Lockout.lock(seen, window, now)
+				}
 			}
+		}
+		if lockout {
+			if err := s.Users.Settle(ctx, name, class, st); err != nil && ErrorCode(err) != ENOTFOUND {
+				return "", Session{}, err
+			}
+		}
+		user := name
+		if !known {
+			user = MaskName(login)
+		}
+		s.Record(ctx, Event{Kind: EventLoginRefused, Cause: cause, User: user, Class: class.String()})
+		if !st.Lock.Until.IsZero() {
+			s.Record(ctx, Event{Kind: EventLockout, User: u.Name, Until: st.Lock.Until, Class: class.String()})
 		}
 		return "", Session{}, errBadCredentials(refused)
 	}
 
 	if s.MaxSessionsPerUser > 0 && sessions.n >= s.MaxSessionsPerUser {
+		// A right password is no failure: its attempt is given back.
+		if lockout {
+			if err := s.Users.Settle(ctx, name, class, Settlement{Window: window, Refund: true}); err != nil && ErrorCode(err) != ENOTFOUND {
+				return "", Session{}, err
+			}
+		}
 		s.Record(ctx, Event{Kind: EventSessionCap, User: u.Name})
 		return "", Session{}, errTooManySessions(s.MaxSessionsPerUser, sessions.n, u.Name)
-	}
-	if s.Lockout.Running(*seen, now) {
-		// Failures before a success are forgiven. Writing only when there
-		// are some keeps the common log-in at two round trips: the user
-		// read, then the session write (the count rode along the check).
-		if err := s.Users.ClearFailures(ctx, name); err != nil && ErrorCode(err) != ENOTFOUND {
-			return "", Session{}, err
-		}
 	}
 	tok, err := NewToken()
 	if err != nil {
 		return "", Session{}, err
 	}
+	key := u.SourceKey
+	if key == "" {
+		if key, err = NewSourceKey(); err != nil {
+			return "", Session{}, err
+		}
+	}
+	sources := u.Sources
+	if d := SourceDigest(key, source); d != "" {
+		sources = remember(u.Sources, d, now, s.Lockout.FamiliarFor, MaxSources)
+	}
 	sess := Session{User: u.Name, Created: now, LastAccessed: now}
 	if err := s.Sessions.Create(ctx, Record{Hash: tok.Hash(), Session: sess}, s.Lifetime); err != nil {
 		return "", Session{}, err
 	}
-	if err := s.confirm(ctx, name, u, tok.Hash(), now); err != nil {
+	// Failures before a success are forgiven, in its class; the write
+	// returns the user, whose revision confirms the session.
+	after, err := s.Users.Succeed(ctx, name, class, sources, key, now)
+	if err := s.keep(ctx, after, err, u, tok.Hash(), now); err != nil {
 		return "", Session{}, err
 	}
-	s.Record(ctx, Event{Kind: EventLogin, User: u.Name, Session: sessionRef(tok.Hash())})
+	s.Record(ctx, Event{Kind: EventLogin, User: u.Name, Session: sessionRef(tok.Hash()), Class: class.String()})
 	if s.Passwords.NeedsRehash(u.PasswordHash) {
 		// Only now is the password known: bring its hash up to the cost of
 		// new ones, so that this user's log-ins take as long as an unknown
@@ -233,19 +299,6 @@ func (s *Service) countLive(ctx context.Context, name string, now time.Time) (in
 		return 0, nil
 	}
 	return s.Sessions.CountLive(ctx, name, now, s.Lifetime, s.MaxSessionsPerUser)
-}
-
-// countFailure counts a refused log-in against the account, when there is
-// a lockout. A name with no user costs the same request and counts nothing.
-func (s *Service) countFailure(ctx context.Context, name string, seen *Failures, now time.Time) error {
-	if s.Lockout.MaxFailures <= 0 {
-		return nil
-	}
-	err := s.Users.CountFailure(ctx, name, seen, now, s.Lockout.Window)
-	if ErrorCode(err) == ENOTFOUND {
-		return nil
-	}
-	return err
 }
 
 // errTooManySessions refuses a log-in past the per-user cap.
@@ -286,27 +339,4 @@ func (s *Service) Logout(ctx context.Context, rawID string) error {
 	}
 	s.recordFailure(ctx, "logout", err)
 	return err
-}
-
-// after is f once one more failure at now has been counted: in the running
-// window, or as the first of a new one.
-func (p Lockout) after(f Failures, now time.Time) Failures {
-	if p.Running(f, now) {
-		return Failures{Count: f.Count + 1, Since: f.Since}
-	}
-	return Failures{Count: 1, Since: now}
-}
-
-// loggableName is a refused login name as the audit trail may keep it:
-// valid UTF-8 with control characters replaced, at most MaxUserLen bytes.
-func loggableName(login string) string {
-	if len(login) > MaxUserLen {
-		login = login[:MaxUserLen]
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
-			return '?'
-		}
-		return r
-	}, strings.ToValidUTF8(login, "?"))
 }

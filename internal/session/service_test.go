@@ -37,8 +37,12 @@ func (u stubUsers) User(_ context.Context, name string) (User, error) {
 	}
 	return u.user, nil
 }
-func (stubUsers) CountFailure(context.Context, string, *Failures, time.Time, time.Duration) error {
-	return nil
+func (stubUsers) Reserve(_ context.Context, _ string, _ Class, _ *Failures, now time.Time, _ Lockout) (Failures, bool, error) {
+	return Failures{Count: 1, Since: now}, true, nil
+}
+func (stubUsers) Settle(context.Context, string, Class, Settlement) error { return nil }
+func (u stubUsers) Succeed(ctx context.Context, name string, _ Class, _ []Mark, _ string, _ time.Time) (User, error) {
+	return u.User(ctx, name)
 }
 func (stubUsers) ClearFailures(context.Context, string) error          { return nil }
 func (stubUsers) Rehash(context.Context, string, string, string) error { return nil }

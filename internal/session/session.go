@@ -115,64 +115,36 @@ type SessionStore interface {
 // sessions.
 const DefaultMaxSessionsPerUser = 550
 
-// User is an account that may log in.
-type User struct {
-	Name         string   // canonical name@domain, as the session reports it
-	PasswordHash string   // argon2id PHC string
-	Failures     Failures // failed log-ins counted against the account
-	// Revision changes whenever the user's sessions must end: a new
-	// password, an operator ending them all, a removal and adding again.
-	// A log-in keeps its session only if it is unchanged (Service.Login).
-	// Users stored before it existed have "".
-	Revision string
-}
-
-// Failures counts a user's failed log-ins in one window.
-type Failures struct {
-	Count int
-	Since time.Time // when the window began: its first failure; zero if none
-}
-
-// Lockout is the brute-force policy: MaxFailures failed log-ins in a window
-// lock the account until the window ends. A window begins at a failure
-// when none is running, lasts Window, and is then forgotten without any
-// clean-up. A successful log-in or an admin's unlock ends it early.
-type Lockout struct {
-	MaxFailures int           // failures that lock the account; 0 disables the lockout
-	Window      time.Duration // how long a window lasts from its first failure
-}
-
-// DefaultLockout locks an account after 5 failed log-ins in 15 minutes.
-var DefaultLockout = Lockout{MaxFailures: 5, Window: 15 * time.Minute}
-
-// Running reports whether f's window is still running at now.
-func (p Lockout) Running(f Failures, now time.Time) bool {
-	return f.Count > 0 && !f.Since.IsZero() && now.Sub(f.Since) < p.Window
-}
-
-// Locked reports whether an account with failures f is locked at now.
-func (p Lockout) Locked(f Failures, now time.Time) bool {
-	return p.MaxFailures > 0 && p.Running(f, now) && f.Count >= p.MaxFailures
-}
-
-// Until returns when f's window ends, and with it any lock.
-func (p Lockout) Until(f Failures) time.Time { return f.Since.Add(p.Window) }
-
 // UserStore keeps users.
 type UserStore interface {
 	// User returns the user with the given name (compared case-insensitively);
 	// ENOTFOUND when there is none.
 	User(ctx context.Context, name string) (User, error)
-	// CountFailure counts a failed log-in of the user name at now: in the
-	// window running then, or in a new one when none is running (a window
-	// runs for window from its first failure). seen is the user's Failures
-	// as read at the start of the log-in, or nil when that read found no
-	// user: then exactly one request is made, it counts nothing unless the
-	// user has appeared since, and the result is ENOTFOUND; so an unknown
-	// user costs what a known one does.
-	CountFailure(ctx context.Context, name string, seen *Failures, now time.Time, window time.Duration) error
-	// ClearFailures forgets a user's failed log-ins, ending any lock.
-	// ENOTFOUND when there is no such user.
+	// Reserve counts, before its password is checked, one log-in attempt
+	// of the user name from sources of class c, in one conditional write:
+	// in the window running at now, or in a new one when none is running,
+	// and only if the class is not locked and its window holds fewer than
+	// p.MaxFailures attempts. It returns the class's window as it is after
+	// the count, and false when the attempt may not be checked. seen is the
+	// class's Failures as read at the start of the log-in (its guess of the
+	// state), or nil when that read found no user: then exactly one request
+	// is made and the result is ENOTFOUND (unless the user has appeared
+	// since); so an unknown user costs what a known one does.
+	Reserve(ctx context.Context, name string, c Class, seen *Failures, now time.Time, p Lockout) (Failures, bool, error)
+	// Settle records what a checked or refused attempt turned out to be
+	// (see Settlement), in one request, whatever it is; a settlement the
+	// stored state has moved past (another attempt's success, say) changes
+	// nothing and is no error.
+	Settle(ctx context.Context, name string, c Class, s Settlement) error
+	// Succeed records a right password from class c at now, in one
+	// conditional write that is also the read confirming the log-in: it
+	// forgets the class's failures (its count is 0 after it) and lock, and
+	// the recent wrong passwords, keeps sources as the user's familiar
+	// sources (and key, unless the user has one), and returns the user as
+	// it is after it. ENOTFOUND when there is no such user.
+	Succeed(ctx context.Context, name string, c Class, sources []Mark, key string, now time.Time) (User, error)
+	// ClearFailures forgets a user's failed log-ins in every class, ending
+	// any lock and its streak. ENOTFOUND when there is no such user.
 	ClearFailures(ctx context.Context, name string) error
 	// Rehash replaces the user's password hash old with new, unless it has
 	// changed meanwhile (ENOTFOUND then, as when there is no such user).
