@@ -113,17 +113,12 @@ func FindByPrefix(recs []Record, user, prefix string) (Record, error) {
 	return Record{}, Errorf(EINVALID, "%s names %d sessions of %s: give more digits of the hash", p, len(found), user)
 }
 
-// confirm checks, after a log-in has written its session, that the user is
-// still the one whose password it checked: same revision. If not (the
-// password was reset, the user removed, added again, or their sessions
-// ended meanwhile), it deletes the session and refuses the log-in, so that
-// a revocation cannot miss a session whose token a client holds.
-func (s *Service) confirm(ctx context.Context, name string, checked User, h TokenHash, now time.Time) error {
-	u, err := s.Users.User(ctx, name)
-	return s.keep(ctx, u, err, checked, h, now)
-}
-
-// keep is confirm once the user has been read again (u, or err).
+// keep checks, after a log-in has written its session, that the user as
+// read again (u, or err) is still the one whose password it checked: same
+// revision. If not (the password was reset, the user removed, added again,
+// or their sessions ended meanwhile), it deletes the session and refuses the
+// log-in, so that a revocation cannot miss a session whose token a client
+// holds.
 func (s *Service) keep(ctx context.Context, u User, err error, checked User, h TokenHash, now time.Time) error {
 	if err == nil && u.Revision == checked.Revision {
 		return nil
