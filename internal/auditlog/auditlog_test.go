@@ -1,14 +1,10 @@
 package auditlog_test
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,12 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
+	"github.com/cis-session/cis-session/dev/auditevents"
 	"github.com/cis-session/cis-session/internal/auditlog"
-	"github.com/cis-session/cis-session/internal/cloudwatch"
 	"github.com/cis-session/cis-session/internal/session"
 )
 
@@ -97,56 +92,10 @@ func forwarder(t *testing.T, e *logsEndpoint) *auditlog.Forwarder {
 	return &auditlog.Forwarder{Logs: cloudwatchlogs.NewFromConfig(cfg), Group: "stack-AuditLogGroup-XYZ"}
 }
 
-// lines returns what a function logs for events: the recorder's real metric
-// and audit lines, and a request line between them.
-func lines(t *testing.T, evs ...session.Event) []string {
-	t.Helper()
-	var buf bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&buf, nil))
-	rec := cloudwatch.New(log, "stack-CreateFunction-ABC")
-	for _, e := range evs {
-		rec.Record(context.Background(), e)
-		log.Info("request", "status", 401)
-	}
-	return strings.Split(strings.TrimSpace(buf.String()), "\n")
-}
-
-// subscription builds the event CloudWatch Logs invokes a subscribed function
-// with: {"awslogs":{"data": base64(gzip(<the decoded shape below>))}}, the
-// decoded shape as AWS documents it.
-func subscription(t *testing.T, messageType string, msgs []string, timestamps []int64) events.CloudwatchLogsEvent {
-	t.Helper()
-	var logEvents []map[string]any
-	for i, m := range msgs {
-		logEvents = append(logEvents, map[string]any{"id": fmt.Sprintf("3719530%03d", i), "timestamp": timestamps[i], "message": m})
-	}
-	decoded, err := json.Marshal(map[string]any{
-		"messageType":         messageType,
-		"owner":               "123456789012",
-		"logGroup":            "/aws/lambda/cis/create",
-		"logStream":           "2026/11/30/[$LATEST]0123456789abcdef",
-		"subscriptionFilters": []string{"cis-AuditfwdFunctionCreateAudit-1"},
-		"logEvents":           logEvents,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write(decoded)
-	zw.Close()
-	raw := fmt.Sprintf(`{"awslogs":{"data":%q}}`, base64.StdEncoding.EncodeToString(gz.Bytes()))
-	var ev events.CloudwatchLogsEvent
-	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
-		t.Fatal(err)
-	}
-	return ev
-}
-
 func TestForwardPutsOnlyTheAuditLinesInTimeOrder(t *testing.T) {
 	e := &logsEndpoint{}
 	fwd := forwarder(t, e)
-	msgs := lines(t,
+	msgs := auditevents.Lines(t,
 		session.Event{Kind: session.EventLoginRefused, Cause: session.CauseWrongPassword, User: "alice@vsphere.local"},
 		session.Event{Kind: session.EventLogin, User: "alice@vsphere.local", Session: "0123456789ab"},
 	)
@@ -164,7 +113,7 @@ func TestForwardPutsOnlyTheAuditLinesInTimeOrder(t *testing.T) {
 	for i := range msgs {
 		ts[i] = int64(1764489600000 + 1000*(len(msgs)-i))
 	}
-	if err := fwd.Forward(context.Background(), subscription(t, "DATA_MESSAGE", msgs, ts)); err != nil {
+	if err := fwd.Forward(context.Background(), auditevents.Subscription(t, "DATA_MESSAGE", msgs, ts)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -201,7 +150,7 @@ func TestForwardPutsOnlyTheAuditLinesInTimeOrder(t *testing.T) {
 	}
 
 	// A second delivery from the same stream creates no stream again.
-	if err := fwd.Forward(context.Background(), subscription(t, "DATA_MESSAGE", audit[:1], ts[:1])); err != nil {
+	if err := fwd.Forward(context.Background(), auditevents.Subscription(t, "DATA_MESSAGE", audit[:1], ts[:1])); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(e.Calls()); n != 3 || e.Calls()[2].Op != "PutLogEvents" {
@@ -210,7 +159,7 @@ func TestForwardPutsOnlyTheAuditLinesInTimeOrder(t *testing.T) {
 }
 
 func TestForwardOutcomes(t *testing.T) {
-	audit := lines(t, session.Event{Kind: session.EventLogout, User: "bob@vsphere.local", Session: "0123456789ab"})
+	audit := auditevents.Lines(t, session.Event{Kind: session.EventLogout, User: "bob@vsphere.local", Session: "0123456789ab"})
 	var auditLine string
 	for _, l := range audit {
 		if auditlog.IsAudit(l) {
@@ -268,7 +217,7 @@ func TestForwardOutcomes(t *testing.T) {
 			for i := range ts {
 				ts[i] = 1764489600000
 			}
-			err := fwd.Forward(context.Background(), subscription(t, tc.messageType, tc.msgs, ts))
+			err := fwd.Forward(context.Background(), auditevents.Subscription(t, tc.messageType, tc.msgs, ts))
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Errorf("Forward: %v, want error containing %q", err, tc.wantErr)
 			}
@@ -303,7 +252,7 @@ func TestForwardSplitsWhatOnePutCannotHold(t *testing.T) {
 			for i := range msgs {
 				msgs[i], ts[i] = line, 1764489600000+int64(i)
 			}
-			if err := fwd.Forward(context.Background(), subscription(t, "DATA_MESSAGE", msgs, ts)); err != nil {
+			if err := fwd.Forward(context.Background(), auditevents.Subscription(t, "DATA_MESSAGE", msgs, ts)); err != nil {
 				t.Fatal(err)
 			}
 			var got []int

@@ -1,29 +1,23 @@
 package auditreplay_test
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/cis-session/cis-session/dev/auditevents"
 	"github.com/cis-session/cis-session/dev/localdynamo"
 	"github.com/cis-session/cis-session/internal/auditlog"
 	"github.com/cis-session/cis-session/internal/auditreplay"
-	"github.com/cis-session/cis-session/internal/cloudwatch"
 	"github.com/cis-session/cis-session/internal/session"
 )
 
@@ -108,8 +102,8 @@ func TestReplayPutsTheQueuedLinesIntoTheAuditGroup(t *testing.T) {
 	logs := cloudwatchlogs.NewFromConfig(cfg)
 	q := sqs.NewFromConfig(cfg)
 
-	first := lines(t, session.Event{Kind: session.EventLogin, User: "alice@corp.example", Session: "3f9a0c27d1e4"})
-	second := lines(t, session.Event{Kind: session.EventLoginRefused, User: "bob@corp.example", Cause: session.CauseWrongPassword},
+	first := auditevents.Lines(t, session.Event{Kind: session.EventLogin, User: "alice@corp.example", Session: "3f9a0c27d1e4"})
+	second := auditevents.Lines(t, session.Event{Kind: session.EventLoginRefused, User: "bob@corp.example", Cause: session.CauseWrongPassword},
 		session.Event{Kind: session.EventLogout, User: "alice@corp.example", Session: "3f9a0c27d1e4"})
 	var wantLines []string
 	for _, l := range append(append([]string{}, first...), second...) {
@@ -155,8 +149,8 @@ func TestReplayPutsTheQueuedLinesIntoTheAuditGroup(t *testing.T) {
 			}
 			url := aws.ToString(qu.QueueUrl)
 			for _, body := range []string{
-				failureRecord(t, "req-1", subscription(t, "DATA_MESSAGE", first, stamps(now-c.age.Milliseconds()-2000, len(first)))),
-				failureRecord(t, "req-2", subscription(t, "DATA_MESSAGE", second, stamps(now-c.age.Milliseconds()-1000, len(second)))),
+				failureRecord(t, "req-1", auditevents.Subscription(t, "DATA_MESSAGE", first, stamps(now-c.age.Milliseconds()-2000, len(first)))),
+				failureRecord(t, "req-2", auditevents.Subscription(t, "DATA_MESSAGE", second, stamps(now-c.age.Milliseconds()-1000, len(second)))),
 				`{"hello":"not a record"}`,
 			} {
 				if _, err := q.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body)}); err != nil {
@@ -196,46 +190,4 @@ func TestReplayPutsTheQueuedLinesIntoTheAuditGroup(t *testing.T) {
 			}
 		})
 	}
-}
-
-// lines returns what a function logs for events: the recorder's real metric
-// and audit lines, and a request line between them.
-func lines(t *testing.T, evs ...session.Event) []string {
-	t.Helper()
-	var buf bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&buf, nil))
-	rec := cloudwatch.New(log, "stack-CreateFunction-ABC")
-	for _, e := range evs {
-		rec.Record(context.Background(), e)
-		log.Info("request", "status", 401)
-	}
-	return strings.Split(strings.TrimSpace(buf.String()), "\n")
-}
-
-// subscription builds the event CloudWatch Logs invokes a subscribed function
-// with: {"awslogs":{"data": base64(gzip(<the decoded shape>))}}.
-func subscription(t *testing.T, messageType string, msgs []string, timestamps []int64) events.CloudwatchLogsEvent {
-	t.Helper()
-	var logEvents []map[string]any
-	for i, m := range msgs {
-		logEvents = append(logEvents, map[string]any{"id": fmt.Sprintf("3719530%03d", i), "timestamp": timestamps[i], "message": m})
-	}
-	decoded, err := json.Marshal(map[string]any{
-		"messageType":         messageType,
-		"owner":               "123456789012",
-		"logGroup":            "/aws/lambda/cis/create",
-		"logStream":           "2026/11/30/[$LATEST]0123456789abcdef",
-		"subscriptionFilters": []string{"cis-AuditfwdFunctionCreateAudit-1"},
-		"logEvents":           logEvents,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write(decoded)
-	zw.Close()
-	var ev events.CloudwatchLogsEvent
-	ev.AWSLogs.Data = base64.StdEncoding.EncodeToString(gz.Bytes())
-	return ev
 }
