@@ -241,6 +241,15 @@ func TestAnItemLogInDidNotSealAuthorizesNothingThroughTheFrontDoor(t *testing.T)
 			})
 		}
 
+		t.Run("the JSON-RPC session get of each, as the vapi function holds the key", func(t *testing.T) {
+			for _, c := range cases {
+				r := st.v2("POST", "/api", map[string]string{"content-type": "application/json"}, rpcSessionBody("get", c.token))
+				if !strings.Contains(r.Body, `"com.vmware.vapi.std.errors.unauthenticated"`) || strings.Contains(r.Body, adminName) {
+					t.Errorf("%s: %d %s, want unauthenticated", c.name, r.Status, r.Body)
+				}
+			}
+		})
+
 		t.Run("a real log-in's session, across a rotation of the assertion keys", func(t *testing.T) {
 			for _, ks := range []*assertion.KeySet{keys, keySet(t, newSecret(t, v1), v1)} {
 				sealWith(svc, ks)
@@ -287,6 +296,20 @@ func TestAnItemLackingWhatLogInWritesIsNoSessionOnEverySurface(t *testing.T) {
 					r := st.v2(call.method, call.path, sid(token), "")
 					if r.Status != 401 || strings.Contains(r.Body, adminName) {
 						t.Errorf("sealed %v, no %s: %s %s answered %d %s, want 401", sealed, missing, call.method, call.path, r.Status, r.Body)
+					}
+				}
+				// And JSON-RPC's get and delete, which the vapi function serves.
+				for j, op := range []string{"get", "delete"} {
+					token := "badc0ffee0000000000000000000" + strconv.Itoa(10+i) + strconv.Itoa(20+j)
+					item := map[string]types.AttributeValue{
+						"user": &types.AttributeValueMemberS{Value: adminName}, "user_key": &types.AttributeValueMemberS{Value: session.UserKey(adminName)},
+						"created_ms": &types.AttributeValueMemberN{Value: now}, "last_accessed_ms": &types.AttributeValueMemberN{Value: now},
+					}
+					delete(item, missing)
+					putItem(t, f, token, item)
+					r := st.v2("POST", "/api", map[string]string{"content-type": "application/json"}, rpcSessionBody(op, token))
+					if r.Status != 200 || !strings.Contains(r.Body, `"com.vmware.vapi.std.errors.unauthenticated"`) || strings.Contains(r.Body, adminName) {
+						t.Errorf("sealed %v, no %s: JSON-RPC %s answered %d %s, want unauthenticated", sealed, missing, op, r.Status, r.Body)
 					}
 				}
 			}
