@@ -13,11 +13,13 @@ import (
 
 func main() {
 	p := function.Init("authorize")
-	// Only the sessions table, and only get's touch of it.
-	svc := &session.Service{Sessions: p.Sessions(), Policy: p.Config.Policy, Recorder: p.Recorder}
+	keys := p.Keys()
+	// Only the sessions table, and only get's touch of it; a session
+	// log-in did not seal is no session.
+	svc := &session.Service{Sessions: p.SealedSessions(keys), Policy: p.Config.Policy, Recorder: p.Recorder}
 	// The upstream's assertion, signed in memory: no request per call.
 	door := httpapi.NewFrontDoor(svc, p.Log)
-	if a := p.Assertions(); a != nil {
+	if a := p.Assertions(keys); a != nil {
 		door.WithAssertions(a)
 	}
 	lambda.StartAuthorizer(door, p.Log)

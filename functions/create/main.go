@@ -17,7 +17,9 @@ import (
 func main() {
 	p := function.Init("create")
 	svc := &session.Service{
-		Sessions:  p.Sessions(),
+		// Each session it makes is sealed (docs/UPSTREAM.md): the front
+		// door refuses one log-in did not seal.
+		Sessions:  p.SealedSessions(p.Keys()),
 		Users:     p.Users(),
 		Passwords: argon2id.Hasher{Params: argon2id.DefaultParams},
 		Policy:    p.Config.Policy,

@@ -18,8 +18,11 @@ import (
 
 func main() {
 	p := function.Init("vapi")
+	// The assertions' keys and the sessions' seal: its log-ins seal, its
+	// gets, log-outs and forwarded calls refuse an item log-in did not seal.
+	keys := p.Keys()
 	svc := &session.Service{
-		Sessions:  p.Sessions(),
+		Sessions:  p.SealedSessions(keys),
 		Users:     p.Users(),
 		Passwords: argon2id.Hasher{Params: argon2id.DefaultParams},
 		Policy:    p.Config.Policy,
@@ -36,7 +39,7 @@ func main() {
 	}
 	// Forwarded calls carry the upstream's assertion; GET
 	// /.well-known/jwks.json publishes its keys.
-	if a := p.Assertions(); a != nil {
+	if a := p.Assertions(keys); a != nil {
 		h.WithAssertions(a)
 	}
 	lambda.Start(h, p.Log)

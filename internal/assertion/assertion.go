@@ -20,6 +20,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,6 +68,7 @@ type KeySet struct {
 	current   Key
 	published []Key // current first
 	handleKey []byte
+	sealKey   []byte
 	jwks      []byte
 }
 
@@ -97,6 +99,12 @@ func NewKeySet(seeds Seeds) (*KeySet, error) {
 		handleSeed = seeds.Current
 	}
 	ks.handleKey, err = hkdf.Key(sha256.New, handleSeed, nil, "cis-session assertion sid v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	// The seal's key comes from the same stable seed under a label of its
+	// own: a session sealed before a rotation stays sealed after it.
+	ks.sealKey, err = hkdf.Key(sha256.New, handleSeed, nil, "cis-session session seal v1", 32)
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +157,43 @@ func (ks *KeySet) Handle(tokenHash []byte) string {
 	m := hmac.New(sha256.New, ks.handleKey)
 	m.Write(tokenHash)
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// SealLen is the length of a seal: 128 bits of HMAC-SHA256, unpadded
+// base64url (22 characters).
+const SealLen = 22
+
+// Seal is log-in's mark on a session (session.Sealer): a keyed HMAC-SHA256,
+// truncated to 128 bits, of what makes the session — its token hash, its
+// user and its creation time (which fixes its absolute expiry). Only a
+// holder of the key, the functions that log in and the front door, can make
+// one; an item written straight into the table without it, or with
+// another session's, is no session. The key derives from the handle seed,
+// which rotations carry over (docs/UPSTREAM.md, "A touch cannot create").
+func (ks *KeySet) Seal(tokenHash []byte, user string, created time.Time) string {
+	return base64.RawURLEncoding.EncodeToString(ks.seal(tokenHash, user, created))
+}
+
+// Sealed reports whether seal is the Seal of the session: compared in
+// constant time.
+func (ks *KeySet) Sealed(tokenHash []byte, user string, created time.Time, seal string) bool {
+	got, err := base64.RawURLEncoding.DecodeString(seal)
+	return err == nil && len(seal) == SealLen && hmac.Equal(got, ks.seal(tokenHash, user, created))
+}
+
+// seal is the MAC over an unambiguous encoding of the fields: each a
+// length-prefixed string, the time in Unix milliseconds (what is stored).
+func (ks *KeySet) seal(tokenHash []byte, user string, created time.Time) []byte {
+	m := hmac.New(sha256.New, ks.sealKey)
+	var n [8]byte
+	for _, field := range [][]byte{tokenHash, []byte(user)} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(field)))
+		m.Write(n[:])
+		m.Write(field)
+	}
+	binary.BigEndian.PutUint64(n[:], uint64(created.UnixMilli()))
+	m.Write(n[:])
+	return m.Sum(nil)[:16]
 }
 
 // Claims is what an assertion states.

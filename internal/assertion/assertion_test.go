@@ -22,7 +22,7 @@ const (
 	user     = "administrator@vsphere.local"
 )
 
-func secret(t *testing.T, replaces string) string {
+func secret(t testing.TB, replaces string) string {
 	t.Helper()
 	v, err := assertion.NewSecretValue(replaces)
 	if err != nil {
@@ -31,7 +31,7 @@ func secret(t *testing.T, replaces string) string {
 	return v
 }
 
-func signer(t *testing.T, current, previous string) *assertion.Signer {
+func signer(t testing.TB, current, previous string) *assertion.Signer {
 	t.Helper()
 	seeds, err := assertion.ParseSecrets(current, previous)
 	if err != nil {
@@ -265,6 +265,93 @@ func BenchmarkSign(b *testing.B) {
 	for b.Loop() {
 		if _, err := s.Sign(issuer, user, h, now, now.Add(time.Hour)); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestASealHoldsOnlyForTheSessionItWasMadeFor: a seal verifies for the
+// token hash, user and creation time log-in sealed, and for nothing else:
+// not another session's, not another user's, not another time (which would
+// move the absolute expiry), not one made with another key, not a
+// truncated or altered one.
+func TestASealHoldsOnlyForTheSessionItWasMadeFor(t *testing.T) {
+	ks := signer(t, secret(t, ""), "").Keys()
+	other := signer(t, secret(t, ""), "").Keys()
+	h := tokenHash("a session")
+	created := time.UnixMilli(1_700_000_000_123)
+	seal := ks.Seal(h, user, created)
+	if len(seal) != assertion.SealLen {
+		t.Fatalf("seal %q has %d characters, want %d", seal, len(seal), assertion.SealLen)
+	}
+	cases := []struct {
+		name    string
+		hash    []byte
+		user    string
+		created time.Time
+		seal    string
+		want    bool
+	}{
+		{"the session it was made for", h, user, created, seal, true},
+		{"the same time read back from milliseconds", h, user, created.Add(999 * time.Microsecond), seal, true},
+		{"another session's token hash", tokenHash("another session"), user, created, seal, false},
+		{"another user", h, "root@evil", created, seal, false},
+		{"the user in another case", h, strings.ToUpper(user), created, seal, false},
+		{"a later creation time", h, user, created.Add(time.Millisecond), seal, false},
+		{"a seal made with another key", h, user, created, other.Seal(h, user, created), false},
+		{"a seal with a bit flipped", h, user, created, flip(seal), false},
+		{"a truncated seal", h, user, created, seal[:16], false},
+		{"a seal with padding", h, user, created, seal + "==", false},
+		{"no seal", h, user, created, "", false},
+	}
+	for _, c := range cases {
+		if got := ks.Sealed(c.hash, c.user, c.created, c.seal); got != c.want {
+			t.Errorf("%s: sealed %v, want %v", c.name, got, c.want)
+		}
+	}
+	// Fields that run together cannot be shifted across the boundary.
+	if ks.Seal([]byte("ab"), "c", created) == ks.Seal([]byte("a"), "bc", created) {
+		t.Error("moving a byte from the hash to the user keeps the seal")
+	}
+}
+
+// TestASealSurvivesARotation: the seal key derives from the handle seed,
+// which a rotation carries over, so sessions sealed before a rotation of
+// the assertion keys are still sealed after it (and after a rotation that
+// forgets sid_seed); a new stack's secret seals differently.
+func TestASealSurvivesARotation(t *testing.T) {
+	v1 := secret(t, "")
+	before := signer(t, v1, "").Keys()
+	h := tokenHash("a session")
+	created := time.UnixMilli(1_700_000_000_000)
+	seal := before.Seal(h, user, created)
+	v2 := secret(t, v1)
+	v3 := secret(t, v2)
+	plain, _ := json.Marshal(map[string]string{"seed": strings.Repeat("k", 40)})
+	for name, ks := range map[string]*assertion.KeySet{
+		"one rotation":                   signer(t, v2, v1).Keys(),
+		"two rotations":                  signer(t, v3, v2).Keys(),
+		"a rotation that drops sid_seed": signer(t, string(plain), v1).Keys(),
+	} {
+		if !ks.Sealed(h, user, created, seal) {
+			t.Errorf("after %s a session sealed before it is unsealed", name)
+		}
+	}
+	if signer(t, secret(t, ""), "").Keys().Sealed(h, user, created, seal) {
+		t.Error("another secret's key verifies the seal")
+	}
+}
+
+// BenchmarkSealed is what the front door adds to a call to verify its
+// session's seal: one HMAC-SHA-256 in memory.
+func BenchmarkSealed(b *testing.B) {
+	ks := signer(b, secret(b, ""), "").Keys()
+	h := tokenHash("a session")
+	created := time.UnixMilli(1_700_000_000_000)
+	seal := ks.Seal(h, user, created)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !ks.Sealed(h, user, created, seal) {
+			b.Fatal("unsealed")
 		}
 	}
 }

@@ -27,6 +27,10 @@ const (
 	attrUserKey      = "user_key"         // S, lower-case name@domain
 	attrCreated      = "created_ms"       // N, Unix milliseconds
 	attrLastAccessed = "last_accessed_ms" // N, Unix milliseconds
+	// attrSeal is log-in's seal over the token hash, user and creation time
+	// (session.Sealer): S, 22 characters. No role that only touches
+	// sessions may name it (TouchAttributes).
+	attrSeal = "seal"
 	// AttrExpires is the TTL attribute (Unix seconds). TTL only cleans up:
 	// an item past its lifetime is treated as absent whether or not TTL has
 	// removed it yet.
@@ -65,6 +69,12 @@ type Sessions struct {
 	// clock is ahead from one that is gone. DynamoDB, DynamoDB Local and moto
 	// return the item with the failure, so there a touch is always one request.
 	ReadOnFailedCondition bool
+
+	// Seals, when set, seals every session Create stores, and makes Touch
+	// and Delete refuse as no session (ENOTFOUND, session.ErrUnsealed) an
+	// item whose seal is missing or not its own: one log-in did not make.
+	// The functions that hold the seal key set it (docs/UPSTREAM.md).
+	Seals session.Sealer
 }
 
 var _ session.SessionStore = (*Sessions)(nil)
@@ -98,16 +108,21 @@ const TouchUpdate = "SET " + attrLastAccessed + " = :now, " + AttrExpires + " = 
 
 // Create stores a new session, never overwriting an existing item.
 func (s *Sessions) Create(ctx context.Context, r session.Record, l session.Lifetime) error {
+	item := map[string]types.AttributeValue{
+		attrTokenHash:    &types.AttributeValueMemberS{Value: r.Hash.String()},
+		attrUser:         &types.AttributeValueMemberS{Value: r.User},
+		attrUserKey:      &types.AttributeValueMemberS{Value: session.UserKey(r.User)},
+		attrCreated:      millis(r.Created),
+		attrLastAccessed: millis(r.LastAccessed),
+		AttrExpires:      ttl(earliest(r.LastAccessed.Add(l.Idle), r.Created.Add(l.Absolute))),
+	}
+	if s.Seals != nil {
+		// Sealed over the creation time as stored: Unix milliseconds.
+		item[attrSeal] = &types.AttributeValueMemberS{Value: s.Seals.Seal(r.Hash[:], r.User, time.UnixMilli(r.Created.UnixMilli()))}
+	}
 	_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(s.Table),
-		Item: map[string]types.AttributeValue{
-			attrTokenHash:    &types.AttributeValueMemberS{Value: r.Hash.String()},
-			attrUser:         &types.AttributeValueMemberS{Value: r.User},
-			attrUserKey:      &types.AttributeValueMemberS{Value: session.UserKey(r.User)},
-			attrCreated:      millis(r.Created),
-			attrLastAccessed: millis(r.LastAccessed),
-			AttrExpires:      ttl(earliest(r.LastAccessed.Add(l.Idle), r.Created.Add(l.Absolute))),
-		},
+		TableName:                           aws.String(s.Table),
+		Item:                                item,
 		ConditionExpression:                 aws.String("attribute_not_exists(" + attrTokenHash + ")"),
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
@@ -154,7 +169,7 @@ func (s *Sessions) Touch(ctx context.Context, h session.TokenHash, now time.Time
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err == nil {
-		sess, derr := decodeSession(out.Attributes)
+		sess, derr := s.decodeSealed(out.Attributes, h)
 		if derr != nil {
 			return session.Session{}, derr
 		}
@@ -180,7 +195,7 @@ func (s *Sessions) Touch(ctx context.Context, h session.TokenHash, now time.Time
 	if item == nil {
 		return session.Session{}, session.Errorf(session.ENOTFOUND, "no session")
 	}
-	sess, derr := decodeSession(item)
+	sess, derr := s.decodeSealed(item, h)
 	if derr != nil {
 		return session.Session{}, derr
 	}
@@ -290,7 +305,8 @@ func (s *Sessions) Delete(ctx context.Context, h session.TokenHash, now time.Tim
 		}
 		return session.Unavailable("delete session", err)
 	}
-	sess, derr := decodeSession(out.Attributes)
+	// Removed either way: an item that is no session is no loss.
+	sess, derr := s.decodeSealed(out.Attributes, h)
 	if derr != nil {
 		return derr
 	}
@@ -320,14 +336,34 @@ func (s *Sessions) key(h session.TokenHash) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrTokenHash: &types.AttributeValueMemberS{Value: h.String()}}
 }
 
+// decodeSession reads a session item. One that lacks what log-in writes
+// was not made by log-in: it is no session (ENOTFOUND, with
+// session.ErrMalformed for the log), never a backend failure.
 func decodeSession(item map[string]types.AttributeValue) (session.Session, error) {
 	user, ok1 := stringAttr(item, attrUser)
 	created, ok2 := millisAttr(item, attrCreated)
 	last, ok3 := millisAttr(item, attrLastAccessed)
-	if !ok1 || !ok2 || !ok3 {
-		return session.Session{}, &session.Error{Code: session.EUNAVAILABLE, Err: errors.New("decode session: malformed item")}
+	if !ok1 || !ok2 || !ok3 || user == "" {
+		return session.Session{}, &session.Error{Code: session.ENOTFOUND, Err: session.ErrMalformed}
 	}
 	return session.Session{User: user, Created: created, LastAccessed: last}, nil
+}
+
+// decodeSealed reads the session item of h and, when the store holds the
+// seal key, refuses one log-in did not seal: no seal, another session's,
+// another key's. Its user_key must be its user's too, or revoking the
+// user's sessions (which finds them by user_key) would miss it.
+func (s *Sessions) decodeSealed(item map[string]types.AttributeValue, h session.TokenHash) (session.Session, error) {
+	sess, err := decodeSession(item)
+	if err != nil || s.Seals == nil {
+		return sess, err
+	}
+	seal, _ := stringAttr(item, attrSeal)
+	key, _ := stringAttr(item, attrUserKey)
+	if key != session.UserKey(sess.User) || !s.Seals.Sealed(h[:], sess.User, sess.Created, seal) {
+		return session.Session{}, &session.Error{Code: session.ENOTFOUND, Err: session.ErrUnsealed}
+	}
+	return sess, nil
 }
 
 func millis(t time.Time) *types.AttributeValueMemberN {

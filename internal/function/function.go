@@ -53,12 +53,13 @@ func (p Parts) Sessions() *dynamo.Sessions {
 // Users is the users table.
 func (p Parts) Users() *dynamo.Users { return &dynamo.Users{DB: p.DB, Table: p.Config.UsersTable} }
 
-// Assertions is the signer of the front door's assertions, its key seeds
-// read once, now (at init), from the secret ASSERTION_KEY_SECRET names (or
-// make run's ASSERTION_KEY_FILE); nil when neither is set. A secret that
-// cannot be read fails the init: a front door that cannot sign must not
-// let calls through unsigned.
-func (p Parts) Assertions() *httpapi.Assertions {
+// Keys is the key set of the front door's assertions and of the sessions'
+// seal, its seeds read once, now (at init), from the secret
+// ASSERTION_KEY_SECRET names (or make run's ASSERTION_KEY_FILE); nil when
+// neither is set. A secret that cannot be read fails the init: a front
+// door that cannot sign must not let calls through unsigned, and a log-in
+// that cannot seal makes sessions the front door refuses.
+func (p Parts) Keys() *assertion.KeySet {
 	var seeds assertion.Seeds
 	var err error
 	switch {
@@ -78,6 +79,26 @@ func (p Parts) Assertions() *httpapi.Assertions {
 	}
 	// The kid is public (it is in the JWKS); the seeds never leave memory.
 	p.Log.Info("assertion keys read", "signing_kid", ks.CurrentID(), "epoch", p.Config.AssertionKeyEpoch)
+	return ks
+}
+
+// SealedSessions is the sessions table, each session Create stores sealed
+// with ks and each one a touch or a delete finds refused unless sealed
+// (dynamo.Sessions.Seals); without ks (nil), Sessions.
+func (p Parts) SealedSessions(ks *assertion.KeySet) *dynamo.Sessions {
+	s := p.Sessions()
+	if ks != nil {
+		s.Seals = ks
+	}
+	return s
+}
+
+// Assertions is the signer of the front door's assertions with ks; nil
+// when ks is nil.
+func (p Parts) Assertions(ks *assertion.KeySet) *httpapi.Assertions {
+	if ks == nil {
+		return nil
+	}
 	s, err := assertion.NewSigner(ks, p.Config.Audience, p.Config.AssertionLifetime)
 	if err != nil {
 		lambda.Fatal("cannot make the assertion signer", err)

@@ -106,7 +106,15 @@ func (d *FrontDoor) checkID(ctx context.Context, path, rawID string) Verdict {
 		if we.status >= 500 {
 			outcome, level = "unavailable", slog.LevelError
 		}
-		d.log.Log(ctx, level, "authorize failed", "request_id", RequestID(ctx), "status", we.status, "error", err.Error())
+		attrs := []any{"request_id", RequestID(ctx), "status", we.status, "error", err.Error()}
+		if cause := session.RefusedCause(err); cause != "" {
+			// A stored item that is no session (not sealed by log-in,
+			// or lacking what it writes): the client sees the 401 of an
+			// unknown session; the operator, this.
+			attrs = append(attrs, "cause", cause)
+			level = slog.LevelWarn
+		}
+		d.log.Log(ctx, level, "authorize failed", attrs...)
 	}
 	attrs := []any{"request_id", RequestID(ctx), "outcome", outcome, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
 	if v.Allowed {

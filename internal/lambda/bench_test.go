@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +28,7 @@ import (
 	"github.com/cis-session/cis-session/dev/bench"
 	"github.com/cis-session/cis-session/dev/local"
 	"github.com/cis-session/cis-session/internal/argon2id"
+	"github.com/cis-session/cis-session/internal/assertion"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/httpapi"
@@ -101,9 +101,13 @@ func stubEngine(tb testing.TB, passwordHash string) string {
 // sends it — and prints its URL, until its stdin closes.
 func serveStubEngine(passwordHash string) {
 	now := time.Now().UnixMilli()
+	// Sealed as a log-in seals it, for benchToken, with benchKeys: the
+	// authorizer verifies it, the get (which holds no key) reads past it.
+	hash := session.Token(benchToken).Hash()
+	seal := benchKeys(nil).Seal(hash[:], adminName, time.UnixMilli(now))
 	sessionItem := fmt.Sprintf(`{"token_hash":{"S":"%064d"},"user":{"S":%q},"user_key":{"S":%q},`+
-		`"created_ms":{"N":"%d"},"last_accessed_ms":{"N":"%d"},"expires_at":{"N":"%d"}}`,
-		0, adminName, strings.ToLower(adminName), now, now, now/1000+1800)
+		`"created_ms":{"N":"%d"},"last_accessed_ms":{"N":"%d"},"expires_at":{"N":"%d"},"seal":{"S":%q}}`,
+		0, adminName, strings.ToLower(adminName), now, now, now/1000+1800, seal)
 	canned := map[string][]byte{
 		"UpdateItem": []byte(`{"Attributes":` + sessionItem + `}`),
 		"DeleteItem": []byte(`{"Attributes":` + sessionItem + `}`),
@@ -210,16 +214,35 @@ func warmFunction(b testing.TB, ops ...httpapi.Operation) (invoker, *countingWri
 	// log-in neither hashes at full cost nor upgrades the stored hash.
 	svc.Passwords = argon2id.Hasher{Params: cheapParams}
 	if slices.Contains(ops, httpapi.OpAuthorize) {
-		// As functions/authorize wires it: every Allow signs the
-		// upstream's assertion, in memory.
-		cfg.AssertionKeyFile, cfg.Audience = filepath.Join(b.TempDir(), "assertion-key.json"), "https://vc.example.com"
-		a, err := local.Assertions(cfg)
+		// As functions/authorize wires it: every Allow verifies the
+		// session's seal and signs the upstream's assertion, in memory.
+		ks := benchKeys(b)
+		svc.Sessions.(*dynamo.Sessions).Seals = ks
+		s, err := assertion.NewSigner(ks, "https://vc.example.com", cfg.AssertionLifetime)
 		if err != nil {
 			b.Fatal(err)
 		}
+		a := &httpapi.Assertions{Signer: s, Absolute: cfg.Lifetime.Absolute}
 		return lambda.NewAuthorizer(httpapi.NewFrontDoor(svc, log).WithAssertions(a), log), logs, engine
 	}
 	return lambda.NewHandler(httpapi.New(svc, log, ops...), log), logs, engine
+}
+
+// benchToken is the session id the warm calls present.
+const benchToken = "0123456789abcdef0123456789abcdef"
+
+// benchKeys is the key set of the benchmarks' assertions and seals: from a
+// fixed seed, so that the stub engine (another process) seals its session
+// as the function under measurement verifies it.
+func benchKeys(tb testing.TB) *assertion.KeySet {
+	ks, err := assertion.NewKeySet(assertion.Seeds{Current: []byte(strings.Repeat("bench seed ", 4))})
+	if err != nil {
+		if tb == nil {
+			panic(err)
+		}
+		tb.Fatal(err)
+	}
+	return ks
 }
 
 // warmFloor is the get's yardstick (bench.Floor) as dev/bench/floor builds
@@ -330,7 +353,7 @@ func gatewayEventV1(method string, headers map[string]string) []byte {
 }
 
 func BenchmarkWarm(b *testing.B) {
-	token := strings.Repeat("0123456789abcdef", 2)
+	token := benchToken
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(adminName+":"+adminPass))
 	getEvent := gatewayEventV2("GET", map[string]string{httpapi.HeaderSessionID: token})
 	cases := []struct {

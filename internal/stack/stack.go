@@ -136,6 +136,13 @@ func (f Function) LogsIn() bool {
 	})
 }
 
+// ReadsKeySecret reports whether f reads the assertion key secret: it
+// signs assertions (the front door), or seals the sessions it makes (it
+// logs in), or both. The get and delete functions do not: they never
+// forward a call, and a key held by fewer functions is minted with by
+// fewer (docs/UPSTREAM.md, "A touch cannot create").
+func (f Function) ReadsKeySecret() bool { return f.LogsIn() || f.IsAuthorizer() }
+
 // IsAuthorizer reports whether f is invoked as an authorizer, not by a route.
 func (f Function) IsAuthorizer() bool { return slices.Contains(f.Ops, httpapi.OpAuthorize) }
 

@@ -288,21 +288,25 @@ func TestEveryVariableTheCodeReadsIsSet(t *testing.T) {
 			}
 		}
 		// The authorizer and the JSON-RPC function sign assertions: they
-		// alone get the key secret, the audience and the cache TTL.
+		// alone get the audience and the cache TTL. They and the functions
+		// that log in (which seal sessions) get the key secret.
 		signs := f.IsAuthorizer() || f.ForwardsUpstream()
 		for _, v := range config.AssertionVars {
-			if _, ok := vars[v]; ok != signs {
-				t.Errorf("%s: %s set = %v, want %v (only the functions signing assertions)", id, v, ok, signs)
+			want := signs || v == config.EnvAssertionKeySecret && f.ReadsKeySecret()
+			if _, ok := vars[v]; ok != want {
+				t.Errorf("%s: %s set = %v, want %v (only the functions signing assertions, and for the key secret those sealing sessions)", id, v, ok, want)
 			}
 		}
-		if signs {
+		if f.ReadsKeySecret() {
 			if r, _ := ref(vars[config.EnvAssertionKeySecret]); r != "AssertionKeySecret" {
 				t.Errorf("%s: %s = %v, want !Ref AssertionKeySecret (its ARN, never a seed)", id, config.EnvAssertionKeySecret, vars[config.EnvAssertionKeySecret])
 			}
+			delete(vars, config.EnvAssertionKeySecret)
+		}
+		if signs {
 			if got := fmt.Sprint(vars[config.EnvUpstreamAudience]); got != "map[Fn::If:[HasUpstreamAudience map[Ref:UpstreamAudience] map[Ref:UpstreamUrl]]]" {
 				t.Errorf("%s: %s = %v, want UpstreamAudience, else UpstreamUrl", id, config.EnvUpstreamAudience, got)
 			}
-			delete(vars, config.EnvAssertionKeySecret)
 			delete(vars, config.EnvUpstreamAudience)
 		}
 		for k := range vars {
@@ -497,8 +501,8 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 							continue
 						}
 						if sec, isRef := ref(r); isRef && sec == "AssertionKeySecret" {
-							if !slices.Equal(actions, []string{"secretsmanager:GetSecretValue"}) || !(f.IsAuthorizer() || f.ForwardsUpstream()) {
-								t.Errorf("%s: %v on the assertion key secret: want secretsmanager:GetSecretValue, for the signing functions only", roleID, actions)
+							if !slices.Equal(actions, []string{"secretsmanager:GetSecretValue"}) || !f.ReadsKeySecret() {
+								t.Errorf("%s: %v on the assertion key secret: want secretsmanager:GetSecretValue, for the functions that sign or seal only", roleID, actions)
 							}
 							readsSecret = true
 							continue
@@ -546,8 +550,8 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 			if !logActions["logs:CreateLogStream"] || !logActions["logs:PutLogEvents"] {
 				t.Errorf("%s: cannot write its logs to %s", roleID, logGroup)
 			}
-			if signs := f.IsAuthorizer() || f.ForwardsUpstream(); readsSecret != signs {
-				t.Errorf("%s: reads the assertion key secret: %v, want %v (the functions that sign)", roleID, readsSecret, signs)
+			if want := f.ReadsKeySecret(); readsSecret != want {
+				t.Errorf("%s: reads the assertion key secret: %v, want %v (the functions that sign assertions or seal sessions)", roleID, readsSecret, want)
 			}
 			if len(traceActions) != len(tracingActions) {
 				t.Errorf("%s: traces need %v on \"*\", it grants %v", roleID, tracingActions, slices.Sorted(maps.Keys(traceActions)))
