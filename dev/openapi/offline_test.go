@@ -2,6 +2,9 @@ package openapi
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -16,8 +19,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/cis-session/cis-session/dev/gateway"
+	"github.com/cis-session/cis-session/internal/assertion"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
 	"github.com/cis-session/cis-session/internal/session"
@@ -250,6 +255,72 @@ paths:
                 properties:
                   session_user: {type: string}
 `
+
+// TestAKeySetWithAPrivatePartIsReported: the document's JWK Set is the
+// assertion package's real one, and it refuses what must never be
+// published (the private scalar d, a key of another type or use) and an
+// answer that forbids caching.
+func TestAKeySetWithAPrivatePartIsReported(t *testing.T) {
+	spec := mustSpec(t)
+	value, err := assertion.NewSecretValue("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeds, err := assertion.ParseSecrets(value, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := assertion.NewKeySet(seeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk := func(key any) string {
+		b, err := json.Marshal(jose.JSONWebKey{Key: key, KeyID: ks.CurrentID(), Algorithm: string(jose.ES256), Use: "sig"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	public := jwk(&priv.PublicKey)
+	header := func(cache string) http.Header {
+		return http.Header{"Content-Type": {"application/json"}, "Cache-Control": {cache}}
+	}
+	for _, c := range []struct {
+		name   string
+		header http.Header
+		body   string
+		ok     bool
+	}{
+		{"TheServicesKeySet", header(httpapi.JWKSCacheControl), string(ks.JWKS()), true},
+		{"APublicKey", header(httpapi.JWKSCacheControl), `{"keys":[` + public + `]}`, true},
+		{"NoKeys", header(httpapi.JWKSCacheControl), `{"keys":[]}`, true},
+		{"APrivateKey", header(httpapi.JWKSCacheControl), `{"keys":[` + jwk(priv) + `]}`, false},
+		{"APublicKeyAndAPrivateOne", header(httpapi.JWKSCacheControl), `{"keys":[` + public + `,` + jwk(priv) + `]}`, false},
+		{"APublicKeyWithAD", header(httpapi.JWKSCacheControl), `{"keys":[` + strings.Replace(public, `{`, `{"d":"AAAA",`, 1) + `]}`, false},
+		{"AKeyForEncryption", header(httpapi.JWKSCacheControl), `{"keys":[` + strings.Replace(public, `"use":"sig"`, `"use":"enc"`, 1) + `]}`, false},
+		{"AnotherCurve", header(httpapi.JWKSCacheControl), `{"keys":[` + strings.Replace(public, `"P-256"`, `"P-384"`, 1) + `]}`, false},
+		{"NotASet", header(httpapi.JWKSCacheControl), public, false},
+		{"NotCacheable", header("no-store"), string(ks.JWKS()), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", httpapi.JWKSPath, nil)
+			res, err := spec.Check(context.Background(), Exchange{Request: r, Status: 200, Header: c.header, Body: []byte(c.body)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Request != nil {
+				t.Fatalf("the request: %v", res.Request)
+			}
+			if (res.Response == nil) != c.ok {
+				t.Errorf("%s: reported %v, want reported: %v", c.body, res.Response, !c.ok)
+			}
+		})
+	}
+}
 
 // TestAChallengeOtherThanTheRunsIsReported: checkChallenge, which holds
 // what the document cannot (that a 401's header and body agree, and which

@@ -182,6 +182,15 @@ func TestTheLocalServiceAnswersAsDocumented(t *testing.T) {
 		c.each(t, calls)
 	})
 
+	// The assertion's key set: public, no session; make run signs with
+	// build/cis-local-assertion-key.json's key and publishes it.
+	t.Run("UpstreamIdentity", func(t *testing.T) {
+		c.each(t, []call{
+			{name: "TheKeySetIsPublished", method: "GET", path: httpapi.JWKSPath, status: 200, want: `"kty":"EC"`},
+			{name: "TheKeySetNeedsNoSession", method: "GET", path: httpapi.JWKSPath, header: sid(gone), status: 200, want: `"alg":"ES256"`},
+		})
+	})
+
 	t.Run("SessionCap", func(t *testing.T) {
 		var opened []string
 		defer func() {
