@@ -137,7 +137,10 @@ func TestAnAnswerTheDocumentDoesNotDescribeIsReported(t *testing.T) {
 	}{
 		{"TheDocumentedAnswer", 200, okHeader(), info, true},
 		{"TheDocumented401", 401, withWWW, unauth, true},
-		{"TheDocumentedFederated401", 401, withFedWWW, federated, true},
+		// A get takes a session id, never a token: its 401 offers Basic
+		// alone, federation on or off.
+		{"AGet401OfferingBearer", 401, withFedWWW, federated, false},
+		{"AGet401OfferingBearerInTheBodyAlone", 401, withWWW, federated, false},
 		{"A401OfferingBearerAlone", 401, withBearerWWW, strings.Replace(unauth, `"Basic realm=\"VAPI endpoint\""`, strconv.Quote(bearerOnly), 1), false},
 		{"A401WithTheChallengeOfAnotherRealm", 401, withWWW, strings.Replace(unauth, `VAPI endpoint`, `vCenter`, 1), false},
 		{"AStatusNotDeclared", 404, okHeader(), `{"error_type":"NOT_FOUND","messages":[{"args":[],"default_message":"Not found.","id":"x"}]}`, false},
@@ -165,6 +168,45 @@ func TestAnAnswerTheDocumentDoesNotDescribeIsReported(t *testing.T) {
 			}
 		})
 	}
+
+	// A log-in takes a token: its 401 offers Bearer too with federation
+	// on, on /api and on /rest; Bearer alone, or a header and a body that
+	// differ in kind, is not documented.
+	t.Run("ALogIn401", func(t *testing.T) {
+		restOf := func(body string) string {
+			var e map[string]any
+			_ = json.Unmarshal([]byte(body), &e)
+			v, _ := json.Marshal(map[string]any{"type": "com.vmware.vapi.std.errors.unauthenticated", "value": map[string]any{"messages": e["messages"], "challenge": e["challenge"]}})
+			return string(v)
+		}
+		bearerBody := strings.Replace(unauth, `"Basic realm=\"VAPI endpoint\""`, strconv.Quote(bearerOnly), 1)
+		for _, target := range []string{httpapi.SessionPath, httpapi.LegacySessionPath} {
+			for _, c := range []struct {
+				name   string
+				header http.Header
+				body   string
+				ok     bool
+			}{
+				{"Basic", withWWW, unauth, true},
+				{"BasicAndBearer", withFedWWW, federated, true},
+				{"BearerAlone", withBearerWWW, bearerBody, false},
+			} {
+				body := c.body
+				if target == httpapi.LegacySessionPath {
+					body = restOf(body)
+				}
+				r := httptest.NewRequest("POST", target, nil)
+				r.SetBasicAuth(admin, "wrong")
+				res, err := spec.Check(context.Background(), Exchange{Request: r, Status: 401, Header: c.header, Body: []byte(body)})
+				if err != nil || res.Request != nil {
+					t.Fatalf("%s %s: %v, the request: %v", target, c.name, err, res.Request)
+				}
+				if (res.Response == nil) != c.ok {
+					t.Errorf("%s %s: reported %v, want reported: %v", target, c.name, res.Response, !c.ok)
+				}
+			}
+		}
+	})
 
 	t.Run("ABodyWhereNoneIsDeclared", func(t *testing.T) {
 		r := httptest.NewRequest("DELETE", httpapi.SessionPath, nil)

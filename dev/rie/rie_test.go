@@ -75,7 +75,7 @@ func TestEventsThroughEmulator(t *testing.T) {
 				}
 				n += len(mine)
 				env := rie.FunctionEnv(fn, srv.Endpoint, rie.Tables{Sessions: f.Tables.Sessions, Users: f.Tables.Users}, f.Config(t, nil).ReadOnFailedCondition, "INFO")
-				runEvents(t, emulator, bootstrap, append(env, mine[0].Expected.Given.Env()...), fn, mine, srv.Endpoint, f)
+				runEvents(t, emulator, bootstrap, append(env, mine[0].Expected.Given.Env(fn)...), fn, mine, srv.Endpoint, f)
 			}
 			if n == 0 {
 				t.Errorf("no event for function %s", fn.Dir)
