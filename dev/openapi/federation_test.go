@@ -46,7 +46,7 @@ func issuerToken(t *testing.T) string {
 // the issuer not reachable (503), success, every refused token of
 // oidcissuer.Forgeries (expired, wrong audience and issuer, alg none, HMAC,
 // foreign keys, ...), the session cap — and the challenge of every 401:
-// the session service's names Bearer too, the front door's does not
+// a log-in's names Bearer too, a get's, a delete's and the front door's do not
 // (checkChallenge, with the client's challenge). Its exchanges are added to
 // seen, so the coverage check counts them.
 func federationOn(t *testing.T, spec *Spec, seen seen, endpoint string) {
@@ -132,8 +132,9 @@ func federationOn(t *testing.T, spec *Spec, seen seen, endpoint string) {
 		})
 	})
 
-	// Every refused token is a wrong password's answer, and every 401 of
-	// the session service offers Bearer too; the front door's does not.
+	// Every refused token is a wrong password's answer, and every 401 of a
+	// log-in offers Bearer too; a get's, a delete's and the front door's
+	// do not (checkChallenge, by challengeFor).
 	t.Run("Refused", func(t *testing.T) {
 		calls := []call{
 			{name: "APIWrongPassword", method: "POST", path: httpapi.SessionPath, header: basic(admin, "wrong"), status: 401, want: unauthenticated},
@@ -150,6 +151,7 @@ func federationOn(t *testing.T, spec *Spec, seen seen, endpoint string) {
 			{name: "RestActionGetAfterDelete", method: "POST", path: p + "?~action=get", header: sid(gone), status: 401, want: restUnauthenticated},
 			{name: "RestDeleteAfterDelete", method: "DELETE", path: p, header: sid(gone), status: 401, want: restUnauthenticated},
 			{name: "JSONRPCGetAfterDelete", method: "POST", path: "/api", body: invoke("3", "get", sessionCtx(gone), emptyInput), status: 200, want: rpcUnauthenticated},
+			{name: "JSONRPCDeleteAfterDelete", method: "POST", path: "/api", body: invoke("3", "delete", sessionCtx(gone), emptyInput), status: 200, want: rpcUnauthenticated},
 			// The front door takes session ids only: Basic alone.
 			{name: "FrontDoorAPIAfterDeleteOffersBasicAlone", method: "GET", path: "/api/vcenter/vm", header: sid(gone), status: 401, want: unauthenticated},
 			{name: "FrontDoorRestAfterDeleteOffersBasicAlone", method: "POST", path: "/rest/vcenter/vm", header: sid(gone), status: 401, want: restUnauthenticated},

@@ -2,6 +2,9 @@ package openapi
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -16,8 +19,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/cis-session/cis-session/dev/gateway"
+	"github.com/cis-session/cis-session/internal/assertion"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
 	"github.com/cis-session/cis-session/internal/session"
@@ -132,7 +137,10 @@ func TestAnAnswerTheDocumentDoesNotDescribeIsReported(t *testing.T) {
 	}{
 		{"TheDocumentedAnswer", 200, okHeader(), info, true},
 		{"TheDocumented401", 401, withWWW, unauth, true},
-		{"TheDocumentedFederated401", 401, withFedWWW, federated, true},
+		// A get takes a session id, never a token: its 401 offers Basic
+		// alone, federation on or off.
+		{"AGet401OfferingBearer", 401, withFedWWW, federated, false},
+		{"AGet401OfferingBearerInTheBodyAlone", 401, withWWW, federated, false},
 		{"A401OfferingBearerAlone", 401, withBearerWWW, strings.Replace(unauth, `"Basic realm=\"VAPI endpoint\""`, strconv.Quote(bearerOnly), 1), false},
 		{"A401WithTheChallengeOfAnotherRealm", 401, withWWW, strings.Replace(unauth, `VAPI endpoint`, `vCenter`, 1), false},
 		{"AStatusNotDeclared", 404, okHeader(), `{"error_type":"NOT_FOUND","messages":[{"args":[],"default_message":"Not found.","id":"x"}]}`, false},
@@ -160,6 +168,45 @@ func TestAnAnswerTheDocumentDoesNotDescribeIsReported(t *testing.T) {
 			}
 		})
 	}
+
+	// A log-in takes a token: its 401 offers Bearer too with federation
+	// on, on /api and on /rest; Bearer alone, or a header and a body that
+	// differ in kind, is not documented.
+	t.Run("ALogIn401", func(t *testing.T) {
+		restOf := func(body string) string {
+			var e map[string]any
+			_ = json.Unmarshal([]byte(body), &e)
+			v, _ := json.Marshal(map[string]any{"type": "com.vmware.vapi.std.errors.unauthenticated", "value": map[string]any{"messages": e["messages"], "challenge": e["challenge"]}})
+			return string(v)
+		}
+		bearerBody := strings.Replace(unauth, `"Basic realm=\"VAPI endpoint\""`, strconv.Quote(bearerOnly), 1)
+		for _, target := range []string{httpapi.SessionPath, httpapi.LegacySessionPath} {
+			for _, c := range []struct {
+				name   string
+				header http.Header
+				body   string
+				ok     bool
+			}{
+				{"Basic", withWWW, unauth, true},
+				{"BasicAndBearer", withFedWWW, federated, true},
+				{"BearerAlone", withBearerWWW, bearerBody, false},
+			} {
+				body := c.body
+				if target == httpapi.LegacySessionPath {
+					body = restOf(body)
+				}
+				r := httptest.NewRequest("POST", target, nil)
+				r.SetBasicAuth(admin, "wrong")
+				res, err := spec.Check(context.Background(), Exchange{Request: r, Status: 401, Header: c.header, Body: []byte(body)})
+				if err != nil || res.Request != nil {
+					t.Fatalf("%s %s: %v, the request: %v", target, c.name, err, res.Request)
+				}
+				if (res.Response == nil) != c.ok {
+					t.Errorf("%s %s: reported %v, want reported: %v", target, c.name, res.Response, !c.ok)
+				}
+			}
+		}
+	})
 
 	t.Run("ABodyWhereNoneIsDeclared", func(t *testing.T) {
 		r := httptest.NewRequest("DELETE", httpapi.SessionPath, nil)
@@ -250,6 +297,72 @@ paths:
                 properties:
                   session_user: {type: string}
 `
+
+// TestAKeySetWithAPrivatePartIsReported: the document's JWK Set is the
+// assertion package's real one, and it refuses what must never be
+// published (the private scalar d, a key of another type or use) and an
+// answer that forbids caching.
+func TestAKeySetWithAPrivatePartIsReported(t *testing.T) {
+	spec := mustSpec(t)
+	value, err := assertion.NewSecretValue("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeds, err := assertion.ParseSecrets(value, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := assertion.NewKeySet(seeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk := func(key any) string {
+		b, err := json.Marshal(jose.JSONWebKey{Key: key, KeyID: ks.CurrentID(), Algorithm: string(jose.ES256), Use: "sig"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	public := jwk(&priv.PublicKey)
+	header := func(cache string) http.Header {
+		return http.Header{"Content-Type": {"application/json"}, "Cache-Control": {cache}}
+	}
+	for _, c := range []struct {
+		name   string
+		header http.Header
+		body   string
+		ok     bool
+	}{
+		{"TheServicesKeySet", header(httpapi.JWKSCacheControl), string(ks.JWKS()), true},
+		{"APublicKey", header(httpapi.JWKSCacheControl), `{"keys":[` + public + `]}`, true},
+		{"NoKeys", header(httpapi.JWKSCacheControl), `{"keys":[]}`, true},
+		{"APrivateKey", header(httpapi.JWKSCacheControl), `{"keys":[` + jwk(priv) + `]}`, false},
+		{"APublicKeyAndAPrivateOne", header(httpapi.JWKSCacheControl), `{"keys":[` + public + `,` + jwk(priv) + `]}`, false},
+		{"APublicKeyWithAD", header(httpapi.JWKSCacheControl), `{"keys":[` + strings.Replace(public, `{`, `{"d":"AAAA",`, 1) + `]}`, false},
+		{"AKeyForEncryption", header(httpapi.JWKSCacheControl), `{"keys":[` + strings.Replace(public, `"use":"sig"`, `"use":"enc"`, 1) + `]}`, false},
+		{"AnotherCurve", header(httpapi.JWKSCacheControl), `{"keys":[` + strings.Replace(public, `"P-256"`, `"P-384"`, 1) + `]}`, false},
+		{"NotASet", header(httpapi.JWKSCacheControl), public, false},
+		{"NotCacheable", header("no-store"), string(ks.JWKS()), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", httpapi.JWKSPath, nil)
+			res, err := spec.Check(context.Background(), Exchange{Request: r, Status: 200, Header: c.header, Body: []byte(c.body)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Request != nil {
+				t.Fatalf("the request: %v", res.Request)
+			}
+			if (res.Response == nil) != c.ok {
+				t.Errorf("%s: reported %v, want reported: %v", c.body, res.Response, !c.ok)
+			}
+		})
+	}
+}
 
 // TestAChallengeOtherThanTheRunsIsReported: checkChallenge, which holds
 // what the document cannot (that a 401's header and body agree, and which

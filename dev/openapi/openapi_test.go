@@ -41,8 +41,9 @@ const (
 // a bearer token is refused as a wrong password, and every 401 offers
 // Basic alone. A second run has it on (federationOn): every status of a
 // bearer log-in on each surface. In both, the challenge of every 401 is
-// held to the configuration's, in the header and the body alike
-// (checkChallenge). Every operation and status the document declares must
+// held to the operation's and the configuration's (Bearer is offered by a
+// log-in with federation on, and nothing else), in the header and the
+// body alike (checkChallenge). Every operation and status the document declares must
 // have been seen by the end, here or, for the three the binary cannot give
 // (answersMakeRunCannotGive), from the code that gives them when deployed.
 func TestTheLocalServiceAnswersAsDocumented(t *testing.T) {
@@ -182,6 +183,15 @@ func TestTheLocalServiceAnswersAsDocumented(t *testing.T) {
 		c.each(t, calls)
 	})
 
+	// The assertion's key set: public, no session; make run signs with
+	// build/cis-local-assertion-key.json's key and publishes it.
+	t.Run("UpstreamIdentity", func(t *testing.T) {
+		c.each(t, []call{
+			{name: "TheKeySetIsPublished", method: "GET", path: httpapi.JWKSPath, status: 200, want: `"kty":"EC"`},
+			{name: "TheKeySetNeedsNoSession", method: "GET", path: httpapi.JWKSPath, header: sid(gone), status: 200, want: `"alg":"ES256"`},
+		})
+	})
+
 	t.Run("SessionCap", func(t *testing.T) {
 		var opened []string
 		defer func() {
@@ -277,9 +287,9 @@ type client struct {
 	spec *Spec
 	base string
 	seen seen
-	// challenge is the session service's 401 challenge in this run's
-	// configuration: httpapi.Challenge with federation off,
-	// httpapi.ChallengeFederated with it on. The front door's is
+	// challenge is a log-in's 401 challenge in this run's configuration:
+	// httpapi.Challenge with federation off, httpapi.ChallengeFederated
+	// with it on. Every other 401's (get, delete, the front door) is
 	// httpapi.Challenge either way.
 	challenge string
 }
@@ -350,18 +360,20 @@ func (c *client) check(t *testing.T, cl call, x Exchange) {
 }
 
 // challengeFor is the challenge an answer to x's request must carry if it
-// carries one: the front door's (Basic alone) behind the front door and for
-// a JSON-RPC call for another service, else the session service's.
+// carries one: the run's log-in challenge for a log-in (create on /api,
+// /rest without ~action, JSON-RPC create), Basic alone for anything else.
 func (c *client) challengeFor(op string, x Exchange) string {
 	var rpc struct {
-		Params struct{ ServiceID string }
+		Params struct{ ServiceID, OperationID string }
 	}
 	switch {
-	case strings.HasPrefix(op, "FrontDoor."),
-		op == "JsonRpc.invoke" && json.Unmarshal(x.RequestBody, &rpc) == nil && rpc.Params.ServiceID != httpapi.ServiceSession:
-		return httpapi.Challenge
+	case op == "Cis.Session.create",
+		op == "Rest.Cis.Session.createOrGet" && !x.Request.URL.Query().Has("~action"),
+		op == "JsonRpc.invoke" && json.Unmarshal(x.RequestBody, &rpc) == nil &&
+			rpc.Params.ServiceID == httpapi.ServiceSession && rpc.Params.OperationID == "create":
+		return c.challenge
 	}
-	return c.challenge
+	return httpapi.Challenge
 }
 
 // checkChallenge holds an answer's challenge to want, exactly: a 401 has

@@ -75,7 +75,7 @@ func TestEventsThroughEmulator(t *testing.T) {
 				}
 				n += len(mine)
 				env := rie.FunctionEnv(fn, srv.Endpoint, rie.Tables{Sessions: f.Tables.Sessions, Users: f.Tables.Users}, f.Config(t, nil).ReadOnFailedCondition, "INFO")
-				runEvents(t, emulator, bootstrap, append(env, mine[0].Expected.Given.Env()...), fn, mine, srv.Endpoint, f)
+				runEvents(t, emulator, bootstrap, append(env, mine[0].Expected.Given.Env(fn)...), fn, mine, srv.Endpoint, f)
 			}
 			if n == 0 {
 				t.Errorf("no event for function %s", fn.Dir)
@@ -124,7 +124,17 @@ func runEvents(t *testing.T, emulator, bootstrap string, env []string, fn stack.
 	if fn.IsAuthorizer() {
 		logLine = `"msg":"authorize"`
 	}
-	if out := em.Output(); !strings.Contains(out, "START RequestId:") || !strings.Contains(out, logLine) {
+	// The emulator copies the function's output after it answers: a run
+	// of one event may be checked before its lines arrive, so they are
+	// waited for (a bound on the wait, not on the function's speed).
+	logged := func(out string) bool {
+		return strings.Contains(out, "START RequestId:") && strings.Contains(out, logLine)
+	}
+	out := em.Output()
+	for deadline := time.Now().Add(5 * time.Second); !logged(out) && time.Now().Before(deadline); out = em.Output() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !logged(out) {
 		t.Errorf("no emulator or function log lines in the output:\n%s", out)
 	}
 	if len(running(bootstrap)) == 0 {

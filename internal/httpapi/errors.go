@@ -10,13 +10,21 @@ import (
 )
 
 // Challenge is what the endpoint accepts, in WWW-Authenticate syntax. It is
-// both the header of a 401 and the vAPI Unauthenticated error's challenge.
+// both the header of a 401 and the vAPI Unauthenticated error's challenge:
+// of every 401 but a log-in's with federation on (ChallengeFederated),
+// whatever the deployment (get, delete, the front door).
 const Challenge = `Basic realm="VAPI endpoint"`
 
-// ChallengeFederated is the challenge when bearer log-in is on: two
-// challenges in one header, comma-separated (RFC 7235 section 4.1), the
-// second RFC 6750's. It carries no error="invalid_token" (RFC 6750 section
-// 3.1): a refused token is answered exactly as a wrong password is.
+// ChallengeFederated is the challenge of a log-in (create, on each
+// surface) when bearer log-in is on: two challenges in one header,
+// comma-separated (RFC 7235 section 4.1), the second RFC 6750's. Only the
+// log-in offers Bearer, for only the log-in takes a token: RFC 7235
+// section 3.1 asks a 401 for challenges "applicable to the target
+// resource", and a get or a delete takes a session id, never a token. So
+// the challenge is the operation's, not the process's, and the deployed
+// get and delete functions, which do not know the identity provider,
+// answer as `make run` does. It carries no error="invalid_token" (RFC 6750
+// section 3.1): a refused token is answered exactly as a wrong password is.
 const ChallengeFederated = Challenge + `, Bearer realm="VAPI endpoint"`
 
 // message is a Vapi.Std.LocalizableMessage.

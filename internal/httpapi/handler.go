@@ -94,8 +94,8 @@ type Service interface {
 // malformed credentials are.
 type BearerService interface {
 	LoginBearer(ctx context.Context, token string) (session.Token, session.Session, error)
-	// Federated reports whether bearer log-ins can succeed: then the 401
-	// challenge names Bearer too.
+	// Federated reports whether bearer log-ins can succeed: then a
+	// log-in's 401 challenge names Bearer too (no other 401's does).
 	Federated() bool
 }
 
@@ -112,9 +112,10 @@ type Handler struct {
 	jwks     []byte // the assertions' public keys; nil: none signed
 
 	// bearer takes access tokens (nil: they are malformed credentials);
-	// challenge is what a 401 offers, in its header and its vAPI body.
-	bearer    BearerService
-	challenge string
+	// loginChallenge is what a log-in's 401 offers, in its header and its
+	// vAPI body (every other 401 offers Challenge).
+	bearer         BearerService
+	loginChallenge string
 }
 
 // New returns a handler for ops (every operation when ops is empty).
@@ -123,11 +124,11 @@ func New(svc Service, log *slog.Logger, ops ...Operation) *Handler {
 		ops = AllOperations
 	}
 	h := &Handler{svc: svc, log: log, mux: http.NewServeMux(), paths: map[string]bool{}, door: NewFrontDoor(svc, log)}
-	h.challenge = Challenge
+	h.loginChallenge = Challenge
 	if b, ok := svc.(BearerService); ok {
 		h.bearer = b
 		if b.Federated() {
-			h.challenge = ChallengeFederated
+			h.loginChallenge = ChallengeFederated
 		}
 	}
 	enabled := map[Operation]bool{}
@@ -173,13 +174,13 @@ func (h *Handler) route(actions map[string]serveFunc, s surface) http.HandlerFun
 func (h *Handler) actions(op Operation) map[string]serveFunc {
 	switch op {
 	case OpCreate:
-		return map[string]serveFunc{"": h.create}
+		return map[string]serveFunc{"": logIn(h.create)}
 	case OpGet:
 		return map[string]serveFunc{"": h.get}
 	case OpDelete:
 		return map[string]serveFunc{"": h.delete}
 	case OpLegacyPost:
-		return map[string]serveFunc{"": h.create, "get": h.get}
+		return map[string]serveFunc{"": logIn(h.create), "get": h.get}
 	case OpJSONRPC:
 		return map[string]serveFunc{"": h.jsonRPC}
 	case OpJWKS:
@@ -190,6 +191,15 @@ func (h *Handler) actions(op Operation) map[string]serveFunc {
 
 // serveFunc serves one operation on one surface.
 type serveFunc func(http.ResponseWriter, *http.Request, surface)
+
+// loggingIn is the surface of a log-in: its 401 offers the log-in's
+// challenge (writeError).
+type loggingIn struct{ surface }
+
+// logIn serves a log-in: next, on its surface marked as a log-in's.
+func logIn(next serveFunc) serveFunc {
+	return func(w http.ResponseWriter, r *http.Request, s surface) { next(w, r, loggingIn{s}) }
+}
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -410,12 +420,17 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s surface, err er
 	h.writeError(w, s, we)
 }
 
-// writeError answers with we, shaped as surface s shapes errors.
+// writeError answers with we, shaped as surface s shapes errors. A 401
+// offers Challenge, or a log-in's the log-in's challenge.
 func (h *Handler) writeError(w http.ResponseWriter, s surface, we wireError) {
 	if we.status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", h.challenge)
+		challenge := Challenge
+		if _, ok := s.(loggingIn); ok {
+			challenge = h.loginChallenge
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
 		if we.body.Challenge != "" {
-			we.body.Challenge = h.challenge
+			we.body.Challenge = challenge
 		}
 	}
 	writeJSON(w, we.status, s.errorBody(we))

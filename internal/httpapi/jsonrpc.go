@@ -192,8 +192,8 @@ func (h *Handler) rpcGet(r *http.Request, call invoke) (any, error) {
 // and answers with its vAPI error in result.error.
 func (h *Handler) rpcFail(w http.ResponseWriter, r *http.Request, id json.RawMessage, call invoke, err error) {
 	ve := vapiErrorOf(err)
-	if ve.challenge != "" {
-		ve.challenge = h.challenge
+	if ve.challenge != "" && call.service == ServiceSession && call.operation == "create" {
+		ve.challenge = h.loginChallenge // a log-in's; any other keeps Challenge
 	}
 	h.log.Log(r.Context(), failLevel(err, ve.status), "request failed", "request_id", RequestID(r.Context()), "surface", "jsonrpc", "operation", call.operation, "error_type", ve.errorType, "error", err.Error())
 	writeRPCVAPIError(w, id, ve)

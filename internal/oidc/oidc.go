@@ -8,7 +8,9 @@
 // no password log-in or get), then kept for the life of the process, warm
 // invocations included. The key set is fetched again only for a key id it
 // does not hold (a rotation), at most once a RefreshInterval, or once it
-// is KeyMaxAge old. Nothing but a log-in ever calls Verify.
+// is KeyMaxAge old. A token under a key id the set lacks is unavailable,
+// not refused, while the provider cannot be reached (keySet.lookup).
+// Nothing but a log-in ever calls Verify.
 //
 // It must never import AWS, DynamoDB or HTTP-surface packages.
 package oidc
@@ -297,6 +299,17 @@ func (k *keySet) verify(ctx context.Context, jwt string) ([]byte, error) {
 // lookup returns the keys that may have signed a token under kid (every
 // key when kid is empty), fetching the set first when it is missing, too
 // old, or lacks kid and has not been fetched for a RefreshInterval.
+//
+// A kid the set lacks is refused as unknown (a 401) only when the set was
+// fetched successfully within the last RefreshInterval: then the provider
+// has just said it has no such key. Otherwise the provider could not be
+// asked (the fetch failed, or one failed less than a RetryAfter ago), and
+// the token may be a good one signed after a rotation: unavailable (a
+// 503), so that its holder retries rather than drops it. Which of the two
+// it is depends on the provider's reachability and this process's fetches
+// alone, never on the token beyond its kid being absent from the held set
+// (kids are public: the provider's JWKS lists them): its signature and
+// claims are not looked at before either answer.
 func (k *keySet) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -330,10 +343,12 @@ func (k *keySet) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, err
 	switch {
 	case k.loaded.IsZero():
 		return nil, session.Unavailable("oidc keys", fmt.Errorf("no key set fetched yet: %w", k.lastErr))
-	case len(found) == 0:
-		return nil, refused(session.CauseUnknownKey, fmt.Errorf("no key %q in the issuer's key set", kid))
+	case len(found) > 0:
+		return found, nil
+	case now.Sub(k.loaded) < k.cfg.RefreshInterval:
+		return nil, refused(session.CauseUnknownKey, fmt.Errorf("no key %q in the issuer's key set, fetched %s ago", kid, now.Sub(k.loaded)))
 	}
-	return found, nil
+	return nil, session.Unavailable("oidc keys", fmt.Errorf("no key %q in the key set held, and it cannot be fetched again: %w", kid, k.lastErr))
 }
 
 // fetch replaces the keys with the provider's current set, skipping keys

@@ -6,8 +6,10 @@ import (
 	"crypto/rsa"
 	"errors"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,5 +193,126 @@ func TestADayOldKeySetIsFetchedAgainAndKeptIfTheProviderIsDown(t *testing.T) {
 	claims["iat"], claims["nbf"], claims["exp"] = now.Unix(), now.Unix(), now.Add(time.Hour).Unix()
 	if _, err := v.Verify(context.Background(), iss.Token(oidcissuer.KeyRS256, claims)); err != nil {
 		t.Errorf("with the provider down at a refresh: %v; want the held keys used", err)
+	}
+}
+
+// switchable is a transport that fails every request while down, as an
+// identity provider that cannot be reached does, and counts the requests
+// it was asked to send.
+type switchable struct {
+	down  atomic.Bool
+	tries atomic.Int64
+}
+
+func (s *switchable) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.tries.Add(1)
+	if s.down.Load() {
+		return nil, errors.New("connection refused")
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestAnUnknownKidIsUnavailableWhileTheIssuerCannotBeReached: the issuer
+// rotates its key and then goes down. A token under the new kid may be a
+// good one, so it is unavailable (its holder should retry), not refused
+// (its holder would drop it) — unless the key set was fetched within the
+// last RefreshInterval, when the issuer has just said it has no such key.
+// During the outage every token under an unknown kid gets the same
+// answer, a well-signed one, a forged one, an expired one alike: the
+// answer depends on the issuer, not on the token.
+func TestAnUnknownKidIsUnavailableWhileTheIssuerCannotBeReached(t *testing.T) {
+	iss := startIssuer(t)
+	net := &switchable{}
+	now := time.Now()
+	v := oidc.New(oidc.Config{Issuer: iss.URL, Audience: oidcissuer.Audience, UserClaim: "preferred_username",
+		Client: &http.Client{Transport: net}, Now: func() time.Time { return now }})
+	claims := func() map[string]any {
+		c := iss.Claims("alice@corp.example")
+		c["iat"], c["nbf"], c["exp"] = now.Unix(), now.Unix(), now.Add(time.Hour).Unix()
+		return c
+	}
+	foreign, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Tokens under a kid the verifier does not hold yet: the rotated key's
+	// (good or not), and a made-up one.
+	unknownKid := map[string]func() string{
+		"SignedByTheRotatedKey": func() string { return iss.Token("rs256-2", claims()) },
+		"ExpiredUnderTheRotatedKey": func() string {
+			c := claims()
+			c["exp"] = now.Add(-time.Hour).Unix()
+			return iss.Token("rs256-2", c)
+		},
+		"AForeignKeyUnderTheRotatedKid": func() string { return oidcissuer.Sign(foreign, "rs256-2", "RS256", claims()) },
+		"AMadeUpKid":                    func() string { return oidcissuer.Sign(foreign, "made-up", "RS256", claims()) },
+	}
+	held := func() string { return iss.Token(oidcissuer.KeyRS256, claims()) }
+	verify := func(tok string) error { _, err := v.Verify(context.Background(), tok); return err }
+
+	if err := verify(held()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iss.Rotate("rs256-2"); err != nil {
+		t.Fatal(err)
+	}
+	net.down.Store(true)
+
+	type step struct {
+		name    string
+		advance time.Duration
+		up      bool
+		kid     string // the answer to every token under an unknown kid: an error code, or the refusal's cause
+		tries   int64  // requests sent to the issuer by the step
+	}
+	for _, s := range []step{
+		// The set was fetched moments ago: the issuer said it has none of
+		// these kids. Nothing is asked, down or not.
+		{name: "FetchedWithinTheRefreshInterval", advance: oidc.DefaultRefreshInterval - time.Second, kid: string(session.CauseUnknownKey), tries: 0},
+		// The set is a RefreshInterval old: the first token asks, the fetch
+		// fails, and all are unavailable; the others do not ask again.
+		{name: "TheFetchFails", advance: time.Second, kid: session.EUNAVAILABLE, tries: 1},
+		{name: "WithinTheRetryAfter", advance: oidc.DefaultRetryAfter - time.Second, kid: session.EUNAVAILABLE, tries: 0},
+		{name: "TheNextFetchFailsToo", advance: time.Second, kid: session.EUNAVAILABLE, tries: 1},
+		// The issuer is back: the rotated key is fetched, and the tokens
+		// are judged by it.
+		{name: "TheIssuerIsBack", advance: oidc.DefaultRetryAfter, up: true, kid: "", tries: 1},
+	} {
+		t.Run(s.name, func(t *testing.T) {
+			now = now.Add(s.advance)
+			net.down.Store(!s.up)
+			before := net.tries.Load()
+			for name, tok := range unknownKid {
+				err := verify(tok())
+				if s.kid == "" {
+					continue // judged on its merits below
+				}
+				var te *session.TokenError
+				switch {
+				case s.kid == string(session.CauseUnknownKey):
+					if !errors.As(err, &te) || te.Cause != session.CauseUnknownKey {
+						t.Errorf("%s: %v; want refused as %s", name, err, session.CauseUnknownKey)
+					}
+				case session.ErrorCode(err) != s.kid:
+					t.Errorf("%s: %v; want %s", name, err, s.kid)
+				}
+			}
+			if err := verify(held()); err != nil {
+				t.Errorf("a token under a held key: %v; want it verified, issuer down or not", err)
+			}
+			if got := net.tries.Load() - before; got != s.tries {
+				t.Errorf("%d requests to the issuer; want %d", got, s.tries)
+			}
+		})
+	}
+	if err := verify(unknownKid["SignedByTheRotatedKey"]()); err != nil {
+		t.Errorf("a token under the rotated key once the issuer is back: %v", err)
+	}
+	var te *session.TokenError
+	if err := verify(unknownKid["AMadeUpKid"]()); !errors.As(err, &te) || te.Cause != session.CauseUnknownKey {
+		t.Errorf("a made-up kid once the issuer is back: %v; want refused as %s", err, session.CauseUnknownKey)
+	}
+	if err := verify(unknownKid["ExpiredUnderTheRotatedKey"]()); !errors.As(err, &te) || te.Cause != session.CauseExpired {
+		t.Errorf("an expired token under the rotated key once the issuer is back: %v; want refused as %s", err, session.CauseExpired)
 	}
 }

@@ -187,7 +187,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			RIE:       rieBin,
 			Bootstrap: bootstrap,
 			Env: append(rie.FunctionEnv(ev.Function, endpoint, rie.Tables{Sessions: tables.Sessions, Users: tables.Users}, cfg.ReadOnFailedCondition, os.Getenv(config.EnvLogLevel)),
-				ev.Expected.Given.Env()...),
+				ev.Expected.Given.Env(ev.Function)...),
 			Output: logs,
 		}, ev.Payload)
 		if err != nil {
