@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -167,13 +168,16 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 		if known {
 			guess = &seen
 		}
-		window, reserved, err = s.Users.Reserve(ctx, name, class, guess, now, s.Lockout)
+		window, reserved, err = s.reserve(ctx, name, class, guess, now)
 		switch ErrorCode(err) {
 		case "":
 		case ENOTFOUND:
 			reserved = false
 		default:
 			return "", Session{}, err
+		}
+		if !reserved && window != (Failures{}) {
+			seen = window // what the refusal is reported against
 		}
 	}
 	hash := s.Passwords.Decoy()
@@ -274,9 +278,10 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 	if err := s.Sessions.Create(ctx, Record{Hash: tok.Hash(), Session: sess}, s.Lifetime); err != nil {
 		return "", Session{}, err
 	}
-	// Failures before a success are forgiven, in its class; the write
-	// returns the user, whose revision confirms the session.
-	after, err := s.Users.Succeed(ctx, name, class, sources, key, now)
+	// The success gives back its attempt and ends its class's row of
+	// locks; the write returns the user, whose revision confirms the
+	// session.
+	after, err := s.Users.Succeed(ctx, name, class, window, sources, key, now)
 	if err := s.keep(ctx, after, err, u, tok.Hash(), now); err != nil {
 		return "", Session{}, err
 	}
@@ -291,6 +296,44 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 		}
 	}
 	return tok, sess, nil
+}
+
+// reserve reserves a log-in attempt (UserStore.Reserve). A class that is
+// busy — its window full only of attempts still in flight, some of which
+// may be right passwords that will give theirs back — is tried again with
+// jittered backoff for up to BusyWait in all, so that right passwords sent
+// at once are never refused because of each other. A class that is locked,
+// or full of attempts already settled, is refused at once, as before: the
+// wait never happens unless other attempts of the same account and class
+// are in flight at that moment. When the wait runs out, or ctx ends, the
+// attempt is refused as locked.
+func (s *Service) reserve(ctx context.Context, name string, class Class, seen *Failures, now time.Time) (Failures, bool, error) {
+	window, ok, err := s.Users.Reserve(ctx, name, class, seen, now, s.Lockout)
+	if ok || err != nil || !s.Lockout.Busy(window, now) {
+		return window, ok, err
+	}
+	deadline := time.Now().Add(BusyWait)
+	pause := 10 * time.Millisecond
+	for s.Lockout.Busy(window, now) {
+		d := rand.N(pause) + time.Millisecond
+		if time.Now().Add(d).After(deadline) {
+			break
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return window, false, nil
+		case <-t.C:
+		}
+		pause = min(2*pause, busyBackoff)
+		last := window
+		window, ok, err = s.Users.Reserve(ctx, name, class, &last, now, s.Lockout)
+		if ok || err != nil {
+			return window, ok, err
+		}
+	}
+	return window, false, nil
 }
 
 // countLive counts the user's live sessions when there is a cap to check.
