@@ -176,8 +176,7 @@ func (u *Users) Reserve(ctx context.Context, name string, c session.Class, seen 
 				return session.Failures{}, false, session.Unavailable("read log-in attempts", err)
 			}
 			if got.Item == nil {
-				// The user is gone: refused, as by any failed condition.
-				return last, false, nil
+				return session.Failures{}, false, session.Errorf(session.ENOTFOUND, "no such user")
 			}
 			item = got.Item
 		}

@@ -193,14 +193,22 @@ func TestLockout(t *testing.T) {
 			}
 		}
 
-		t.Run("SuccessForgivesEarlierFailures", func(t *testing.T) {
-			st.v2("POST", "/api/session", wrong(), "") // the second failure
-			ok("after two failures")
+		t.Run("ASuccessGivesBackOnlyItsOwnAttempt", func(t *testing.T) {
+			// The admin's first success made this source familiar: its
+			// class starts empty.
+			ok("the first log-in")
 			for range 2 {
 				st.v2("POST", "/api/session", wrong(), "")
 			}
-			// Four failures in all, but never three since the last success.
-			ok("after two more failures")
+			ok("after two failures")
+			ok("again: a right password never counts")
+			// Three failures in the window: the success between them
+			// forgave none, so whoever shares the owner's class gets no
+			// fresh guesses from the owner's log-ins.
+			st.v2("POST", "/api/session", wrong(), "")
+			locked("after a third failure in the window, a success between")
+			st.clock.Advance(10 * time.Minute)
+			ok("when the lock has ended") // and ends the row of locks
 		})
 
 		t.Run("LockedAccountRefusesTheRightPasswordUntilTheWindowEnds", func(t *testing.T) {

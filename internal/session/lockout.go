@@ -145,14 +145,21 @@ func (p Lockout) Busy(f Failures, now time.Time) bool {
 // BusyWait bounds how long a log-in waits, in all, for attempts in flight
 // to settle when its class is busy, retrying its reservation with jittered
 // backoff. An attempt holds its reservation for about one argon2id
-// verification and two DynamoDB writes (~100 ms on Lambda at 1769 MB,
-// docs/BENCHMARKS.md), so a second lets about ten rounds of
-// Lockout.MaxFailures attempts through: 50 log-ins of one account from one
-// class at once with the default policy. It stays well inside the log-in
-// functions' timeouts (5 s for CreateFunction). A reservation left by an
-// invocation that died costs a waiting attempt at most this, and only
+// verification and two DynamoDB writes: ~100 ms on Lambda at 1769 MB
+// (docs/BENCHMARKS.md), where 3 s lets about thirty rounds of
+// Lockout.MaxFailures attempts through (some 150 log-ins of one account
+// from one class at once with the default policy), and ~500 ms for five at
+// once on a busy two-core machine under `make run`, where it still lets 20
+// through. The wait also ends busyReserve before the invocation's deadline
+// (the create function's timeout is 5 s), so that a log-in that waited can
+// still check its password and answer. A reservation left by an invocation
+// that died costs a log-in that finds the class full at most this, and only
 // until its window ends.
-const BusyWait = time.Second
+const BusyWait = 3 * time.Second
+
+// busyReserve is the time a log-in keeps back from its deadline for its
+// own password check and writes after a wait.
+const busyReserve = time.Second
 
 // busyBackoff is the longest pause between two tries of a busy class:
 // each pause is drawn at random up to twice the last, from 10 ms, so that

@@ -299,22 +299,30 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 }
 
 // reserve reserves a log-in attempt (UserStore.Reserve). A class that is
-// busy — its window full only of attempts still in flight, some of which
-// may be right passwords that will give theirs back — is tried again with
-// jittered backoff for up to BusyWait in all, so that right passwords sent
-// at once are never refused because of each other. A class that is locked,
+// busy — refusing while attempts are still in flight, some of which may be
+// right passwords that will give theirs back — or that had room but lost
+// it to other attempts between this one's tries, is tried again with
+// jittered backoff for up to BusyWait in all (less near ctx's deadline),
+// so that right passwords sent at once are never refused because of each
+// other. A class that is locked,
 // or full of attempts already settled, is refused at once, as before: the
 // wait never happens unless other attempts of the same account and class
 // are in flight at that moment. When the wait runs out, or ctx ends, the
 // attempt is refused as locked.
 func (s *Service) reserve(ctx context.Context, name string, class Class, seen *Failures, now time.Time) (Failures, bool, error) {
 	window, ok, err := s.Users.Reserve(ctx, name, class, seen, now, s.Lockout)
-	if ok || err != nil || !s.Lockout.Busy(window, now) {
+	// Refused with room in the window: other attempts took it between this
+	// one's tries (each of which learns the state afresh); try again too.
+	wait := func() bool { return s.Lockout.Busy(window, now) || !s.Lockout.Locked(window, now) }
+	if ok || err != nil || !wait() {
 		return window, ok, err
 	}
 	deadline := time.Now().Add(BusyWait)
+	if d, ok := ctx.Deadline(); ok && d.Add(-busyReserve).Before(deadline) {
+		deadline = d.Add(-busyReserve)
+	}
 	pause := 10 * time.Millisecond
-	for s.Lockout.Busy(window, now) {
+	for wait() {
 		d := rand.N(pause) + time.Millisecond
 		if time.Now().Add(d).After(deadline) {
 			break
