@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -138,5 +139,95 @@ func TestANameThatIsNoUsersIsMasked(t *testing.T) {
 		if m != MaskName(strings.ToUpper(login)) {
 			t.Errorf("MaskName is not the same for one name in another case")
 		}
+	}
+}
+
+func TestOnlyAClassRefusingWhileAttemptsAreInFlightIsBusy(t *testing.T) {
+	p := DefaultLockout
+	cases := []struct {
+		name string
+		f    Failures
+		want bool
+	}{
+		{"FullOfAttemptsInFlight", Failures{Count: 5, Pending: 5, Since: t0}, true},
+		{"FullWithOneInFlight", Failures{Count: 5, Pending: 1, Since: t0}, true},
+		{"LockedWhileAnAttemptIsInFlight", Failures{Count: 5, Pending: 1, Since: t0, Until: t0.Add(time.Hour), Streak: 1}, true},
+		{"FullOfSettledFailures", Failures{Count: 5, Since: t0}, false},
+		{"LockedWithNothingInFlight", Failures{Count: 2, Since: t0, Until: t0.Add(time.Hour), Streak: 1}, false},
+		{"RoomInTheWindow", Failures{Count: 4, Pending: 4, Since: t0}, false},
+		{"AWindowThatHasEnded", Failures{Count: 5, Pending: 5, Since: t0.Add(-p.Window)}, false},
+	}
+	for _, c := range cases {
+		if got := p.Busy(c.f, t0.Add(time.Second)); got != c.want {
+			t.Errorf("%s: Busy(%+v) = %v, want %v", c.name, c.f, got, c.want)
+		}
+	}
+}
+
+// scriptedUsers answers each Reserve with the next of its refusals, then
+// reserves; it counts the calls.
+type scriptedUsers struct {
+	stubUsers
+	refusals []Failures
+	calls    *int
+}
+
+func (u scriptedUsers) Reserve(_ context.Context, _ string, _ Class, _ *Failures, now time.Time, _ Lockout) (Failures, bool, error) {
+	*u.calls++
+	if *u.calls <= len(u.refusals) {
+		return u.refusals[*u.calls-1], false, nil
+	}
+	return Failures{Count: 5, Pending: 5, Since: now}, true, nil
+}
+
+func TestALogInWaitsForAttemptsInFlightButNotForALock(t *testing.T) {
+	now := time.Now().UTC()
+	busy := Failures{Count: 5, Pending: 5, Since: now}
+	cases := []struct {
+		name      string
+		refusals  []Failures
+		wantCalls int
+		wantIn    bool
+	}{
+		{"BusyTwiceThenRoom", []Failures{busy, busy}, 3, true},
+		{"RoomTakenByOthersThenRoom", []Failures{{Count: 4, Pending: 4, Since: now}}, 2, true},
+		{"FullOfSettledFailures", []Failures{{Count: 5, Since: now}}, 1, false},
+		{"Locked", []Failures{{Count: 1, Since: now, Until: now.Add(time.Hour), Streak: 1}}, 1, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			calls := 0
+			s := newTestService(stubSessions{}, 0)
+			s.Users = scriptedUsers{stubUsers: s.Users.(stubUsers), refusals: c.refusals, calls: &calls}
+			s.Lockout = DefaultLockout
+			s.Now = func() time.Time { return now }
+			_, _, err := s.Login(context.Background(), "alice", testPassword)
+			if (err == nil) != c.wantIn || calls != c.wantCalls {
+				t.Fatalf("log-in = %v after %d reservations; want logged in %v after %d", err, calls, c.wantIn, c.wantCalls)
+			}
+		})
+	}
+}
+
+func TestAWaitEndsAtItsBoundAndRefuses(t *testing.T) {
+	now := time.Now().UTC()
+	calls := 0
+	stuck := make([]Failures, 1000) // a reservation that never settles
+	for i := range stuck {
+		stuck[i] = Failures{Count: 5, Pending: 1, Since: now}
+	}
+	s := newTestService(stubSessions{}, 0)
+	s.Users = scriptedUsers{stubUsers: s.Users.(stubUsers), refusals: stuck, calls: &calls}
+	s.Lockout = DefaultLockout
+	s.Now = func() time.Time { return now }
+	// A deadline closer than BusyWait ends the wait busyReserve before it.
+	ctx, cancel := context.WithTimeout(context.Background(), busyReserve+200*time.Millisecond)
+	defer cancel()
+	_, _, err := s.Login(ctx, "alice", testPassword)
+	if ErrorCode(err) != EUNAUTHENTICATED || calls < 2 || calls >= len(stuck) {
+		t.Fatalf("log-in = %v after %d reservations; want refused after a bounded wait", err, calls)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the wait ran to the deadline: no time was left to answer")
 	}
 }
