@@ -118,11 +118,14 @@ func UserKey(name string) string { return strings.ToLower(name) }
 // The lockout (docs/SECURITY.md, "Log-in defence") is kept by reserving
 // every attempt before its password is checked, in one conditional write
 // per account and class of source, and settling it after: however many
-// attempts arrive at once, no more than Lockout.MaxFailures passwords are
-// checked per window. Every failure a client could cause — unknown user,
-// wrong password, locked class — is the same EUNAUTHENTICATED error after
-// the same work: one read of the user, one reservation (refused by its
-// condition for an unknown user or a locked class), one password
+// attempts arrive at once, no more than Lockout.MaxFailures wrong
+// passwords are checked per window. A class refusing while attempts are
+// still in flight makes the log-in wait for them (reserve), so that right
+// passwords sent at once never refuse each other. Every failure a client
+// could cause — unknown user, wrong password, locked class — is the same
+// EUNAUTHENTICATED error after the same work: one read of the user, one
+// reservation (refused by its condition for an unknown user or a locked
+// class; more only while other attempts are in flight), one password
 // verification (against the decoy when no password may be checked) with
 // the count of the user's live sessions alongside, and one write that
 // settles the attempt (refused by its condition when there is nothing to
