@@ -70,7 +70,8 @@ type Users struct {
 	// ReturnValuesOnConditionCheckFailure (dynalite): a reservation whose
 	// condition failed, and whose log-in's read did not already show the
 	// class locked with nothing in flight, reads the item to learn why.
-	// AWS returns the item with the failure, at no extra request.
+	// AWS returns the item with the failure (ReturnValuesOnConditionCheckFailure
+	// ALL_OLD), at no extra request and no read capacity.
 	ReadOnFailedCondition bool
 }
 
