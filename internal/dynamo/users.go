@@ -166,26 +166,25 @@ func (u *Users) Reserve(ctx context.Context, name string, c session.Class, seen 
 			break
 		}
 		item := ccf.Item
-		if len(item) == 0 && u.ReadOnFailedCondition && !quiet {
+		if len(item) == 0 && u.ReadOnFailedCondition {
+			if quiet {
+				// What the log-in read explains the refusal: no read.
+				return last, false, nil
+			}
 			got, err := u.DB.GetItem(ctx, &dynamodb.GetItemInput{
 				TableName:            aws.String(u.Table),
 				Key:                  u.key(name),
 				ConsistentRead:       aws.Bool(true),
-				ProjectionExpression: aws.String(strings.Join(a.all(), ", ")),
+				ProjectionExpression: aws.String(strings.Join(append(a.all(), attrUserKeyPK), ", ")),
 			})
 			if err != nil {
 				return session.Failures{}, false, session.Unavailable("read log-in attempts", err)
 			}
-			if got.Item == nil {
-				return session.Failures{}, false, session.Errorf(session.ENOTFOUND, "no such user")
-			}
 			item = got.Item
 		}
 		if len(item) == 0 {
-			// The state is not known: guess the other branch, as the
-			// item cannot say.
-			running = !running
-			continue
+			// ALL_OLD of no item: the user was removed meanwhile.
+			return session.Failures{}, false, session.Errorf(session.ENOTFOUND, "no such user")
 		}
 		f, ok := decodeFailures(item, a)
 		if !ok {

@@ -142,6 +142,13 @@ func (p Lockout) Busy(f Failures, now time.Time) bool {
 	return p.Locked(f, now) && f.Pending > 0
 }
 
+// Retry reports whether a reservation refused with its class at f is
+// worth trying again: the class is busy, or it has room that other
+// attempts took between this one's tries.
+func (p Lockout) Retry(f Failures, now time.Time) bool {
+	return p.Busy(f, now) || !p.Locked(f, now)
+}
+
 // BusyWait bounds how long a log-in waits, in all, for attempts in flight
 // to settle when its class is busy, retrying its reservation with jittered
 // backoff. An attempt holds its reservation for about one argon2id

@@ -145,21 +145,22 @@ func TestANameThatIsNoUsersIsMasked(t *testing.T) {
 func TestOnlyAClassRefusingWhileAttemptsAreInFlightIsBusy(t *testing.T) {
 	p := DefaultLockout
 	cases := []struct {
-		name string
-		f    Failures
-		want bool
+		name        string
+		f           Failures
+		busy, retry bool
 	}{
-		{"FullOfAttemptsInFlight", Failures{Count: 5, Pending: 5, Since: t0}, true},
-		{"FullWithOneInFlight", Failures{Count: 5, Pending: 1, Since: t0}, true},
-		{"LockedWhileAnAttemptIsInFlight", Failures{Count: 5, Pending: 1, Since: t0, Until: t0.Add(time.Hour), Streak: 1}, true},
-		{"FullOfSettledFailures", Failures{Count: 5, Since: t0}, false},
-		{"LockedWithNothingInFlight", Failures{Count: 2, Since: t0, Until: t0.Add(time.Hour), Streak: 1}, false},
-		{"RoomInTheWindow", Failures{Count: 4, Pending: 4, Since: t0}, false},
-		{"AWindowThatHasEnded", Failures{Count: 5, Pending: 5, Since: t0.Add(-p.Window)}, false},
+		{"FullOfAttemptsInFlight", Failures{Count: 5, Pending: 5, Since: t0}, true, true},
+		{"FullWithOneInFlight", Failures{Count: 5, Pending: 1, Since: t0}, true, true},
+		{"LockedWhileAnAttemptIsInFlight", Failures{Count: 5, Pending: 1, Since: t0, Until: t0.Add(time.Hour), Streak: 1}, true, true},
+		{"FullOfSettledFailures", Failures{Count: 5, Since: t0}, false, false},
+		{"LockedWithNothingInFlight", Failures{Count: 2, Since: t0, Until: t0.Add(time.Hour), Streak: 1}, false, false},
+		{"RoomInTheWindowTakenByOthers", Failures{Count: 4, Pending: 4, Since: t0}, false, true},
+		{"AWindowThatHasEnded", Failures{Count: 5, Pending: 5, Since: t0.Add(-p.Window)}, false, true},
 	}
 	for _, c := range cases {
-		if got := p.Busy(c.f, t0.Add(time.Second)); got != c.want {
-			t.Errorf("%s: Busy(%+v) = %v, want %v", c.name, c.f, got, c.want)
+		at := t0.Add(time.Second)
+		if busy, retry := p.Busy(c.f, at), p.Retry(c.f, at); busy != c.busy || retry != c.retry {
+			t.Errorf("%s: Busy, Retry(%+v) = %v, %v; want %v, %v", c.name, c.f, busy, retry, c.busy, c.retry)
 		}
 	}
 }

@@ -314,9 +314,7 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 // attempt is refused as locked.
 func (s *Service) reserve(ctx context.Context, name string, class Class, seen *Failures, now time.Time) (Failures, bool, error) {
 	window, ok, err := s.Users.Reserve(ctx, name, class, seen, now, s.Lockout)
-	// Refused with room in the window: other attempts took it between this
-	// one's tries (each of which learns the state afresh); try again too.
-	wait := func() bool { return s.Lockout.Busy(window, now) || !s.Lockout.Locked(window, now) }
+	wait := func() bool { return s.Lockout.Retry(window, now) }
 	if ok || err != nil || !wait() {
 		return window, ok, err
 	}
