@@ -156,8 +156,8 @@ func (p Lockout) Retry(f Failures, now time.Time) bool {
 // (docs/BENCHMARKS.md), where 3 s lets about thirty rounds of
 // Lockout.MaxFailures attempts through (some 150 log-ins of one account
 // from one class at once with the default policy), and ~500 ms for five at
-// once on a busy two-core machine under `make run`, where it still lets 20
-// through. The wait also ends busyReserve before the invocation's deadline
+// once on a two-core machine at load 7 (five argon2id verifications at once
+// took 520 ms there), where `make run` still lets 20 through. The wait also ends busyReserve before the invocation's deadline
 // (the create function's timeout is 5 s), so that a log-in that waited can
 // still check its password and answer. A reservation left by an invocation
 // that died costs a log-in that finds the class full at most this, and only
@@ -169,8 +169,8 @@ const BusyWait = 3 * time.Second
 const busyReserve = time.Second
 
 // busyBackoff is the longest pause between two tries of a busy class:
-// each pause is drawn at random up to twice the last, from 10 ms, so that
-// attempts waiting together do not retry in step.
+// each pause is drawn at random below a bound that starts at 10 ms and
+// doubles, so that attempts waiting together do not retry in step.
 const busyBackoff = 100 * time.Millisecond
 
 // Until returns when a class with failures f, locked at now, takes
