@@ -2,6 +2,7 @@ package dynamo_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -104,9 +105,22 @@ func TestReservedAttempts(t *testing.T) {
 			// refused request, and its settlement one more, as any attempt.
 			for range policy.MaxFailures - 1 {
 				w, _ := reserve(t, u, "one@d", session.Unfamiliar, t0.Add(window))
-				if err := u.Settle(ctx, "one@d", session.Unfamiliar, session.Settlement{Window: w}); err != nil {
+				st := session.Settlement{Window: w}
+				if w.Count == policy.MaxFailures {
+					// The wrong password that fills the window locks it,
+					// in the same one request when no other is in flight.
+					st.Lock = session.Failures{Until: t0.Add(2 * window), Streak: 1}
+				}
+				rec.Reset()
+				if err := u.Settle(ctx, "one@d", session.Unfamiliar, st); err != nil {
 					t.Fatal(err)
 				}
+				if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem"}) {
+					t.Fatalf("settling %+v made %v, want one UpdateItem", st, calls)
+				}
+			}
+			if got := failuresOf(t, u, "one@d"); !got.Until.Equal(t0.Add(2 * window)) {
+				t.Fatalf("the filling wrong password did not lock: %+v", got)
 			}
 			full := failuresOf(t, u, "one@d")
 			rec.Reset()
@@ -213,6 +227,47 @@ func TestReservedAttempts(t *testing.T) {
 			}
 			if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem"}) {
 				t.Fatalf("a refusal of a quiet full window made %v, want one UpdateItem", calls)
+			}
+		})
+
+		t.Run("ALockHoldsOnlyWhileWrongPasswordsFillTheWindow", func(t *testing.T) {
+			lock := session.Failures{Until: t0.Add(2 * window), Streak: 1}
+			for _, rightFirst := range []bool{true, false} {
+				name := fmt.Sprintf("fill-%v@d", rightFirst)
+				add(t, name)
+				for range policy.MaxFailures - 2 {
+					w, _ := reserve(t, u, name, session.Unfamiliar, t0)
+					if err := u.Settle(ctx, name, session.Unfamiliar, session.Settlement{Window: w}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				right, _ := reserve(t, u, name, session.Unfamiliar, t0)
+				filling, _ := reserve(t, u, name, session.Unfamiliar, t0) // wrong, and the window is full
+				succeed := func() {
+					if _, err := u.Succeed(ctx, name, session.Unfamiliar, right, nil, "k", t0); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if rightFirst {
+					succeed()
+				}
+				rec.Reset()
+				if err := u.Settle(ctx, name, session.Unfamiliar, session.Settlement{Window: filling, Lock: lock}); err != nil {
+					t.Fatal(err)
+				}
+				calls := rec.Reset()
+				if !rightFirst {
+					succeed()
+				}
+				// Either way: the right password's place is free again, and
+				// no lock stands on a window wrong passwords did not fill.
+				got := failuresOf(t, u, name)
+				if got != (session.Failures{Count: policy.MaxFailures - 1, Since: t0}) {
+					t.Errorf("right password settled first %v: %+v, want %d counted, none pending, no lock", rightFirst, got, policy.MaxFailures-1)
+				}
+				if want := map[bool]int{true: 2, false: 1}[rightFirst]; len(calls) != want {
+					t.Errorf("right password settled first %v: the filling wrong one's settlement made %v, want %d UpdateItems", rightFirst, calls, want)
+				}
 			}
 		})
 
