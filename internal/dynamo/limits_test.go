@@ -262,7 +262,7 @@ func TestReservedAttempts(t *testing.T) {
 				// Either way: the right password's place is free again, and
 				// no lock stands on a window wrong passwords did not fill.
 				got := failuresOf(t, u, name)
-				if got != (session.Failures{Count: policy.MaxFailures - 1, Since: t0}) {
+				if got != (session.Failures{Count: policy.MaxFailures - 1, Settled: policy.MaxFailures, Since: t0}) {
 					t.Errorf("right password settled first %v: %+v, want %d counted, none pending, no lock", rightFirst, got, policy.MaxFailures-1)
 				}
 				if want := map[bool]int{true: 2, false: 1}[rightFirst]; len(calls) != want {
@@ -463,8 +463,8 @@ func TestReservedAttempts(t *testing.T) {
 			}
 			// Its own attempt is given back, the wrong one stays counted;
 			// the row of locks ends; the other class is untouched.
-			if after.FamiliarFailures != (session.Failures{Count: 1, Since: t0}) ||
-				after.Failures != (session.Failures{Count: 1, Since: t0, Until: t0.Add(-time.Minute), Streak: 2}) ||
+			if after.FamiliarFailures != (session.Failures{Count: 1, Settled: 2, Since: t0}) ||
+				after.Failures != (session.Failures{Count: 1, Settled: 1, Since: t0, Until: t0.Add(-time.Minute), Streak: 2}) ||
 				!slices.Equal(after.Sources, sources) || after.SourceKey != "key-1" || after.Revision != before.Revision {
 				t.Fatalf("after success: %+v", after)
 			}

@@ -44,17 +44,19 @@ const (
 
 // classAttrs names the attributes of one class of sources' lockout;
 // pending (N) counts the window's attempts reserved and not yet settled,
-// and is reset with the window.
-type classAttrs struct{ count, pending, since, until, streak string }
+// settled (N) those settled, and both are reset with the window.
+type classAttrs struct{ count, pending, settled, since, until, streak string }
 
 var classes = map[session.Class]classAttrs{
-	session.Unfamiliar: {attrFailedCount, "pending_count", attrFailedSince, "lock_until_ms", "lock_streak"},
-	session.Familiar: {"familiar_" + attrFailedCount, "familiar_pending_count", "familiar_" + attrFailedSince,
-		"familiar_lock_until_ms", "familiar_lock_streak"},
+	session.Unfamiliar: {attrFailedCount, "pending_count", "settled_count", attrFailedSince, "lock_until_ms", "lock_streak"},
+	session.Familiar: {"familiar_" + attrFailedCount, "familiar_pending_count", "familiar_settled_count",
+		"familiar_" + attrFailedSince, "familiar_lock_until_ms", "familiar_lock_streak"},
 }
 
 // all lists the class's attributes.
-func (a classAttrs) all() []string { return []string{a.count, a.pending, a.since, a.until, a.streak} }
+func (a classAttrs) all() []string {
+	return []string{a.count, a.pending, a.settled, a.since, a.until, a.streak}
+}
 
 // notLocked is the condition that class a is not locked at :now.
 func (a classAttrs) notLocked() string {
@@ -146,7 +148,7 @@ func (u *Users) Reserve(ctx context.Context, name string, c session.Class, seen 
 		} else {
 			// attribute_exists keeps an attempt from creating a user; the
 			// new window forgets what was pending in the last.
-			in.UpdateExpression = aws.String("SET " + a.count + " = :one, " + a.pending + " = :one, " + a.since + " = :now")
+			in.UpdateExpression = aws.String("SET " + a.count + " = :one, " + a.pending + " = :one, " + a.since + " = :now REMOVE " + a.settled)
 			in.ConditionExpression = aws.String("attribute_exists(" + attrUserKeyPK + ") AND (attribute_not_exists(" +
 				a.since + ") OR " + a.since + " <= :cutoff) AND " + a.notLocked())
 		}
@@ -219,9 +221,10 @@ func (u *Users) Settle(ctx context.Context, name string, c session.Class, st ses
 		in.ConditionExpression = aws.String("attribute_exists(" + attrUserKeyPK + ") AND attribute_not_exists(" + attrUserKeyPK + ")")
 		values = nil
 	case st.Refund:
-		in.UpdateExpression = aws.String("ADD " + a.count + " :minus, " + a.pending + " :minus")
+		in.UpdateExpression = aws.String("ADD " + a.count + " :minus, " + a.pending + " :minus, " + a.settled + " :one")
 		in.ConditionExpression = aws.String(a.since + " = :since AND " + a.count + " > :zero")
 		values[":minus"] = &types.AttributeValueMemberN{Value: "-1"}
+		values[":one"] = &types.AttributeValueMemberN{Value: "1"}
 		values[":zero"] = &types.AttributeValueMemberN{Value: "0"}
 		values[":since"] = millis(st.Window.Since)
 	default:
@@ -236,7 +239,7 @@ func (u *Users) Settle(ctx context.Context, name string, c session.Class, st ses
 			values[":streak"] = &types.AttributeValueMemberN{Value: strconv.Itoa(st.Lock.Streak)}
 		}
 		// A checked attempt stays counted; it is no longer pending.
-		update := "ADD " + a.pending + " :minus"
+		update := "ADD " + a.pending + " :minus, " + a.settled + " :one"
 		if len(set) > 0 {
 			update = "SET " + strings.Join(set, ", ") + " " + update
 		}
@@ -244,6 +247,7 @@ func (u *Users) Settle(ctx context.Context, name string, c session.Class, st ses
 		in.ConditionExpression = aws.String(a.since + " = :since")
 		values[":since"] = millis(st.Window.Since)
 		values[":minus"] = &types.AttributeValueMemberN{Value: "-1"}
+		values[":one"] = &types.AttributeValueMemberN{Value: "1"}
 		if !st.Lock.Until.IsZero() {
 			// The lock holds only if the window is still as full as this
 			// attempt found it: a right password that was in flight and
@@ -307,10 +311,11 @@ func (u *Users) Succeed(ctx context.Context, name string, c session.Class, windo
 	if refund {
 		refunded := maps.Clone(values)
 		refunded[":minus"] = &types.AttributeValueMemberN{Value: "-1"}
+		refunded[":one"] = &types.AttributeValueMemberN{Value: "1"}
 		refunded[":zero"] = &types.AttributeValueMemberN{Value: "0"}
 		refunded[":since"] = millis(window.Since)
 		first := *in
-		first.UpdateExpression = aws.String(set + remove + " ADD " + a.count + " :minus, " + a.pending + " :minus")
+		first.UpdateExpression = aws.String(set + remove + " ADD " + a.count + " :minus, " + a.pending + " :minus, " + a.settled + " :one")
 		first.ConditionExpression = aws.String(exists + " AND " + a.since + " = :since AND " + a.count + " > :zero")
 		first.ExpressionAttributeValues = refunded
 		out, err := u.DB.UpdateItem(ctx, &first)
@@ -574,6 +579,11 @@ func decodeFailures(item map[string]types.AttributeValue, a classAttrs) (session
 			// pending count and settled by this one: none in flight.
 			if p, err := strconv.Atoi(n.Value); err == nil && p > 0 {
 				f.Pending = p
+			}
+		}
+		if n, ok := item[a.settled].(*types.AttributeValueMemberN); ok {
+			if k, err := strconv.Atoi(n.Value); err == nil && k > 0 {
+				f.Settled = k
 			}
 		}
 	}

@@ -77,6 +77,9 @@ type Failures struct {
 	// an invocation that died between reserving and settling holds its
 	// attempt no longer than the window.
 	Pending int
+	// Settled is how many attempts of the window have settled: a log-in
+	// waiting for attempts in flight sees by it that they are moving.
+	Settled int
 	Since   time.Time // when the window began: its first attempt; zero if none
 	// Until is when the class's last lock ends (or ended); zero if none.
 	Until time.Time
@@ -149,20 +152,22 @@ func (p Lockout) Retry(f Failures, now time.Time) bool {
 	return p.Busy(f, now) || !p.Locked(f, now)
 }
 
-// BusyWait bounds how long a log-in waits, in all, for attempts in flight
-// to settle when its class is busy, retrying its reservation with jittered
-// backoff. An attempt holds its reservation for about one argon2id
+// BusyWait bounds how long a log-in waits for attempts in flight when its
+// class is busy, retrying its reservation with jittered backoff, while none
+// of them settles. An attempt holds its reservation for about one argon2id
 // verification and two DynamoDB writes: ~100 ms on Lambda at 1769 MB
-// (docs/BENCHMARKS.md), where 3 s lets about thirty rounds of
-// Lockout.MaxFailures attempts through (some 150 log-ins of one account
-// from one class at once with the default policy), and ~500 ms for five at
-// once on a two-core machine at load 7 (five argon2id verifications at once
-// took 520 ms there), where `make run` still lets 20 through. The wait also ends busyReserve before the invocation's deadline
-// (the create function's timeout is 5 s), so that a log-in that waited can
-// still check its password and answer. A reservation left by an invocation
-// that died costs a log-in that finds the class full at most this, and only
-// until its window ends.
-const BusyWait = 3 * time.Second
+// (docs/BENCHMARKS.md), and on a two-core machine at load 7 five
+// verifications at once took 520 ms. As long as attempts keep settling
+// the log-in keeps waiting, up to MaxBusyWait in all; so a burst of any
+// size passes Lockout.MaxFailures at a time, and only reservations that
+// never settle (their invocations died) make it give up, after BusyWait,
+// and only until their window ends.
+const BusyWait = 2 * time.Second
+
+// MaxBusyWait bounds a log-in's wait in all; it also ends busyReserve
+// before the invocation's deadline (the create function's timeout is 5 s),
+// so that a log-in that waited can still check its password and answer.
+const MaxBusyWait = 10 * time.Second
 
 // busyReserve is the time a log-in keeps back from its deadline for its
 // own password check and writes after a wait.

@@ -232,3 +232,50 @@ func TestAWaitEndsAtItsBoundAndRefuses(t *testing.T) {
 		t.Fatalf("the wait ran to the deadline: no time was left to answer")
 	}
 }
+
+func TestAWaitForAttemptsThatNeverSettleEndsAfterBusyWait(t *testing.T) {
+	now := time.Now().UTC()
+	calls := 0
+	stuck := make([]Failures, 1000) // reservations whose invocations died
+	for i := range stuck {
+		stuck[i] = Failures{Count: 5, Pending: 5, Settled: 3, Since: now}
+	}
+	s := newTestService(stubSessions{}, 0)
+	s.Users = scriptedUsers{stubUsers: s.Users.(stubUsers), refusals: stuck, calls: &calls}
+	s.Lockout = DefaultLockout
+	s.Now = func() time.Time { return now }
+	_, _, err := s.Login(context.Background(), "alice", testPassword)
+	if ErrorCode(err) != EUNAUTHENTICATED || calls < 2 || calls >= len(stuck) {
+		t.Fatalf("log-in = %v after %d reservations; want refused once nothing settled for BusyWait", err, calls)
+	}
+}
+
+func TestAWaitGoesOnWhileAttemptsSettle(t *testing.T) {
+	now := time.Now().UTC()
+	calls := 0
+	// Settling, but never giving a place to this log-in, for longer than
+	// BusyWait: it keeps waiting, and gets a place in the end.
+	const tries = 40
+	moving := make([]Failures, tries)
+	for i := range moving {
+		moving[i] = Failures{Count: 5, Pending: 5, Settled: i, Since: now}
+	}
+	s := newTestService(stubSessions{}, 0)
+	s.Users = slowUsers{scriptedUsers{stubUsers: s.Users.(stubUsers), refusals: moving, calls: &calls}, BusyWait / tries * 2}
+	s.Lockout = DefaultLockout
+	s.Now = func() time.Time { return now }
+	if _, _, err := s.Login(context.Background(), "alice", testPassword); err != nil || calls != tries+1 {
+		t.Fatalf("log-in = %v after %d reservations; want a session after %d", err, calls, tries+1)
+	}
+}
+
+// slowUsers takes delay over each reservation.
+type slowUsers struct {
+	scriptedUsers
+	delay time.Duration
+}
+
+func (u slowUsers) Reserve(ctx context.Context, name string, c Class, seen *Failures, now time.Time, p Lockout) (Failures, bool, error) {
+	time.Sleep(u.delay)
+	return u.scriptedUsers.Reserve(ctx, name, c, seen, now, p)
+}

@@ -305,27 +305,29 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 // busy — refusing while attempts are still in flight, some of which may be
 // right passwords that will give theirs back — or that had room but lost
 // it to other attempts between this one's tries, is tried again with
-// jittered backoff for up to BusyWait in all (less near ctx's deadline),
-// so that right passwords sent at once are never refused because of each
-// other. A class that is locked,
-// or full of attempts already settled, is refused at once, as before: the
-// wait never happens unless other attempts of the same account and class
-// are in flight at that moment. When the wait runs out, or ctx ends, the
-// attempt is refused as locked.
+// jittered backoff as long as attempts keep settling (none for BusyWait
+// ends the wait), up to MaxBusyWait in all and busyReserve before ctx's
+// deadline, so that right passwords sent at once are never refused
+// because of each other. A class that is locked, or full of attempts
+// already settled, is refused at once, as before: the wait never happens
+// unless other attempts of the same account and class are in flight at
+// that moment. When the wait ends, or ctx does, the attempt is refused as
+// locked.
 func (s *Service) reserve(ctx context.Context, name string, class Class, seen *Failures, now time.Time) (Failures, bool, error) {
 	window, ok, err := s.Users.Reserve(ctx, name, class, seen, now, s.Lockout)
-	wait := func() bool { return s.Lockout.Retry(window, now) }
-	if ok || err != nil || !wait() {
+	if ok || err != nil || !s.Lockout.Retry(window, now) {
 		return window, ok, err
 	}
-	deadline := time.Now().Add(BusyWait)
-	if d, ok := ctx.Deadline(); ok && d.Add(-busyReserve).Before(deadline) {
-		deadline = d.Add(-busyReserve)
+	start := time.Now()
+	end := start.Add(MaxBusyWait)
+	if d, ok := ctx.Deadline(); ok && d.Add(-busyReserve).Before(end) {
+		end = d.Add(-busyReserve)
 	}
+	stalled := start.Add(BusyWait) // when the wait ends unless an attempt settles
 	pause := 10 * time.Millisecond
-	for wait() {
+	for s.Lockout.Retry(window, now) {
 		d := rand.N(pause) + time.Millisecond
-		if time.Now().Add(d).After(deadline) {
+		if at := time.Now().Add(d); at.After(end) || at.After(stalled) {
 			break
 		}
 		t := time.NewTimer(d)
@@ -340,6 +342,9 @@ func (s *Service) reserve(ctx context.Context, name string, class Class, seen *F
 		window, ok, err = s.Users.Reserve(ctx, name, class, &last, now, s.Lockout)
 		if ok || err != nil {
 			return window, ok, err
+		}
+		if window.Settled != last.Settled || !window.Since.Equal(last.Since) {
+			stalled = time.Now().Add(BusyWait)
 		}
 	}
 	return window, false, nil

@@ -331,9 +331,14 @@ func TestMakeRunAReservationLeftByACrashLocksTheOwnerNoLongerThanItsWindow(t *te
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	const window = 6 * time.Second // longer than the wait (session.BusyWait)
+	const window = 6 * time.Second // longer than the wait for reservations that never settle (session.BusyWait)
 	run := localrun.Start(t, new(auditLog), "LOGIN_FAILURE_WINDOW="+window.String())
+	// cis-local writes the file just after it starts listening.
 	env, err := os.ReadFile(run.EnvFile)
+	for deadline := time.Now().Add(30 * time.Second); os.IsNotExist(err) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		env, err = os.ReadFile(run.EnvFile)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +368,7 @@ func TestMakeRunAReservationLeftByACrashLocksTheOwnerNoLongerThanItsWindow(t *te
 		t.Fatal(err)
 	}
 	// The owner, from a source new to the account: refused (after waiting
-	// in vain for those attempts) while the window runs...
+	// BusyWait in vain for those attempts to settle) while the window runs...
 	owner := from("127.0.0.42")
 	if a := logIn(t, run, owner, "api", admin, localrun.Password); a.status != 401 {
 		t.Fatalf("within the window the dead reservations fill: %+v, want 401", a)
