@@ -472,9 +472,9 @@ func TestSessionCapCanBeTurnedOff(t *testing.T) {
 // more, so C concurrent log-ins overshoot the cap by at most C-1 (on
 // DynamoDB, also by what its index has not yet caught up with); log-ins
 // that come one after another never overshoot. (The lockout checks at most
-// LOGIN_MAX_FAILURES passwords of one account and class at once, right or
-// wrong, TestConcurrentWrongGuessesCheckNoMoreThanTheLimit: here it lets
-// them all through, so that only the cap is in play.)
+// LOGIN_MAX_FAILURES passwords of one account and class at a time, right
+// or wrong, the others waiting, TestConcurrentWrongGuessesCheckNoMoreThanTheLimit:
+// here it lets them all through at once, so that only the cap is in play.)
 func TestConcurrentLogInsNearTheCap(t *testing.T) {
 	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
 		const limit, concurrent = 5, 20
