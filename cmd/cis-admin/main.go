@@ -391,10 +391,20 @@ func classState(p session.Lockout, f session.Failures, now time.Time) string {
 	case p.Locked(f, now) && now.Before(f.Until):
 		return fmt.Sprintf("locked until %s (lock %d in a row)", p.Until(f, now).UTC().Format(time.RFC3339), f.Streak)
 	case p.Locked(f, now):
-		return fmt.Sprintf("locked until %s (window full: %d attempts counted)", p.Until(f, now).UTC().Format(time.RFC3339), f.Count)
+		return fmt.Sprintf("locked until %s (window full: %d attempts counted%s)", p.Until(f, now).UTC().Format(time.RFC3339), f.Count, inFlight(f))
 	case p.Running(f, now):
-		return fmt.Sprintf("%d attempts counted since %s", f.Count, f.Since.UTC().Format(time.RFC3339))
+		return fmt.Sprintf("%d attempts counted since %s%s", f.Count, f.Since.UTC().Format(time.RFC3339), inFlight(f))
 	default:
 		return "no attempts counted"
 	}
+}
+
+// inFlight tells how many counted attempts are not settled yet: log-ins
+// being checked, or reservations of invocations that died, which hold
+// their place until the window ends.
+func inFlight(f session.Failures) string {
+	if f.Pending == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d in flight", f.Pending)
 }

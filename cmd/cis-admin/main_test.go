@@ -133,14 +133,14 @@ func TestUnlockEndsALockoutThatListUsersShows(t *testing.T) {
 	out, err := admin(t, "", "list-users")
 	until := now.Add(15 * time.Minute).UTC().Format(time.RFC3339)
 	since := now.UTC().Format(time.RFC3339)
-	want := "alice@corp.example\tunfamiliar: locked until " + until + " (window full: 3 attempts counted)" +
-		"\tfamiliar: 1 attempts counted since " + since + "\nbob@corp.example\n"
+	want := "alice@corp.example\tunfamiliar: locked until " + until + " (window full: 3 attempts counted, 3 in flight)" +
+		"\tfamiliar: 1 attempts counted since " + since + ", 1 in flight\nbob@corp.example\n"
 	if err != nil || out != want {
 		t.Fatalf("list-users = %q, %v; want %q", out, err, want)
 	}
 	out, err = admin(t, "", "show-user", "alice@corp.example")
-	want = "alice@corp.example\t0 familiar sources\nunfamiliar\tlocked until " + until + " (window full: 3 attempts counted)\n" +
-		"familiar\t1 attempts counted since " + since + "\n"
+	want = "alice@corp.example\t0 familiar sources\nunfamiliar\tlocked until " + until + " (window full: 3 attempts counted, 3 in flight)\n" +
+		"familiar\t1 attempts counted since " + since + ", 1 in flight\n"
 	if err != nil || out != want {
 		t.Fatalf("show-user = %q, %v; want %q", out, err, want)
 	}

@@ -2,7 +2,9 @@ package dynamo_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -51,7 +53,9 @@ func TestReservedAttempts(t *testing.T) {
 		f := dynamotest.Setup(t, srv)
 		ctx := context.Background()
 		rec := &dynamotest.Recorder{API: f.DB}
-		u := &dynamo.Users{DB: rec, Table: f.Tables.Users}
+		// As deployed: the engine's failed condition says why, or (dynalite)
+		// a read does.
+		u := &dynamo.Users{DB: rec, Table: f.Tables.Users, ReadOnFailedCondition: srv.Kind == localdynamo.Dynalite}
 		add := func(t *testing.T, name string) {
 			t.Helper()
 			if err := u.Add(ctx, session.User{Name: name, PasswordHash: "h"}, t0); err != nil {
@@ -66,7 +70,7 @@ func TestReservedAttempts(t *testing.T) {
 			}
 			for i := range policy.MaxFailures {
 				w, ok := reserve(t, u, "A@d", session.Unfamiliar, t0.Add(time.Duration(i)*time.Second))
-				if want := (session.Failures{Count: i + 1, Since: t0}); !ok || w != want {
+				if want := (session.Failures{Count: i + 1, Pending: i + 1, Since: t0}); !ok || w != want {
 					t.Fatalf("reservation %d = %+v, %v; want %+v", i+1, w, ok, want)
 				}
 			}
@@ -75,8 +79,8 @@ func TestReservedAttempts(t *testing.T) {
 			}
 			// No clean-up ran: the next attempt after the window starts anew.
 			later := t0.Add(window)
-			if w, ok := reserve(t, u, "a@d", session.Unfamiliar, later); !ok || w != (session.Failures{Count: 1, Since: later}) {
-				t.Fatalf("after the window: %+v, %v; want a new window", w, ok)
+			if w, ok := reserve(t, u, "a@d", session.Unfamiliar, later); !ok || w != (session.Failures{Count: 1, Pending: 1, Since: later}) {
+				t.Fatalf("after the window: %+v, %v; want a new window, with nothing pending from the last", w, ok)
 			}
 		})
 
@@ -97,10 +101,26 @@ func TestReservedAttempts(t *testing.T) {
 					t.Fatalf("attempt %d made %v, want two UpdateItems", i, calls)
 				}
 			}
-			// A class seen locked costs one refused request, and its
-			// settlement one more, as any attempt.
+			// A class seen locked (full, nothing in flight) costs one
+			// refused request, and its settlement one more, as any attempt.
 			for range policy.MaxFailures - 1 {
-				reserve(t, u, "one@d", session.Unfamiliar, t0.Add(window))
+				w, _ := reserve(t, u, "one@d", session.Unfamiliar, t0.Add(window))
+				st := session.Settlement{Window: w}
+				if w.Count == policy.MaxFailures {
+					// The wrong password that fills the window locks it,
+					// in the same one request when no other is in flight.
+					st.Lock = session.Failures{Until: t0.Add(2 * window), Streak: 1}
+				}
+				rec.Reset()
+				if err := u.Settle(ctx, "one@d", session.Unfamiliar, st); err != nil {
+					t.Fatal(err)
+				}
+				if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem"}) {
+					t.Fatalf("settling %+v made %v, want one UpdateItem", st, calls)
+				}
+			}
+			if got := failuresOf(t, u, "one@d"); !got.Until.Equal(t0.Add(2 * window)) {
+				t.Fatalf("the filling wrong password did not lock: %+v", got)
 			}
 			full := failuresOf(t, u, "one@d")
 			rec.Reset()
@@ -124,18 +144,18 @@ func TestReservedAttempts(t *testing.T) {
 			if err != nil || !ok || w.Count != 2 || !w.Since.Equal(t0) {
 				t.Fatalf("reserve = %+v, %v, %v; want 2 since %v", w, ok, err, t0)
 			}
-			// The log-in read a running window, but a success cleared it since.
+			// The log-in read a running window, but an operator cleared it since.
 			seen := failuresOf(t, u, "stale@d")
-			if _, err := u.Succeed(ctx, "stale@d", session.Unfamiliar, nil, "k", t0.Add(time.Second)); err != nil {
+			if err := u.ClearFailures(ctx, "stale@d"); err != nil {
 				t.Fatal(err)
 			}
 			at := t0.Add(2 * time.Second)
-			if w, ok, err := u.Reserve(ctx, "stale@d", session.Unfamiliar, &seen, at, policy); err != nil || !ok || w != (session.Failures{Count: 1, Since: t0}) {
-				t.Fatalf("reserve = %+v, %v, %v; want 1 in the window since %v", w, ok, err, t0)
+			if w, ok, err := u.Reserve(ctx, "stale@d", session.Unfamiliar, &seen, at, policy); err != nil || !ok || w != (session.Failures{Count: 1, Pending: 1, Since: at}) {
+				t.Fatalf("reserve = %+v, %v, %v; want 1 in a window since %v", w, ok, err, at)
 			}
 			// The log-in read a window that has ended since.
-			later := t0.Add(window)
-			if w, ok, err := u.Reserve(ctx, "stale@d", session.Unfamiliar, &seen, later, policy); err != nil || !ok || w != (session.Failures{Count: 1, Since: later}) {
+			later := at.Add(window)
+			if w, ok, err := u.Reserve(ctx, "stale@d", session.Unfamiliar, &seen, later, policy); err != nil || !ok || w != (session.Failures{Count: 1, Pending: 1, Since: later}) {
 				t.Fatalf("reserve = %+v, %v, %v; want 1 since %v", w, ok, err, later)
 			}
 		})
@@ -165,6 +185,192 @@ func TestReservedAttempts(t *testing.T) {
 			wg.Wait()
 			if got := failuresOf(t, u, "busy@d"); granted != policy.MaxFailures || got.Count != policy.MaxFailures {
 				t.Fatalf("%d of %d attempts at once were granted, count %d; want %d", granted, n, got.Count, policy.MaxFailures)
+			}
+		})
+
+		t.Run("ARefusalTellsWhetherAttemptsAreInFlight", func(t *testing.T) {
+			add(t, "flight@d")
+			var held []session.Failures
+			for range policy.MaxFailures {
+				w, _ := reserve(t, u, "flight@d", session.Unfamiliar, t0)
+				held = append(held, w)
+			}
+			// Full of attempts in flight: refused, but busy, so the
+			// log-in may wait for them.
+			f, ok := reserve(t, u, "flight@d", session.Unfamiliar, t0.Add(time.Second))
+			if ok || !policy.Busy(f, t0.Add(time.Second)) || f.Pending != policy.MaxFailures {
+				t.Fatalf("reserve on a window full of attempts in flight = %+v, %v; want refused, busy with %d pending", f, ok, policy.MaxFailures)
+			}
+			// One gives its attempt back (a right password): the next
+			// attempt gets it.
+			if err := u.Settle(ctx, "flight@d", session.Unfamiliar, session.Settlement{Window: held[0], Refund: true}); err != nil {
+				t.Fatal(err)
+			}
+			if w, ok := reserve(t, u, "flight@d", session.Unfamiliar, t0.Add(time.Second)); !ok || w.Count != policy.MaxFailures {
+				t.Fatalf("reserve after a refund = %+v, %v; want the freed attempt", w, ok)
+			}
+			// All settled wrong: locked, not busy, refused at once.
+			for _, w := range held[1:] {
+				if err := u.Settle(ctx, "flight@d", session.Unfamiliar, session.Settlement{Window: w}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			last := failuresOf(t, u, "flight@d")
+			if err := u.Settle(ctx, "flight@d", session.Unfamiliar, session.Settlement{Window: last}); err != nil {
+				t.Fatal(err)
+			}
+			quiet := failuresOf(t, u, "flight@d")
+			rec.Reset()
+			f, ok, err := u.Reserve(ctx, "flight@d", session.Unfamiliar, &quiet, t0.Add(2*time.Second), policy)
+			if ok || err != nil || policy.Busy(f, t0.Add(2*time.Second)) || !policy.Locked(f, t0.Add(2*time.Second)) {
+				t.Fatalf("reserve on a full window with nothing in flight = %+v, %v, %v; want refused, not busy", f, ok, err)
+			}
+			if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem"}) {
+				t.Fatalf("a refusal of a quiet full window made %v, want one UpdateItem", calls)
+			}
+		})
+
+		t.Run("ALockHoldsOnlyWhileWrongPasswordsFillTheWindow", func(t *testing.T) {
+			lock := session.Failures{Until: t0.Add(2 * window), Streak: 1}
+			for _, rightFirst := range []bool{true, false} {
+				name := fmt.Sprintf("fill-%v@d", rightFirst)
+				add(t, name)
+				for range policy.MaxFailures - 2 {
+					w, _ := reserve(t, u, name, session.Unfamiliar, t0)
+					if err := u.Settle(ctx, name, session.Unfamiliar, session.Settlement{Window: w}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				right, _ := reserve(t, u, name, session.Unfamiliar, t0)
+				filling, _ := reserve(t, u, name, session.Unfamiliar, t0) // wrong, and the window is full
+				succeed := func() {
+					if _, err := u.Succeed(ctx, name, session.Unfamiliar, right, nil, "k", t0); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if rightFirst {
+					succeed()
+				}
+				rec.Reset()
+				if err := u.Settle(ctx, name, session.Unfamiliar, session.Settlement{Window: filling, Lock: lock}); err != nil {
+					t.Fatal(err)
+				}
+				calls := rec.Reset()
+				if !rightFirst {
+					succeed()
+				}
+				// Either way: the right password's place is free again, and
+				// no lock stands on a window wrong passwords did not fill.
+				got := failuresOf(t, u, name)
+				if got != (session.Failures{Count: policy.MaxFailures - 1, Settled: policy.MaxFailures, Since: t0}) {
+					t.Errorf("right password settled first %v: %+v, want %d counted, none pending, no lock", rightFirst, got, policy.MaxFailures-1)
+				}
+				if want := map[bool]int{true: 2, false: 1}[rightFirst]; len(calls) != want {
+					t.Errorf("right password settled first %v: the filling wrong one's settlement made %v, want %d UpdateItems", rightFirst, calls, want)
+				}
+			}
+		})
+
+		t.Run("AReservationLeftByACrashEndsWithItsWindow", func(t *testing.T) {
+			add(t, "crash@d")
+			// Written straight into the engine: a window full of attempts
+			// whose invocations died before settling.
+			_, err := f.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName:        aws.String(f.Tables.Users),
+				Key:              map[string]types.AttributeValue{"user_key": &types.AttributeValueMemberS{Value: "crash@d"}},
+				UpdateExpression: aws.String("SET failed_count = :n, pending_count = :n, failed_since_ms = :t"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":n": &types.AttributeValueMemberN{Value: "5"},
+					":t": &types.AttributeValueMemberN{Value: strconv.FormatInt(t0.UnixMilli(), 10)},
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := t0.Add(window - time.Millisecond)
+			if f, ok := reserve(t, u, "crash@d", session.Unfamiliar, in); ok || !policy.Busy(f, in) {
+				t.Fatalf("within the window: %+v, %v; want refused, busy (a log-in waits BusyWait, then is refused)", f, ok)
+			}
+			after := t0.Add(window)
+			if w, ok := reserve(t, u, "crash@d", session.Unfamiliar, after); !ok || w != (session.Failures{Count: 1, Pending: 1, Since: after}) {
+				t.Fatalf("when the window ends: %+v, %v; want a new window with only this attempt pending", w, ok)
+			}
+		})
+
+		t.Run("RightPasswordsAtOnceAllGetCheckedAndWrongOnesNeverPassTheLimit", func(t *testing.T) {
+			dynamotest.RequireAtomicWrites(t, srv)
+			for _, c := range []struct {
+				name         string
+				right, wrong int
+			}{{"TwentyRight", 20, 0}, {"TenRightThirtyWrong", 10, 30}} {
+				t.Run(c.name, func(t *testing.T) {
+					name := strings.ToLower(c.name) + "@d"
+					add(t, name)
+					var mu sync.Mutex
+					var loggedIn, rightRefused, wrongChecked int
+					var wg sync.WaitGroup
+					start := make(chan struct{})
+					for i := range c.right + c.wrong {
+						right := i%4 == 0 && i/4 < c.right || c.wrong == 0
+						wg.Go(func() {
+							<-start
+							seen := failuresOf(t, u, name)
+							w, ok, err := u.Reserve(ctx, name, session.Unfamiliar, &seen, t0, policy)
+							// As a log-in does, without its time bound.
+							for tries := 0; !ok && err == nil && policy.Retry(w, t0) && tries < 10000; tries++ {
+								time.Sleep(time.Millisecond)
+								last := w
+								w, ok, err = u.Reserve(ctx, name, session.Unfamiliar, &last, t0, policy)
+							}
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							mu.Lock()
+							switch {
+							case !ok && right:
+								rightRefused++
+							case ok && !right:
+								wrongChecked++
+							}
+							mu.Unlock()
+							if !ok {
+								return
+							}
+							time.Sleep(2 * time.Millisecond) // the password check
+							if right {
+								if _, err := u.Succeed(ctx, name, session.Unfamiliar, w, nil, "k", t0); err != nil {
+									t.Error(err)
+								}
+								mu.Lock()
+								loggedIn++
+								mu.Unlock()
+								return
+							}
+							st := session.Settlement{Window: w}
+							if w.Count >= policy.MaxFailures {
+								st.Lock = session.Failures{Until: t0.Add(window), Streak: 1}
+							}
+							if err := u.Settle(ctx, name, session.Unfamiliar, st); err != nil {
+								t.Error(err)
+							}
+						})
+					}
+					close(start)
+					wg.Wait()
+					got := failuresOf(t, u, name)
+					t.Logf("%d right: %d logged in, %d refused; %d wrong: %d checked; then %+v", c.right, loggedIn, rightRefused, c.wrong, wrongChecked, got)
+					if wrongChecked > policy.MaxFailures || got.Count != wrongChecked || got.Pending != 0 {
+						t.Errorf("%d wrong passwords checked, count %d, %d pending; want at most %d checked, all counted, none pending",
+							wrongChecked, got.Count, got.Pending, policy.MaxFailures)
+					}
+					// A right password is refused only by a window that wrong
+					// passwords filled.
+					if loggedIn+rightRefused != c.right || rightRefused > 0 && wrongChecked < policy.MaxFailures {
+						t.Errorf("%d of %d right passwords logged in with %d wrong checked; want all unless %d wrong were checked",
+							loggedIn, c.right, wrongChecked, policy.MaxFailures)
+					}
+				})
 			}
 		})
 
@@ -230,30 +436,49 @@ func TestReservedAttempts(t *testing.T) {
 			if _, err := u.User(ctx, "ghost@d"); session.ErrorCode(err) != session.ENOTFOUND {
 				t.Fatalf("a failed log-in created a user: %v", err)
 			}
-			if _, err := u.Succeed(ctx, "ghost@d", session.Unfamiliar, nil, "k", t0); session.ErrorCode(err) != session.ENOTFOUND {
+			if _, err := u.Succeed(ctx, "ghost@d", session.Unfamiliar, session.Failures{Count: 1, Since: t0}, nil, "k", t0); session.ErrorCode(err) != session.ENOTFOUND {
 				t.Fatalf("succeed of no user: %v, want ENOTFOUND", err)
 			}
 		})
 
-		t.Run("SucceedForgetsItsClassAndKeepsTheSources", func(t *testing.T) {
+		t.Run("SucceedGivesBackOnlyItsOwnAttemptEndsTheLockAndKeepsTheSources", func(t *testing.T) {
 			add(t, "both@d")
 			for _, c := range session.Classes {
-				reserve(t, u, "both@d", c, t0)
+				w, _ := reserve(t, u, "both@d", c, t0)
+				// A wrong password, settled, and a lock from another time.
+				if err := u.Settle(ctx, "both@d", c, session.Settlement{Window: w, Lock: session.Failures{Until: t0.Add(-time.Minute), Streak: 2}}); err != nil {
+					t.Fatal(err)
+				}
 			}
+			mine, _ := reserve(t, u, "both@d", session.Familiar, t0)
 			sources := []session.Mark{{Digest: "aaaaaaaaaaaaaaaa", At: t0}}
 			before, _ := u.User(ctx, "both@d")
-			after, err := u.Succeed(ctx, "both@d", session.Familiar, sources, "key-1", t0.Add(time.Second))
+			rec.Reset()
+			after, err := u.Succeed(ctx, "both@d", session.Familiar, mine, sources, "key-1", t0.Add(time.Second))
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The window stays, empty, for the attempts still in flight.
-			if after.FamiliarFailures != (session.Failures{Since: t0}) || after.Failures.Count != 1 ||
+			if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem"}) {
+				t.Fatalf("a success made %v, want one UpdateItem", calls)
+			}
+			// Its own attempt is given back, the wrong one stays counted;
+			// the row of locks ends; the other class is untouched.
+			if after.FamiliarFailures != (session.Failures{Count: 1, Settled: 2, Since: t0}) ||
+				after.Failures != (session.Failures{Count: 1, Settled: 1, Since: t0, Until: t0.Add(-time.Minute), Streak: 2}) ||
 				!slices.Equal(after.Sources, sources) || after.SourceKey != "key-1" || after.Revision != before.Revision {
 				t.Fatalf("after success: %+v", after)
 			}
-			// The first key stays: digests made with it must still match.
-			if after, _ = u.Succeed(ctx, "both@d", session.Familiar, sources, "key-2", t0); after.SourceKey != "key-1" {
-				t.Fatalf("source key replaced: %q", after.SourceKey)
+			// A success whose window has ended since gives nothing back in
+			// the next one (a second request), and the first key stays:
+			// digests made with it must still match.
+			next, _ := reserve(t, u, "both@d", session.Familiar, t0.Add(window))
+			rec.Reset()
+			after, err = u.Succeed(ctx, "both@d", session.Familiar, mine, sources, "key-2", t0.Add(window))
+			if err != nil || after.SourceKey != "key-1" || after.FamiliarFailures != next {
+				t.Fatalf("success of an ended window: %+v, %v; want the new window %+v untouched, key-1", after, err, next)
+			}
+			if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem", "UpdateItem"}) {
+				t.Fatalf("a success of an ended window made %v, want two UpdateItems", calls)
 			}
 		})
 
@@ -268,7 +493,7 @@ func TestReservedAttempts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			full := session.Failures{Count: policy.MaxFailures, Since: t0}
+			full := session.Failures{Count: policy.MaxFailures, Pending: policy.MaxFailures, Since: t0}
 			i := slices.IndexFunc(list, func(x session.User) bool { return x.Name == "locked@d" })
 			if i < 0 || list[i].Failures != full || list[i].FamiliarFailures != full {
 				t.Fatalf("list = %+v, want locked@d with both classes full", list)

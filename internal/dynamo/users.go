@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -41,12 +42,20 @@ const (
 	attrStale     = "stale_passwords" // M, wrong-password digest -> N Unix ms it was last tried
 )
 
-// classAttrs names the attributes of one class of sources' lockout.
-type classAttrs struct{ count, since, until, streak string }
+// classAttrs names the attributes of one class of sources' lockout;
+// pending (N) counts the window's attempts reserved and not yet settled,
+// settled (N) those settled, and both are reset with the window.
+type classAttrs struct{ count, pending, settled, since, until, streak string }
 
 var classes = map[session.Class]classAttrs{
-	session.Unfamiliar: {attrFailedCount, attrFailedSince, "lock_until_ms", "lock_streak"},
-	session.Familiar:   {"familiar_" + attrFailedCount, "familiar_" + attrFailedSince, "familiar_lock_until_ms", "familiar_lock_streak"},
+	session.Unfamiliar: {attrFailedCount, "pending_count", "settled_count", attrFailedSince, "lock_until_ms", "lock_streak"},
+	session.Familiar: {"familiar_" + attrFailedCount, "familiar_pending_count", "familiar_settled_count",
+		"familiar_" + attrFailedSince, "familiar_lock_until_ms", "familiar_lock_streak"},
+}
+
+// all lists the class's attributes.
+func (a classAttrs) all() []string {
+	return []string{a.count, a.pending, a.settled, a.since, a.until, a.streak}
 }
 
 // notLocked is the condition that class a is not locked at :now.
@@ -59,6 +68,13 @@ func (a classAttrs) notLocked() string {
 type Users struct {
 	DB    API
 	Table string
+	// ReadOnFailedCondition is for engines that ignore
+	// ReturnValuesOnConditionCheckFailure (dynalite): a reservation whose
+	// condition failed, and whose log-in's read did not already show the
+	// class locked with nothing in flight, reads the item to learn why.
+	// AWS returns the item with the failure (ReturnValuesOnConditionCheckFailure
+	// ALL_OLD), at no extra request and no read capacity.
+	ReadOnFailedCondition bool
 }
 
 var _ session.UserStore = (*Users)(nil)
@@ -88,21 +104,32 @@ func (u *Users) User(ctx context.Context, name string) (session.User, error) {
 // Reserve counts an attempt in one conditional UpdateItem, chosen by
 // seen: one more in the running window if it holds fewer than
 // p.MaxFailures and the class is not locked, or the first of a new window
-// when none is running. A request that guessed the state wrong fails its
-// condition and tries the other, up to three in all; a class seen locked
-// gets one, so that a locked class costs what any refusal does. With seen
-// nil (no user was found) it makes exactly one request.
+// when none is running; either also counts the attempt as pending. A
+// request whose condition fails learns the class's state from the failure
+// (ALL_OLD), or on an engine that does not return it by a read
+// (ReadOnFailedCondition), and tries the branch that state calls for, up to
+// three requests in all; a class that is locked or full is refused at once
+// with that state, which tells the caller whether attempts are in flight
+// (session.Lockout.Busy). A class seen locked with nothing in flight gets
+// one request, so that it costs what any refusal does. With seen nil (no
+// user was found) it makes exactly one request.
 func (u *Users) Reserve(ctx context.Context, name string, c session.Class, seen *session.Failures, now time.Time, p session.Lockout) (session.Failures, bool, error) {
 	a := classes[c]
 	cutoff := now.Add(-p.Window)
 	// A window runs from its first attempt, whatever its count: a refund
 	// may have brought the count to 0.
-	running := seen != nil && !seen.Since.IsZero() && now.Sub(seen.Since) < p.Window
+	runs := func(f session.Failures) bool { return !f.Since.IsZero() && now.Sub(f.Since) < p.Window }
+	running := seen != nil && runs(*seen)
+	quiet := seen != nil && p.Locked(*seen, now) && seen.Pending == 0
 	attempts := 3
-	if seen == nil || p.Locked(*seen, now) {
+	if seen == nil || quiet {
 		attempts = 1
 	}
-	for range attempts {
+	var last session.Failures
+	if seen != nil {
+		last = *seen
+	}
+	for i := range attempts {
 		in := &dynamodb.UpdateItemInput{
 			TableName: aws.String(u.Table),
 			Key:       u.key(name),
@@ -111,15 +138,17 @@ func (u *Users) Reserve(ctx context.Context, name string, c session.Class, seen 
 				":cutoff": millis(cutoff),
 				":now":    millis(now),
 			},
-			ReturnValues: types.ReturnValueAllNew,
+			ReturnValues:                        types.ReturnValueAllNew,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}
 		if running {
-			in.UpdateExpression = aws.String("ADD " + a.count + " :one")
+			in.UpdateExpression = aws.String("ADD " + a.count + " :one, " + a.pending + " :one")
 			in.ConditionExpression = aws.String(a.since + " > :cutoff AND " + a.count + " < :max AND " + a.notLocked())
 			in.ExpressionAttributeValues[":max"] = &types.AttributeValueMemberN{Value: strconv.Itoa(p.MaxFailures)}
 		} else {
-			// attribute_exists keeps an attempt from creating a user.
-			in.UpdateExpression = aws.String("SET " + a.count + " = :one, " + a.since + " = :now")
+			// attribute_exists keeps an attempt from creating a user; the
+			// new window forgets what was pending in the last.
+			in.UpdateExpression = aws.String("SET " + a.count + " = :one, " + a.pending + " = :one, " + a.since + " = :now REMOVE " + a.settled)
 			in.ConditionExpression = aws.String("attribute_exists(" + attrUserKeyPK + ") AND (attribute_not_exists(" +
 				a.since + ") OR " + a.since + " <= :cutoff) AND " + a.notLocked())
 		}
@@ -135,16 +164,49 @@ func (u *Users) Reserve(ctx context.Context, name string, c session.Class, seen 
 			}
 			return f, true, nil
 		}
-		running = !running
+		if seen == nil {
+			break
+		}
+		item := ccf.Item
+		if len(item) == 0 && u.ReadOnFailedCondition {
+			if quiet {
+				// What the log-in read explains the refusal: no read.
+				return last, false, nil
+			}
+			got, err := u.DB.GetItem(ctx, &dynamodb.GetItemInput{
+				TableName:            aws.String(u.Table),
+				Key:                  u.key(name),
+				ConsistentRead:       aws.Bool(true),
+				ProjectionExpression: aws.String(strings.Join(append(a.all(), attrUserKeyPK), ", ")),
+			})
+			if err != nil {
+				return session.Failures{}, false, session.Unavailable("read log-in attempts", err)
+			}
+			item = got.Item
+		}
+		if len(item) == 0 {
+			// ALL_OLD of no item: the user was removed meanwhile.
+			return session.Failures{}, false, session.Errorf(session.ENOTFOUND, "no such user")
+		}
+		f, ok := decodeFailures(item, a)
+		if !ok {
+			return session.Failures{}, false, &session.Error{Code: session.EUNAVAILABLE, Err: errors.New("decode user: malformed lockout")}
+		}
+		last = f
+		if p.Locked(f, now) || i == attempts-1 {
+			return f, false, nil
+		}
+		running = runs(f)
 	}
 	if seen == nil {
 		return session.Failures{}, false, session.Errorf(session.ENOTFOUND, "no such user")
 	}
-	return session.Failures{}, false, nil
+	return last, false, nil
 }
 
 // Settle settles an attempt in one UpdateItem, whatever it was: an attempt
-// refused without a reservation sends one whose condition never holds.
+// refused without a reservation sends one whose condition never holds. A
+// settlement in the window of its reservation is no longer pending.
 func (u *Users) Settle(ctx context.Context, name string, c session.Class, st session.Settlement) error {
 	a := classes[c]
 	in := &dynamodb.UpdateItemInput{
@@ -159,9 +221,10 @@ func (u *Users) Settle(ctx context.Context, name string, c session.Class, st ses
 		in.ConditionExpression = aws.String("attribute_exists(" + attrUserKeyPK + ") AND attribute_not_exists(" + attrUserKeyPK + ")")
 		values = nil
 	case st.Refund:
-		in.UpdateExpression = aws.String("ADD " + a.count + " :minus")
+		in.UpdateExpression = aws.String("ADD " + a.count + " :minus, " + a.pending + " :minus, " + a.settled + " :one")
 		in.ConditionExpression = aws.String(a.since + " = :since AND " + a.count + " > :zero")
 		values[":minus"] = &types.AttributeValueMemberN{Value: "-1"}
+		values[":one"] = &types.AttributeValueMemberN{Value: "1"}
 		values[":zero"] = &types.AttributeValueMemberN{Value: "0"}
 		values[":since"] = millis(st.Window.Since)
 	default:
@@ -175,14 +238,35 @@ func (u *Users) Settle(ctx context.Context, name string, c session.Class, st ses
 			values[":until"] = millis(st.Lock.Until)
 			values[":streak"] = &types.AttributeValueMemberN{Value: strconv.Itoa(st.Lock.Streak)}
 		}
-		if len(set) == 0 {
-			// A checked attempt that changes nothing more (a stored hash
-			// that cannot be read): it stays counted.
-			set = append(set, a.since+" = :since")
+		// A checked attempt stays counted; it is no longer pending.
+		update := "ADD " + a.pending + " :minus, " + a.settled + " :one"
+		if len(set) > 0 {
+			update = "SET " + strings.Join(set, ", ") + " " + update
 		}
-		in.UpdateExpression = aws.String("SET " + strings.Join(set, ", "))
+		in.UpdateExpression = aws.String(update)
 		in.ConditionExpression = aws.String(a.since + " = :since")
 		values[":since"] = millis(st.Window.Since)
+		values[":minus"] = &types.AttributeValueMemberN{Value: "-1"}
+		values[":one"] = &types.AttributeValueMemberN{Value: "1"}
+		if !st.Lock.Until.IsZero() {
+			// The lock holds only if the window is still as full as this
+			// attempt found it: a right password that was in flight and
+			// has given its attempt back since did not fill it. Then (only
+			// when attempts were in flight together) a second request
+			// settles the attempt without the lock.
+			in.ConditionExpression = aws.String(a.since + " = :since AND " + a.count + " >= :full")
+			values[":full"] = &types.AttributeValueMemberN{Value: strconv.Itoa(st.Window.Count)}
+			_, err := u.DB.UpdateItem(ctx, in)
+			var ccf *types.ConditionalCheckFailedException
+			if !errors.As(err, &ccf) {
+				if err != nil {
+					return session.Unavailable("settle log-in attempt", err)
+				}
+				return nil
+			}
+			st.Lock = session.Failures{}
+			return u.Settle(ctx, name, c, st)
+		}
 	}
 	in.ExpressionAttributeValues = values
 	_, err := u.DB.UpdateItem(ctx, in)
@@ -193,35 +277,58 @@ func (u *Users) Settle(ctx context.Context, name string, c session.Class, st ses
 	return nil
 }
 
-// Succeed forgets class c's failures, lock and the recent wrong passwords,
-// and keeps sources, in one UpdateItem that returns the user after it. The
-// class's window is kept with a count of 0 (or begun at now, empty), rather
-// than removed: attempts in flight then still find the window they guessed,
-// so that log-ins at once do not make each other's reservations fail.
-func (u *Users) Succeed(ctx context.Context, name string, c session.Class, sources []session.Mark, key string, now time.Time) (session.User, error) {
+// Succeed gives back the attempt reserved in window, ends class c's lock
+// and row of locks, and keeps sources, in one UpdateItem that returns the
+// user after it. The other attempts of the window stay counted: a right
+// password forgives no wrong one, so that neither the owner's log-ins nor
+// right passwords sent among wrong ones at once let more than
+// MaxFailures wrong passwords be checked in a window. When the window has
+// ended or been cleared since the reservation (its condition fails), a
+// second UpdateItem records the success without giving anything back.
+func (u *Users) Succeed(ctx context.Context, name string, c session.Class, window session.Failures, sources []session.Mark, key string, now time.Time) (session.User, error) {
 	a := classes[c]
-	update := "SET " + attrSourceKey + " = if_not_exists(" + attrSourceKey + ", :key), " +
-		a.count + " = :zero, " + a.since + " = if_not_exists(" + a.since + ", :now)"
-	remove := " REMOVE " + strings.Join([]string{a.until, a.streak, attrStale}, ", ")
+	set := "SET " + attrSourceKey + " = if_not_exists(" + attrSourceKey + ", :key)"
+	remove := " REMOVE " + strings.Join([]string{a.until, a.streak}, ", ")
 	values := map[string]types.AttributeValue{
-		":key":  &types.AttributeValueMemberS{Value: key},
-		":zero": &types.AttributeValueMemberN{Value: "0"},
-		":now":  millis(now),
+		":key": &types.AttributeValueMemberS{Value: key},
 	}
 	if len(sources) > 0 {
-		update += ", " + attrSources + " = :sources"
+		set += ", " + attrSources + " = :sources"
 		values[":sources"] = marks(sources)
 	} else {
 		remove += ", " + attrSources
 	}
-	out, err := u.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	exists := "attribute_exists(" + attrUserKeyPK + ")"
+	in := &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(u.Table),
 		Key:                       u.key(name),
-		UpdateExpression:          aws.String(update + remove),
-		ConditionExpression:       aws.String("attribute_exists(" + attrUserKeyPK + ")"),
+		UpdateExpression:          aws.String(set + remove),
+		ConditionExpression:       aws.String(exists),
 		ExpressionAttributeValues: values,
 		ReturnValues:              types.ReturnValueAllNew,
-	})
+	}
+	refund := !window.Since.IsZero()
+	if refund {
+		refunded := maps.Clone(values)
+		refunded[":minus"] = &types.AttributeValueMemberN{Value: "-1"}
+		refunded[":one"] = &types.AttributeValueMemberN{Value: "1"}
+		refunded[":zero"] = &types.AttributeValueMemberN{Value: "0"}
+		refunded[":since"] = millis(window.Since)
+		first := *in
+		first.UpdateExpression = aws.String(set + remove + " ADD " + a.count + " :minus, " + a.pending + " :minus, " + a.settled + " :one")
+		first.ConditionExpression = aws.String(exists + " AND " + a.since + " = :since AND " + a.count + " > :zero")
+		first.ExpressionAttributeValues = refunded
+		out, err := u.DB.UpdateItem(ctx, &first)
+		var ccf *types.ConditionalCheckFailedException
+		if err == nil {
+			return decodeUser(out.Attributes)
+		}
+		if !errors.As(err, &ccf) {
+			return session.User{}, session.Unavailable("settle log-in", err)
+		}
+		// The window is gone: nothing to give back in it.
+	}
+	out, err := u.DB.UpdateItem(ctx, in)
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return session.User{}, session.Errorf(session.ENOTFOUND, "no such user")
@@ -237,8 +344,7 @@ func (u *Users) Succeed(ctx context.Context, name string, c session.Class, sourc
 func (u *Users) ClearFailures(ctx context.Context, name string) error {
 	var attrs []string
 	for _, c := range session.Classes {
-		a := classes[c]
-		attrs = append(attrs, a.count, a.since, a.until, a.streak)
+		attrs = append(attrs, classes[c].all()...)
 	}
 	attrs = append(attrs, attrStale)
 	return u.updateExisting(ctx, "clear failed log-ins", name, "REMOVE "+strings.Join(attrs, ", "), nil)
@@ -435,8 +541,7 @@ func (u *Users) List(ctx context.Context) ([]session.User, error) {
 func lockoutProjection() string {
 	var attrs []string
 	for _, c := range session.Classes {
-		a := classes[c]
-		attrs = append(attrs, a.count, a.since, a.until, a.streak)
+		attrs = append(attrs, classes[c].all()...)
 	}
 	return strings.Join(attrs, ", ")
 }
@@ -469,6 +574,18 @@ func decodeFailures(item map[string]types.AttributeValue, a classAttrs) (session
 			return session.Failures{}, false
 		}
 		f.Count, f.Since = count, since
+		if n, ok := item[a.pending].(*types.AttributeValueMemberN); ok {
+			// Below 0 only for attempts reserved by a version that kept no
+			// pending count and settled by this one: none in flight.
+			if p, err := strconv.Atoi(n.Value); err == nil && p > 0 {
+				f.Pending = p
+			}
+		}
+		if n, ok := item[a.settled].(*types.AttributeValueMemberN); ok {
+			if k, err := strconv.Atoi(n.Value); err == nil && k > 0 {
+				f.Settled = k
+			}
+		}
 	}
 	if _, ok := item[a.until]; ok {
 		until, ok1 := millisAttr(item, a.until)

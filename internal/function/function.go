@@ -51,7 +51,9 @@ func (p Parts) Sessions() *dynamo.Sessions {
 }
 
 // Users is the users table.
-func (p Parts) Users() *dynamo.Users { return &dynamo.Users{DB: p.DB, Table: p.Config.UsersTable} }
+func (p Parts) Users() *dynamo.Users {
+	return &dynamo.Users{DB: p.DB, Table: p.Config.UsersTable, ReadOnFailedCondition: p.Config.ReadOnFailedCondition}
+}
 
 // Keys is the key set of the front door's assertions and of the sessions'
 // seal, its seeds read once, now (at init), from the secret

@@ -193,14 +193,22 @@ func TestLockout(t *testing.T) {
 			}
 		}
 
-		t.Run("SuccessForgivesEarlierFailures", func(t *testing.T) {
-			st.v2("POST", "/api/session", wrong(), "") // the second failure
-			ok("after two failures")
+		t.Run("ASuccessGivesBackOnlyItsOwnAttempt", func(t *testing.T) {
+			// The admin's first success made this source familiar: its
+			// class starts empty.
+			ok("the first log-in")
 			for range 2 {
 				st.v2("POST", "/api/session", wrong(), "")
 			}
-			// Four failures in all, but never three since the last success.
-			ok("after two more failures")
+			ok("after two failures")
+			ok("again: a right password never counts")
+			// Three failures in the window: the success between them
+			// forgave none, so whoever shares the owner's class gets no
+			// fresh guesses from the owner's log-ins.
+			st.v2("POST", "/api/session", wrong(), "")
+			locked("after a third failure in the window, a success between")
+			st.clock.Advance(10 * time.Minute)
+			ok("when the lock has ended") // and ends the row of locks
 		})
 
 		t.Run("LockedAccountRefusesTheRightPasswordUntilTheWindowEnds", func(t *testing.T) {
@@ -464,9 +472,9 @@ func TestSessionCapCanBeTurnedOff(t *testing.T) {
 // more, so C concurrent log-ins overshoot the cap by at most C-1 (on
 // DynamoDB, also by what its index has not yet caught up with); log-ins
 // that come one after another never overshoot. (The lockout checks at most
-// LOGIN_MAX_FAILURES passwords of one account and class at once, right or
-// wrong, TestConcurrentWrongGuessesCheckNoMoreThanTheLimit: here it lets
-// them all through, so that only the cap is in play.)
+// LOGIN_MAX_FAILURES passwords of one account and class at a time, right
+// or wrong, the others waiting, TestConcurrentWrongGuessesCheckNoMoreThanTheLimit:
+// here it lets them all through at once, so that only the cap is in play.)
 func TestConcurrentLogInsNearTheCap(t *testing.T) {
 	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
 		const limit, concurrent = 5, 20

@@ -72,7 +72,15 @@ type Failures struct {
 	// Count is the attempts counted in the window: reserved before their
 	// password is checked, given back for a right or a stale password.
 	Count int
-	Since time.Time // when the window began: its first attempt; zero if none
+	// Pending is how many of them are in flight: reserved, not yet
+	// settled. It belongs to the window and is forgotten with it, so that
+	// an invocation that died between reserving and settling holds its
+	// attempt no longer than the window.
+	Pending int
+	// Settled is how many attempts of the window have settled: a log-in
+	// waiting for attempts in flight sees by it that they are moving.
+	Settled int
+	Since   time.Time // when the window began: its first attempt; zero if none
 	// Until is when the class's last lock ends (or ended); zero if none.
 	Until time.Time
 	// Streak is how many locks in a row Until ends: each lasts longer.
@@ -97,7 +105,10 @@ const (
 // then forgotten without any clean-up; the attempt that fills it with a
 // wrong password locks the class until the window ends, and at least
 // LockFor, twice as long for each lock in a row, up to LockMax. A right
-// password forgives its class; an admin's unlock forgives every class.
+// password gives back its own attempt and ends its class's row of locks,
+// but forgives no wrong password of the window (otherwise each of the
+// owner's log-ins would give whoever shares their class a fresh set of
+// guesses); an admin's unlock forgives every class.
 type Lockout struct {
 	MaxFailures int           // attempts checked per window; 0 disables the lockout
 	Window      time.Duration // how long a window lasts from its first attempt
@@ -122,6 +133,50 @@ func (p Lockout) Running(f Failures, now time.Time) bool {
 func (p Lockout) Locked(f Failures, now time.Time) bool {
 	return p.MaxFailures > 0 && (now.Before(f.Until) || p.Running(f, now) && f.Count >= p.MaxFailures)
 }
+
+// Busy reports whether a class with failures f refuses attempts at now
+// while attempts are still in flight in its window: some of them may be
+// right passwords, which give their attempt back when they settle (and
+// lift a lock that a wrong password set by filling the window with them).
+// An attempt that finds its class busy waits for them (BusyWait) rather
+// than being refused at once; a class locked or full with nothing in
+// flight is refused at once.
+func (p Lockout) Busy(f Failures, now time.Time) bool {
+	return p.Locked(f, now) && f.Pending > 0
+}
+
+// Retry reports whether a reservation refused with its class at f is
+// worth trying again: the class is busy, or it has room that other
+// attempts took between this one's tries.
+func (p Lockout) Retry(f Failures, now time.Time) bool {
+	return p.Busy(f, now) || !p.Locked(f, now)
+}
+
+// BusyWait bounds how long a log-in waits for attempts in flight when its
+// class is busy, retrying its reservation with jittered backoff, while none
+// of them settles. An attempt holds its reservation for about one argon2id
+// verification and two DynamoDB writes: ~100 ms on Lambda at 1769 MB
+// (docs/BENCHMARKS.md), and on a two-core machine at load 7 five
+// verifications at once took 520 ms. As long as attempts keep settling
+// the log-in keeps waiting, up to MaxBusyWait in all; so a burst of any
+// size passes Lockout.MaxFailures at a time, and only reservations that
+// never settle (their invocations died) make it give up, after BusyWait,
+// and only until their window ends.
+const BusyWait = 2 * time.Second
+
+// MaxBusyWait bounds a log-in's wait in all; it also ends busyReserve
+// before the invocation's deadline (the create function's timeout is 5 s),
+// so that a log-in that waited can still check its password and answer.
+const MaxBusyWait = 10 * time.Second
+
+// busyReserve is the time a log-in keeps back from its deadline for its
+// own password check and writes after a wait.
+const busyReserve = time.Second
+
+// busyBackoff is the longest pause between two tries of a busy class:
+// each pause is drawn at random below a bound that starts at 10 ms and
+// doubles, so that attempts waiting together do not retry in step.
+const busyBackoff = 100 * time.Millisecond
 
 // Until returns when a class with failures f, locked at now, takes
 // attempts again.
@@ -166,7 +221,9 @@ type Settlement struct {
 	// which counts once.
 	Refund bool
 	// Lock, when its Until is set, locks the class: the attempt filled its
-	// window with a wrong password.
+	// window with a wrong password. The lock is kept only if the window is
+	// still that full when the attempt settles: a right password in flight
+	// that has given its attempt back since did not fill it.
 	Lock Failures
 	// Stale, when not nil, replaces the recent wrong passwords.
 	Stale []Mark

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -139,4 +140,142 @@ func TestANameThatIsNoUsersIsMasked(t *testing.T) {
 			t.Errorf("MaskName is not the same for one name in another case")
 		}
 	}
+}
+
+func TestOnlyAClassRefusingWhileAttemptsAreInFlightIsBusy(t *testing.T) {
+	p := DefaultLockout
+	cases := []struct {
+		name        string
+		f           Failures
+		busy, retry bool
+	}{
+		{"FullOfAttemptsInFlight", Failures{Count: 5, Pending: 5, Since: t0}, true, true},
+		{"FullWithOneInFlight", Failures{Count: 5, Pending: 1, Since: t0}, true, true},
+		{"LockedWhileAnAttemptIsInFlight", Failures{Count: 5, Pending: 1, Since: t0, Until: t0.Add(time.Hour), Streak: 1}, true, true},
+		{"FullOfSettledFailures", Failures{Count: 5, Since: t0}, false, false},
+		{"LockedWithNothingInFlight", Failures{Count: 2, Since: t0, Until: t0.Add(time.Hour), Streak: 1}, false, false},
+		{"RoomInTheWindowTakenByOthers", Failures{Count: 4, Pending: 4, Since: t0}, false, true},
+		{"AWindowThatHasEnded", Failures{Count: 5, Pending: 5, Since: t0.Add(-p.Window)}, false, true},
+	}
+	for _, c := range cases {
+		at := t0.Add(time.Second)
+		if busy, retry := p.Busy(c.f, at), p.Retry(c.f, at); busy != c.busy || retry != c.retry {
+			t.Errorf("%s: Busy, Retry(%+v) = %v, %v; want %v, %v", c.name, c.f, busy, retry, c.busy, c.retry)
+		}
+	}
+}
+
+// scriptedUsers answers each Reserve with the next of its refusals, then
+// reserves; it counts the calls.
+type scriptedUsers struct {
+	stubUsers
+	refusals []Failures
+	calls    *int
+}
+
+func (u scriptedUsers) Reserve(_ context.Context, _ string, _ Class, _ *Failures, now time.Time, _ Lockout) (Failures, bool, error) {
+	*u.calls++
+	if *u.calls <= len(u.refusals) {
+		return u.refusals[*u.calls-1], false, nil
+	}
+	return Failures{Count: 5, Pending: 5, Since: now}, true, nil
+}
+
+func TestALogInWaitsForAttemptsInFlightButNotForALock(t *testing.T) {
+	now := time.Now().UTC()
+	busy := Failures{Count: 5, Pending: 5, Since: now}
+	cases := []struct {
+		name      string
+		refusals  []Failures
+		wantCalls int
+		wantIn    bool
+	}{
+		{"BusyTwiceThenRoom", []Failures{busy, busy}, 3, true},
+		{"RoomTakenByOthersThenRoom", []Failures{{Count: 4, Pending: 4, Since: now}}, 2, true},
+		{"FullOfSettledFailures", []Failures{{Count: 5, Since: now}}, 1, false},
+		{"Locked", []Failures{{Count: 1, Since: now, Until: now.Add(time.Hour), Streak: 1}}, 1, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			calls := 0
+			s := newTestService(stubSessions{}, 0)
+			s.Users = scriptedUsers{stubUsers: s.Users.(stubUsers), refusals: c.refusals, calls: &calls}
+			s.Lockout = DefaultLockout
+			s.Now = func() time.Time { return now }
+			_, _, err := s.Login(context.Background(), "alice", testPassword)
+			if (err == nil) != c.wantIn || calls != c.wantCalls {
+				t.Fatalf("log-in = %v after %d reservations; want logged in %v after %d", err, calls, c.wantIn, c.wantCalls)
+			}
+		})
+	}
+}
+
+func TestAWaitEndsAtItsBoundAndRefuses(t *testing.T) {
+	now := time.Now().UTC()
+	calls := 0
+	stuck := make([]Failures, 1000) // a reservation that never settles
+	for i := range stuck {
+		stuck[i] = Failures{Count: 5, Pending: 1, Since: now}
+	}
+	s := newTestService(stubSessions{}, 0)
+	s.Users = scriptedUsers{stubUsers: s.Users.(stubUsers), refusals: stuck, calls: &calls}
+	s.Lockout = DefaultLockout
+	s.Now = func() time.Time { return now }
+	// A deadline closer than BusyWait ends the wait busyReserve before it.
+	ctx, cancel := context.WithTimeout(context.Background(), busyReserve+200*time.Millisecond)
+	defer cancel()
+	_, _, err := s.Login(ctx, "alice", testPassword)
+	if ErrorCode(err) != EUNAUTHENTICATED || calls < 2 || calls >= len(stuck) {
+		t.Fatalf("log-in = %v after %d reservations; want refused after a bounded wait", err, calls)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the wait ran to the deadline: no time was left to answer")
+	}
+}
+
+func TestAWaitForAttemptsThatNeverSettleEndsAfterBusyWait(t *testing.T) {
+	now := time.Now().UTC()
+	calls := 0
+	stuck := make([]Failures, 1000) // reservations whose invocations died
+	for i := range stuck {
+		stuck[i] = Failures{Count: 5, Pending: 5, Settled: 3, Since: now}
+	}
+	s := newTestService(stubSessions{}, 0)
+	s.Users = scriptedUsers{stubUsers: s.Users.(stubUsers), refusals: stuck, calls: &calls}
+	s.Lockout = DefaultLockout
+	s.Now = func() time.Time { return now }
+	_, _, err := s.Login(context.Background(), "alice", testPassword)
+	if ErrorCode(err) != EUNAUTHENTICATED || calls < 2 || calls >= len(stuck) {
+		t.Fatalf("log-in = %v after %d reservations; want refused once nothing settled for BusyWait", err, calls)
+	}
+}
+
+func TestAWaitGoesOnWhileAttemptsSettle(t *testing.T) {
+	now := time.Now().UTC()
+	calls := 0
+	// Settling, but never giving a place to this log-in, for longer than
+	// BusyWait: it keeps waiting, and gets a place in the end.
+	const tries = 40
+	moving := make([]Failures, tries)
+	for i := range moving {
+		moving[i] = Failures{Count: 5, Pending: 5, Settled: i, Since: now}
+	}
+	s := newTestService(stubSessions{}, 0)
+	s.Users = slowUsers{scriptedUsers{stubUsers: s.Users.(stubUsers), refusals: moving, calls: &calls}, BusyWait / tries * 2}
+	s.Lockout = DefaultLockout
+	s.Now = func() time.Time { return now }
+	if _, _, err := s.Login(context.Background(), "alice", testPassword); err != nil || calls != tries+1 {
+		t.Fatalf("log-in = %v after %d reservations; want a session after %d", err, calls, tries+1)
+	}
+}
+
+// slowUsers takes delay over each reservation.
+type slowUsers struct {
+	scriptedUsers
+	delay time.Duration
+}
+
+func (u slowUsers) Reserve(ctx context.Context, name string, c Class, seen *Failures, now time.Time, p Lockout) (Failures, bool, error) {
+	time.Sleep(u.delay)
+	return u.scriptedUsers.Reserve(ctx, name, c, seen, now, p)
 }

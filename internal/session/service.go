@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -117,11 +118,14 @@ func UserKey(name string) string { return strings.ToLower(name) }
 // The lockout (docs/SECURITY.md, "Log-in defence") is kept by reserving
 // every attempt before its password is checked, in one conditional write
 // per account and class of source, and settling it after: however many
-// attempts arrive at once, no more than Lockout.MaxFailures passwords are
-// checked per window. Every failure a client could cause — unknown user,
-// wrong password, locked class — is the same EUNAUTHENTICATED error after
-// the same work: one read of the user, one reservation (refused by its
-// condition for an unknown user or a locked class), one password
+// attempts arrive at once, no more than Lockout.MaxFailures wrong
+// passwords are checked per window. A class refusing while attempts are
+// still in flight makes the log-in wait for them (reserve), so that right
+// passwords sent at once never refuse each other. Every failure a client
+// could cause — unknown user, wrong password, locked class — is the same
+// EUNAUTHENTICATED error after the same work: one read of the user, one
+// reservation (refused by its condition for an unknown user or a locked
+// class; more only while other attempts are in flight), one password
 // verification (against the decoy when no password may be checked) with
 // the count of the user's live sessions alongside, and one write that
 // settles the attempt (refused by its condition when there is nothing to
@@ -167,13 +171,16 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 		if known {
 			guess = &seen
 		}
-		window, reserved, err = s.Users.Reserve(ctx, name, class, guess, now, s.Lockout)
+		window, reserved, err = s.reserve(ctx, name, class, guess, now)
 		switch ErrorCode(err) {
 		case "":
 		case ENOTFOUND:
 			reserved = false
 		default:
 			return "", Session{}, err
+		}
+		if !reserved && window != (Failures{}) {
+			seen = window // what the refusal is reported against
 		}
 	}
 	hash := s.Passwords.Decoy()
@@ -274,9 +281,10 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 	if err := s.Sessions.Create(ctx, Record{Hash: tok.Hash(), Session: sess}, s.Lifetime); err != nil {
 		return "", Session{}, err
 	}
-	// Failures before a success are forgiven, in its class; the write
-	// returns the user, whose revision confirms the session.
-	after, err := s.Users.Succeed(ctx, name, class, sources, key, now)
+	// The success gives back its attempt and ends its class's row of
+	// locks; the write returns the user, whose revision confirms the
+	// session.
+	after, err := s.Users.Succeed(ctx, name, class, window, sources, key, now)
 	if err := s.keep(ctx, after, err, u, tok.Hash(), now); err != nil {
 		return "", Session{}, err
 	}
@@ -291,6 +299,55 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 		}
 	}
 	return tok, sess, nil
+}
+
+// reserve reserves a log-in attempt (UserStore.Reserve). A class that is
+// busy — refusing while attempts are still in flight, some of which may be
+// right passwords that will give theirs back — or that had room but lost
+// it to other attempts between this one's tries, is tried again with
+// jittered backoff as long as attempts keep settling (none for BusyWait
+// ends the wait), up to MaxBusyWait in all and busyReserve before ctx's
+// deadline, so that right passwords sent at once are never refused
+// because of each other. A class that is locked, or full of attempts
+// already settled, is refused at once, as before: the wait never happens
+// unless other attempts of the same account and class are in flight at
+// that moment. When the wait ends, or ctx does, the attempt is refused as
+// locked.
+func (s *Service) reserve(ctx context.Context, name string, class Class, seen *Failures, now time.Time) (Failures, bool, error) {
+	window, ok, err := s.Users.Reserve(ctx, name, class, seen, now, s.Lockout)
+	if ok || err != nil || !s.Lockout.Retry(window, now) {
+		return window, ok, err
+	}
+	start := time.Now()
+	end := start.Add(MaxBusyWait)
+	if d, ok := ctx.Deadline(); ok && d.Add(-busyReserve).Before(end) {
+		end = d.Add(-busyReserve)
+	}
+	stalled := start.Add(BusyWait) // when the wait ends unless an attempt settles
+	pause := 10 * time.Millisecond
+	for s.Lockout.Retry(window, now) {
+		d := rand.N(pause) + time.Millisecond
+		if at := time.Now().Add(d); at.After(end) || at.After(stalled) {
+			break
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return window, false, nil
+		case <-t.C:
+		}
+		pause = min(2*pause, busyBackoff)
+		last := window
+		window, ok, err = s.Users.Reserve(ctx, name, class, &last, now, s.Lockout)
+		if ok || err != nil {
+			return window, ok, err
+		}
+		if window.Settled != last.Settled || !window.Since.Equal(last.Since) {
+			stalled = time.Now().Add(BusyWait)
+		}
+	}
+	return window, false, nil
 }
 
 // countLive counts the user's live sessions when there is a cap to check.

@@ -38,10 +38,10 @@ func (u stubUsers) User(_ context.Context, name string) (User, error) {
 	return u.user, nil
 }
 func (stubUsers) Reserve(_ context.Context, _ string, _ Class, _ *Failures, now time.Time, _ Lockout) (Failures, bool, error) {
-	return Failures{Count: 1, Since: now}, true, nil
+	return Failures{Count: 1, Pending: 1, Since: now}, true, nil
 }
 func (stubUsers) Settle(context.Context, string, Class, Settlement) error { return nil }
-func (u stubUsers) Succeed(ctx context.Context, name string, _ Class, _ []Mark, _ string, _ time.Time) (User, error) {
+func (u stubUsers) Succeed(ctx context.Context, name string, _ Class, _ Failures, _ []Mark, _ string, _ time.Time) (User, error) {
 	return u.User(ctx, name)
 }
 func (stubUsers) ClearFailures(context.Context, string) error          { return nil }

@@ -125,7 +125,12 @@ type UserStore interface {
 	// in the window running at now, or in a new one when none is running,
 	// and only if the class is not locked and its window holds fewer than
 	// p.MaxFailures attempts. It returns the class's window as it is after
-	// the count, and false when the attempt may not be checked. seen is the
+	// the count (its Pending includes the attempt), or false when the
+	// attempt may not be checked, with the class's Failures as last known
+	// (from the refused write where the engine returns the item, else a
+	// read when seen did not already show the class locked with nothing in
+	// flight, else seen): Lockout.Busy of them tells an attempt that may
+	// wait and try again. seen is the
 	// class's Failures as read at the start of the log-in (its guess of the
 	// state), or nil when that read found no user: then exactly one request
 	// is made and the result is ENOTFOUND (unless the user has appeared
@@ -138,11 +143,14 @@ type UserStore interface {
 	Settle(ctx context.Context, name string, c Class, s Settlement) error
 	// Succeed records a right password from class c at now, in one
 	// conditional write that is also the read confirming the log-in: it
-	// forgets the class's failures (its count is 0 after it) and lock, and
-	// the recent wrong passwords, keeps sources as the user's familiar
-	// sources (and key, unless the user has one), and returns the user as
-	// it is after it. ENOTFOUND when there is no such user.
-	Succeed(ctx context.Context, name string, c Class, sources []Mark, key string, now time.Time) (User, error)
+	// gives back the attempt reserved in window (zero when none was), if
+	// that window still runs, ends the class's lock and row of locks,
+	// keeps sources as the user's familiar sources (and key, unless the
+	// user has one), and returns the user as it is after it. It forgives
+	// no other attempt of the window. A second write is made only when
+	// the window has ended or been cleared since the reservation. ENOTFOUND
+	// when there is no such user.
+	Succeed(ctx context.Context, name string, c Class, window Failures, sources []Mark, key string, now time.Time) (User, error)
 	// ClearFailures forgets a user's failed log-ins in every class, ending
 	// any lock and its streak. ENOTFOUND when there is no such user.
 	ClearFailures(ctx context.Context, name string) error

@@ -3,16 +3,26 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/cis-session/cis-session/dev/localrun"
+	"github.com/cis-session/cis-session/internal/awsenv"
+	"github.com/cis-session/cis-session/internal/config"
+	"github.com/cis-session/cis-session/internal/dynamo"
 )
 
 // These hold the log-in defence (docs/SECURITY.md, "Log-in defence")
@@ -218,5 +228,154 @@ func TestMakeRunCountsAStalePasswordOnce(t *testing.T) {
 	}
 	if causes := audit.causes(t, 10); causes["wrong_password"] != 1 || causes["repeated_password"] != 9 {
 		t.Errorf("audit trail %v, want 1 wrong_password and 9 repeated_password", causes)
+	}
+}
+
+// atOnce sends one log-in per password in passwords, all at the same
+// instant, each from the client its index gives, and returns the answers in
+// the same order.
+func atOnce(t *testing.T, run *localrun.Run, client func(i int) *http.Client, passwords []string) []answer {
+	t.Helper()
+	var wg sync.WaitGroup
+	answers := make([]answer, len(passwords))
+	start := make(chan struct{})
+	for i, pass := range passwords {
+		c := client(i)
+		wg.Go(func() {
+			<-start
+			answers[i] = logIn(t, run, c, "api", admin, pass)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return answers
+}
+
+func TestMakeRunLogsInEveryRightPasswordSentAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	run := localrun.Start(t, new(auditLog))
+	// Twenty log-ins of one service account at once from one new source:
+	// Ansible with forks=20, a thread pool, a CI fan-out. At most 5 are
+	// checked at a time; the others wait for them rather than fail.
+	const n = 20
+	c := from("127.0.0.40")
+	passwords := make([]string, n)
+	for i := range passwords {
+		passwords[i] = localrun.Password
+	}
+	for i, a := range atOnce(t, run, func(int) *http.Client { return c }, passwords) {
+		if !a.loggedIn("api") {
+			t.Errorf("log-in %d of %d at once with the right password: %+v", i, n, a)
+		}
+	}
+}
+
+func TestMakeRunChecksNoMoreWrongPasswordsThanTheLimitAmongRightOnesAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	audit := new(auditLog)
+	run := localrun.Start(t, audit)
+	// The owner's source, familiar before the burst, so that every attempt
+	// below counts in one class: an attacker on the owner's own network.
+	c := from("127.0.0.41")
+	if a := logIn(t, run, c, "api", admin, localrun.Password); !a.loggedIn("api") {
+		t.Fatalf("the owner's first log-in: %+v", a)
+	}
+	const right, wrong, limit = 10, 30, 5
+	passwords := make([]string, 0, right+wrong)
+	for i := range right + wrong {
+		if i%4 == 0 {
+			passwords = append(passwords, localrun.Password)
+		} else {
+			passwords = append(passwords, fmt.Sprintf("guess-%d", i))
+		}
+	}
+	answers := atOnce(t, run, func(int) *http.Client { return c }, passwords)
+	loggedIn, refusedRight := 0, 0
+	var refusal answer
+	for i, a := range answers {
+		switch {
+		case a.loggedIn("api") && passwords[i] != localrun.Password:
+			t.Fatalf("guess %d logged in: %+v", i, a)
+		case a.loggedIn("api"):
+			loggedIn++
+			continue
+		case passwords[i] == localrun.Password:
+			refusedRight++
+		}
+		if refusal == (answer{}) {
+			refusal = a
+		}
+		if a != refusal || a.status != 401 {
+			t.Fatalf("attempt %d: %+v, want the same 401 as every refusal, %+v", i, a, refusal)
+		}
+	}
+	causes := audit.causes(t, wrong+refusedRight)
+	checked := causes["wrong_password"] + causes["repeated_password"]
+	t.Logf("%d right and %d wrong at once: %d logged in; audit trail of the refusals %v", right, wrong, loggedIn, causes)
+	if checked > limit || checked+causes["locked"] != wrong+refusedRight {
+		t.Fatalf("audit trail %v: %d wrong passwords checked, want at most %d, every other refusal locked", causes, checked, limit)
+	}
+	// A right password is refused only once wrong ones have filled the
+	// window: never because of other right ones.
+	if loggedIn+refusedRight != right || refusedRight > 0 && checked < limit {
+		t.Fatalf("%d of %d right passwords logged in with %d wrong checked: a right one was refused by a window wrong ones had not filled",
+			loggedIn, right, checked)
+	}
+}
+
+func TestMakeRunAReservationLeftByACrashLocksTheOwnerNoLongerThanItsWindow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	const window = 6 * time.Second // longer than the wait for reservations that never settle (session.BusyWait)
+	run := localrun.Start(t, new(auditLog), "LOGIN_FAILURE_WINDOW="+window.String())
+	// cis-local writes the file just after it starts listening.
+	env, err := os.ReadFile(run.EnvFile)
+	for deadline := time.Now().Add(30 * time.Second); os.IsNotExist(err) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		env, err = os.ReadFile(run.EnvFile)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{}
+	for _, line := range strings.Split(string(env), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(k, "#") {
+			vars[k] = v
+		}
+	}
+	cfg, err := awsenv.Config(func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, "AWS_ENDPOINT_URL_DYNAMODB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Written straight into the engine: five attempts reserved by
+	// invocations that died before settling fill the unfamiliar class.
+	since := time.Now()
+	_, err = dynamo.NewClientFromConfig(cfg).UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+		TableName:        aws.String(vars[config.EnvUsersTable]),
+		Key:              map[string]types.AttributeValue{"user_key": &types.AttributeValueMemberS{Value: admin}},
+		UpdateExpression: aws.String("SET failed_count = :n, pending_count = :n, failed_since_ms = :t"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":n": &types.AttributeValueMemberN{Value: "5"},
+			":t": &types.AttributeValueMemberN{Value: strconv.FormatInt(since.UnixMilli(), 10)},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The owner, from a source new to the account: refused (after waiting
+	// BusyWait in vain for those attempts to settle) while the window runs...
+	owner := from("127.0.0.42")
+	if a := logIn(t, run, owner, "api", admin, localrun.Password); a.status != 401 {
+		t.Fatalf("within the window the dead reservations fill: %+v, want 401", a)
+	}
+	// ...and logged in once it has ended: nothing pending outlives it.
+	time.Sleep(time.Until(since.Add(window)))
+	if a := logIn(t, run, owner, "api", admin, localrun.Password); !a.loggedIn("api") {
+		t.Fatalf("the owner after the window of the dead reservations: %+v", a)
 	}
 }
