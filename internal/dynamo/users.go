@@ -570,10 +570,14 @@ func decodeFailures(item map[string]types.AttributeValue, a classAttrs) (session
 			return session.Failures{}, false
 		}
 		count, err := strconv.Atoi(n.Value)
-		if err != nil || count < 0 {
+		if err != nil {
 			return session.Failures{}, false
 		}
-		f.Count, f.Since = count, since
+		// A refund's condition (count > 0) keeps DynamoDB's count at 0 or
+		// more; an engine whose conditional writes are not atomic (moto)
+		// can let two refunds pass it. Below 0 is no attempt counted, not
+		// a user that cannot be read.
+		f.Count, f.Since = max(count, 0), since
 		if n, ok := item[a.pending].(*types.AttributeValueMemberN); ok {
 			// Below 0 only for attempts reserved by a version that kept no
 			// pending count and settled by this one: none in flight.
