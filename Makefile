@@ -119,6 +119,8 @@ test: deps rie $(GOTESTSUM) lint-template check-tree lint ## Run every test (uni
 	@echo "darwin: the local loop compiles for macOS"; GOOS=darwin $(GO) build ./... && GOOS=darwin $(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
 	  if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
+	@echo "benchmarks: each runs once, so that none rots (make bench measures them)"
+	@out=$$($(GO) test -run '^$$' -bench . -benchtime 1x ./internal/... 2>&1) || { echo "$$out"; exit 1; }
 	CIS_RIE=$(RIE) $(GOTESTSUM) --format testname --format-hide-empty-pkg -- $(GOTEST_FLAGS) ./...
 
 # go vet, then staticcheck (its default checks; a finding that is wrong is

@@ -2,6 +2,7 @@ package lambda_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -100,6 +101,7 @@ func stubEngine(tb testing.TB, passwordHash string) string {
 // an empty success for PutItem, each with X-Amz-Crc32 as DynamoDB
 // sends it — and prints its URL, until its stdin closes.
 func serveStubEngine(passwordHash string) {
+	const usersUpdate = "UpdateItem on the users table"
 	now := time.Now().UnixMilli()
 	// Sealed as a log-in seals it, for benchToken, with benchKeys: the
 	// authorizer verifies it, the get (which holds no key) reads past it.
@@ -115,6 +117,11 @@ func serveStubEngine(passwordHash string) {
 			strings.ToLower(adminName), adminName, passwordHash, now, now)),
 		"PutItem": []byte(`{}`),
 		"Query":   []byte(`{"Count":1,"ScannedCount":1}`),
+		// A log-in's reservation and settlement of its attempt: UpdateItems
+		// on the users table that return the user, one attempt in flight.
+		usersUpdate: []byte(fmt.Sprintf(`{"Attributes":{"user_key":{"S":%q},"name":{"S":%q},"password_hash":{"S":%q},"created_ms":{"N":"%d"},"updated_ms":{"N":"%d"},`+
+			`"failed_count":{"N":"1"},"pending_count":{"N":"1"},"settled_count":{"N":"0"},"failed_since_ms":{"N":"%d"}}}`,
+			strings.ToLower(adminName), adminName, passwordHash, now, now, now)),
 	}
 	crcs := map[string]string{}
 	for op, body := range canned {
@@ -141,9 +148,12 @@ func serveStubEngine(passwordHash string) {
 			fmt.Fprint(w, conns.Load())
 			return
 		}
-		_, _ = io.Copy(io.Discard, r.Body)
+		req, _ := io.ReadAll(r.Body)
 		target := r.Header.Get("X-Amz-Target")
 		op := target[strings.LastIndexByte(target, '.')+1:]
+		if op == "UpdateItem" && bytes.Contains(req, []byte(`"TableName":"`+config.DefaultUsersTable+`"`)) {
+			op = usersUpdate
+		}
 		body, ok := canned[op]
 		if !ok {
 			http.Error(w, "stub: no canned response for "+target, http.StatusNotImplemented)
