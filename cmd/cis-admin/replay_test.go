@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/cis-session/cis-session/dev/dynamotest"
-	"github.com/cis-session/cis-session/dev/localdynamo"
 	"github.com/cis-session/cis-session/internal/auditlog"
 	"github.com/cis-session/cis-session/internal/config"
 )
@@ -28,18 +27,11 @@ import (
 // (here moto's SQS and CloudWatch Logs, on loopback), says how many, and
 // leaves the queue empty; run again, it has nothing to do.
 func TestReplayAuditEmptiesTheFailureQueueIntoTheAuditGroup(t *testing.T) {
-	if ok, why := localdynamo.Available(localdynamo.Moto); !ok {
-		t.Skip(why)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	// Before the fixture's environment, whose empty AWS_PROFILE moto's
 	// botocore would take for a profile's name.
-	moto, err := localdynamo.Start(ctx, localdynamo.Moto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { moto.Stop() })
+	moto := dynamotest.Moto(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	srv := dynamotest.Engines(t)[0]
 	f := dynamotest.Setup(t, srv)
 	t.Setenv(config.EnvSessionsTable, f.Tables.Sessions)

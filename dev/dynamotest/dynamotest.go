@@ -193,3 +193,26 @@ func StopAll() error {
 	}
 	return nil
 }
+
+// Moto starts moto's server for the AWS services other than DynamoDB that a
+// test talks to (moto_server serves every service it knows on one port),
+// points each of endpointVars (the SDK's AWS_ENDPOINT_URL_<SERVICE>
+// variables) at it, and stops it when the test ends. Where moto_server is
+// not installed the test is skipped: these services have no other engine.
+func Moto(t testing.TB, endpointVars ...string) *localdynamo.Server {
+	t.Helper()
+	if ok, why := localdynamo.Available(localdynamo.Moto); !ok {
+		t.Skip(why)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := localdynamo.Start(ctx, localdynamo.Moto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	for _, v := range endpointVars {
+		t.Setenv(v, srv.Endpoint)
+	}
+	return srv
+}

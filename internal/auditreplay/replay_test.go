@@ -15,7 +15,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/cis-session/cis-session/dev/auditevents"
-	"github.com/cis-session/cis-session/dev/localdynamo"
+	"github.com/cis-session/cis-session/dev/dynamotest"
 	"github.com/cis-session/cis-session/internal/auditlog"
 	"github.com/cis-session/cis-session/internal/auditreplay"
 	"github.com/cis-session/cis-session/internal/session"
@@ -26,18 +26,8 @@ import (
 // AWS_ENDPOINT_URL_SQS and AWS_ENDPOINT_URL_CLOUDWATCH_LOGS.
 func moto(t *testing.T) aws.Config {
 	t.Helper()
-	if ok, why := localdynamo.Available(localdynamo.Moto); !ok {
-		t.Skip(why)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	srv, err := localdynamo.Start(ctx, localdynamo.Moto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop() })
+	dynamotest.Moto(t, "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS")
 	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL_SQS": srv.Endpoint, "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": srv.Endpoint,
 		"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_EC2_METADATA_DISABLED": "true",
 	} {
 		t.Setenv(k, v)

@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/cis-session/cis-session/dev/localdynamo"
+	"github.com/cis-session/cis-session/dev/dynamotest"
 	"github.com/cis-session/cis-session/internal/assertion"
 	"github.com/cis-session/cis-session/internal/secrets"
 )
@@ -19,17 +19,10 @@ import (
 // LoadSeeds and the environment, AWS_ENDPOINT_URL_SECRETS_MANAGER first.
 func moto(t *testing.T) *secretsmanager.Client {
 	t.Helper()
-	if ok, why := localdynamo.Available(localdynamo.Moto); !ok {
-		t.Skip(why)
-	}
-	srv, err := localdynamo.Start(context.Background(), localdynamo.Moto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
+	srv := dynamotest.Moto(t, "AWS_ENDPOINT_URL_SECRETS_MANAGER")
 	for k, v := range map[string]string{
 		"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER": srv.Endpoint, "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+		"AWS_ENDPOINT_URL": "http://127.0.0.1:1",
 	} {
 		t.Setenv(k, v)
 	}
