@@ -285,12 +285,11 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, s surface) {
 		return
 	}
 	tok, sess, err := h.svc.Login(r.Context(), user, pass)
+	h.logLogIn(r, &user, tok, sess, err)
 	if err != nil {
-		h.log.InfoContext(r.Context(), "login failed", "request_id", RequestID(r.Context()), "user", session.MaskName(user), "code", session.ErrorCode(err))
 		h.fail(w, r, s, err)
 		return
 	}
-	h.log.InfoContext(r.Context(), "login", "request_id", RequestID(r.Context()), "user", sess.User, "session", tok.Hash().String()[:12])
 	s.loggedIn(w, r, tok)
 }
 
@@ -298,13 +297,30 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, s surface) {
 // a wrong password's: the same error, through the same mapping.
 func (h *Handler) createBearer(w http.ResponseWriter, r *http.Request, s surface, token string) {
 	tok, sess, err := h.bearer.LoginBearer(r.Context(), token)
+	h.logLogIn(r, nil, tok, sess, err, "scheme", "bearer")
 	if err != nil {
-		h.log.InfoContext(r.Context(), "login failed", "request_id", RequestID(r.Context()), "scheme", "bearer", "code", session.ErrorCode(err))
 		h.fail(w, r, s, err)
 		return
 	}
-	h.log.InfoContext(r.Context(), "login", "request_id", RequestID(r.Context()), "scheme", "bearer", "user", sess.User, "session", tok.Hash().String()[:12])
 	s.loggedIn(w, r, tok)
+}
+
+// logLogIn writes a log-in's one line: "login" with the user and the first
+// 12 hex digits of the token's hash (never the token), or "login failed"
+// with the error code and, for a password log-in (name not nil), the name
+// given only as session.MaskName (it may be a password typed in the wrong
+// field). attrs say how it came (surface, scheme).
+func (h *Handler) logLogIn(r *http.Request, name *string, tok session.Token, sess session.Session, err error, attrs ...any) {
+	ctx := r.Context()
+	line := append([]any{"request_id", RequestID(ctx)}, attrs...)
+	if err != nil {
+		if name != nil {
+			line = append(line, "user", session.MaskName(*name))
+		}
+		h.log.InfoContext(ctx, "login failed", append(line, "code", session.ErrorCode(err))...)
+		return
+	}
+	h.log.InfoContext(ctx, "login", append(line, "user", sess.User, "session", tok.Hash().String()[:12])...)
 }
 
 // get returns the session's information and counts as its use.

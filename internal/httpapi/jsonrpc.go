@@ -156,11 +156,10 @@ func (h *Handler) jsonRPC(w http.ResponseWriter, r *http.Request, _ surface) {
 func (h *Handler) rpcCreate(r *http.Request, call invoke) (any, error) {
 	if call.sec.SchemeID == SchemeOAuth && call.sec.AccessToken != nil && h.bearer != nil {
 		tok, sess, err := h.bearer.LoginBearer(r.Context(), *call.sec.AccessToken)
+		h.logLogIn(r, nil, tok, sess, err, "surface", "jsonrpc", "scheme", "oauth")
 		if err != nil {
-			h.log.InfoContext(r.Context(), "login failed", "request_id", RequestID(r.Context()), "surface", "jsonrpc", "scheme", "oauth", "code", session.ErrorCode(err))
 			return nil, err
 		}
-		h.log.InfoContext(r.Context(), "login", "request_id", RequestID(r.Context()), "surface", "jsonrpc", "scheme", "oauth", "user", sess.User, "session", tok.Hash().String()[:12])
 		return secretValue{string(tok)}, nil
 	}
 	if call.sec.SchemeID != SchemeUserPass || call.sec.UserName == nil || call.sec.Password == nil || !wafVisible(call.body) {
@@ -171,11 +170,10 @@ func (h *Handler) rpcCreate(r *http.Request, call invoke) (any, error) {
 		return nil, session.Errorf(session.EUNAUTHENTICATED, "no user_pass security context")
 	}
 	tok, sess, err := h.svc.Login(r.Context(), *call.sec.UserName, *call.sec.Password)
+	h.logLogIn(r, call.sec.UserName, tok, sess, err, "surface", "jsonrpc")
 	if err != nil {
-		h.log.InfoContext(r.Context(), "login failed", "request_id", RequestID(r.Context()), "surface", "jsonrpc", "user", session.MaskName(*call.sec.UserName), "code", session.ErrorCode(err))
 		return nil, err
 	}
-	h.log.InfoContext(r.Context(), "login", "request_id", RequestID(r.Context()), "surface", "jsonrpc", "user", sess.User, "session", tok.Hash().String()[:12])
 	return secretValue{string(tok)}, nil
 }
 
