@@ -52,7 +52,7 @@ func (p Parts) Sessions() *dynamo.Sessions {
 
 // Users is the users table.
 func (p Parts) Users() *dynamo.Users {
-	return &dynamo.Users{DB: p.DB, Table: p.Config.UsersTable, ReadOnFailedCondition: p.Config.ReadOnFailedCondition}
+	return &dynamo.Users{DB: p.DB, Table: p.Config.UsersTable}
 }
 
 // Keys is the key set of the front door's assertions and of the sessions'
