@@ -267,3 +267,29 @@ func TestARightPasswordCheckedWhileTheWindowFilledIsRefusedAndKeepsNoSession(t *
 		t.Fatalf("log-in = %v, %d sessions deleted; want refused, its session deleted", err, deleted)
 	}
 }
+
+// ctxUsers records the context each store call of a log-in gets.
+type ctxUsers struct {
+	stubUsers
+	seen *[]context.Context
+}
+
+func (u ctxUsers) User(ctx context.Context, name string) (User, error) {
+	*u.seen = append(*u.seen, ctx)
+	return u.stubUsers.User(ctx, name)
+}
+
+func TestALogInWhoseClientHungUpRunsToItsEndWithinItsDeadline(t *testing.T) {
+	var seen []context.Context
+	s := newTestService(stubSessions{}, 0)
+	s.Users = ctxUsers{stubUsers: s.Users.(stubUsers), seen: &seen}
+	deadline := time.Now().Add(time.Hour)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	cancel() // the client hung up before the log-in began
+	if _, _, err := s.Login(ctx, "alice", testPassword); err != nil {
+		t.Fatalf("log-in of a client that hung up = %v, want it to run to its session", err)
+	}
+	if d, ok := seen[0].Deadline(); len(seen) != 1 || !ok || !d.Equal(deadline) {
+		t.Fatalf("the store saw deadline %v (%v), want the invocation's %v", d, ok, deadline)
+	}
+}

@@ -134,6 +134,16 @@ func UserKey(name string) string { return strings.ToLower(name) }
 // cause the client is not told, a lockout it caused, or a backend failure.
 // A name that is no user's is recorded only as MaskName.
 func (s *Service) Login(ctx context.Context, login, password string) (Token, Session, error) {
+	// A log-in runs to its end once begun: a client that hangs up mid-way
+	// leaves no write undone (a wrong password it sent is counted all the
+	// same) and is no backend failure. The invocation's deadline, if any,
+	// still bounds it.
+	deadline, bounded := ctx.Deadline()
+	ctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	if bounded {
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+	}
+	defer cancel()
 	tok, sess, err := s.login(ctx, login, password)
 	s.recordFailure(ctx, "login", err)
 	return tok, sess, err
@@ -275,7 +285,7 @@ func (s *Service) refuse(ctx context.Context, login, name string, u User, known 
 		if f.Digest != "" && n == 0 {
 			// Not counted: the window filled, or the same password was
 			// counted, between this log-in's read and its write.
-			cause = CauseLocked
+			cause = CauseNotCounted
 		}
 		if n >= s.Lockout.MaxFailures {
 			lock = s.Lockout.lock(seen, now)
