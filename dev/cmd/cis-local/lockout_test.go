@@ -91,7 +91,7 @@ func (a answer) loggedIn(surface string) bool {
 // and (at LOG_LEVEL=DEBUG) each request's timing line: its DynamoDB
 // requests.
 type auditLog struct {
-	mu      sync.Mutex
+	mu       sync.Mutex
 	lines    []map[string]any
 	timings  []map[string]any
 	failures int // backend failures counted in the metrics
