@@ -432,6 +432,26 @@ func TestMakeRunAClientThatHangsUpBlocksNothing(t *testing.T) {
 	}
 }
 
+func TestMakeRunCountsAStalePasswordOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	audit := new(auditLog)
+	run := localrun.Start(t, audit)
+	stale := from("127.0.0.30") // a client with an old password saved
+	for i := range 10 {
+		if a := logIn(t, run, stale, "api", admin, "Old-Pass-0"); a.status != 401 {
+			t.Fatalf("retry %d of the old password: %+v", i, a)
+		}
+	}
+	if a := logIn(t, run, from("127.0.0.31"), "api", admin, localrun.Password); !a.loggedIn("api") {
+		t.Fatalf("the right password from another source after ten retries of one wrong one: %+v", a)
+	}
+	if causes := audit.causes(t, 10); causes["wrong_password"] != 1 || causes["repeated_password"] != 9 {
+		t.Errorf("audit trail %v, want 1 wrong_password and 9 repeated_password", causes)
+	}
+}
+
 // atOnce sends one log-in per password in passwords, all at the same
 // instant, each from the client its index gives, and returns the answers in
 // the same order.
