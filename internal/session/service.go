@@ -243,7 +243,7 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 	after, ok, err := s.Users.Succeed(ctx, name, class, sources, key, now, s.Lockout)
 	if err == nil && !ok {
 		err = Errorf(ENOTFOUND, "%s sources of %s locked out, or the user removed, during the log-in", class, u.Name)
-		s.Record(ctx, Event{Kind: EventLoginRefused, Cause: CauseLocked, User: u.Name, Class: class.String()})
+		s.Record(ctx, Event{Kind: EventLoginRefused, Cause: CauseLocked, User: name, Class: class.String()})
 	}
 	if err := s.keep(ctx, after, err, u, tok.Hash(), now); err != nil {
 		return "", Session{}, err
@@ -294,7 +294,7 @@ func (s *Service) refuse(ctx context.Context, login, name string, u User, known 
 			}
 		}
 	}
-	user := u.Name
+	user := name
 	if !known {
 		user = MaskName(login)
 	}
