@@ -393,9 +393,9 @@ func classState(p session.Lockout, f session.Failures, now time.Time) string {
 	case p.Locked(f, now) && now.Before(f.Until):
 		return fmt.Sprintf("locked until %s (lock %d in a row)", p.Until(f, now).UTC().Format(time.RFC3339), f.Streak)
 	case p.Locked(f, now):
-		return fmt.Sprintf("locked until %s (window full: %d wrong passwords counted)", p.Until(f, now).UTC().Format(time.RFC3339), n)
+		return fmt.Sprintf("locked until %s (window full: %s counted)", p.Until(f, now).UTC().Format(time.RFC3339), plural(n, "wrong password"))
 	case n > 0:
-		return fmt.Sprintf("%d wrong passwords counted in the window ending %s", n, p.WindowEnd(now).UTC().Format(time.RFC3339))
+		return fmt.Sprintf("%s counted in the window ending %s", plural(n, "wrong password"), p.WindowEnd(now).UTC().Format(time.RFC3339))
 	default:
 		return "no wrong passwords counted"
 	}

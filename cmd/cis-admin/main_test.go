@@ -135,13 +135,13 @@ func TestUnlockEndsALockoutThatListUsersShows(t *testing.T) {
 	}
 	end := p.WindowEnd(now).Format(time.RFC3339)
 	want := "alice@corp.example\tunfamiliar: locked until " + end + " (window full: 3 wrong passwords counted)" +
-		"\tfamiliar: 1 wrong passwords counted in the window ending " + end + "\nbob@corp.example\n"
+		"\tfamiliar: 1 wrong password counted in the window ending " + end + "\nbob@corp.example\n"
 	if err != nil || out != want {
 		t.Fatalf("list-users = %q, %v; want %q", out, err, want)
 	}
 	out, err = admin(t, "", "show-user", "alice@corp.example")
 	want = "alice@corp.example\t0 familiar sources\nunfamiliar\tlocked until " + end + " (window full: 3 wrong passwords counted)\n" +
-		"familiar\t1 wrong passwords counted in the window ending " + end + "\n"
+		"familiar\t1 wrong password counted in the window ending " + end + "\n"
 	if err != nil || out != want {
 		t.Fatalf("show-user = %q, %v; want %q", out, err, want)
 	}
