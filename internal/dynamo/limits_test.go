@@ -46,7 +46,7 @@ func wrong(t *testing.T, u *dynamo.Users, name string, c session.Class, digest s
 		t.Fatalf("read %s: %v", name, err)
 	}
 	n, err := u.Fail(context.Background(), name, c, session.Failure{Digest: digest,
-		Stale: []session.Mark{{Digest: digest, At: at}}, Earlier: got.FailuresOf(c).Window}, at, policy)
+		Stale: []session.Mark{{Digest: digest, At: at}}, Earlier: []int64{got.FailuresOf(c).Window, got.FailuresOf(c).Older}}, at, policy)
 	if err != nil {
 		t.Fatalf("count %s's wrong password %s at %v: %v", name, digest, at, err)
 	}
@@ -90,17 +90,29 @@ func TestFailedLogInCounts(t *testing.T) {
 			if got := failuresOf(t, u, "a@d", session.Unfamiliar); !policy.Locked(got, t0) || got.Count != policy.MaxFailures {
 				t.Fatalf("after the limit: %+v, want the window full", got)
 			}
-			// No clean-up ran: the next window counts from zero, and the
-			// last window's count is gone from the item.
+			// No clean-up ran: the next window counts from zero.
 			next := windowStart(t0).Add(window)
 			if n := wrong(t, u, "a@d", session.Unfamiliar, "d-next", next); n != 1 {
 				t.Fatalf("in the next window: count %d, want 1", n)
 			}
+			// A log-in that began in the last window and writes late still
+			// meets that window's full count: its wrong password is not
+			// counted, and its right one is refused.
+			late := windowStart(t0).Add(window - time.Millisecond)
+			if n, err := u.Fail(ctx, "a@d", session.Unfamiliar, session.Failure{Digest: "d-late"}, late, policy); n != 0 || err != nil {
+				t.Fatalf("a late wrong password of the full window: %d, %v; want not counted", n, err)
+			}
+			if _, ok := succeed(t, "a@d", session.Unfamiliar, late); ok {
+				t.Fatal("a late right password of the full window got in")
+			}
+			// Counts of windows before the last go with the next count.
+			later := next.Add(2 * window)
+			wrong(t, u, "a@d", session.Unfamiliar, "d-later", later)
 			item, _ := f.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(f.Tables.Users),
 				Key: map[string]types.AttributeValue{"user_key": &types.AttributeValueMemberS{Value: "a@d"}}})
 			for k := range item.Item {
-				if strings.HasPrefix(k, "failures_") && k != fmt.Sprint("failures_", policy.WindowOf(next)) {
-					t.Errorf("the last window's count %s stays on the item", k)
+				if strings.HasPrefix(k, "failures_") && k != fmt.Sprint("failures_", policy.WindowOf(later)) {
+					t.Errorf("the count %s of an earlier window stays on the item", k)
 				}
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,8 +33,8 @@ const (
 	// The lockout, per class of source (classAttrs): a count per window,
 	// under a name that holds the window (failures_<window>), so that one
 	// ADD counts in the right window with no write that starts one; the
-	// count of an earlier window is simply ignored, and removed by the
-	// next count.
+	// count of an earlier window is simply ignored, and removed by a later
+	// count.
 	// What the log-in defence remembers, bounded (session.MaxSources,
 	// session.MaxStale): digests, never an address or a password.
 	attrSources   = "sources"         // M, source digest -> N Unix ms of its last log-in
@@ -112,11 +113,13 @@ func (u *Users) Fail(ctx context.Context, name string, c session.Class, f sessio
 		in.ConditionExpression = aws.String(exists + " AND attribute_not_exists(" + attrUserKeyPK + ")")
 	} else {
 		w := p.WindowOf(now)
-		// The counts of earlier windows go: the one the log-in read, and
-		// the last window's, which a log-in that began in it may write late.
-		remove := append([]string{a.count(w - 1)}, a.legacy...)
-		if f.Earlier < w-1 {
-			remove = append(remove, a.count(f.Earlier))
+		// The counts of windows before the last go (the last window's
+		// stays: a log-in that began in it may still write against it).
+		remove := a.legacy
+		for i, e := range f.Earlier {
+			if e > 0 && e < w-1 && !slices.Contains(f.Earlier[:i], e) {
+				remove = append(remove, a.count(e))
+			}
 		}
 		in.UpdateExpression = aws.String("SET " + attrStale + " = :stale ADD #cur :one REMOVE " + strings.Join(remove, ", "))
 		in.ConditionExpression = aws.String(exists + " AND " + a.open() +
@@ -447,13 +450,18 @@ func windowOf(attr string, a classAttrs) (int64, bool) {
 // none, and so are the attributes of earlier versions' reservations.
 func decodeFailures(item map[string]types.AttributeValue, a classAttrs) (session.Failures, bool) {
 	var f session.Failures
-	found := false
+	oldest := int64(0)
 	for k, v := range item {
 		w, ok := windowOf(k, a)
-		if !ok || (found && w < f.Window) {
+		if !ok {
 			continue
 		}
-		found = true
+		if oldest == 0 || w < oldest {
+			oldest = w
+		}
+		if f.Window != 0 && w < f.Window {
+			continue
+		}
 		n, ok := v.(*types.AttributeValueMemberN)
 		if !ok {
 			return session.Failures{}, false
@@ -463,6 +471,9 @@ func decodeFailures(item map[string]types.AttributeValue, a classAttrs) (session
 			return session.Failures{}, false
 		}
 		f.Window, f.Count = w, count
+	}
+	if oldest < f.Window {
+		f.Older = oldest
 	}
 	if _, ok := item[a.until]; ok {
 		until, ok1 := millisAttr(item, a.until)

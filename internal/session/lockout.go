@@ -75,6 +75,9 @@ type Failures struct {
 	Window int64
 	// Count is how many wrong passwords were counted in Window.
 	Count int
+	// Older is the oldest window of a count still stored before Window's
+	// (0: none): what the next count removes, with Window if that is old.
+	Older int64
 	// Until is when the class's last lock ends (or ended); zero if none.
 	Until time.Time
 	// Streak is how many locks in a row Until ends: each lasts longer.
@@ -195,9 +198,11 @@ type Failure struct {
 	Digest string
 	// Stale replaces the recent wrong passwords: Digest among them.
 	Stale []Mark
-	// Earlier is the window of the class's count as the log-in read it
-	// (Failures.Window): its attribute goes when it is not the current one.
-	Earlier int64
+	// Earlier are the windows of the class's counts as the log-in read
+	// them (Failures.Window and Older): those before the last window go.
+	// The last window's stays, so that a log-in that began in it and
+	// writes late still meets its count.
+	Earlier []int64
 }
 
 // SourcePrefix is the part of an address that names a source: an IPv4

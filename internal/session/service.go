@@ -273,7 +273,7 @@ func (s *Service) refuse(ctx context.Context, login, name string, u User, known 
 			// saved): it was counted once already.
 			cause = CauseRepeatedPassword
 		} else {
-			f = Failure{Digest: digest, Stale: remember(u.Stale, digest, now, s.Lockout.Window, MaxStale), Earlier: seen.Window}
+			f = Failure{Digest: digest, Stale: remember(u.Stale, digest, now, s.Lockout.Window, MaxStale), Earlier: []int64{seen.Window, seen.Older}}
 		}
 	}
 	var lock Failures
