@@ -76,6 +76,10 @@ node_modules/.package-lock.json: package-lock.json
 .PHONY: deps
 deps: node_modules/.package-lock.json ## Install what the tests and `make run` need (dynalite from package-lock.json, Go modules, PyJWT for the upstream's verification test)
 	$(GO) mod download
+	@# Where CI is set every engine is required (dev/dynamotest): say so now.
+	@if [ -n "$$CI" ] && ! command -v moto_server >/dev/null; then \
+	  echo "deps: moto_server is not on PATH, and where CI is set the tests require it (pip install 'moto[server]')" >&2; exit 1; \
+	fi
 	@# The assertion's Python verification test runs Debian's PyJWT.
 	@if ! /usr/bin/python3 -c 'import jwt' 2>/dev/null; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get install -y python3-jwt || { apt-get update && apt-get install -y python3-jwt; }; \
