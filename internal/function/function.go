@@ -15,7 +15,6 @@ import (
 	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
-	"github.com/cis-session/cis-session/internal/secrets"
 )
 
 // Parts are a function's shared parts.
@@ -53,35 +52,6 @@ func (p Parts) Sessions() *dynamo.Sessions {
 // Users is the users table.
 func (p Parts) Users() *dynamo.Users {
 	return &dynamo.Users{DB: p.DB, Table: p.Config.UsersTable, ReadOnFailedCondition: p.Config.ReadOnFailedCondition}
-}
-
-// Keys is the key set of the front door's assertions and of the sessions'
-// seal, its seeds read once, now (at init), from the secret
-// ASSERTION_KEY_SECRET names (or make run's ASSERTION_KEY_FILE); nil when
-// neither is set. A secret that cannot be read fails the init: a front
-// door that cannot sign must not let calls through unsigned, and a log-in
-// that cannot seal makes sessions the front door refuses.
-func (p Parts) Keys() *assertion.KeySet {
-	var seeds assertion.Seeds
-	var err error
-	switch {
-	case p.Config.AssertionKeySecret != "":
-		seeds, err = secrets.LoadSeeds(context.Background(), p.Config.AssertionKeySecret)
-	case p.Config.AssertionKeyFile != "":
-		seeds, err = assertion.LoadOrCreateFile(p.Config.AssertionKeyFile)
-	default:
-		return nil
-	}
-	if err != nil {
-		lambda.Fatal("cannot read the assertion key seeds", err)
-	}
-	ks, err := assertion.NewKeySet(seeds)
-	if err != nil {
-		lambda.Fatal("cannot make the assertion key set", err)
-	}
-	// The kid is public (it is in the JWKS); the seeds never leave memory.
-	p.Log.Info("assertion keys read", "signing_kid", ks.CurrentID(), "epoch", p.Config.AssertionKeyEpoch)
-	return ks
 }
 
 // SealedSessions is the sessions table, each session Create stores sealed

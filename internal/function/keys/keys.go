@@ -1,0 +1,44 @@
+// Package keys reads the key set of the functions that hold a key (the
+// front door, and the log-in functions for the seal) at init. It is apart
+// from package function so that the functions that hold none (get, delete)
+// do not link the Secrets Manager client: its package initialisers would
+// run at every one of their cold starts for nothing.
+package keys
+
+import (
+	"context"
+
+	"github.com/cis-session/cis-session/internal/assertion"
+	"github.com/cis-session/cis-session/internal/function"
+	"github.com/cis-session/cis-session/internal/lambda"
+	"github.com/cis-session/cis-session/internal/secrets"
+)
+
+// Load is the key set of the front door's assertions and of the sessions'
+// seal, its seeds read once, now (at init), from the secret
+// ASSERTION_KEY_SECRET names (or make run's ASSERTION_KEY_FILE); nil when
+// neither is set. A secret that cannot be read fails the init: a front
+// door that cannot sign must not let calls through unsigned, and a log-in
+// that cannot seal makes sessions the front door refuses.
+func Load(p function.Parts) *assertion.KeySet {
+	var seeds assertion.Seeds
+	var err error
+	switch {
+	case p.Config.AssertionKeySecret != "":
+		seeds, err = secrets.LoadSeeds(context.Background(), p.Config.AssertionKeySecret)
+	case p.Config.AssertionKeyFile != "":
+		seeds, err = assertion.LoadOrCreateFile(p.Config.AssertionKeyFile)
+	default:
+		return nil
+	}
+	if err != nil {
+		lambda.Fatal("cannot read the assertion key seeds", err)
+	}
+	ks, err := assertion.NewKeySet(seeds)
+	if err != nil {
+		lambda.Fatal("cannot make the assertion key set", err)
+	}
+	// The kid is public (it is in the JWKS); the seeds never leave memory.
+	p.Log.Info("assertion keys read", "signing_kid", ks.CurrentID(), "epoch", p.Config.AssertionKeyEpoch)
+	return ks
+}
