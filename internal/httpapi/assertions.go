@@ -28,12 +28,15 @@ type Assertions struct {
 	Now      func() time.Time // time.Now when nil
 }
 
-func (a *Assertions) sign(r *http.Request, v Verdict) (string, error) {
-	now := time.Now
+func (a *Assertions) now() time.Time {
 	if a.Now != nil {
-		now = a.Now
+		return a.Now()
 	}
-	return a.Signer.Sign(BaseURL(r), v.Session.User, v.hash[:], now(), v.Session.Created.Add(a.Absolute))
+	return time.Now()
+}
+
+func (a *Assertions) sign(r *http.Request, v Verdict) (string, error) {
+	return a.Signer.Sign(BaseURL(r), v.Session.User, v.hash[:], a.now(), v.Session.Created.Add(a.Absolute))
 }
 
 type baseURLKey struct{}
@@ -88,16 +91,16 @@ func (d *FrontDoor) withAssertion(r *http.Request, path, rawID string, v Verdict
 // It returns h.
 func (h *Handler) WithAssertions(a *Assertions) *Handler {
 	h.door.WithAssertions(a)
-	h.jwks = a.Signer.Keys().JWKS()
+	h.jwks = a
 	return h
 }
 
 // serveJWKS answers the published keys: public, cacheable for as long as
 // a key is published before it signs (docs/UPSTREAM.md, Rotation).
 func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request, s surface) {
-	jwks := h.jwks
-	if jwks == nil {
-		jwks = []byte(`{"keys":[]}`) // no assertion signed: no key to trust
+	jwks := []byte(`{"keys":[]}`) // no assertion signed: no key to trust
+	if h.jwks != nil {
+		jwks = h.jwks.Signer.JWKS(h.jwks.now())
 	}
 	w.Header().Set("Cache-Control", JWKSCacheControl)
 	w.Header().Set("Content-Type", "application/json")

@@ -292,7 +292,9 @@ func TestEveryVariableTheCodeReadsIsSet(t *testing.T) {
 		// that log in (which seal sessions) get the key secret.
 		signs := f.IsAuthorizer() || f.ForwardsUpstream()
 		for _, v := range config.AssertionVars {
-			want := signs || v == config.EnvAssertionKeySecret && f.ReadsKeySecret()
+			// The epoch too: an emergency rotation replaces the seal's key,
+			// and every instance that seals must read it anew.
+			want := signs || (v == config.EnvAssertionKeySecret || v == config.EnvAssertionKeyEpoch) && f.ReadsKeySecret()
 			if _, ok := vars[v]; ok != want {
 				t.Errorf("%s: %s set = %v, want %v (only the functions signing assertions, and for the key secret those sealing sessions)", id, v, ok, want)
 			}

@@ -25,7 +25,7 @@ func Load(p function.Parts) *assertion.KeySet {
 	var err error
 	switch {
 	case p.Config.AssertionKeySecret != "":
-		seeds, err = secrets.LoadSeeds(context.Background(), p.Config.AssertionKeySecret)
+		seeds, err = secrets.LoadSeeds(context.Background(), p.Config.AssertionKeySecret, p.Config.AssertionKeyEpoch)
 	case p.Config.AssertionKeyFile != "":
 		seeds, err = assertion.LoadOrCreateFile(p.Config.AssertionKeyFile)
 	default:
