@@ -316,3 +316,67 @@ func TestAnUnknownKidIsUnavailableWhileTheIssuerCannotBeReached(t *testing.T) {
 		t.Errorf("an expired token under the rotated key once the issuer is back: %v; want refused as %s", err, session.CauseExpired)
 	}
 }
+
+// hangingIssuer is a loopback provider that accepts every request and
+// never answers it (until the test ends); with discovery, only its key set
+// hangs.
+func hangingIssuer(t *testing.T, discovery bool) string {
+	t.Helper()
+	stop := make(chan struct{})
+	var url string
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if discovery && r.URL.Path == "/.well-known/openid-configuration" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"issuer":"` + url + `","jwks_uri":"` + url + `/jwks","authorization_endpoint":"` + url + `/auth"}`))
+			return
+		}
+		select {
+		case <-stop:
+		case <-r.Context().Done():
+		}
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url = "http://" + ln.Addr().String()
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { close(stop); _ = srv.Close() })
+	return url
+}
+
+// TestAHangingProviderIsUnavailableWithinTheLogInsBudget: a provider that
+// never answers (its discovery, or its keys) makes a log-in unavailable
+// (the 503) once the verifier's budget is spent, or the caller's deadline
+// less the time to answer, whichever is sooner — before the caller's own
+// deadline, never by it.
+func TestAHangingProviderIsUnavailableWithinTheLogInsBudget(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		discovery bool
+		budget    time.Duration // of the verifier
+		deadline  time.Duration // of the caller (a Lambda invocation's)
+	}{
+		// Deadlines shorter than one request's DefaultTimeout: a verifier
+		// without the budget runs past them.
+		{"discovery hangs, the budget ends it", false, 200 * time.Millisecond, 3 * time.Second},
+		{"keys hang, the budget ends it", true, 200 * time.Millisecond, 3 * time.Second},
+		{"keys hang, the default budget ends it inside create's timeout", true, 0, 5 * time.Second},
+		{"discovery hangs, the invocation's deadline ends it", false, time.Minute, oidc.AnswerReserve + 300*time.Millisecond},
+		{"keys hang, the invocation's deadline ends it", true, time.Minute, oidc.AnswerReserve + 300*time.Millisecond},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			url := hangingIssuer(t, c.discovery)
+			v := oidc.New(oidc.Config{Issuer: url, Audience: oidcissuer.Audience, UserClaim: "preferred_username", Budget: c.budget})
+			ctx, cancel := context.WithTimeout(context.Background(), c.deadline)
+			defer cancel()
+			_, err := v.Verify(ctx, "eyJhbGciOiJSUzI1NiJ9.e30.c2ln")
+			if session.ErrorCode(err) != session.EUNAVAILABLE {
+				t.Fatalf("Verify = %v; want unavailable", err)
+			}
+			if ctx.Err() != nil {
+				t.Errorf("the caller's deadline passed first (%v): no time was left to answer", ctx.Err())
+			}
+		})
+	}
+}
