@@ -38,7 +38,8 @@ func Load(p function.Parts) *assertion.KeySet {
 	if err != nil {
 		lambda.Fatal("cannot make the assertion key set", err)
 	}
-	// The kid is public (it is in the JWKS); the seeds never leave memory.
-	p.Log.Info("assertion keys read", "signing_kid", ks.CurrentID(), "epoch", p.Config.AssertionKeyEpoch)
+	// No log line: naming the signing kid would derive the P-256 key at
+	// every init (KeySet derives it at its first use), and the JWKS names
+	// it anyway. The seeds never leave memory.
 	return ks
 }
