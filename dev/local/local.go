@@ -81,7 +81,7 @@ func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger) (http.Handler, 
 		door.WithAssertions(a)
 		// One process logs in and is the front door: it seals every
 		// session, and refuses an item it did not seal.
-		svc.Sessions.(*dynamo.Sessions).Seals = a.Signer.Keys()
+		svc.Sessions.(*dynamo.Sessions).Seals = a.Signer.(*assertion.Signer).Keys()
 	}
 	return withRequestID(gateway.New(sessions, door, up, log)), nil
 }

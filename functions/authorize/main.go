@@ -17,10 +17,10 @@ func main() {
 	ks := keys.Load(p)
 	// Only the sessions table, and only get's touch of it; a session
 	// log-in did not seal is no session.
-	svc := &session.Service{Sessions: p.SealedSessions(ks), Policy: p.Config.Policy, Recorder: p.Recorder}
+	svc := &session.Service{Sessions: keys.SealedSessions(p, ks), Policy: p.Config.Policy, Recorder: p.Recorder}
 	// The upstream's assertion, signed in memory: no request per call.
 	door := httpapi.NewFrontDoor(svc, p.Log)
-	if a := p.Assertions(ks); a != nil {
+	if a := keys.Assertions(p, ks); a != nil {
 		door.WithAssertions(a)
 	}
 	lambda.StartAuthorizer(door, p.Log)

@@ -20,7 +20,7 @@ func main() {
 	svc := &session.Service{
 		// Each session it makes is sealed (docs/UPSTREAM.md): the front
 		// door refuses one log-in did not seal.
-		Sessions:  p.SealedSessions(keys.Load(p)),
+		Sessions:  keys.SealedSessions(p, keys.Load(p)),
 		Users:     p.Users(),
 		Passwords: argon2id.Hasher{Params: argon2id.DefaultParams},
 		Policy:    p.Config.Policy,

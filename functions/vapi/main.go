@@ -23,7 +23,7 @@ func main() {
 	// gets, log-outs and forwarded calls refuse an item log-in did not seal.
 	ks := keys.Load(p)
 	svc := &session.Service{
-		Sessions:  p.SealedSessions(ks),
+		Sessions:  keys.SealedSessions(p, ks),
 		Users:     p.Users(),
 		Passwords: argon2id.Hasher{Params: argon2id.DefaultParams},
 		Policy:    p.Config.Policy,
@@ -40,7 +40,7 @@ func main() {
 	}
 	// Forwarded calls carry the upstream's assertion; GET
 	// /.well-known/jwks.json publishes its keys.
-	if a := p.Assertions(ks); a != nil {
+	if a := keys.Assertions(p, ks); a != nil {
 		h.WithAssertions(a)
 	}
 	lambda.Start(h, p.Log)

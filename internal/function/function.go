@@ -9,7 +9,6 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/cis-session/cis-session/internal/assertion"
 	"github.com/cis-session/cis-session/internal/cloudwatch"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
@@ -52,28 +51,4 @@ func (p Parts) Sessions() *dynamo.Sessions {
 // Users is the users table.
 func (p Parts) Users() *dynamo.Users {
 	return &dynamo.Users{DB: p.DB, Table: p.Config.UsersTable, ReadOnFailedCondition: p.Config.ReadOnFailedCondition}
-}
-
-// SealedSessions is the sessions table, each session Create stores sealed
-// with ks and each one a touch or a delete finds refused unless sealed
-// (dynamo.Sessions.Seals); without ks (nil), Sessions.
-func (p Parts) SealedSessions(ks *assertion.KeySet) *dynamo.Sessions {
-	s := p.Sessions()
-	if ks != nil {
-		s.Seals = ks
-	}
-	return s
-}
-
-// Assertions is the signer of the front door's assertions with ks; nil
-// when ks is nil.
-func (p Parts) Assertions(ks *assertion.KeySet) *httpapi.Assertions {
-	if ks == nil {
-		return nil
-	}
-	s, err := assertion.NewSigner(ks, p.Config.Audience, p.Config.AssertionLifetime)
-	if err != nil {
-		lambda.Fatal("cannot make the assertion signer", err)
-	}
-	return &httpapi.Assertions{Signer: s, Absolute: p.Config.Lifetime.Absolute}
 }

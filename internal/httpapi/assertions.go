@@ -5,13 +5,12 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/cis-session/cis-session/internal/assertion"
 	"github.com/cis-session/cis-session/internal/session"
 )
 
 // HeaderAssertion carries the front door's signed statement of who is
-// calling to the upstream (package assertion; docs/UPSTREAM.md).
-const HeaderAssertion = assertion.Header
+// calling to the upstream (package assertion's Header; docs/UPSTREAM.md).
+const HeaderAssertion = "vmware-cis-assertion"
 
 // JWKSPath is where the public keys of the assertions are published.
 const JWKSPath = "/.well-known/jwks.json"
@@ -19,9 +18,20 @@ const JWKSPath = "/.well-known/jwks.json"
 // OpJWKS is GET JWKSPath: the assertions' public keys, no session needed.
 const OpJWKS Operation = "jwks"
 
+// Signer signs assertions and publishes their keys (an *assertion.Signer).
+// An interface, so that the functions that sign none (get, delete) do not
+// link the signing code and go-jose.
+type Signer interface {
+	// Sign is the assertion, issued by issuer at now, that user holds the
+	// session of tokenHash, which ends at the latest at notAfter.
+	Sign(issuer, user string, tokenHash []byte, now, notAfter time.Time) (string, error)
+	// JWKS is the JWK Set published at now.
+	JWKS(now time.Time) []byte
+}
+
 // Assertions signs the assertion of each call the front door lets through.
 type Assertions struct {
-	Signer *assertion.Signer
+	Signer Signer
 	// Absolute is the sessions' absolute lifetime: no assertion outlives
 	// its session's end.
 	Absolute time.Duration

@@ -55,3 +55,13 @@ func TestTheJWKSIsServedWithoutASession(t *testing.T) {
 		})
 	}
 }
+
+// TestTheAssertionHeaderIsPackageAssertions: httpapi names the header
+// itself (so that get and delete link no signing code); it must be the one
+// package assertion documents.
+func TestTheAssertionHeaderIsPackageAssertions(t *testing.T) {
+	if httpapi.HeaderAssertion != assertion.Header {
+		t.Errorf("httpapi.HeaderAssertion = %q, assertion.Header = %q", httpapi.HeaderAssertion, assertion.Header)
+	}
+	var _ httpapi.Signer = (*assertion.Signer)(nil)
+}

@@ -9,7 +9,9 @@ import (
 	"context"
 
 	"github.com/cis-session/cis-session/internal/assertion"
+	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/function"
+	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
 	"github.com/cis-session/cis-session/internal/secrets"
 )
@@ -42,4 +44,28 @@ func Load(p function.Parts) *assertion.KeySet {
 	// every init (KeySet derives it at its first use), and the JWKS names
 	// it anyway. The seeds never leave memory.
 	return ks
+}
+
+// SealedSessions is the sessions table, each session Create stores sealed
+// with ks and each one a touch or a delete finds refused unless sealed
+// (dynamo.Sessions.Seals); without ks (nil), Sessions.
+func SealedSessions(p function.Parts, ks *assertion.KeySet) *dynamo.Sessions {
+	s := p.Sessions()
+	if ks != nil {
+		s.Seals = ks
+	}
+	return s
+}
+
+// Assertions is the signer of the front door's assertions with ks; nil
+// when ks is nil.
+func Assertions(p function.Parts, ks *assertion.KeySet) *httpapi.Assertions {
+	if ks == nil {
+		return nil
+	}
+	s, err := assertion.NewSigner(ks, p.Config.Audience, p.Config.AssertionLifetime)
+	if err != nil {
+		lambda.Fatal("cannot make the assertion signer", err)
+	}
+	return &httpapi.Assertions{Signer: s, Absolute: p.Config.Lifetime.Absolute}
 }
