@@ -93,7 +93,7 @@ func measureColdStarts(ctx context.Context, o options) ([]coldStart, error) {
 	if _, err := os.Stat(rie); err != nil {
 		return nil, fmt.Errorf("no emulator at %s (make bench installs it): %w", o.rie, err)
 	}
-	keyEnv, stop, err := keyEnvironments(ctx, o)
+	keyEnv, stop, err := keyEnvironments(ctx, o, true)
 	if err != nil {
 		return nil, err
 	}
@@ -380,6 +380,19 @@ func compareBootstraps(ctx context.Context, o options, spec string) (string, err
 			return "", err
 		}
 		targets = append(targets, target{name: name, bootstrap: path, event: malformedGet, memoryMB: stack.Get.MemoryMB})
+	}
+	if o.authorizers {
+		if err := os.MkdirAll(o.out, 0o755); err != nil {
+			return "", err
+		}
+		envs, stop, err := keyEnvironments(ctx, o, false)
+		if err != nil {
+			return "", err
+		}
+		defer stop()
+		for i := range targets {
+			targets[i].event, targets[i].memoryMB, targets[i].env = malformedAuthorize, stack.Authorize.MemoryMB, envs[keyFile]
+		}
 	}
 	inits, cpus, ratios, err := coldStartRounds(ctx, rie, targets, o.coldStarts)
 	if err != nil {

@@ -18,9 +18,9 @@ import (
 
 // keyEnvironments returns the environment each way of holding keys adds
 // to a function's, and a func that stops what it started: a key file in
-// o.out, and a secret in moto's Secrets Manager (left out, with no entry,
-// where moto_server is not installed).
-func keyEnvironments(ctx context.Context, o options) (map[keys][]string, func(), error) {
+// o.out, and, withSecret, a secret in moto's Secrets Manager (left out,
+// with no entry, where moto_server is not installed).
+func keyEnvironments(ctx context.Context, o options, withSecret bool) (map[keys][]string, func(), error) {
 	envs := map[keys][]string{noKeys: nil}
 	value, err := assertion.NewSecretValue("")
 	if err != nil {
@@ -34,7 +34,7 @@ func keyEnvironments(ctx context.Context, o options) (map[keys][]string, func(),
 		return nil, nil, err
 	}
 	envs[keyFile] = []string{config.EnvAssertionKeyFile + "=" + file, config.EnvAssertionKeyEpoch + "=1"}
-	if ok, _ := localdynamo.Available(localdynamo.Moto); !ok {
+	if ok, _ := localdynamo.Available(localdynamo.Moto); !ok || !withSecret {
 		return envs, func() {}, nil
 	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
