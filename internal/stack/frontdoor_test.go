@@ -131,6 +131,12 @@ func TestGatewayResponsesAreVAPIErrors(t *testing.T) {
 		// A dead upstream, or a session function that failed or timed out.
 		"INTEGRATION_FAILURE": {"503", httpapi.GatewayBody("unavailable"), false},
 		"INTEGRATION_TIMEOUT": {"503", httpapi.GatewayBody("unavailable"), false},
+		// The stage's method limits: the WAF rule's 429 and body.
+		"THROTTLED": {"429", httpapi.GatewayBody("unavailable"), false},
+		// Any other refusal keeps its own 4xx status; any other failure
+		// is a 503, never a 500.
+		"DEFAULT_4XX": {"", httpapi.GatewayBody("invalid_request"), false},
+		"DEFAULT_5XX": {"503", httpapi.GatewayBody("unavailable"), false},
 	}
 	for typ, w := range want {
 		r := responses[typ]
@@ -138,7 +144,7 @@ func TestGatewayResponsesAreVAPIErrors(t *testing.T) {
 			t.Errorf("no gateway response %s", typ)
 			continue
 		}
-		if get(r, "StatusCode") != w.status {
+		if status, _ := get(r, "StatusCode").(string); status != w.status {
 			t.Errorf("%s: StatusCode %v, want %s", typ, get(r, "StatusCode"), w.status)
 		}
 		if b := get(r, "ResponseTemplates", "application/json"); b != w.body {
