@@ -102,7 +102,7 @@ func run(ctx context.Context, base string, getenv func(string) string, out io.Wr
 		return fmt.Errorf("log out: %d %s, want 204", status, short(body))
 	}
 
-	status, body, _, err = w.do("get after log-out", http.MethodGet, withID)
+	status, body, header, err := w.do("get after log-out", http.MethodGet, withID)
 	if err != nil {
 		return err
 	}
@@ -113,8 +113,18 @@ func run(ctx context.Context, base string, getenv func(string) string, out io.Wr
 	if status != http.StatusUnauthorized || json.Unmarshal(body, &refused) != nil || refused.ErrorType != "UNAUTHENTICATED" {
 		return fmt.Errorf("get after log-out: %d %s, want 401 UNAUTHENTICATED", status, short(body))
 	}
+	// A function's own 401 (Lambda proxy): API Gateway may rename its
+	// WWW-Authenticate; say which, and that the challenge came in one.
+	switch {
+	case refused.Challenge != "" && header.Get("WWW-Authenticate") == refused.Challenge:
+		fmt.Fprintf(out, "session refusal: WWW-Authenticate: %s\n", refused.Challenge)
+	case refused.Challenge != "" && header.Get(RemappedChallenge) == refused.Challenge:
+		fmt.Fprintf(out, "session refusal: WWW-Authenticate remapped by the gateway to %s: %s (the body's challenge is whole)\n", RemappedChallenge, refused.Challenge)
+	default:
+		return fmt.Errorf("get after log-out: WWW-Authenticate %q, body's challenge %q: want the challenge in both", header.Get("WWW-Authenticate"), refused.Challenge)
+	}
 
-	status, body, header, err := protected.do("protected after", http.MethodGet, withID)
+	status, body, header, err = protected.do("protected after", http.MethodGet, withID)
 	if err != nil {
 		return err
 	}
@@ -134,6 +144,10 @@ func run(ctx context.Context, base string, getenv func(string) string, out io.Wr
 // ProtectedPath is the protected call's path: one no service serves, so
 // that it changes nothing on an upstream; the front door guards it.
 const ProtectedPath = "/api/cis-smoke/protected"
+
+// RemappedChallenge is where API Gateway puts a Lambda proxy's
+// WWW-Authenticate when it remaps it.
+const RemappedChallenge = "x-amzn-Remapped-WWW-Authenticate"
 
 // TimeFormat is the contract's time: RFC 3339, UTC, milliseconds.
 const TimeFormat = "2006-01-02T15:04:05.000Z"

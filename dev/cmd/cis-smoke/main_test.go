@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -67,7 +66,8 @@ func TestSmokePassesAgainstMakeRunWhichLogsTheRefusalButNoSecret(t *testing.T) {
 	}
 	// It reports the two things only a deployed stack can tell: the get's
 	// body whole, and the protected refusal's challenge header.
-	for _, want := range []string{"get body whole: user, created_time, last_accessed_time", `challenge: WWW-Authenticate: Basic realm="VAPI endpoint"`, "protected call     GET " + l.URL + ProtectedPath} {
+	for _, want := range []string{"get body whole: user, created_time, last_accessed_time", `challenge: WWW-Authenticate: Basic realm="VAPI endpoint"`,
+		`session refusal: WWW-Authenticate: Basic realm="VAPI endpoint"`, "protected call     GET " + l.URL + ProtectedPath} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("cis-smoke's report has no %q:\n%s", want, out)
 		}
@@ -157,10 +157,11 @@ func TestMakeRunStopsWithAnErrorWhenItsEngineDies(t *testing.T) {
 
 // TestSmokeFailsWithoutTheChallengeHeaderOrAWholeGet: against a service
 // that answers the walk as the contract says but for one thing, the smoke
-// fails, naming it: a protected refusal without WWW-Authenticate (what an
-// API Gateway remapping the header would give), a get body without a field
-// (what a touch returning less than the whole item would give), a front
-// door that refuses a live session.
+// fails, naming it: a protected refusal without WWW-Authenticate, a session
+// refusal with the challenge in no header, a get body without a field (what
+// a touch returning less than the whole item would give), a front door that
+// refuses a live session. A session refusal whose header API Gateway
+// remapped passes, and is reported.
 func TestSmokeFailsWithoutTheChallengeHeaderOrAWholeGet(t *testing.T) {
 	const id = "0123456789abcdef0123456789abcdef"
 	const challenge = `Basic realm="VAPI endpoint"`
@@ -170,7 +171,12 @@ func TestSmokeFailsWithoutTheChallengeHeaderOrAWholeGet(t *testing.T) {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			live := r.Header.Get("vmware-api-session-id") == id && !loggedOut
 			refuse := func() {
-				if breaks != "header" {
+				switch {
+				case r.URL.Path == "/api/session" && breaks == "remapped":
+					w.Header().Set(RemappedChallenge, challenge)
+				case r.URL.Path == "/api/session" && breaks == "sessionheader":
+				case r.URL.Path == ProtectedPath && breaks == "header":
+				default:
 					w.Header().Set("WWW-Authenticate", challenge)
 				}
 				w.WriteHeader(http.StatusUnauthorized)
@@ -198,14 +204,19 @@ func TestSmokeFailsWithoutTheChallengeHeaderOrAWholeGet(t *testing.T) {
 			}
 		})
 	}
-	for breaks, want := range map[string]string{"": "", "header": "WWW-Authenticate", "get": "last_accessed_time", "door": "protected call"} {
+	for breaks, want := range map[string]string{"": "", "remapped": "", "header": "protected call after log-out: WWW-Authenticate",
+		"sessionheader": "get after log-out: WWW-Authenticate", "get": "last_accessed_time", "door": "protected call"} {
 		t.Run("breaks="+breaks, func(t *testing.T) {
 			srv := httptest.NewServer(service(breaks))
 			defer srv.Close()
 			env := func(k string) string { return map[string]string{"CIS_SMOKE_PASSWORD": "p"}[k] }
-			err := run(t.Context(), srv.URL, env, io.Discard)
+			var out strings.Builder
+			err := run(t.Context(), srv.URL, env, &out)
 			if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
 				t.Errorf("smoke: %v, want an error naming %q", err, want)
+			}
+			if breaks == "remapped" && !strings.Contains(out.String(), "remapped by the gateway to "+RemappedChallenge) {
+				t.Errorf("a remapped challenge is not reported:\n%s", out.String())
 			}
 		})
 	}
