@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -88,4 +89,25 @@ func equalMaps(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestADeployWithoutADigestIsRefused: each version is named after the
+// digest alone, so a deploy that leaves DeployDigest at its default would
+// never publish a version again, not even of new code: a rule of the
+// template refuses it, naming what to do.
+func TestADeployWithoutADigestIsRefused(t *testing.T) {
+	s := loadStack(t)
+	if d := get(s.tpl, "Parameters", deploydigest.Parameter, "Default"); d != "none" {
+		t.Fatalf("DeployDigest defaults to %v, want none", d)
+	}
+	for _, f := range s.resources("AWS::Serverless::Function") {
+		if r, _ := ref(s.functionProps(f)["AutoPublishCodeSha256"]); r != deploydigest.Parameter {
+			t.Errorf("%s: AutoPublishCodeSha256 %v, want !Ref DeployDigest", f, s.functionProps(f)["AutoPublishCodeSha256"])
+		}
+	}
+	assertions, _ := get(s.tpl, "Rules", "DeployDigestIsSet", "Assertions").([]any)
+	if len(assertions) != 1 || fmt.Sprint(get(assertions[0], "Assert")) != "map[Fn::Not:[map[Fn::Equals:[map[Ref:DeployDigest] none]]]]" ||
+		!strings.Contains(fmt.Sprint(get(assertions[0], "AssertDescription")), "make deploy") {
+		t.Errorf("rule DeployDigestIsSet: %v, want one assertion that DeployDigest is not none, saying to use make deploy", assertions)
+	}
 }
