@@ -101,8 +101,13 @@ func TestADeployWithoutADigestIsRefused(t *testing.T) {
 		t.Fatalf("DeployDigest defaults to %v, want none", d)
 	}
 	for _, f := range s.resources("AWS::Serverless::Function") {
-		if r, _ := ref(s.functionProps(f)["AutoPublishCodeSha256"]); r != deploydigest.Parameter {
-			t.Errorf("%s: AutoPublishCodeSha256 %v, want !Ref DeployDigest", f, s.functionProps(f)["AutoPublishCodeSha256"])
+		p := s.functionProps(f)
+		if r, _ := ref(p["AutoPublishCodeSha256"]); r != deploydigest.Parameter {
+			t.Errorf("%s: AutoPublishCodeSha256 %v, want !Ref DeployDigest", f, p["AutoPublishCodeSha256"])
+		}
+		// SAM appends " <digest>" to the description; Lambda takes 256.
+		if d, _ := p["Description"].(string); len(d)+1+64 > 256 {
+			t.Errorf("%s: a description of %d bytes has no room for the digest", f, len(d))
 		}
 	}
 	assertions, _ := get(s.tpl, "Rules", "DeployDigestIsSet", "Assertions").([]any)

@@ -2,6 +2,7 @@ package stack_test
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -205,4 +206,19 @@ func separatorSpellings(name string) []string {
 		out = next
 	}
 	return out
+}
+
+// TestTheUpstreamIsReachedOverTLSOnly: the forwarded calls carry the user's
+// requests and the signed assertion, so UpstreamUrl takes https:// only
+// (make run's UPSTREAM_URL, which the tests point at loopback, is not the
+// template's).
+func TestTheUpstreamIsReachedOverTLSOnly(t *testing.T) {
+	s := loadStack(t)
+	pattern := regexp.MustCompile(fmt.Sprint(get(s.tpl, "Parameters", "UpstreamUrl", "AllowedPattern")))
+	for v, ok := range map[string]bool{"": true, "https://vc.example": true, "https://vc.example:8443/base": true,
+		"http://vc.example": false, "HTTP://vc.example": false, "https://vc.example/": false, "ftp://vc.example": false, "https://": false} {
+		if pattern.MatchString(v) != ok {
+			t.Errorf("UpstreamUrl %q accepted: %v, want %v", v, !ok, ok)
+		}
+	}
 }
