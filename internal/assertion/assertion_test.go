@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -555,5 +557,38 @@ func TestASignedAssertionIsReusedOnlyWithinItsWindow(t *testing.T) {
 	claims, _, err := verify(jwks, b, t0.Add(30*time.Second))
 	if err != nil || a != b || claims.Expiry.Time() != near {
 		t.Errorf("near its session's end: reused %v, exp %v (want %v), %v", a == b, claims.Expiry.Time(), near, err)
+	}
+}
+
+// TestSigningAtOnceIsSafe: calls at once (make run's gateway and the vapi
+// function serve them) share the signer and its reuse; each assertion
+// verifies and states its own session.
+func TestSigningAtOnceIsSafe(t *testing.T) {
+	s := signer(t, secret(t, ""), "")
+	now := time.Now()
+	jwks := s.JWKS(now)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 64 {
+		wg.Go(func() {
+			h := tokenHash(fmt.Sprintf("session %d", i%8))
+			tok, err := s.Sign(issuer, user, h, now.Add(time.Duration(i)*time.Millisecond), now.Add(time.Hour))
+			if err != nil {
+				errs <- err
+				return
+			}
+			_, all, err := verify(jwks, tok, now)
+			if err == nil && all["sid"] != s.Keys().Handle(h) {
+				err = fmt.Errorf("sid %v, want %s", all["sid"], s.Keys().Handle(h))
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
