@@ -572,7 +572,9 @@ func (g *Region) keyNames(ctx context.Context, table string) ([]string, error) {
 		return names, nil
 	}
 	var d struct {
-		Table struct{ KeySchema []struct{ AttributeName string } }
+		Table struct {
+			KeySchema []struct{ AttributeName string }
+		}
 	}
 	in, _ := json.Marshal(map[string]string{"TableName": table})
 	if err := g.call(ctx, "DescribeTable", in, &d); err != nil {
