@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -71,6 +72,7 @@ type Replicator struct {
 	delivered int
 	dropped   int
 	failed    int // delivery attempts the target engine refused (retried)
+	requests  map[string]map[string]int
 	wg        sync.WaitGroup
 	ctx       context.Context // done once Stop is called
 	cancel    context.CancelFunc
@@ -126,6 +128,9 @@ type Status struct {
 	Delivered    int            `json:"delivered"`
 	DroppedStale int            `json:"dropped_stale"`
 	Failed       int            `json:"failed"`
+	// Requests counts, per region, the requests its service made to its
+	// engine (through the proxy), by operation: what a region pays.
+	Requests map[string]map[string]int `json:"requests"`
 	LagMS        int64          `json:"lag_ms"`
 }
 
@@ -133,11 +138,13 @@ type Status struct {
 // starts it.
 func New(lag time.Duration, regions ...*Region) *Replicator {
 	r := &Replicator{Lag: lag, TTLSweep: time.Second, regions: regions,
-		client: &http.Client{Timeout: 5 * time.Second}, queues: map[*Region][]change{}}
+		client: &http.Client{Timeout: 5 * time.Second}, queues: map[*Region][]change{},
+		requests: map[string]map[string]int{}}
 	r.wake = sync.NewCond(&r.mu)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	for _, g := range regions {
 		g.rep, g.held, g.keys = r, map[string]version{}, map[string][]string{}
+		r.requests[g.Name] = map[string]int{}
 	}
 	return r
 }
@@ -206,6 +213,10 @@ func (r *Replicator) Status() Status {
 		s.PendingTo[g.Name] = len(q)
 		s.Pending += len(q)
 	}
+	s.Requests = map[string]map[string]int{}
+	for name, ops := range r.requests {
+		s.Requests[name] = maps.Clone(ops)
+	}
 	return s
 }
 
@@ -241,6 +252,9 @@ func (g *Region) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	op := req.Header.Get("X-Amz-Target")
 	op = op[strings.LastIndexByte(op, '.')+1:]
+	g.rep.mu.Lock()
+	g.rep.requests[g.Name][op]++
+	g.rep.mu.Unlock()
 	if writeOps[op] {
 		g.write.Lock()
 		defer g.write.Unlock()
