@@ -131,7 +131,7 @@ type Status struct {
 	// Requests counts, per region, the requests its service made to its
 	// engine (through the proxy), by operation: what a region pays.
 	Requests map[string]map[string]int `json:"requests"`
-	LagMS        int64          `json:"lag_ms"`
+	LagMS    int64                     `json:"lag_ms"`
 }
 
 // New returns a replicator between the named regions' engines; Start
@@ -255,9 +255,14 @@ func (g *Region) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	g.rep.mu.Lock()
 	g.rep.requests[g.Name][op]++
 	g.rep.mu.Unlock()
+	var before []change // what a write's items were before it
 	if writeOps[op] {
 		g.write.Lock()
 		defer g.write.Unlock()
+		var err error
+		if before, err = g.read(req.Context(), op, body); err != nil {
+			w.Header().Set("X-Replicator-Error", err.Error())
+		}
 	}
 	out, err := http.NewRequestWithContext(req.Context(), req.Method, g.Engine+req.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {
@@ -275,10 +280,10 @@ func (g *Region) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		panic(http.ErrAbortHandler)
 	}
-	if writeOps[op] && resp.StatusCode == http.StatusOK {
-		// A change that cannot be read back is not replicated: said on
-		// the status line of the write, which the caller's SDK ignores.
-		if err := g.capture(req.Context(), op, body); err != nil {
+	if writeOps[op] && resp.StatusCode == http.StatusOK && before != nil {
+		// A change that cannot be read back is not replicated: said in a
+		// header of the write's answer, which the caller's SDK ignores.
+		if err := g.capture(req.Context(), before); err != nil {
 			w.Header().Set("X-Replicator-Error", err.Error())
 		}
 	}
@@ -379,23 +384,60 @@ func (g *Region) written(ctx context.Context, op string, body []byte) ([]change,
 	return out, nil
 }
 
-// capture reads back what a write left of each item it named and queues it,
-// stamped with this region's clock. Called with g.write held.
-func (g *Region) capture(ctx context.Context, op string, body []byte) error {
+// read returns the items a write names as they are before it, each with
+// its key. Called with g.write held.
+func (g *Region) read(ctx context.Context, op string, body []byte) ([]change, error) {
 	cs, err := g.written(ctx, op, body)
 	if err != nil {
-		return fmt.Errorf("replicator: %s: %w", op, err)
+		return nil, fmt.Errorf("replicator: %s: %w", op, err)
 	}
-	for _, c := range cs {
-		var got struct{ Item map[string]json.RawMessage }
-		in, _ := json.Marshal(map[string]any{"TableName": c.table, "Key": c.key, "ConsistentRead": true})
-		if err := g.call(ctx, "GetItem", in, &got); err != nil {
-			return fmt.Errorf("replicator: read back %s: %w", c.id, err)
+	for i := range cs {
+		if cs[i].item, err = g.get(ctx, cs[i].table, cs[i].key); err != nil {
+			return nil, err
 		}
-		c.item = got.Item
+	}
+	return cs, nil
+}
+
+// capture reads back what a write left of each item it named and queues
+// the ones it changed, stamped with this region's clock: a write that
+// changes nothing (an update setting a value to itself) makes no version,
+// as it makes no stream record on DynamoDB. Called with g.write held.
+func (g *Region) capture(ctx context.Context, before []change) error {
+	for _, c := range before {
+		after, err := g.get(ctx, c.table, c.key)
+		if err != nil {
+			return err
+		}
+		if canonical(after) == canonical(c.item) {
+			continue
+		}
+		c.item = after
 		g.stampAndQueue(c)
 	}
 	return nil
+}
+
+// get reads one item from g's engine, strongly consistent; nil if absent.
+func (g *Region) get(ctx context.Context, table string, key map[string]json.RawMessage) (map[string]json.RawMessage, error) {
+	var got struct{ Item map[string]json.RawMessage }
+	in, _ := json.Marshal(map[string]any{"TableName": table, "Key": key, "ConsistentRead": true})
+	if err := g.call(ctx, "GetItem", in, &got); err != nil {
+		return nil, fmt.Errorf("replicator: read %s: %w", itemID(table, key), err)
+	}
+	return got.Item, nil
+}
+
+// canonical is an item's JSON with its map keys sorted and spacing gone.
+func canonical(item map[string]json.RawMessage) string {
+	if item == nil {
+		return ""
+	}
+	var v any
+	b, _ := json.Marshal(item)
+	_ = json.Unmarshal(b, &v)
+	c, _ := json.Marshal(v)
+	return string(c)
 }
 
 // stampAndQueue gives c this region's next write time and queues it for

@@ -219,7 +219,11 @@ func writeLocalEnv(endpoint string, cfg config.Config, ln net.Listener, url stri
 		"AWS_SECRET_ACCESS_KEY=local\n" +
 		config.EnvSessionsTable + "=" + cfg.SessionsTable + "\n" +
 		config.EnvUsersTable + "=" + cfg.UsersTable + "\n" +
-		"CIS_LOCAL_URL=" + url + "\n"
+		"CIS_LOCAL_URL=" + url + "\n" +
+		// One region of `make run-regions`: the admin tool ends sessions
+		// made in the other region there.
+		config.EnvRegionName + "=" + cfg.Region + "\n" +
+		config.EnvPeerRegions + "=" + cfg.PeerRegions + "\n"
 	return path, os.WriteFile(path, []byte(body), 0o600)
 }
 

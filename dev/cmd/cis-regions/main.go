@@ -124,7 +124,7 @@ func run(ctx context.Context) error {
 			"AWS_ENDPOINT_URL_DYNAMODB="+regions[i].URL,
 			// dynalite does not return the item with a failed condition.
 			"DYNAMODB_READ_ON_FAILED_CONDITION=true",
-			"REGION_NAME="+name)
+			"REGION_NAME="+name, "PEER_REGIONS="+peersOf(regions, i))
 		p, err := proc.Start(cmd, proc.Options{Tee: &prefixWriter{prefix: "[" + name + "] ", to: os.Stdout}, Grace: 10 * time.Second})
 		if err != nil {
 			return fmt.Errorf("start region %s: %w", name, err)
@@ -183,6 +183,18 @@ func run(ctx context.Context) error {
 	}
 	fmt.Fprintln(os.Stderr, "cis-regions: stopping")
 	return nil
+}
+
+// peersOf is PEER_REGIONS for region i: every other region's name and the
+// endpoint its service reaches its engine at.
+func peersOf(regions []*replicator.Region, i int) string {
+	var p []string
+	for j, g := range regions {
+		if j != i {
+			p = append(p, g.Name+"="+g.URL)
+		}
+	}
+	return strings.Join(p, ",")
 }
 
 // prefixWriter writes each whole line it is given to `to` after prefix.
