@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	db := dynamo.NewClientFromConfig(awsCfg)
 	users := &dynamo.Users{DB: db, Table: cfg.UsersTable}
-	sessions := &dynamo.Sessions{DB: db, Table: cfg.SessionsTable}
+	sessions := &dynamo.Sessions{DB: db, Table: cfg.SessionsTable, ReadOnFailedCondition: cfg.ReadOnFailedCondition}
 	if cfg.Region != "" {
 		// One region of several: sessions made elsewhere end there.
 		if err := sessions.InRegion(cfg.Region, cfg.Peers()); err != nil {

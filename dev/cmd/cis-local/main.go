@@ -223,6 +223,7 @@ func writeLocalEnv(endpoint string, cfg config.Config, ln net.Listener, url stri
 		// One region of `make run-regions`: the admin tool ends sessions
 		// made in the other region there.
 		config.EnvRegionName + "=" + cfg.Region + "\n" +
+		config.EnvReadOnFailedCondition + "=" + strconv.FormatBool(cfg.ReadOnFailedCondition) + "\n" +
 		config.EnvPeerRegions + "=" + cfg.PeerRegions + "\n"
 	return path, os.WriteFile(path, []byte(body), 0o600)
 }

@@ -9,8 +9,9 @@
 //
 // The replicator's control listens on loopback (REPLICATOR_PORT, default a
 // free port): POST /pause, POST /resume, GET /status. Where everything is
-// goes to build/regions.env (REGIONS_ENV_FILE names another file), removed
-// when it stops. Stopping one region's engine (kill REGION_B_ENGINE_PID)
+// goes to build/regions.env (REGIONS_ENV_FILE names another file), and each
+// region's settings for `make admin REGION=a|b` to build/cis-local-PORT.env
+// (CIS_LOCAL_ENV_DIR names another directory), removed when it stops. Stopping one region's engine (kill REGION_B_ENGINE_PID)
 // leaves the other serving; Ctrl-C stops everything.
 package main
 
@@ -125,6 +126,11 @@ func run(ctx context.Context) error {
 			// dynalite does not return the item with a failed condition.
 			"DYNAMODB_READ_ON_FAILED_CONDITION=true",
 			"REGION_NAME="+name, "PEER_REGIONS="+peersOf(regions, i))
+		if dir := os.Getenv("CIS_LOCAL_ENV_DIR"); dir != "" {
+			// The tests': each region's settings file in a directory of
+			// theirs, never the checkout's build/.
+			cmd.Env = append(cmd.Env, fmt.Sprintf("CIS_LOCAL_ENV_FILE=%s/cis-local-%d.env", dir, port+i))
+		}
 		p, err := proc.Start(cmd, proc.Options{Tee: &prefixWriter{prefix: "[" + name + "] ", to: os.Stdout}, Grace: 10 * time.Second})
 		if err != nil {
 			return fmt.Errorf("start region %s: %w", name, err)
