@@ -303,3 +303,20 @@ func TestAStoppedTargetEngineKeepsItsChangesQueued(t *testing.T) {
 		t.Errorf("status %+v, want a's change kept for b, its delivery failing", s)
 	}
 }
+
+// An update that sets a value to itself makes no version (DynamoDB writes
+// no stream record for it), so it can win nothing in another region.
+func TestAWriteThatChangesNothingIsNotReplicated(t *testing.T) {
+	r, a, _, table := twoRegions(t, testLag)
+	if err := viaProxy(t, a, "PutItem", put(table, "x", "1")); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, r)
+	same := fmt.Sprintf(`{"TableName":%q,"Key":{"k":{"S":"x"}},"UpdateExpression":"SET v = v"}`, table)
+	if err := viaProxy(t, a, "UpdateItem", same); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Status(); s.Pending != 0 || s.Delivered != 1 {
+		t.Errorf("status %+v after a write that changed nothing, want nothing queued", s)
+	}
+}

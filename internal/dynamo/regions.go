@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cis-session/cis-session/internal/awsenv"
@@ -100,10 +101,22 @@ func (s *Sessions) atHome(ctx context.Context, home string, there func(*Sessions
 	peer := *p
 	peer.Seals = s.Seals
 	sess, err := there(&peer)
-	if session.ErrorCode(err) == session.EUNAVAILABLE {
+	if unreachable(err) {
 		return takeOver()
 	}
 	return sess, err
+}
+
+// unreachable reports whether err says the peer's replica could not be
+// reached: no answer, or a 5xx. A 4xx (access denied, say: a peer
+// misconfigured) is no reason to take its sessions over, which would make
+// two writers of them; the client gets the 503 instead.
+func unreachable(err error) bool {
+	if session.ErrorCode(err) != session.EUNAVAILABLE {
+		return false
+	}
+	var re *awshttp.ResponseError
+	return !errors.As(err, &re) || re.HTTPStatusCode() == 0 || re.HTTPStatusCode() >= 500 // 0: no answer
 }
 
 // InRegion makes s the store of region in a multi-region deployment, its

@@ -3,6 +3,8 @@ package dynamo_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -298,5 +300,38 @@ func TestASessionWithoutAHomeIsWrittenWhereItIsServed(t *testing.T) {
 	r.settle(t)
 	if _, err := r.inB.Touch(ctx, tok.Hash(), time.Now(), lifetime); err != nil {
 		t.Errorf("a touch in b of a session without a home: %v", err)
+	}
+}
+
+// A peer that answers but refuses (access denied: a misconfigured role) is
+// no lost region: its sessions are not taken over, which would make two
+// writers of them; the client gets the 503.
+func TestAPeerThatRefusesIsNoReasonToTakeItsSessionsOver(t *testing.T) {
+	e := twoEngines(t)
+	r := twoRegions(t, e[0].Endpoint, e[1].Endpoint)
+	ctx := context.Background()
+	h := r.made(t, r.inA)
+	denied := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"__type":"com.amazon.coral.service#AccessDeniedException","message":"not authorized"}`))
+	}))
+	defer denied.Close()
+	if err := r.inB.InRegion("b", map[string]string{"a": denied.URL}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.inB.Touch(ctx, h, time.Now(), lifetime); session.ErrorCode(err) != session.EUNAVAILABLE {
+		t.Errorf("a touch in b, its home refusing: %v, want unavailable", err)
+	}
+	if err := r.inB.Delete(ctx, h, time.Now(), lifetime); session.ErrorCode(err) != session.EUNAVAILABLE {
+		t.Errorf("a log-out in b, its home refusing: %v, want unavailable", err)
+	}
+	out, err := r.inB.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(r.tables.Sessions),
+		Key: map[string]types.AttributeValue{"token_hash": &types.AttributeValueMemberS{Value: h.String()}}, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if home, _ := out.Item["home"].(*types.AttributeValueMemberS); home == nil || home.Value != "a" {
+		t.Errorf("home in b: %v, want still a", out.Item["home"])
 	}
 }
