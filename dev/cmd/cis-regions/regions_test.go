@@ -62,7 +62,9 @@ func (r regions) logIn(region, user, password string) string {
 	return id
 }
 
-func (r regions) admin(region string) string { return r.logIn(region, "administrator@vsphere.local", regionsrun.Password) }
+func (r regions) admin(region string) string {
+	return r.logIn(region, "administrator@vsphere.local", regionsrun.Password)
+}
 
 func (r regions) get(region, id string) (int, string) {
 	r.t.Helper()
