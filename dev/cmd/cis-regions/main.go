@@ -175,6 +175,9 @@ func run(ctx context.Context) error {
 	for i, e := range engines {
 		go func() {
 			<-e.Done()
+			if ctx.Err() != nil {
+				return // stopping: no region lost
+			}
 			fmt.Fprintf(os.Stderr, "cis-regions: region %s's engine (pid %d) has stopped; region %s answers 503, the other serves on\n", names[i], e.PID(), names[i])
 		}()
 	}
