@@ -69,6 +69,13 @@ type regions struct {
 // tables and store.
 func twoRegions(t *testing.T, engA, engB string) *regions {
 	t.Helper()
+	return twoRegionsOf(t, engA, engB, true)
+}
+
+// twoRegionsOf is twoRegions with readOnFailed as the engines need it
+// (dynalite: true; moto and DynamoDB return the item with a refusal).
+func twoRegionsOf(t *testing.T, engA, engB string, readOnFailed bool) *regions {
+	t.Helper()
 	t.Setenv("AWS_REGION", "us-east-1")
 	t.Setenv("AWS_ACCESS_KEY_ID", "local")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "local")
@@ -81,12 +88,12 @@ func twoRegions(t *testing.T, engA, engB string) *regions {
 	t.Cleanup(r.rep.Stop)
 	p := fmt.Sprintf("regions%d-", time.Now().UnixNano())
 	r.tables = dynamo.Tables{Sessions: p + "sessions", Users: p + "users"}
-	r.inA = r.store(t, r.a, r.b)
-	r.inB = r.store(t, r.b, r.a)
+	r.inA = r.store(t, r.a, r.b, readOnFailed)
+	r.inB = r.store(t, r.b, r.a, readOnFailed)
 	return r
 }
 
-func (r *regions) store(t *testing.T, here, peer *replicator.Region) *dynamo.Sessions {
+func (r *regions) store(t *testing.T, here, peer *replicator.Region, readOnFailed bool) *dynamo.Sessions {
 	t.Helper()
 	db := dynamo.NewClientFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(here.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
@@ -95,7 +102,7 @@ func (r *regions) store(t *testing.T, here, peer *replicator.Region) *dynamo.Ses
 	if err := dynamo.CreateTables(ctx, db, r.tables); err != nil {
 		t.Fatal(err)
 	}
-	s := &dynamo.Sessions{DB: db, Table: r.tables.Sessions, ReadOnFailedCondition: true}
+	s := &dynamo.Sessions{DB: db, Table: r.tables.Sessions, ReadOnFailedCondition: readOnFailed}
 	if err := s.InRegion(here.Name, map[string]string{peer.Name: peer.URL}); err != nil {
 		t.Fatal(err)
 	}
@@ -334,4 +341,45 @@ func TestAPeerThatRefusesIsNoReasonToTakeItsSessionsOver(t *testing.T) {
 	if home, _ := out.Item["home"].(*types.AttributeValueMemberS); home == nil || home.Value != "a" {
 		t.Errorf("home in b: %v, want still a", out.Item["home"])
 	}
+}
+
+// On an engine that returns the refused item with a failed condition, as
+// DynamoDB does (moto), a client that moved costs one refused touch where
+// it is and one touch at the home, and a log-out there is made at the home.
+func TestOnAnEngineThatReturnsTheRefusedItemAMovedClientCostsTwoRequests(t *testing.T) {
+	if ok, why := localdynamo.Available(localdynamo.Moto); !ok {
+		t.Skip(why)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var motos [2]*localdynamo.Server
+	for i := range motos {
+		m, err := localdynamo.Start(ctx, localdynamo.Moto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Stop()
+		motos[i] = m
+	}
+	r := twoRegionsOf(t, motos[0].Endpoint, motos[1].Endpoint, false)
+	h := r.made(t, r.inA)
+	total := func(region string) int {
+		n := 0
+		for _, c := range r.rep.Status().Requests[region] {
+			n += c
+		}
+		return n
+	}
+	a0, b0 := total("a"), total("b")
+	if _, err := r.inB.Touch(ctx, h, time.Now(), lifetime); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := total("a")-a0, total("b")-b0; a != 1 || b != 1 {
+		t.Errorf("a touch in b of a session made in a: %d requests in a, %d in b; want 1 and 1", a, b)
+	}
+	if err := r.inB.Delete(ctx, h, time.Now(), lifetime); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.inA.Touch(ctx, h, time.Now(), lifetime)
+	gone(t, "a touch in a after a log-out in b", err)
 }
