@@ -73,7 +73,7 @@ EVENT ?=
 
 .PHONY: help
 help: ## List every target with one line each
-	@awk -v vars='PORT=$(PORT) ARCH=$(ARCH) STATICCHECK_VERSION=$(STATICCHECK_VERSION) FUZZTIME=$(FUZZTIME) FUZZ=$(FUZZ)' \
+	@awk -v vars='PORT=$(PORT) REPLICATION_LAG=$(REPLICATION_LAG) ARCH=$(ARCH) STATICCHECK_VERSION=$(STATICCHECK_VERSION) FUZZTIME=$(FUZZTIME) FUZZ=$(FUZZ)' \
 	  'BEGIN {FS = ":.*## "; n = split(vars, kv, " ")} \
 	   /^[a-zA-Z0-9_.%-]+:.*## / {d = $$2; for (i = 1; i <= n; i++) {split(kv[i], p, "="); gsub("[$$][(]" p[1] "[)]", p[2], d)}; printf "  %-18s %s\n", $$1, d}' $(MAKEFILE_LIST)
 
@@ -121,6 +121,14 @@ rie: $(RIE) ## Install the Lambda Runtime Interface Emulator into .tools/bin (fr
 .PHONY: run
 run: deps ## Run the service locally on http://127.0.0.1:$(PORT) with an in-memory dynalite (Ctrl-C stops all); PORT, LOCAL_ADMIN_PASSWORD
 	PORT=$(PORT) LOCAL_ADMIN_PASSWORD='$(LOCAL_ADMIN_PASSWORD)' $(GO) run ./dev/cmd/cis-local
+
+# `make run-regions`: the delay before a change made in one region reaches
+# the other (the replicator's; DynamoDB's is typically under a second).
+REPLICATION_LAG ?= 1s
+
+.PHONY: run-regions
+run-regions: deps ## Run two regions, a on 127.0.0.1:$(PORT) and b on PORT+1, each its own dynalite, replicated as a DynamoDB global table (REPLICATION_LAG=$(REPLICATION_LAG)); writes build/regions.env
+	PORT=$(PORT) LOCAL_ADMIN_PASSWORD='$(LOCAL_ADMIN_PASSWORD)' REPLICATION_LAG=$(REPLICATION_LAG) $(GO) run ./dev/cmd/cis-regions
 
 .PHONY: token
 token: ## Mint an access token from `LOCAL_OIDC=1 make run`'s issuer: make token [FED_USER=alice@corp.example] [GROUP=g] [ALG=ES256]
@@ -218,9 +226,13 @@ fuzz: deps ## Fuzz $(FUZZ) (FUZZ: FuzzInvoke, FuzzAuthorize, FuzzWithoutSecurity
 # the tool's one-line answer). Without a running `make run` and without any
 # AWS setting, the tool says so before any request.
 .PHONY: admin
-admin: ## Run the admin tool: make admin ARGS="list-users" (reaches a running `make run`'s engine by itself)
-	@set -a; if [ -f build/cis-local.env ] && [ -z "$$AWS_ENDPOINT_URL_DYNAMODB" ]; then \
-	  echo "make admin: using the engine of the running \`make run\` (build/cis-local.env)" >&2; . ./build/cis-local.env; fi; \
+admin: ## Run the admin tool: make admin ARGS="list-users" (reaches the engine of a running `make run` on PORT by itself; REGION=a|b: of `make run-regions`)
+	@set -a; port=$(PORT); \
+	  case "$(REGION)" in ""|a) ;; b) port=$$(( $(PORT) + 1 ));; *) echo "make admin: REGION=$(REGION): want a or b" >&2; exit 2;; esac; \
+	  env=build/cis-local-$$port.env; \
+	  if [ -n "$(REGION)" ] && [ ! -f $$env ]; then echo "make admin: no region $(REGION) running on port $$port ($$env): start make run-regions" >&2; exit 1; fi; \
+	  if [ -f $$env ] && [ -z "$$AWS_ENDPOINT_URL_DYNAMODB" ]; then \
+	  echo "make admin: using the engine of the running \`make run\` on port $$port ($$env)" >&2; . ./$$env; fi; \
 	  set +a; $(GO) build -o build/cis-admin ./cmd/cis-admin && exec build/cis-admin $(ARGS)
 
 .PHONY: deploy

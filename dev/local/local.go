@@ -66,6 +66,12 @@ func Handler(cfg config.Config, db dynamo.API, log *slog.Logger) http.Handler {
 // /.well-known/jwks.json publishes it, as the deployed stack does.
 func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger) (http.Handler, error) {
 	svc := recorded(Service(cfg, db), log)
+	if cfg.Region != "" {
+		// One region of `make run-regions` (docs/REGIONS.md).
+		if err := svc.Sessions.(*dynamo.Sessions).InRegion(cfg.Region, cfg.Peers()); err != nil {
+			return nil, err
+		}
+	}
 	var up *httpapi.Upstream
 	if cfg.Upstream != nil {
 		up = httpapi.NewUpstream(cfg.Upstream)

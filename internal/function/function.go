@@ -43,9 +43,17 @@ func Init(name string) Parts {
 	return Parts{Config: cfg, Log: log, Recorder: rec, DB: db}
 }
 
-// Sessions is the sessions table.
+// Sessions is the sessions table: in a multi-region deployment
+// (REGION_NAME), this region's replica, and the other regions' for the
+// sessions made there (docs/REGIONS.md).
 func (p Parts) Sessions() *dynamo.Sessions {
-	return &dynamo.Sessions{DB: p.DB, Table: p.Config.SessionsTable, ReadOnFailedCondition: p.Config.ReadOnFailedCondition}
+	s := &dynamo.Sessions{DB: p.DB, Table: p.Config.SessionsTable, ReadOnFailedCondition: p.Config.ReadOnFailedCondition}
+	if p.Config.Region != "" {
+		if err := s.InRegion(p.Config.Region, p.Config.Peers()); err != nil {
+			lambda.Fatal("cannot configure the peer regions", err)
+		}
+	}
+	return s
 }
 
 // Users is the users table.
