@@ -78,7 +78,8 @@ func errNoSession(cause error) error {
 
 // QualifyName turns a login name into name@domain: "user" gets the default
 // domain, "DOMAIN\user" (the Windows form vCenter also accepts) becomes
-// "user@DOMAIN". It reports false for a name that cannot be a user.
+// "user@DOMAIN". It reports false for a name that cannot be a user: one
+// not in the canonical form (canonicalName) among them.
 func QualifyName(login, defaultDomain string) (string, bool) {
 	if login == "" || len(login) > MaxUserLen || !utf8.ValidString(login) {
 		return "", false
@@ -97,7 +98,7 @@ func QualifyName(login, defaultDomain string) (string, bool) {
 		login = login + "@" + defaultDomain
 	}
 	name, dom, _ := strings.Cut(login, "@")
-	if name == "" || dom == "" || strings.Contains(dom, "@") || len(login) > MaxUserLen {
+	if name == "" || dom == "" || strings.Contains(dom, "@") || len(login) > MaxUserLen || !canonicalName(login) {
 		return "", false
 	}
 	return login, true
@@ -350,12 +351,13 @@ func (s *Service) reserve(ctx context.Context, name string, class Class, seen *F
 	return window, false, nil
 }
 
-// countLive counts the user's live sessions when there is a cap to check.
+// countLive counts the local user's live sessions when there is a cap to
+// check.
 func (s *Service) countLive(ctx context.Context, name string, now time.Time) (int, error) {
 	if s.MaxSessionsPerUser <= 0 {
 		return 0, nil
 	}
-	return s.Sessions.CountLive(ctx, name, now, s.Lifetime, s.MaxSessionsPerUser)
+	return s.Sessions.CountLive(ctx, name, "", now, s.Lifetime, s.MaxSessionsPerUser)
 }
 
 // errTooManySessions refuses a log-in past the per-user cap.
