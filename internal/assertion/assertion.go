@@ -201,6 +201,10 @@ type Claims struct {
 	Issuer   string `json:"iss"`
 	Audience string `json:"aud"`
 	Subject  string `json:"sub"`
+	// IdP is who vouched for the subject: "local" (the users table) or a
+	// federated identity provider's issuer URL. A local and a federated
+	// user of the same name are two identities (docs/UPSTREAM.md).
+	IdP      string `json:"idp"`
 	Session  string `json:"sid"`
 	IssuedAt int64  `json:"iat"`
 	Expiry   int64  `json:"exp"`
@@ -231,15 +235,16 @@ func NewSigner(ks *KeySet, audience string, lifetime time.Duration) (*Signer, er
 // Keys is the signer's key set.
 func (s *Signer) Keys() *KeySet { return s.keys }
 
-// Sign returns the assertion, issued by issuer at now, that user holds the
-// session of tokenHash, which ends at the latest at notAfter.
-func (s *Signer) Sign(issuer, user string, tokenHash []byte, now, notAfter time.Time) (string, error) {
+// Sign returns the assertion, issued by issuer at now, that user, vouched
+// for by idp (Claims.IdP), holds the session of tokenHash, which ends at the
+// latest at notAfter.
+func (s *Signer) Sign(issuer, user, idp string, tokenHash []byte, now, notAfter time.Time) (string, error) {
 	exp := now.Add(s.lifetime)
 	if notAfter.Before(exp) {
 		exp = notAfter
 	}
 	payload, err := json.Marshal(Claims{
-		Issuer: issuer, Audience: s.audience, Subject: user, Session: s.keys.Handle(tokenHash),
+		Issuer: issuer, Audience: s.audience, Subject: user, IdP: idp, Session: s.keys.Handle(tokenHash),
 		IssuedAt: now.Unix(), Expiry: exp.Unix(),
 	})
 	if err != nil {

@@ -86,7 +86,7 @@ func TestAnAssertionVerifiesWithThePublishedKeysAlone(t *testing.T) {
 		"ASessionEndingSoonerBoundsTheExpiry": {now.Add(90 * time.Second), now.Add(90 * time.Second)},
 	} {
 		t.Run(name, func(t *testing.T) {
-			tok, err := s.Sign(issuer, user, h, now, c.notAfter)
+			tok, err := s.Sign(issuer, user, "local", h, now, c.notAfter)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,14 +125,14 @@ func TestATamperedOrForeignAssertionFails(t *testing.T) {
 	s := signer(t, secret(t, ""), "")
 	other := signer(t, secret(t, ""), "")
 	now := time.Now()
-	tok, err := s.Sign(issuer, user, tokenHash("x"), now, now.Add(time.Hour))
+	tok, err := s.Sign(issuer, user, "local", tokenHash("x"), now, now.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	parts := strings.Split(tok, ".")
 	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	root := base64.RawURLEncoding.EncodeToString(bytes.Replace(payload, []byte(user), []byte("root@evil.example"), 1))
-	foreign, _ := other.Sign(issuer, user, tokenHash("x"), now, now.Add(time.Hour))
+	foreign, _ := other.Sign(issuer, user, "local", tokenHash("x"), now, now.Add(time.Hour))
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","kid":"` + s.Keys().CurrentID() + `"}`))
 	for name, bad := range map[string]string{
 		"AnotherSubject":       parts[0] + "." + root + "." + parts[2],
@@ -164,7 +164,7 @@ func TestAssertionsSignedBeforeARotationVerifyUntilTheyExpire(t *testing.T) {
 	before := signer(t, v1, "")
 	now := time.Now()
 	h := tokenHash("a session")
-	old, err := before.Sign(issuer, user, h, now, now.Add(time.Hour))
+	old, err := before.Sign(issuer, user, "local", h, now, now.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestAssertionsSignedBeforeARotationVerifyUntilTheyExpire(t *testing.T) {
 	if _, _, err := verify(after.Keys().JWKS(), old, now.Add(6*time.Minute)); err == nil {
 		t.Error("signed before the rotation, verified past its expiry")
 	}
-	fresh, _ := after.Sign(issuer, user, h, now, now.Add(time.Hour))
+	fresh, _ := after.Sign(issuer, user, "local", h, now, now.Add(time.Hour))
 	if _, all, err := verify(after.Keys().JWKS(), fresh, now); err != nil || all["sid"] != before.Keys().Handle(h) {
 		t.Errorf("signed after the rotation: %v, sid %v want %v", err, all["sid"], before.Keys().Handle(h))
 	}
@@ -263,7 +263,7 @@ func BenchmarkSign(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.Sign(issuer, user, h, now, now.Add(time.Hour)); err != nil {
+		if _, err := s.Sign(issuer, user, "local", h, now, now.Add(time.Hour)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -33,7 +33,7 @@ func (a *Assertions) sign(r *http.Request, v Verdict) (string, error) {
 	if a.Now != nil {
 		now = a.Now
 	}
-	return a.Signer.Sign(BaseURL(r), v.Session.User, v.hash[:], now(), v.Session.Created.Add(a.Absolute))
+	return a.Signer.Sign(BaseURL(r), v.Session.User, v.Session.Kind(), v.hash[:], now(), v.Session.Created.Add(a.Absolute))
 }
 
 type baseURLKey struct{}
