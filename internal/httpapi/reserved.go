@@ -20,11 +20,15 @@ var (
 const ReservedPrefix = "vmware-cis-"
 
 // ReservedHeader returns the first header of h whose name, read as CGI,
-// PHP and WSGI servers read it (case-folded, '_' as '-'), begins with
+// PHP and WSGI servers read it and then some (case-folded, and every
+// character that is not a letter or a digit as '-'), begins with
 // ReservedPrefix, or "" when there is none. Such a name would reach an
 // upstream as one the service sets (HTTP_VMWARE_CIS_USER is both
-// "vmware-cis-user" and "vmware_cis_user"), so the front door refuses the
-// call rather than pick which spelling an upstream will believe.
+// "vmware-cis-user" and "vmware_cis_user"; some servers read '.' as '_'
+// too, and nothing says which punctuation the next one folds), so the
+// front door refuses the call rather than pick which spelling an upstream
+// will believe: vmware.cis.user, vmware~cis~user and vmware+cis+user are
+// all the service's.
 //
 // How it refuses: on /api/* and /rest/*, vAPI's 401 unauthenticated, as
 // for a call without a live session, because that is all the deployed
@@ -45,22 +49,24 @@ func ReservedHeader(h http.Header) string {
 // Reserved reports whether a header name is reserved to the service: see
 // ReservedHeader.
 func Reserved(name string) bool {
-	if len(name) < len(ReservedPrefix) {
-		return false
-	}
-	for i := range len(ReservedPrefix) {
-		c := name[i]
+	i := 0
+	for _, c := range name { // by character: "é" is one piece of punctuation, not two
+		if i == len(ReservedPrefix) {
+			return true
+		}
 		switch {
-		case c == '_':
-			c = '-'
 		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
+		case ('a' <= c && c <= 'z') || ('0' <= c && c <= '9'):
+		default:
+			c = '-'
 		}
-		if c != ReservedPrefix[i] {
+		if byte(c) != ReservedPrefix[i] {
 			return false
 		}
+		i++
 	}
-	return true
+	return i == len(ReservedPrefix)
 }
 
 // refuseReserved is the front door's verdict on a call that sends a header
