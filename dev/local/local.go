@@ -69,6 +69,9 @@ func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger) (http.Handler, 
 	var up *httpapi.Upstream
 	if cfg.Upstream != nil {
 		up = httpapi.NewUpstream(cfg.Upstream)
+		if cfg.ForwardClientAuthorization {
+			up.WithClientAuthorization()
+		}
 	}
 	sessions := httpapi.New(svc, log, httpapi.AllOperations...).WithUpstream(up)
 	door := httpapi.NewFrontDoor(svc, log)
@@ -101,7 +104,7 @@ func Assertions(cfg config.Config) (*httpapi.Assertions, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &httpapi.Assertions{Signer: s, Absolute: cfg.Lifetime.Absolute}, nil
+	return &httpapi.Assertions{Signer: s, Absolute: cfg.Lifetime.Absolute, Issuer: cfg.APIBaseURL}, nil
 }
 
 // recorded makes svc write metric and audit lines to log, as the functions do.

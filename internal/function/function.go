@@ -105,5 +105,5 @@ func (p Parts) Assertions(ks *assertion.KeySet) *httpapi.Assertions {
 	if err != nil {
 		lambda.Fatal("cannot make the assertion signer", err)
 	}
-	return &httpapi.Assertions{Signer: s, Absolute: p.Config.Lifetime.Absolute}
+	return &httpapi.Assertions{Signer: s, Absolute: p.Config.Lifetime.Absolute, Issuer: p.Config.APIBaseURL}
 }

@@ -214,7 +214,13 @@ func TestFrontDoorRefusesEveryReservedSpelling(t *testing.T) {
 		{"vmware cis user", true},
 		{"vmware--cis-user", false},
 		{"vmwarecis-user", false},
-		{"vmware.api.session.id", false},
+		// The session id under another spelling: nothing but a folding
+		// upstream reads it there.
+		{"vmware.api.session.id", true},
+		{"vmware_api_session_id", true},
+		{"Vmware-Api-Session_Id", true},
+		{"VMWARE-API-SESSION-ID", false},
+		{"vmware-api-session-idx", false},
 		{"vmware", false},
 	}
 	for _, c := range cases {

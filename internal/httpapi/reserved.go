@@ -37,9 +37,15 @@ const ReservedPrefix = "vmware-cis-"
 // same. On JSON-RPC, where the function answers itself, vAPI's
 // invalid_request. Either way before any storage request, and the log
 // line's outcome is "reserved_header".
+//
+// The session id under any other spelling of its header's name
+// (vmware_api_session_id, vmware.api.session.id) is refused the same way:
+// nothing reads it there but an upstream that folds names, which must
+// never see it, and a deployed gateway cannot remove every spelling
+// (docs/FRONTDOOR.md).
 func ReservedHeader(h http.Header) string {
 	for name := range h {
-		if Reserved(name) {
+		if Reserved(name) || (foldName(name) == HeaderSessionID && !strings.EqualFold(name, HeaderSessionID)) {
 			return name
 		}
 	}
@@ -48,25 +54,21 @@ func ReservedHeader(h http.Header) string {
 
 // Reserved reports whether a header name is reserved to the service: see
 // ReservedHeader.
-func Reserved(name string) bool {
-	i := 0
-	for _, c := range name { // by character: "é" is one piece of punctuation, not two
-		if i == len(ReservedPrefix) {
-			return true
-		}
+func Reserved(name string) bool { return strings.HasPrefix(foldName(name), ReservedPrefix) }
+
+// foldName is a header name as the most lenient server reads it: letters
+// lower-cased, every character that is not an ASCII letter or digit '-'
+// ("é" is one character, so one '-').
+func foldName(name string) string {
+	return strings.Map(func(c rune) rune {
 		switch {
 		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
+			return c + 'a' - 'A'
 		case ('a' <= c && c <= 'z') || ('0' <= c && c <= '9'):
-		default:
-			c = '-'
+			return c
 		}
-		if byte(c) != ReservedPrefix[i] {
-			return false
-		}
-		i++
-	}
-	return i == len(ReservedPrefix)
+		return '-'
+	}, name)
 }
 
 // refuseReserved is the front door's verdict on a call that sends a header
