@@ -246,6 +246,154 @@ func TestMakeRunKeepsAFederatedAndALocalUserOfOneNameApart(t *testing.T) {
 			}
 		})
 	}
+
+	// A JSON-RPC token log-in the per-source WAF rule might not count is
+	// refused as a password one is, before the token is checked.
+	t.Run("JSONRPCTokenLogInsTheRateRuleCannotSeeAreRefused", func(t *testing.T) {
+		tok := localToken(t, issuer, "bob@corp.example")
+		oauth := `{"schemeId":"com.vmware.vapi.std.security.oauth","accessToken":"` + tok + `"}`
+		send := func(body string) string {
+			r, _ := http.NewRequest("POST", base+httpapi.JSONRPCPath, strings.NewReader(body))
+			r.Header.Set("Content-Type", "application/json")
+			_, _, answer := call(t, r)
+			return answer
+		}
+		for name, body := range map[string]string{
+			"EscapedOperation": strings.Replace(rpcCreate(oauth), `"operationId":"create"`, `"operationId":"cr\u0065ate"`, 1),
+			"EscapedService":   strings.Replace(rpcCreate(oauth), `"serviceId":"com.vmware.cis.session"`, `"serviceId":"com.vmware.cis.sessio\u006e"`, 1),
+			"ReCasedKey":       strings.Replace(rpcCreate(oauth), `"operationId"`, `"OperationId"`, 1),
+			"Over8KB":          strings.Replace(rpcCreate(oauth), `"appCtx":{}`, `"appCtx":{"pad":"`+strings.Repeat("x", httpapi.MaxWAFBody)+`"}`, 1),
+		} {
+			if answer := send(body); answer != wrong["jsonrpc"] {
+				t.Errorf("%s: %s; want the wrong password's answer %s", name, answer, wrong["jsonrpc"])
+			}
+		}
+		if answer := send(rpcCreate(oauth)); !strings.Contains(answer, `"SECRET"`) {
+			t.Errorf("the same token, visible: %s; want a session", answer)
+		}
+	})
+	for _, leak := range scan.Leaks() {
+		t.Errorf("cis-local logged a secret: %s", leak)
+	}
+}
+
+// TestMakeRunSendsNothingOfTheClientsCredentialsUpstream: through make
+// run's binary, with an upstream that records header lines as they cross
+// the wire, on /api, /rest and JSON-RPC: a call that carries Authorization
+// beside its session reaches the upstream with no Authorization, no
+// Cookie, and no session id anywhere (header, cookie, body); a call that
+// sends the session id under another spelling of its header, or a header
+// whose name in any punctuation is reserved (vmware.cis.user,
+// vmware~cis~user, vmware+cis+user), is refused (vAPI 401 on /api and
+// /rest, invalid_request on JSON-RPC) and reaches nothing; a hostile Host
+// header leaves the assertion's iss the configured base URL. With
+// FORWARD_CLIENT_AUTHORIZATION=true, and only then, Authorization goes on.
+func TestMakeRunSendsNothingOfTheClientsCredentialsUpstream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	up := upstreamtest.NewRaw(t)
+	scan := logscan.New()
+	run := localrun.Start(t, scan.Writer(), "UPSTREAM_URL="+up.URL, "ASSERTION_KEY_FILE="+t.TempDir()+"/key.json", "API_BASE_URL=")
+	base := run.URL
+	_, body, id := logInOn(t, base, "api", "Basic "+base64.StdEncoding.EncodeToString([]byte(admin+":"+localrun.Password)), "")
+	if id == "" {
+		t.Fatalf("log in: %s", body)
+	}
+	scan.Secret(id)
+	const clientAuth = "Basic cm9vdDpzZWNyZXQtcGFzc3dvcmQ=" // root:secret-password
+	scan.Secret(clientAuth)
+
+	rpc := `{"jsonrpc":"2.0","method":"invoke","id":"7","params":{"serviceId":"com.vmware.vcenter.VM","operationId":"list",` +
+		`"input":{"STRUCTURE":{"operation-input":{}}},"ctx":{"appCtx":{},` +
+		`"securityCtx":{"schemeId":"com.vmware.vapi.std.security.session_id","sessionId":"` + id + `"}}}}`
+	surfaces := []struct {
+		name    string
+		request func() *http.Request
+		refused string
+	}{
+		{"API", func() *http.Request {
+			r, _ := http.NewRequest("GET", base+"/api/vcenter/vm", nil)
+			r.Header.Set("vmware-api-session-id", id)
+			return r
+		}, `"error_type":"UNAUTHENTICATED"`},
+		{"Rest", func() *http.Request {
+			r, _ := http.NewRequest("GET", base+"/rest/vcenter/vm", nil)
+			r.Header.Set("Cookie", "other=1; vmware-api-session-id="+id)
+			return r
+		}, `"type":"com.vmware.vapi.std.errors.unauthenticated"`},
+		{"JSONRPC", func() *http.Request {
+			r, _ := http.NewRequest("POST", base+"/api", strings.NewReader(rpc))
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		}, `"com.vmware.vapi.std.errors.invalid_request"`},
+	}
+	for _, s := range surfaces {
+		t.Run(s.name+"/NoAuthorizationNoSessionID", func(t *testing.T) {
+			r := s.request()
+			r.Header.Set("Authorization", clientAuth)
+			r.Header["authorization"] = []string{"Bearer also-the-clients"}
+			r.Host = "evil.example"
+			if status, _, body := call(t, r); status != 200 {
+				t.Fatalf("%d %s, want the upstream's answer", status, body)
+			}
+			calls := up.Taken()
+			if len(calls) != 1 {
+				t.Fatalf("the upstream got %d calls, want 1", len(calls))
+			}
+			c := calls[0]
+			for _, l := range c.Lines {
+				name, _, _ := strings.Cut(l, ":")
+				if strings.EqualFold(name, "Authorization") || strings.EqualFold(name, "Cookie") || strings.EqualFold(name, httpapi.HeaderSessionID) {
+					t.Errorf("the upstream got %q", l)
+				}
+			}
+			if all := strings.Join(c.Lines, "\n") + c.Body; strings.Contains(all, id) || strings.Contains(all, "also-the-clients") ||
+				strings.Contains(all, clientAuth) {
+				t.Errorf("the client's credentials reached the upstream:\n%s", all)
+			}
+			if iss := claimsOf(t, c.Values("Vmware-Cis-Assertion")[0])["iss"]; iss != base {
+				t.Errorf("with Host evil.example the assertion's iss is %v, want %s", iss, base)
+			}
+		})
+		for _, name := range []string{"vmware_api_session_id", "vmware.api.session.id", "Vmware~Api~Session~Id", "vmware.cis.user",
+			"vmware~cis~user", "vmware+cis+user", "VMWARE.CIS.ASSERTION", "vmware!cis#session|created"} {
+			t.Run(s.name+"/"+name+"IsRefused", func(t *testing.T) {
+				r := s.request()
+				r.Header[name] = []string{id}
+				status, _, body := call(t, r)
+				if !strings.Contains(body, s.refused) || (s.name != "JSONRPC" && status != 401) {
+					t.Errorf("%d %s, want %s", status, body, s.refused)
+				}
+				if calls := up.Taken(); len(calls) != 0 {
+					t.Errorf("reached the upstream: %+v", calls)
+				}
+			})
+		}
+	}
+
+	t.Run("AnOperatorMayPassAuthorizationOn", func(t *testing.T) {
+		up := upstreamtest.NewRaw(t)
+		run := localrun.Start(t, scan.Writer(), "UPSTREAM_URL="+up.URL, "ASSERTION_KEY_FILE="+t.TempDir()+"/key.json",
+			config.EnvForwardClientAuthorization+"=true")
+		_, body, id := logInOn(t, run.URL, "api", "Basic "+base64.StdEncoding.EncodeToString([]byte(admin+":"+localrun.Password)), "")
+		if id == "" {
+			t.Fatalf("log in: %s", body)
+		}
+		r, _ := http.NewRequest("GET", run.URL+"/api/vcenter/vm", nil)
+		r.Header.Set(httpapi.HeaderSessionID, id)
+		r.Header.Set("Authorization", clientAuth)
+		if status, _, body := call(t, r); status != 200 {
+			t.Fatalf("%d %s", status, body)
+		}
+		calls := up.Taken()
+		if len(calls) != 1 || len(calls[0].Values("Authorization")) != 1 || strings.TrimSpace(calls[0].Values("Authorization")[0]) != clientAuth {
+			t.Fatalf("with the opt-in the upstream got %+v; want the client's Authorization", calls)
+		}
+		if strings.Contains(strings.Join(calls[0].Lines, "\n"), id) {
+			t.Error("the session id reached the upstream")
+		}
+	})
 	for _, leak := range scan.Leaks() {
 		t.Errorf("cis-local logged a secret: %s", leak)
 	}
