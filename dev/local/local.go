@@ -76,6 +76,11 @@ func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger) (http.Handler, 
 	sessions := httpapi.New(svc, log, httpapi.AllOperations...).WithUpstream(up)
 	door := httpapi.NewFrontDoor(svc, log)
 	if cfg.AssertionKeyFile != "" {
+		if cfg.APIBaseURL == "" {
+			// No request context names the API here: the assertion's iss
+			// is configured, never read from a client's Host header.
+			return nil, fmt.Errorf("%s is needed to sign assertions (make run sets its own address)", config.EnvAPIBaseURL)
+		}
 		a, err := Assertions(cfg)
 		if err != nil {
 			return nil, err
