@@ -144,8 +144,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	changed := func(user string) {
 		audit.Record(ctx, session.Event{Kind: session.EventAdminChange, Op: cmd, User: user, Actor: actor})
 	}
-	revoked := func(user string, ended int) {
-		audit.Record(ctx, session.Event{Kind: session.EventRevoked, Op: cmd, User: user, Sessions: ended, Actor: actor})
+	revoked := func(user, idp string, ended int) {
+		audit.Record(ctx, session.Event{Kind: session.EventRevoked, Op: cmd, User: user, IdP: idp, Sessions: ended, Actor: actor})
 	}
 	name := func() (string, error) {
 		if len(rest) != 1 && (cmd != "end-sessions" || len(rest) != 2) {
@@ -225,7 +225,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err != nil {
 			return fmt.Errorf("password of %s reset, but ending their sessions failed (run end-sessions %s): %w", n, n, err)
 		}
-		revoked(n, ended)
+		revoked(n, "", ended)
 		fmt.Fprintf(stdout, "password of %s reset; %s ended\n", n, plural(ended, "session"))
 	case "remove-user":
 		n, err := name()
@@ -243,7 +243,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err != nil {
 			return fmt.Errorf("removed %s, but ending their sessions failed (run end-sessions %s): %w", n, n, err)
 		}
-		revoked(n, ended)
+		revoked(n, "", ended)
 		fmt.Fprintf(stdout, "removed %s; %s ended\n", n, plural(ended, "session"))
 	case "unlock":
 		n, err := name()
@@ -308,7 +308,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err != nil {
 			return err
 		}
-		revoked(who(n, *idp), ended)
+		revoked(n, *idp, ended)
 	case "replay-audit":
 		// Lambda's records of the deliveries the audit forwarder gave up
 		// on wait in its failure queue (14 days); their lines go where the
@@ -341,15 +341,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 	return nil
-}
-
-// who names the user name of idp ("" for a local user) to the operator
-// and the audit trail: a federated user with their identity provider.
-func who(name, idp string) string {
-	if idp == "" {
-		return name
-	}
-	return name + " (" + idp + ")"
 }
 
 // newHash reads a new password (twice at a terminal, once from a pipe) and

@@ -119,7 +119,7 @@ func (s *Service) loginBearer(ctx context.Context, token string, op *string) (To
 		}
 	}
 	if s.MaxSessionsPerUser > 0 && n >= s.MaxSessionsPerUser {
-		s.Record(ctx, Event{Kind: EventSessionCap, User: name})
+		s.Record(ctx, Event{Kind: EventSessionCap, User: name, IdP: idp})
 		return "", Session{}, errTooManySessions(s.MaxSessionsPerUser, n, name)
 	}
 	tok, err := NewToken()
@@ -130,6 +130,6 @@ func (s *Service) loginBearer(ctx context.Context, token string, op *string) (To
 	if err := s.Sessions.Create(ctx, Record{Hash: tok.Hash(), Session: sess}, s.Lifetime); err != nil {
 		return "", Session{}, err
 	}
-	s.Record(ctx, Event{Kind: EventLogin, User: name, Session: sessionRef(tok.Hash())})
+	s.Record(ctx, Event{Kind: EventLogin, User: name, IdP: idp, Session: sessionRef(tok.Hash())})
 	return tok, sess, nil
 }

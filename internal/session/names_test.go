@@ -84,9 +84,13 @@ func TestALocalAndAFederatedUserOfOneNameAreTwoIdentities(t *testing.T) {
 }
 
 func TestABearerLogInsSessionNamesItsIdentityProvider(t *testing.T) {
-	svc, _ := newBearerService(fedStub{user: "alice@corp.example"}, stubSessions{}, 550)
+	svc, rec := newBearerService(fedStub{user: "alice@corp.example"}, stubSessions{}, 550)
 	_, sess, err := svc.LoginBearer(t.Context(), "a.b.c")
 	if err != nil || sess.IdP != (fedStub{}).Issuer() {
 		t.Fatalf("LoginBearer = %+v, %v; want a session of idp %q", sess, err, (fedStub{}).Issuer())
+	}
+	// The audit trail tells the federated user from the local one too.
+	if len(*rec) != 1 || (*rec)[0].IdP != (fedStub{}).Issuer() {
+		t.Errorf("recorded %+v; want the log-in with its idp", *rec)
 	}
 }
