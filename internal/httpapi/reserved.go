@@ -45,7 +45,7 @@ const ReservedPrefix = "vmware-cis-"
 // (docs/FRONTDOOR.md).
 func ReservedHeader(h http.Header) string {
 	for name := range h {
-		if Reserved(name) || (foldName(name) == HeaderSessionID && !strings.EqualFold(name, HeaderSessionID)) {
+		if Reserved(name) || (foldsTo(name, HeaderSessionID, true) && !strings.EqualFold(name, HeaderSessionID)) {
 			return name
 		}
 	}
@@ -54,21 +54,32 @@ func ReservedHeader(h http.Header) string {
 
 // Reserved reports whether a header name is reserved to the service: see
 // ReservedHeader.
-func Reserved(name string) bool { return strings.HasPrefix(foldName(name), ReservedPrefix) }
+func Reserved(name string) bool { return foldsTo(name, ReservedPrefix, false) }
 
-// foldName is a header name as the most lenient server reads it: letters
-// lower-cased, every character that is not an ASCII letter or digit '-'
-// ("é" is one character, so one '-').
-func foldName(name string) string {
-	return strings.Map(func(c rune) rune {
+// foldsTo reports whether a header name, read as the most lenient server
+// reads it (letters lower-cased, every character that is not an ASCII
+// letter or digit as '-': "é" is one character, so one '-'), begins with
+// folded (lower-case letters, digits and '-'), or with whole is it. It
+// allocates nothing: it runs for every header of every call.
+func foldsTo(name, folded string, whole bool) bool {
+	i := 0
+	for _, c := range name {
+		if i == len(folded) {
+			return !whole
+		}
 		switch {
 		case 'A' <= c && c <= 'Z':
-			return c + 'a' - 'A'
+			c += 'a' - 'A'
 		case ('a' <= c && c <= 'z') || ('0' <= c && c <= '9'):
-			return c
+		default:
+			c = '-'
 		}
-		return '-'
-	}, name)
+		if byte(c) != folded[i] {
+			return false
+		}
+		i++
+	}
+	return i == len(folded)
 }
 
 // refuseReserved is the front door's verdict on a call that sends a header

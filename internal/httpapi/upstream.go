@@ -54,10 +54,10 @@ func (u *Upstream) WithClientAuthorization() *Upstream {
 // one: the session id header, Authorization (unless passed on), read as
 // Reserved reads names (case folded, every other character '-').
 func (u *Upstream) credential(name string) bool {
-	switch foldName(name) {
-	case HeaderSessionID, "cookie":
+	switch {
+	case foldsTo(name, HeaderSessionID, true), foldsTo(name, "cookie", true):
 		return true
-	case "authorization":
+	case foldsTo(name, "authorization", true):
 		return !u.clientAuthorization
 	}
 	return false
