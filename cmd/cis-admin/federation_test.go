@@ -121,4 +121,17 @@ func TestAddUserRefusesLookAlikeNames(t *testing.T) {
 	if out := s.adminOK("", "list-users"); strings.TrimSpace(out) != "" {
 		t.Errorf("list-users after refused add-users:\n%s", out)
 	}
+	// A user stored before the rule under such a name can no longer log
+	// in, and the operator can still remove it.
+	const legacy, pw = "bob@corp.example ", "Legacy-Pass-1"
+	s.f.AddUser(t, legacy, pw)
+	if id, status := s.login("api", legacy, pw); id != "" || status != 401 {
+		t.Errorf("log-in as %q = %d; want 401", legacy, status)
+	}
+	if out := s.adminOK("", "remove-user", legacy); !strings.Contains(out, "removed") {
+		t.Errorf("remove-user %q said %q", legacy, out)
+	}
+	if out := s.adminOK("", "list-users"); strings.TrimSpace(out) != "" {
+		t.Errorf("list-users after removing the legacy user:\n%s", out)
+	}
 }

@@ -155,6 +155,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return "", fmt.Errorf("-idp names a federated user, who has no %s: the identity provider keeps them", cmd)
 		}
 		n, ok := session.QualifyName(rest[0], cfg.DefaultDomain)
+		if cmd == "remove-user" || cmd == "end-sessions" || cmd == "list-sessions" {
+			// A user added before names had one form can still be
+			// found and removed, though it can no longer log in.
+			n, ok = session.QualifyStoredName(rest[0], cfg.DefaultDomain)
+		}
 		if *idp != "" {
 			n, ok = session.FederatedName(rest[0], cfg.DefaultDomain)
 		}

@@ -36,6 +36,13 @@ func invisible(r rune) bool {
 		r == '\u2800' || r == '\u3164' || r == '\uffa0' || r == '\u115f' || r == '\u1160' || r == '\ufffd'
 }
 
+// QualifyStoredName is QualifyName without the canonical form: for the
+// operator to name, and remove, a user added before names had one form.
+// No log-in takes it.
+func QualifyStoredName(login, defaultDomain string) (string, bool) {
+	return qualify(login, defaultDomain)
+}
+
 // LocalIdP is the identity provider of a local user (the users table), as
 // the assertion's idp claim names it; a federated user's is the issuer URL
 // of the identity provider that vouched for them.

@@ -81,6 +81,12 @@ func errNoSession(cause error) error {
 // "user@DOMAIN". It reports false for a name that cannot be a user: one
 // not in the canonical form (canonicalName) among them.
 func QualifyName(login, defaultDomain string) (string, bool) {
+	name, ok := qualify(login, defaultDomain)
+	return name, ok && canonicalName(name)
+}
+
+// qualify is QualifyName without the canonical form.
+func qualify(login, defaultDomain string) (string, bool) {
 	if login == "" || len(login) > MaxUserLen || !utf8.ValidString(login) {
 		return "", false
 	}
@@ -98,7 +104,7 @@ func QualifyName(login, defaultDomain string) (string, bool) {
 		login = login + "@" + defaultDomain
 	}
 	name, dom, _ := strings.Cut(login, "@")
-	if name == "" || dom == "" || strings.Contains(dom, "@") || len(login) > MaxUserLen || !canonicalName(login) {
+	if name == "" || dom == "" || strings.Contains(dom, "@") || len(login) > MaxUserLen {
 		return "", false
 	}
 	return login, true
