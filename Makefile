@@ -28,8 +28,12 @@ VULNDB_VERSION      ?= v0.0.0-20261105234957-e22db6528018
 FUZZTIME ?= 2m
 
 # Lambda builds: the architecture of template.yaml's functions (arm64), or
-# ARCH=amd64 (or ARCH=$(go env GOARCH)) for this machine.
-ARCH    ?= arm64
+# `make build ARCH=amd64` for this machine. Only the command line sets it:
+# an ARCH in the deployer's shell (some set one) must not build a function
+# the template runs on arm64.
+ifneq ($(origin ARCH),command line)
+ARCH := arm64
+endif
 # Static, reproducible, stripped: what provided.al2023 runs as `bootstrap`.
 # lambda.norpc drops the Go 1.x runtime's RPC server, which provided.* never uses.
 LAMBDA_GOFLAGS := -tags lambda.norpc -trimpath -buildvcs=false -ldflags='-s -w -buildid='
@@ -57,6 +61,10 @@ GOTESTSUM         := $(TOOLS)/bin/gotestsum
 # Deploying: the SAM CLI reads samconfig.toml (stack name, region, parameters).
 SAM        ?= sam
 SAM_CONFIG_ENV ?= default
+# `make deploy PARAMS="K=V ..."`, `make deploy-digest PARAMS=...`: parameter
+# values over samconfig.toml's parameter_overrides and the template's defaults.
+PARAMS ?=
+DEPLOYDIGEST = $(GO) run ./dev/cmd/cis-deploydigest -env $(SAM_CONFIG_ENV)
 # `make smoke URL=...`: the base URL to walk through (a stack's ApiUrl, or `make run`'s).
 URL ?=
 BENCH_FLAGS ?=
@@ -212,13 +220,20 @@ admin: ## Run the admin tool: make admin ARGS="list-users" (reaches a running `m
 	  set +a; $(GO) build -o build/cis-admin ./cmd/cis-admin && exec build/cis-admin $(ARGS)
 
 .PHONY: deploy
-deploy: ## Build and deploy the stack with the SAM CLI, as samconfig.toml says (SAM_CONFIG_ENV=default)
+deploy: ## Build and deploy the stack with the SAM CLI, as samconfig.toml says (SAM_CONFIG_ENV=default), with every parameter and its DeployDigest: make deploy [PARAMS="K=V ..."]
 	@command -v $(SAM) >/dev/null || { echo "make deploy: the AWS SAM CLI ($(SAM)) is not installed: see https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/install-sam-cli.html" >&2; exit 1; }
 	$(SAM) build --config-env $(SAM_CONFIG_ENV)
-	$(SAM) deploy --config-env $(SAM_CONFIG_ENV)
+	@# Every parameter, explicitly, and the digest of them, the template and
+	@# the build: a changed setting, key epoch or code publishes new versions.
+	overrides=$$($(DEPLOYDIGEST) -overrides $(PARAMS)) && \
+	  $(SAM) deploy --config-env $(SAM_CONFIG_ENV) --parameter-overrides "$$overrides"
+
+.PHONY: deploy-digest
+deploy-digest: ## Print the DeployDigest `make deploy` would pass (no AWS call): make deploy-digest [PARAMS="K=V ..."]
+	@$(DEPLOYDIGEST) $(PARAMS)
 
 .PHONY: smoke
-smoke: ## Walk through log in, get, log out, refused after, against URL: make smoke URL=http://127.0.0.1:$(PORT) (CIS_SMOKE_PASSWORD for a stack)
+smoke: ## Walk through log in, get, a protected call, log out, refused after, against URL: make smoke URL=http://127.0.0.1:$(PORT) (CIS_SMOKE_PASSWORD for a stack)
 	@test -n "$(URL)" || { echo 'usage: make smoke URL=<base URL>   (a stack'"'"'s ApiUrl, or http://127.0.0.1:$(PORT) for make run)' >&2; exit 2; }
 	LOCAL_ADMIN_PASSWORD='$(LOCAL_ADMIN_PASSWORD)' $(GO) run ./dev/cmd/cis-smoke $(URL)
 
