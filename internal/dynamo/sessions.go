@@ -22,12 +22,16 @@ import (
 
 // Attribute names of the sessions table.
 const (
-	attrTokenHash    = "token_hash"       // S, hex SHA-256 of the token: the key
-	attrUser         = "user"             // S, canonical name@domain
-	attrUserKey      = "user_key"         // S, lower-case name@domain
+	attrTokenHash = "token_hash" // S, hex SHA-256 of the token: the key
+	attrUser      = "user"       // S, canonical name@domain
+	attrUserKey   = "user_key"   // S, session.IdentityKey: lower-case name@domain, and a federated user's issuer
+	// attrIdP is the issuer URL of the identity provider that vouched for
+	// a federated user (session.Session.IdP); absent for a local user, as
+	// on every item stored before federated users had their own.
+	attrIdP          = "idp"
 	attrCreated      = "created_ms"       // N, Unix milliseconds
 	attrLastAccessed = "last_accessed_ms" // N, Unix milliseconds
-	// attrSeal is log-in's seal over the token hash, user and creation time
+	// attrSeal is log-in's seal over the token hash, user (and idp) and creation time
 	// (session.Sealer): S, 22 characters. No role that only touches
 	// sessions may name it (TouchAttributes).
 	attrSeal = "seal"
@@ -124,7 +128,7 @@ func (s *Sessions) Create(ctx context.Context, r session.Record, l session.Lifet
 	item := map[string]types.AttributeValue{
 		attrTokenHash:    &types.AttributeValueMemberS{Value: r.Hash.String()},
 		attrUser:         &types.AttributeValueMemberS{Value: r.User},
-		attrUserKey:      &types.AttributeValueMemberS{Value: session.UserKey(r.User)},
+		attrUserKey:      &types.AttributeValueMemberS{Value: session.IdentityKey(r.User, r.IdP)},
 		attrCreated:      millis(r.Created),
 		attrLastAccessed: millis(r.LastAccessed),
 		AttrExpires:      ttl(earliest(r.LastAccessed.Add(l.Idle), r.Created.Add(l.Absolute))),
@@ -132,9 +136,12 @@ func (s *Sessions) Create(ctx context.Context, r session.Record, l session.Lifet
 	if s.Region != "" {
 		item[attrHome] = &types.AttributeValueMemberS{Value: s.Region}
 	}
+	if r.IdP != "" {
+		item[attrIdP] = &types.AttributeValueMemberS{Value: r.IdP}
+	}
 	if s.Seals != nil {
 		// Sealed over the creation time as stored: Unix milliseconds.
-		item[attrSeal] = &types.AttributeValueMemberS{Value: s.Seals.Seal(r.Hash[:], r.User, time.UnixMilli(r.Created.UnixMilli()))}
+		item[attrSeal] = &types.AttributeValueMemberS{Value: s.Seals.Seal(r.Hash[:], r.Identity(), time.UnixMilli(r.Created.UnixMilli()))}
 	}
 	_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           aws.String(s.Table),
@@ -161,7 +168,7 @@ func (s *Sessions) Create(ctx context.Context, r session.Record, l session.Lifet
 // touched since).
 func sameSession(item map[string]types.AttributeValue, s session.Session) bool {
 	got, err := decodeSession(item)
-	return err == nil && got.User == s.User && got.Created.Equal(s.Created) && !got.LastAccessed.Before(s.LastAccessed)
+	return err == nil && got.User == s.User && got.IdP == s.IdP && got.Created.Equal(s.Created) && !got.LastAccessed.Before(s.LastAccessed)
 }
 
 // Touch moves a live session's last access to now in one conditional
@@ -253,18 +260,20 @@ func (s *Sessions) touch(ctx context.Context, h session.TokenHash, now time.Time
 // live ones counted exactly; the dead ones are deleted, so that the next
 // log-in finds the cheap case again. The index is eventually consistent: on
 // DynamoDB a session created a moment ago may not be counted yet.
-func (s *Sessions) CountLive(ctx context.Context, name string, now time.Time, l session.Lifetime, enough int) (int, error) {
-	n, err := s.countCandidates(ctx, name, now, l, enough)
+func (s *Sessions) CountLive(ctx context.Context, name, idp string, now time.Time, l session.Lifetime, enough int) (int, error) {
+	key := session.IdentityKey(name, idp)
+	n, err := s.countCandidates(ctx, key, now, l, enough)
 	if err != nil || (enough > 0 && n < enough) {
 		return n, err
 	}
-	return s.countLiveExactly(ctx, name, now, l)
+	return s.countLiveExactly(ctx, key, now, l)
 }
 
-// countCandidates counts the user's sessions not past their absolute
-// lifetime, live or idle, stopping once the count reaches enough.
-func (s *Sessions) countCandidates(ctx context.Context, name string, now time.Time, l session.Lifetime, enough int) (int, error) {
-	in := s.userIndexQuery(name)
+// countCandidates counts the sessions of the identity key (IdentityKey)
+// not past their absolute lifetime, live or idle, stopping once the count
+// reaches enough.
+func (s *Sessions) countCandidates(ctx context.Context, key string, now time.Time, l session.Lifetime, enough int) (int, error) {
+	in := s.userIndexQuery(key)
 	in.FilterExpression = aws.String(candidateFilter)
 	in.ExpressionAttributeValues[":abs_cutoff"] = millis(now.Add(-l.Absolute))
 	in.Select = types.SelectCount
@@ -282,15 +291,16 @@ func (s *Sessions) countCandidates(ctx context.Context, name string, now time.Ti
 	return n, nil
 }
 
-// userIndexQuery is a query of the user's entries in the sessions index,
-// countPage of them a page when set.
-func (s *Sessions) userIndexQuery(name string) *dynamodb.QueryInput {
+// userIndexQuery is a query of the entries of the identity key
+// (session.IdentityKey) in the sessions index, countPage of them a page
+// when set.
+func (s *Sessions) userIndexQuery(key string) *dynamodb.QueryInput {
 	in := &dynamodb.QueryInput{
 		TableName:              aws.String(s.Table),
 		IndexName:              aws.String(SessionsByUser),
 		KeyConditionExpression: aws.String(attrUserKey + " = :user"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":user": &types.AttributeValueMemberS{Value: session.UserKey(name)},
+			":user": &types.AttributeValueMemberS{Value: key},
 		},
 	}
 	if s.countPage > 0 {
@@ -406,13 +416,16 @@ func decodeSession(item map[string]types.AttributeValue) (session.Session, error
 	if !ok1 || !ok2 || !ok3 || user == "" {
 		return session.Session{}, &session.Error{Code: session.ENOTFOUND, Err: session.ErrMalformed}
 	}
-	return session.Session{User: user, Created: created, LastAccessed: last}, nil
+	idp, _ := stringAttr(item, attrIdP) // absent: a local user
+	return session.Session{User: user, Created: created, LastAccessed: last, IdP: idp}, nil
 }
 
 // decodeSealed reads the session item of h and, when the store holds the
 // seal key, refuses one log-in did not seal: no seal, another session's,
-// another key's. Its user_key must be its user's too, or revoking the
-// user's sessions (which finds them by user_key) would miss it.
+// another key's, another identity's (the idp is sealed with the user, so
+// no write can turn a local user's session into a federated one's or back).
+// Its user_key must be its identity's too, or revoking the user's sessions
+// (which finds them by user_key) would miss it.
 func (s *Sessions) decodeSealed(item map[string]types.AttributeValue, h session.TokenHash) (session.Session, error) {
 	sess, err := decodeSession(item)
 	if err != nil || s.Seals == nil {
@@ -420,7 +433,7 @@ func (s *Sessions) decodeSealed(item map[string]types.AttributeValue, h session.
 	}
 	seal, _ := stringAttr(item, attrSeal)
 	key, _ := stringAttr(item, attrUserKey)
-	if key != session.UserKey(sess.User) || !s.Seals.Sealed(h[:], sess.User, sess.Created, seal) {
+	if key != session.IdentityKey(sess.User, sess.IdP) || !s.Seals.Sealed(h[:], sess.Identity(), sess.Created, seal) {
 		return session.Session{}, &session.Error{Code: session.ENOTFOUND, Err: session.ErrUnsealed}
 	}
 	return sess, nil
