@@ -66,13 +66,27 @@ func Handler(cfg config.Config, db dynamo.API, log *slog.Logger) http.Handler {
 // /.well-known/jwks.json publishes it, as the deployed stack does.
 func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger) (http.Handler, error) {
 	svc := recorded(Service(cfg, db), log)
+	if cfg.Region != "" {
+		// One region of `make run-regions` (docs/REGIONS.md).
+		if err := svc.Sessions.(*dynamo.Sessions).InRegion(cfg.Region, cfg.Peers()); err != nil {
+			return nil, err
+		}
+	}
 	var up *httpapi.Upstream
 	if cfg.Upstream != nil {
 		up = httpapi.NewUpstream(cfg.Upstream)
+		if cfg.ForwardClientAuthorization {
+			up.WithClientAuthorization()
+		}
 	}
 	sessions := httpapi.New(svc, log, httpapi.AllOperations...).WithUpstream(up)
 	door := httpapi.NewFrontDoor(svc, log)
 	if cfg.AssertionKeyFile != "" {
+		if cfg.APIBaseURL == "" {
+			// No request context names the API here: the assertion's iss
+			// is configured, never read from a client's Host header.
+			return nil, fmt.Errorf("%s is needed to sign assertions (make run sets its own address)", config.EnvAPIBaseURL)
+		}
 		a, err := Assertions(cfg)
 		if err != nil {
 			return nil, err
@@ -81,7 +95,7 @@ func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger) (http.Handler, 
 		door.WithAssertions(a)
 		// One process logs in and is the front door: it seals every
 		// session, and refuses an item it did not seal.
-		svc.Sessions.(*dynamo.Sessions).Seals = a.Signer.Keys()
+		svc.Sessions.(*dynamo.Sessions).Seals = a.Signer.(*assertion.Signer).Keys()
 	}
 	return withRequestID(gateway.New(sessions, door, up, log)), nil
 }
@@ -101,7 +115,7 @@ func Assertions(cfg config.Config) (*httpapi.Assertions, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &httpapi.Assertions{Signer: s, Absolute: cfg.Lifetime.Absolute}, nil
+	return &httpapi.Assertions{Signer: s, Absolute: cfg.Lifetime.Absolute, Issuer: cfg.APIBaseURL}, nil
 }
 
 // recorded makes svc write metric and audit lines to log, as the functions do.

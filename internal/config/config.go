@@ -45,6 +45,29 @@ const (
 // run`): the deployed gateway forwards /api/* and /rest/* on its own.
 const EnvUpstreamURL = "UPSTREAM_URL"
 
+// More than one region (docs/REGIONS.md): this region's name, which every
+// session made here records as its home, and the other regions' replicas of
+// the sessions table, as name=endpoint pairs separated by commas (locally,
+// b=http://127.0.0.1:PORT) or bare AWS region names (deployed: us-west-2).
+// Both empty: one region, as before.
+const (
+	EnvRegionName  = "REGION_NAME"
+	EnvPeerRegions = "PEER_REGIONS"
+)
+
+// EnvForwardClientAuthorization, "true", passes the client's Authorization
+// header on to the upstream: an opt-in for an upstream that needs it,
+// "false" by default, when nothing of the client's credentials goes past
+// the front door (docs/FRONTDOOR.md). Read where UPSTREAM_URL is.
+const EnvForwardClientAuthorization = "FORWARD_CLIENT_AUTHORIZATION"
+
+// EnvAPIBaseURL is the API's base URL as clients call it
+// (https://api.example.com, no trailing slash): the assertion's iss. Empty:
+// the base URL API Gateway's own request context names (the execute-api
+// URL and stage, or the custom domain it routed by), never a client's Host
+// header; `make run` sets its own address.
+const EnvAPIBaseURL = "API_BASE_URL"
+
 // Federated log-in (docs/FEDERATION.md): OAuth 2.0 access tokens from an
 // OpenID Connect issuer. Only the functions that log in read them.
 const (
@@ -80,7 +103,7 @@ const (
 
 // AssertionVars lists the variables the functions that sign assertions
 // (the authorizer, the JSON-RPC function) need set when deployed.
-var AssertionVars = []string{EnvAssertionKeySecret, EnvUpstreamAudience, EnvAuthorizerCacheTTL, EnvAssertionKeyEpoch}
+var AssertionVars = []string{EnvAssertionKeySecret, EnvUpstreamAudience, EnvAuthorizerCacheTTL, EnvAssertionKeyEpoch, EnvAPIBaseURL}
 
 // Vars lists every variable Load reads for every function.
 var Vars = []string{EnvSessionsTable, EnvUsersTable, EnvIdleTimeout, EnvMaxLifetime, EnvDefaultDomain, EnvLogLevel,
@@ -88,7 +111,7 @@ var Vars = []string{EnvSessionsTable, EnvUsersTable, EnvIdleTimeout, EnvMaxLifet
 
 // ForwardVars lists the variables Load reads beside Vars that only the
 // functions forwarding calls to the upstream need set.
-var ForwardVars = []string{EnvUpstreamURL}
+var ForwardVars = []string{EnvUpstreamURL, EnvForwardClientAuthorization}
 
 // Defaults for local use. A deployed stack sets every variable.
 const (
@@ -110,6 +133,12 @@ type Config struct {
 	ReadOnFailedCondition bool
 	// Upstream is EnvUpstreamURL parsed; nil for none.
 	Upstream *url.URL
+	// ForwardClientAuthorization is EnvForwardClientAuthorization: the
+	// client's Authorization goes on to the upstream.
+	ForwardClientAuthorization bool
+	// APIBaseURL is EnvAPIBaseURL: the assertion's iss; "" for the one API
+	// Gateway's request context names.
+	APIBaseURL string
 	// OIDC is the identity provider bearer log-ins trust; Issuer "" for none.
 	OIDC OIDC
 	// AssertionKeySecret and AssertionKeyFile say where the assertion's
@@ -125,6 +154,18 @@ type Config struct {
 	// AssertionKeyEpoch names the generation of seeds an instance read, for
 	// its init log line: the deploy that bumps it starts new instances.
 	AssertionKeyEpoch string
+	// Region is EnvRegionName; "" for a single region.
+	Region string
+	// PeerRegions is EnvPeerRegions, checked; Peers parses it. (A string,
+	// so that a Config stays comparable.)
+	PeerRegions string
+}
+
+// Peers is the other regions: name to the DynamoDB endpoint of its
+// replica ("" for AWS's endpoint of that region); nil for none.
+func (c Config) Peers() map[string]string {
+	m, _ := peers(c.PeerRegions, c.Region)
+	return m
 }
 
 // Load reads the configuration from the process environment.
@@ -189,6 +230,12 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 	if c.Upstream, err = upstreamURL(get(EnvUpstreamURL, "")); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", EnvUpstreamURL, err))
 	}
+	if c.ForwardClientAuthorization, err = strconv.ParseBool(get(EnvForwardClientAuthorization, "false")); err != nil {
+		errs = append(errs, fmt.Errorf("%s: want true or false", EnvForwardClientAuthorization))
+	}
+	if c.APIBaseURL, err = baseURL(get(EnvAPIBaseURL, "")); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvAPIBaseURL, err))
+	}
 	c.OIDC = OIDC{
 		Issuer: get(EnvOIDCIssuer, ""), Audience: get(EnvOIDCAudience, ""),
 		UserClaim: get(EnvOIDCUserClaim, "preferred_username"), RequiredGroup: get(EnvOIDCRequiredGroup, ""),
@@ -206,10 +253,42 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Errorf("%s: %w (seconds, 0 to 3600)", EnvAuthorizerCacheTTL, err))
 	}
 	c.AssertionLifetime = 5*time.Minute + time.Duration(ttl)*time.Second
+	c.Region = get(EnvRegionName, "")
+	c.PeerRegions = get(EnvPeerRegions, "")
+	if _, err := peers(c.PeerRegions, c.Region); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvPeerRegions, err))
+	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// peers parses PEER_REGIONS: name[=endpoint], comma-separated.
+func peers(v, region string) (map[string]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	if region == "" {
+		return nil, fmt.Errorf("%q names peers, and %s is not set: a region must know its own name", v, EnvRegionName)
+	}
+	m := map[string]string{}
+	for _, f := range strings.Split(v, ",") {
+		name, endpoint, _ := strings.Cut(strings.TrimSpace(f), "=")
+		if name == "" || name == region || strings.ContainsAny(name, " =") {
+			return nil, fmt.Errorf("%q: want name[=endpoint] pairs, each another region than %s", v, region)
+		}
+		if _, dup := m[name]; dup {
+			return nil, fmt.Errorf("%q: %s twice", v, name)
+		}
+		if endpoint != "" {
+			if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return nil, fmt.Errorf("%q: %s's endpoint %q is no http(s) URL", v, name, endpoint)
+			}
+		}
+		m[name] = endpoint
+	}
+	return m, nil
 }
 
 // upstreamURL parses an upstream: "" for none, else an http(s) URL with a
@@ -225,6 +304,21 @@ func upstreamURL(v string) (*url.URL, error) {
 		return nil, fmt.Errorf("%q: want http(s)://host[:port][/base], no query or credentials", v)
 	}
 	return u, nil
+}
+
+// baseURL parses the API's base URL: "" for none, else an http(s) URL with
+// a host, and no query, credentials, fragment or trailing slash: an
+// assertion's iss, compared by upstreams byte for byte.
+func baseURL(v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" ||
+		u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.HasSuffix(v, "/") || u.String() != v {
+		return "", fmt.Errorf("%q: want http(s)://host[:port][/stage], no query, credentials or trailing slash", v)
+	}
+	return v, nil
 }
 
 // duration parses a Go duration ("30m") or a plain number of seconds.

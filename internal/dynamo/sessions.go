@@ -22,15 +22,22 @@ import (
 
 // Attribute names of the sessions table.
 const (
-	attrTokenHash    = "token_hash"       // S, hex SHA-256 of the token: the key
-	attrUser         = "user"             // S, canonical name@domain
-	attrUserKey      = "user_key"         // S, lower-case name@domain
+	attrTokenHash = "token_hash" // S, hex SHA-256 of the token: the key
+	attrUser      = "user"       // S, canonical name@domain
+	attrUserKey   = "user_key"   // S, session.IdentityKey: lower-case name@domain, and a federated user's issuer
+	// attrIdP is the issuer URL of the identity provider that vouched for
+	// a federated user (session.Session.IdP); absent for a local user, as
+	// on every item stored before federated users had their own.
+	attrIdP          = "idp"
 	attrCreated      = "created_ms"       // N, Unix milliseconds
 	attrLastAccessed = "last_accessed_ms" // N, Unix milliseconds
-	// attrSeal is log-in's seal over the token hash, user and creation time
+	// attrSeal is log-in's seal over the token hash, user (and idp) and creation time
 	// (session.Sealer): S, 22 characters. No role that only touches
 	// sessions may name it (TouchAttributes).
 	attrSeal = "seal"
+	// attrHome is the region that made the session, its one writer in a
+	// multi-region deployment (Sessions.Region; docs/REGIONS.md): S.
+	attrHome = "home"
 	// AttrExpires is the TTL attribute (Unix seconds). TTL only cleans up:
 	// an item past its lifetime is treated as absent whether or not TTL has
 	// removed it yet.
@@ -75,6 +82,16 @@ type Sessions struct {
 	// item whose seal is missing or not its own: one log-in did not make.
 	// The functions that hold the seal key set it (docs/UPSTREAM.md).
 	Seals session.Sealer
+
+	// Region, when set, is the region this store serves in a multi-region
+	// deployment (docs/REGIONS.md): Create records it as the session's home,
+	// and Touch, Delete and End write only sessions whose home it is (or
+	// that have none), handing any other to the home region's replica
+	// (Peers), so that no two regions write one session item.
+	Region string
+	// Peers are the stores of the other regions' replicas of the table, by
+	// region name, each with its own Region set and no Peers.
+	Peers map[string]*Sessions
 }
 
 var _ session.SessionStore = (*Sessions)(nil)
@@ -93,7 +110,7 @@ const liveFilter = attrLastAccessed + " > :idle_cutoff AND " + attrCreated + " >
 // the roles that only touch sessions may name (template.yaml's
 // dynamodb:Attributes condition, which internal/stack holds to this). The
 // user is not among them, so whatever such a role writes authorizes no one.
-var TouchAttributes = []string{attrTokenHash, attrLastAccessed, AttrExpires, attrCreated}
+var TouchAttributes = []string{attrTokenHash, attrLastAccessed, AttrExpires, attrCreated, attrHome}
 
 // laterAccessUpdate and laterAccessCondition are the re-check's.
 const (
@@ -111,14 +128,20 @@ func (s *Sessions) Create(ctx context.Context, r session.Record, l session.Lifet
 	item := map[string]types.AttributeValue{
 		attrTokenHash:    &types.AttributeValueMemberS{Value: r.Hash.String()},
 		attrUser:         &types.AttributeValueMemberS{Value: r.User},
-		attrUserKey:      &types.AttributeValueMemberS{Value: session.UserKey(r.User)},
+		attrUserKey:      &types.AttributeValueMemberS{Value: session.IdentityKey(r.User, r.IdP)},
 		attrCreated:      millis(r.Created),
 		attrLastAccessed: millis(r.LastAccessed),
 		AttrExpires:      ttl(earliest(r.LastAccessed.Add(l.Idle), r.Created.Add(l.Absolute))),
 	}
+	if s.Region != "" {
+		item[attrHome] = &types.AttributeValueMemberS{Value: s.Region}
+	}
+	if r.IdP != "" {
+		item[attrIdP] = &types.AttributeValueMemberS{Value: r.IdP}
+	}
 	if s.Seals != nil {
 		// Sealed over the creation time as stored: Unix milliseconds.
-		item[attrSeal] = &types.AttributeValueMemberS{Value: s.Seals.Seal(r.Hash[:], r.User, time.UnixMilli(r.Created.UnixMilli()))}
+		item[attrSeal] = &types.AttributeValueMemberS{Value: s.Seals.Seal(r.Hash[:], r.Identity(), time.UnixMilli(r.Created.UnixMilli()))}
 	}
 	_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           aws.String(s.Table),
@@ -145,14 +168,28 @@ func (s *Sessions) Create(ctx context.Context, r session.Record, l session.Lifet
 // touched since).
 func sameSession(item map[string]types.AttributeValue, s session.Session) bool {
 	got, err := decodeSession(item)
-	return err == nil && got.User == s.User && got.Created.Equal(s.Created) && !got.LastAccessed.Before(s.LastAccessed)
+	return err == nil && got.User == s.User && got.IdP == s.IdP && got.Created.Equal(s.Created) && !got.LastAccessed.Before(s.LastAccessed)
 }
 
 // Touch moves a live session's last access to now in one conditional
-// UpdateItem that returns the updated item.
+// UpdateItem that returns the updated item. In a multi-region deployment
+// that is so for a session made in this region; one made in another is
+// touched there (Sessions.Region).
 func (s *Sessions) Touch(ctx context.Context, h session.TokenHash, now time.Time, l session.Lifetime) (session.Session, error) {
+	sess, err := s.touch(ctx, h, now, l, "")
+	if home, ok := awayHome(err); ok {
+		return s.atHome(ctx, home, func(p *Sessions) (session.Session, error) { return p.Touch(ctx, h, now, l) },
+			func() (session.Session, error) { return s.touch(ctx, h, now, l, home) })
+	}
+	return sess, err
+}
+
+// touch is Touch in this region's replica. takeOver names the home region
+// whose session this region takes over (its replica unreachable): the
+// touch then makes this region the session's home.
+func (s *Sessions) touch(ctx context.Context, h session.TokenHash, now time.Time, l session.Lifetime, takeOver string) (session.Session, error) {
 	key := s.key(h)
-	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	in := &dynamodb.UpdateItemInput{
 		TableName:           aws.String(s.Table),
 		Key:                 key,
 		UpdateExpression:    aws.String(TouchUpdate),
@@ -167,7 +204,9 @@ func (s *Sessions) Touch(ctx context.Context, h session.TokenHash, now time.Time
 		},
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
+	}
+	s.homeOnly(in.ConditionExpression, in.UpdateExpression, in.ExpressionAttributeValues, takeOver)
+	out, err := s.DB.UpdateItem(ctx, in)
 	if err == nil {
 		sess, derr := s.decodeSealed(out.Attributes, h)
 		if derr != nil {
@@ -186,7 +225,9 @@ func (s *Sessions) Touch(ctx context.Context, h session.TokenHash, now time.Time
 	if item == nil && s.ReadOnFailedCondition {
 		// Ask about the one case that is still a live session with the one
 		// action the get function is allowed: an UpdateItem that changes
-		// nothing, on condition that a later access is recorded.
+		// nothing, on condition that a later access is recorded (in a
+		// multi-region deployment, on condition that there is an item: its
+		// home may be elsewhere).
 		item, err = s.laterAccess(ctx, key, now)
 		if err != nil {
 			return session.Session{}, err
@@ -194,6 +235,9 @@ func (s *Sessions) Touch(ctx context.Context, h session.TokenHash, now time.Time
 	}
 	if item == nil {
 		return session.Session{}, session.Errorf(session.ENOTFOUND, "no session")
+	}
+	if err := s.away(item, takeOver); err != nil {
+		return session.Session{}, err
 	}
 	sess, derr := s.decodeSealed(item, h)
 	if derr != nil {
@@ -216,18 +260,20 @@ func (s *Sessions) Touch(ctx context.Context, h session.TokenHash, now time.Time
 // live ones counted exactly; the dead ones are deleted, so that the next
 // log-in finds the cheap case again. The index is eventually consistent: on
 // DynamoDB a session created a moment ago may not be counted yet.
-func (s *Sessions) CountLive(ctx context.Context, name string, now time.Time, l session.Lifetime, enough int) (int, error) {
-	n, err := s.countCandidates(ctx, name, now, l, enough)
+func (s *Sessions) CountLive(ctx context.Context, name, idp string, now time.Time, l session.Lifetime, enough int) (int, error) {
+	key := session.IdentityKey(name, idp)
+	n, err := s.countCandidates(ctx, key, now, l, enough)
 	if err != nil || (enough > 0 && n < enough) {
 		return n, err
 	}
-	return s.countLiveExactly(ctx, name, now, l)
+	return s.countLiveExactly(ctx, key, now, l)
 }
 
-// countCandidates counts the user's sessions not past their absolute
-// lifetime, live or idle, stopping once the count reaches enough.
-func (s *Sessions) countCandidates(ctx context.Context, name string, now time.Time, l session.Lifetime, enough int) (int, error) {
-	in := s.userIndexQuery(name)
+// countCandidates counts the sessions of the identity key (IdentityKey)
+// not past their absolute lifetime, live or idle, stopping once the count
+// reaches enough.
+func (s *Sessions) countCandidates(ctx context.Context, key string, now time.Time, l session.Lifetime, enough int) (int, error) {
+	in := s.userIndexQuery(key)
 	in.FilterExpression = aws.String(candidateFilter)
 	in.ExpressionAttributeValues[":abs_cutoff"] = millis(now.Add(-l.Absolute))
 	in.Select = types.SelectCount
@@ -245,15 +291,16 @@ func (s *Sessions) countCandidates(ctx context.Context, name string, now time.Ti
 	return n, nil
 }
 
-// userIndexQuery is a query of the user's entries in the sessions index,
-// countPage of them a page when set.
-func (s *Sessions) userIndexQuery(name string) *dynamodb.QueryInput {
+// userIndexQuery is a query of the entries of the identity key
+// (session.IdentityKey) in the sessions index, countPage of them a page
+// when set.
+func (s *Sessions) userIndexQuery(key string) *dynamodb.QueryInput {
 	in := &dynamodb.QueryInput{
 		TableName:              aws.String(s.Table),
 		IndexName:              aws.String(SessionsByUser),
 		KeyConditionExpression: aws.String(attrUserKey + " = :user"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":user": &types.AttributeValueMemberS{Value: session.UserKey(name)},
+			":user": &types.AttributeValueMemberS{Value: key},
 		},
 	}
 	if s.countPage > 0 {
@@ -270,12 +317,16 @@ const candidateFilter = attrCreated + " > :abs_cutoff"
 // later than now, or nil when there is no such item. It writes nothing: the
 // update sets an attribute to its own value.
 func (s *Sessions) laterAccess(ctx context.Context, key map[string]types.AttributeValue, now time.Time) (map[string]types.AttributeValue, error) {
+	cond, values := laterAccessCondition, map[string]types.AttributeValue{":now": millis(now)}
+	if s.Region != "" {
+		cond, values = "attribute_exists("+attrTokenHash+")", nil
+	}
 	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.Table),
 		Key:                       key,
 		UpdateExpression:          aws.String(laterAccessUpdate),
-		ConditionExpression:       aws.String(laterAccessCondition),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": millis(now)},
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeValues: values,
 		ReturnValues:              types.ReturnValueAllNew,
 	})
 	if err != nil {
@@ -290,17 +341,36 @@ func (s *Sessions) laterAccess(ctx context.Context, key map[string]types.Attribu
 
 // Delete removes a session in one DeleteItem, conditional on its existence.
 // An expired item is removed too, but reported as not found: to the client
-// it was already gone.
+// it was already gone. In a multi-region deployment a session made in
+// another region is removed there (Sessions.Region).
 func (s *Sessions) Delete(ctx context.Context, h session.TokenHash, now time.Time, l session.Lifetime) error {
-	out, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:           aws.String(s.Table),
-		Key:                 s.key(h),
-		ConditionExpression: aws.String("attribute_exists(" + attrTokenHash + ")"),
-		ReturnValues:        types.ReturnValueAllOld,
-	})
+	err := s.delete(ctx, h, now, l, "")
+	if home, ok := awayHome(err); ok {
+		_, err = s.atHome(ctx, home, func(p *Sessions) (session.Session, error) { return session.Session{}, p.Delete(ctx, h, now, l) },
+			func() (session.Session, error) { return session.Session{}, s.delete(ctx, h, now, l, home) })
+	}
+	return err
+}
+
+func (s *Sessions) delete(ctx context.Context, h session.TokenHash, now time.Time, l session.Lifetime, takeOver string) error {
+	in := &dynamodb.DeleteItemInput{
+		TableName:                           aws.String(s.Table),
+		Key:                                 s.key(h),
+		ConditionExpression:                 aws.String("attribute_exists(" + attrTokenHash + ")"),
+		ReturnValues:                        types.ReturnValueAllOld,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	if s.Region != "" {
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{}
+		s.homeOnly(in.ConditionExpression, nil, in.ExpressionAttributeValues, takeOver)
+	}
+	out, err := s.DB.DeleteItem(ctx, in)
 	if err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
+			if aerr := s.awayAfterFailure(ctx, s.key(h), ccf.Item, takeOver); aerr != nil {
+				return aerr
+			}
 			return session.Errorf(session.ENOTFOUND, "no session")
 		}
 		return session.Unavailable("delete session", err)
@@ -346,13 +416,16 @@ func decodeSession(item map[string]types.AttributeValue) (session.Session, error
 	if !ok1 || !ok2 || !ok3 || user == "" {
 		return session.Session{}, &session.Error{Code: session.ENOTFOUND, Err: session.ErrMalformed}
 	}
-	return session.Session{User: user, Created: created, LastAccessed: last}, nil
+	idp, _ := stringAttr(item, attrIdP) // absent: a local user
+	return session.Session{User: user, Created: created, LastAccessed: last, IdP: idp}, nil
 }
 
 // decodeSealed reads the session item of h and, when the store holds the
 // seal key, refuses one log-in did not seal: no seal, another session's,
-// another key's. Its user_key must be its user's too, or revoking the
-// user's sessions (which finds them by user_key) would miss it.
+// another key's, another identity's (the idp is sealed with the user, so
+// no write can turn a local user's session into a federated one's or back).
+// Its user_key must be its identity's too, or revoking the user's sessions
+// (which finds them by user_key) would miss it.
 func (s *Sessions) decodeSealed(item map[string]types.AttributeValue, h session.TokenHash) (session.Session, error) {
 	sess, err := decodeSession(item)
 	if err != nil || s.Seals == nil {
@@ -360,7 +433,7 @@ func (s *Sessions) decodeSealed(item map[string]types.AttributeValue, h session.
 	}
 	seal, _ := stringAttr(item, attrSeal)
 	key, _ := stringAttr(item, attrUserKey)
-	if key != session.UserKey(sess.User) || !s.Seals.Sealed(h[:], sess.User, sess.Created, seal) {
+	if key != session.IdentityKey(sess.User, sess.IdP) || !s.Seals.Sealed(h[:], sess.Identity(), sess.Created, seal) {
 		return session.Session{}, &session.Error{Code: session.ENOTFOUND, Err: session.ErrUnsealed}
 	}
 	return sess, nil

@@ -18,6 +18,10 @@ type Federation interface {
 	// *TokenError, whose Cause says which, for the operator only; an issuer
 	// that cannot be reached is EUNAVAILABLE.
 	Verify(ctx context.Context, token string) (string, error)
+	// Issuer is the identity provider's issuer URL: who vouches for the
+	// users it names (Session.IdP), never the same identity as a local
+	// user of the same name.
+	Issuer() string
 }
 
 // TokenError is why an access token was refused: for the audit trail,
@@ -36,8 +40,10 @@ func (e *TokenError) Unwrap() error { return e.Err }
 const MaxBearerLen = 8 << 10
 
 // FederatedName checks the user name a token's claim gives: a name a
-// session can hold (as QualifyName's rules), with a domain of its own, and
-// not in localDomain. A federated name is never qualified with the local
+// session can hold, in the one canonical form of every user name
+// (QualifyName's rules: no whitespace, control, format or invisible
+// character, no trailing dot), with a domain of its own, and not in
+// localDomain. A federated name is never qualified with the local
 // domain: "administrator" from an identity provider must not become the
 // local administrator@vsphere.local, whose sessions and upstream rights it
 // would share (docs/FEDERATION.md).
@@ -102,23 +108,28 @@ func (s *Service) loginBearer(ctx context.Context, token string, op *string) (To
 	if !ok {
 		return "", Session{}, refuse(CauseBadUserClaim, MaskName(claim), errors.New("the user claim is no name@domain outside the local domain"))
 	}
+	idp := s.Federation.Issuer()
 	now := s.now().Truncate(time.Millisecond)
-	n, err := s.countLive(ctx, name, now)
-	if err != nil {
-		return "", Session{}, err
+	n := 0
+	if s.MaxSessionsPerUser > 0 {
+		// The federated user's own sessions: a local user of the same
+		// name is another identity, with a cap of its own.
+		if n, err = s.Sessions.CountLive(ctx, name, idp, now, s.Lifetime, s.MaxSessionsPerUser); err != nil {
+			return "", Session{}, err
+		}
 	}
 	if s.MaxSessionsPerUser > 0 && n >= s.MaxSessionsPerUser {
-		s.Record(ctx, Event{Kind: EventSessionCap, User: name})
+		s.Record(ctx, Event{Kind: EventSessionCap, User: name, IdP: idp})
 		return "", Session{}, errTooManySessions(s.MaxSessionsPerUser, n, name)
 	}
 	tok, err := NewToken()
 	if err != nil {
 		return "", Session{}, err
 	}
-	sess := Session{User: name, Created: now, LastAccessed: now}
+	sess := Session{User: name, Created: now, LastAccessed: now, IdP: idp}
 	if err := s.Sessions.Create(ctx, Record{Hash: tok.Hash(), Session: sess}, s.Lifetime); err != nil {
 		return "", Session{}, err
 	}
-	s.Record(ctx, Event{Kind: EventLogin, User: name, Session: sessionRef(tok.Hash())})
+	s.Record(ctx, Event{Kind: EventLogin, User: name, IdP: idp, Session: sessionRef(tok.Hash())})
 	return tok, sess, nil
 }

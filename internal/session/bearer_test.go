@@ -14,6 +14,7 @@ type fedStub struct {
 }
 
 func (f fedStub) Verify(context.Context, string) (string, error) { return f.user, f.err }
+func (fedStub) Issuer() string                                   { return "https://idp.example" }
 
 // events records what the service records.
 type events []Event
