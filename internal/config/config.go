@@ -55,6 +55,10 @@ const (
 	EnvPeerRegions = "PEER_REGIONS"
 )
 
+// RegionVars lists the variables of several regions, set on every function
+// of a stack deployed to more than one (template.yaml) and on none otherwise.
+var RegionVars = []string{EnvRegionName, EnvPeerRegions}
+
 // Federated log-in (docs/FEDERATION.md): OAuth 2.0 access tokens from an
 // OpenID Connect issuer. Only the functions that log in read them.
 const (
