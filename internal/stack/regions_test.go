@@ -3,6 +3,7 @@ package stack_test
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -157,6 +158,13 @@ var noValue = &struct{}{}
 
 func deployedIn(t *testing.T, params ...string) map[string]any {
 	t.Helper()
+	res, _ := deployedWithOutputs(t, params...)
+	return res
+}
+
+// deployedWithOutputs is deployedIn, and the outputs.
+func deployedWithOutputs(t *testing.T, params ...string) (resources, outputs map[string]any) {
+	t.Helper()
 	tpl := translatedWith(t, append(params, "DeployDigest="+strings.Repeat("0", 64)))
 	r := &resolver{params: map[string]string{}, conds: getMap(tpl, "Conditions"), memo: map[string]bool{}}
 	for name := range getMap(tpl, "Parameters") {
@@ -166,14 +174,16 @@ func deployedIn(t *testing.T, params ...string) map[string]any {
 		k, v, _ := strings.Cut(p, "=")
 		r.params[k] = v
 	}
-	out := map[string]any{}
-	for id, res := range getMap(tpl, "Resources") {
-		if c, ok := get(res, "Condition").(string); ok && !r.cond(c) {
-			continue
+	resources, outputs = map[string]any{}, map[string]any{}
+	for in, out := range map[string]map[string]any{"Resources": resources, "Outputs": outputs} {
+		for id, v := range getMap(tpl, in) {
+			if c, ok := get(v, "Condition").(string); ok && !r.cond(c) {
+				continue
+			}
+			out[id] = r.resolve(v)
 		}
-		out[id] = r.resolve(res)
 	}
-	return out
+	return resources, outputs
 }
 
 func (r *resolver) cond(name string) bool {
@@ -555,4 +565,70 @@ func nilIfEmpty(s string) any {
 		return nil
 	}
 	return s
+}
+
+// TestAStackMadeBeforeBecomesTheOwnerByImportingItsTables holds the walk
+// of docs/REGIONS.md ("A stack deployed before"), AWS's way of making a
+// table global under CloudFormation (retain it, remove it from the stack,
+// add replicas, import it as an AWS::DynamoDB::GlobalTable):
+//   - today's tables are retained on deletion and replacement, so the
+//     update that drops them from the stack keeps them and their data;
+//   - that update (GlobalTableNames naming them, HoldsGlobalTables false)
+//     holds no table, points every function at them by name, keeps the key
+//     secret (the same resource, replicated to the peers);
+//   - the import (HoldsGlobalTables true, the same DeployDigest) adds the
+//     two global tables, retained, named as the tables are, and changes
+//     nothing else: CloudFormation allows an import no other change.
+func TestAStackMadeBeforeBecomesTheOwnerByImportingItsTables(t *testing.T) {
+	before := deployedIn(t)
+	for _, id := range []string{"SessionsTable", "UsersTable"} {
+		r := getMap(before, id)
+		if r["DeletionPolicy"] != "Retain" || r["UpdateReplacePolicy"] != "Retain" {
+			t.Errorf("%s: %v %v, want both policies Retain: the update that drops it must keep it", id, r["DeletionPolicy"], r["UpdateReplacePolicy"])
+		}
+	}
+	names := []string{"GlobalTableNames=app-SessionsTable-1A,app-UsersTable-2B", "PeerRegions=us-west-2"}
+	handOver, handOverOut := deployedWithOutputs(t, append(names, "HoldsGlobalTables=false")...)
+	for _, typ := range []string{"AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable"} {
+		if got := ofType(handOver, typ); len(got) > 0 {
+			t.Errorf("handing over: %s %v", typ, got)
+		}
+	}
+	for _, f := range stack.Functions {
+		vars := getMap(handOver[f.LogicalID()], "Properties", "Environment", "Variables")
+		if vars[config.EnvSessionsTable] != "app-SessionsTable-1A" || vars[config.EnvUsersTable] != "app-UsersTable-2B" {
+			t.Errorf("handing over: %s uses %v %v, want the tables by name", f.LogicalID(), vars[config.EnvSessionsTable], vars[config.EnvUsersTable])
+		}
+	}
+	secret, was := getMap(handOver["AssertionKeySecret"], "Properties"), maps.Clone(getMap(before["AssertionKeySecret"], "Properties"))
+	if secret == nil || fmt.Sprint(secret["ReplicaRegions"]) != "[map[Region:us-west-2]]" {
+		t.Fatalf("handing over: AssertionKeySecret %v, want the same secret replicated to the peer", secret)
+	}
+	was["ReplicaRegions"] = secret["ReplicaRegions"]
+	if !reflect.DeepEqual(secret, was) {
+		t.Errorf("handing over: the key secret changes beyond its replicas (a replacement would lose the keys):\n%v\n%v", secret, was)
+	}
+
+	imported, importedOut := deployedWithOutputs(t, append(names, "HoldsGlobalTables=true")...)
+	var added []string
+	for id, r := range imported {
+		if prev, ok := handOver[id]; !ok {
+			added = append(added, id)
+		} else if !reflect.DeepEqual(prev, r) {
+			t.Errorf("the import changes %s: an import may make no other change", id)
+		}
+	}
+	slices.Sort(added)
+	if !slices.Equal(added, []string{"SessionsGlobalTable", "UsersGlobalTable"}) || len(imported) != len(handOver)+2 {
+		t.Errorf("the import adds %v (and %d resources are gone), want the two global tables only", added, len(handOver)+len(added)-len(imported))
+	}
+	if !reflect.DeepEqual(handOverOut, importedOut) {
+		t.Errorf("the import changes the outputs:\n%v\n%v", handOverOut, importedOut)
+	}
+	for id, name := range map[string]string{"SessionsGlobalTable": "app-SessionsTable-1A", "UsersGlobalTable": "app-UsersTable-2B"} {
+		r := getMap(imported, id)
+		if get(r, "Properties", "TableName") != name || r["DeletionPolicy"] != "Retain" {
+			t.Errorf("%s: TableName %v, DeletionPolicy %v; an import needs the table's own name and Retain", id, get(r, "Properties", "TableName"), r["DeletionPolicy"])
+		}
+	}
 }
