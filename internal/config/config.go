@@ -55,10 +55,6 @@ const (
 	EnvPeerRegions = "PEER_REGIONS"
 )
 
-// RegionVars lists the variables of several regions, set on every function
-// of a stack deployed to more than one (template.yaml) and on none otherwise.
-var RegionVars = []string{EnvRegionName, EnvPeerRegions}
-
 // Federated log-in (docs/FEDERATION.md): OAuth 2.0 access tokens from an
 // OpenID Connect issuer. Only the functions that log in read them.
 const (
@@ -243,6 +239,10 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 	}
 	return c, nil
 }
+
+// RegionVars lists the variables of several regions, set on every function
+// of a stack deployed to more than one (template.yaml) and on none otherwise.
+var RegionVars = []string{EnvRegionName, EnvPeerRegions}
 
 // peers parses PEER_REGIONS: name[=endpoint], comma-separated.
 func peers(v, region string) (map[string]string, error) {
