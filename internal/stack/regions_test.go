@@ -354,8 +354,11 @@ func TestByDefaultTheStackIsOneRegion(t *testing.T) {
 				t.Errorf("%s: %s set in one region", id, v)
 			}
 		}
-		if fmt.Sprint(vars[config.EnvSessionsTable]) != "map[Ref:SessionsTable]" || fmt.Sprint(vars[config.EnvAssertionKeySecret]) != fmt.Sprint(map[string]any{"Ref": "AssertionKeySecret"}) && vars[config.EnvAssertionKeySecret] != nil {
-			t.Errorf("%s: %v, want the stack's own table and secret", id, vars)
+		if fmt.Sprint(vars[config.EnvSessionsTable]) != "map[Ref:SessionsTable]" || fmt.Sprint(vars[config.EnvUsersTable]) != "map[Ref:UsersTable]" {
+			t.Errorf("%s: tables %v %v, want the stack's own", id, vars[config.EnvSessionsTable], vars[config.EnvUsersTable])
+		}
+		if secret, set := vars[config.EnvAssertionKeySecret]; set && fmt.Sprint(secret) != "map[Ref:AssertionKeySecret]" {
+			t.Errorf("%s: key secret %v, want the stack's own", id, secret)
 		}
 	}
 	for _, id := range ofType(res, "AWS::IAM::Role") {
