@@ -98,6 +98,28 @@ func peerStatement(st any) (any, bool) {
 	return c[1], true
 }
 
+// checkPeerStatement: a grant at the home region is an Allow of some of
+// f's HomePermissions on the sessions global table's name in any region,
+// limited to the peer regions; nothing else may hide behind MultiRegion.
+func checkPeerStatement(t *testing.T, f stack.Function, roleID string, st any) {
+	t.Helper()
+	sub, _ := get(st, "Resource", "Fn::Sub").([]any)
+	if len(sub) != 2 || sub[0] != "arn:${AWS::Partition}:dynamodb:*:${AWS::AccountId}:table/${Name}" || fmt.Sprint(get(sub[1], "Name")) != globalName(stack.Sessions) {
+		t.Errorf("%s: a grant at the home region on %v, want the sessions global table's name in the peer regions", roleID, get(st, "Resource"))
+	}
+	if fmt.Sprint(get(st, "Condition", "StringEquals", "aws:RequestedRegion")) != `map[Fn::Split:[, map[Ref:PeerRegions]]]` {
+		t.Errorf("%s: a grant at the home region limited by %v, want aws:RequestedRegion in PeerRegions", roleID, get(st, "Condition"))
+	}
+	if get(st, "Effect") != "Allow" || get(st, "NotAction") != nil || get(st, "NotResource") != nil {
+		t.Errorf("%s: %v, want Effect Allow with Action and Resource", roleID, st)
+	}
+	for _, a := range strs(get(st, "Action")) {
+		if !slices.Contains(f.HomePermissions(), stack.Permission{Table: stack.Sessions, Action: a}) {
+			t.Errorf("%s: %s at the home region, which %s does not make there (stack.OpHomePermissions)", roleID, a, f.Dir)
+		}
+	}
+}
+
 // regionVars is what the functions get: this region's name and its peers
 // with several regions; nothing with one.
 var regionVars = map[string]any{

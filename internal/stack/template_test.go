@@ -490,7 +490,8 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 				for _, st := range stmts {
 					// Several regions: the home region's writes, held by
 					// TestSeveralRegionsLetTheFunctionsWriteAtASessionsHome.
-					if _, ok := peerStatement(st); ok {
+					if peer, ok := peerStatement(st); ok {
+						checkPeerStatement(t, f, roleID, peer)
 						continue
 					}
 					if get(st, "Effect") != "Allow" || get(st, "NotAction") != nil || get(st, "NotResource") != nil {
