@@ -657,3 +657,63 @@ func TestAStackMadeBeforeBecomesTheOwnerByImportingItsTables(t *testing.T) {
 		}
 	}
 }
+
+// refusedBy returns the rules of the template that refuse these parameter
+// values, as CloudFormation judges them before any change (RuleCondition,
+// then each Assertion).
+func refusedBy(t *testing.T, params ...string) []string {
+	t.Helper()
+	s := loadStack(t)
+	r := &resolver{params: map[string]string{}, conds: getMap(s.tpl, "Conditions"), memo: map[string]bool{}}
+	for name := range getMap(s.tpl, "Parameters") {
+		r.params[name] = fmt.Sprint(get(s.tpl, "Parameters", name, "Default"))
+	}
+	for _, p := range append([]string{"DeployDigest=" + strings.Repeat("0", 64)}, params...) {
+		k, v, _ := strings.Cut(p, "=")
+		r.params[k] = v
+	}
+	var refused []string
+	for name, rule := range getMap(s.tpl, "Rules") {
+		if c := get(rule, "RuleCondition"); c != nil && !r.boolean(c) {
+			continue
+		}
+		for _, a := range get(rule, "Assertions").([]any) {
+			if !r.boolean(get(a, "Assert")) {
+				refused = append(refused, name)
+				break
+			}
+		}
+	}
+	slices.Sort(refused)
+	return refused
+}
+
+// TestRegionSettingsThatDoNotFitAreRefusedBeforeAnyChange: the rules refuse
+// a stack with global tables and no peers, peers or a joined secret or
+// routing by region without global tables, and routing by region without a
+// zone; each kind of stack of docs/REGIONS.md passes.
+func TestRegionSettingsThatDoNotFitAreRefusedBeforeAnyChange(t *testing.T) {
+	domain := []string{"DomainName=api.example.com", "CertificateArn=arn:aws:acm:us-east-1:123456789012:certificate/abc", "HostedZoneId=Z123"}
+	for _, tc := range []struct {
+		name   string
+		params []string
+		want   []string
+	}{
+		{"OneRegion", nil, nil},
+		{"Owner", ownerParams, nil},
+		{"Member", memberParams, nil},
+		{"HandingOver", append(slices.Clone(ownerParams), "HoldsGlobalTables=false"), nil},
+		{"OwnerRoutedByLatency", slices.Concat(ownerParams, domain, []string{"DomainRouting=latency"}), nil},
+		{"GlobalTablesWithoutPeers", []string{"GlobalTableNames=a-sessions,a-users"}, []string{"RegionsNeedPeers"}},
+		{"PeersWithoutGlobalTables", []string{"PeerRegions=us-west-2"}, []string{"OneRegionHasNoPeers"}},
+		{"ASecretWithoutGlobalTables", memberParams[2:], []string{"OneRegionHasNoPeers"}},
+		{"RoutingByRegionInOneRegion", append(slices.Clone(domain), "DomainRouting=latency"), []string{"OneRegionHasNoPeers"}},
+		{"RoutingByRegionWithoutAZone", slices.Concat(ownerParams, domain[:2], []string{"DomainRouting=failover-primary"}), []string{"RoutingNeedsAZone"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := refusedBy(t, tc.params...); !slices.Equal(got, tc.want) {
+				t.Errorf("%v: refused by %v, want %v", tc.params, got, tc.want)
+			}
+		})
+	}
+}
