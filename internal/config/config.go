@@ -264,6 +264,10 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 	return c, nil
 }
 
+// RegionVars lists the variables of several regions, set on every function
+// of a stack deployed to more than one (template.yaml) and on none otherwise.
+var RegionVars = []string{EnvRegionName, EnvPeerRegions}
+
 // peers parses PEER_REGIONS: name[=endpoint], comma-separated.
 func peers(v, region string) (map[string]string, error) {
 	if v == "" {

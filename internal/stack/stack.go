@@ -82,6 +82,19 @@ var OpPermissions = map[httpapi.Operation][]Permission{
 	httpapi.OpJWKS: nil,
 }
 
+// OpHomePermissions lists, for the operations that may act on a session
+// made in another region, the calls they then make at the replica of that
+// session's home region (docs/REGIONS.md): a touch, a log-out. In a stack
+// of several regions the function serving them is granted these on the
+// sessions table of the same name in its peer regions.
+var OpHomePermissions = map[httpapi.Operation][]Permission{
+	httpapi.OpLegacyPost: getPermissions,
+	httpapi.OpGet:        getPermissions,
+	httpapi.OpDelete:     logOutPermissions,
+	httpapi.OpJSONRPC:    slices.Concat(getPermissions, logOutPermissions),
+	httpapi.OpAuthorize:  getPermissions,
+}
+
 // Function is one Lambda function: the code in functions/<Dir>.
 type Function struct {
 	Dir      string              // directory under functions/: lower-case letters
@@ -177,6 +190,21 @@ func (f Function) Permissions() []Permission {
 	var ps []Permission
 	for _, op := range f.Ops {
 		for _, p := range OpPermissions[op] {
+			if !slices.Contains(ps, p) {
+				ps = append(ps, p)
+			}
+		}
+	}
+	slices.SortFunc(ps, ComparePermissions)
+	return ps
+}
+
+// HomePermissions returns the union of OpHomePermissions of f's
+// operations, sorted.
+func (f Function) HomePermissions() []Permission {
+	var ps []Permission
+	for _, op := range f.Ops {
+		for _, p := range OpHomePermissions[op] {
 			if !slices.Contains(ps, p) {
 				ps = append(ps, p)
 			}

@@ -302,7 +302,7 @@ func TestEveryVariableTheCodeReadsIsSet(t *testing.T) {
 			}
 		}
 		if f.ReadsKeySecret() {
-			if r, _ := ref(vars[config.EnvAssertionKeySecret]); r != "AssertionKeySecret" {
+			if r, _ := ref(keySecret(t, vars[config.EnvAssertionKeySecret])); r != "AssertionKeySecret" {
 				t.Errorf("%s: %s = %v, want !Ref AssertionKeySecret (its ARN, never a seed)", id, config.EnvAssertionKeySecret, vars[config.EnvAssertionKeySecret])
 			}
 			delete(vars, config.EnvAssertionKeySecret)
@@ -319,6 +319,14 @@ func TestEveryVariableTheCodeReadsIsSet(t *testing.T) {
 			}
 			delete(vars, config.EnvAPIBaseURL)
 		}
+		// Several regions: this region's name and its peers, not set in one
+		// region (TestSeveralRegionsGiveTheFunctionsTheirRegionAndPeers).
+		for _, v := range config.RegionVars {
+			if fmt.Sprint(vars[v]) != fmt.Sprint(regionVars[v]) {
+				t.Errorf("%s: %s = %v, want %v", id, v, vars[v], regionVars[v])
+			}
+			delete(vars, v)
+		}
 		for k := range vars {
 			if !slices.Contains(config.Vars, k) && !slices.Contains(config.ForwardVars, k) && !slices.Contains(config.OIDCVars, k) && !slices.Contains(config.AssertionVars, k) {
 				t.Errorf("%s: sets %s, which the code does not read (config.Vars)", id, k)
@@ -328,7 +336,7 @@ func TestEveryVariableTheCodeReadsIsSet(t *testing.T) {
 			t.Errorf("%s: sets AWS_ENDPOINT_URL_DYNAMODB: a deployed function talks to DynamoDB itself", id)
 		}
 		for env, table := range map[string]stack.Table{config.EnvSessionsTable: stack.Sessions, config.EnvUsersTable: stack.Users} {
-			if r, _ := ref(vars[env]); r != tableID(table) {
+			if r, _ := ref(tableRef(t, table, vars[env])); r != tableID(table) {
 				t.Errorf("%s: %s = %v, want !Ref %s", id, env, vars[env], tableID(table))
 			}
 		}
@@ -486,6 +494,12 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 			for _, pol := range policies {
 				stmts, _ := get(pol, "PolicyDocument", "Statement").([]any)
 				for _, st := range stmts {
+					// Several regions: the home region's writes, held by
+					// TestSeveralRegionsLetTheFunctionsWriteAtASessionsHome.
+					if peer, ok := peerStatement(st); ok {
+						checkPeerStatement(t, f, roleID, peer)
+						continue
+					}
 					if get(st, "Effect") != "Allow" || get(st, "NotAction") != nil || get(st, "NotResource") != nil {
 						t.Errorf("%s: statement %v: want Effect Allow with Action and Resource", roleID, st)
 					}
@@ -510,6 +524,9 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 							}
 							continue
 						}
+						if c := strs(get(r, "Fn::If")); len(c) == 3 && c[0] == "JoinsGlobalTables" {
+							r = keySecret(t, r)
+						}
 						if sec, isRef := ref(r); isRef && sec == "AssertionKeySecret" {
 							if !slices.Equal(actions, []string{"secretsmanager:GetSecretValue"}) || !f.ReadsKeySecret() {
 								t.Errorf("%s: %v on the assertion key secret: want secretsmanager:GetSecretValue, for the functions that sign or seal only", roleID, actions)
@@ -517,6 +534,7 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 							readsSecret = true
 							continue
 						}
+						r = tableArn(t, r)
 						res, rattr, ok := getAtt(r)
 						if idx, isIndex := indexArn(r); isIndex {
 							res, rattr, ok = idx, "Arn", true
@@ -613,7 +631,7 @@ func TestLogsParametersAndOutputs(t *testing.T) {
 		t.Error("no output ApiUrl")
 	}
 	for out, table := range map[string]stack.Table{"SessionsTableName": stack.Sessions, "UsersTableName": stack.Users} {
-		if r, _ := ref(get(s.tpl, "Outputs", out, "Value")); r != tableID(table) {
+		if r, _ := ref(tableRef(t, table, get(s.tpl, "Outputs", out, "Value"))); r != tableID(table) {
 			t.Errorf("output %s is not !Ref %s", out, tableID(table))
 		}
 	}
