@@ -13,7 +13,9 @@ type fedStub struct {
 	err  error
 }
 
-func (f fedStub) Verify(context.Context, string) (string, error) { return f.user, f.err }
+func (f fedStub) Verify(context.Context, string) (Identity, error) {
+	return Identity{Name: f.user, Issuer: "https://idp.example", Subject: "s-" + f.user}, f.err
+}
 
 // events records what the service records.
 type events []Event

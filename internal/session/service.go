@@ -278,7 +278,7 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 		sources = remember(u.Sources, d, now, s.Lockout.FamiliarFor, MaxSources)
 	}
 	sess := Session{User: u.Name, Created: now, LastAccessed: now}
-	if err := s.Sessions.Create(ctx, Record{Hash: tok.Hash(), Session: sess}, s.Lifetime); err != nil {
+	if err := s.Sessions.Create(ctx, Record{Hash: tok.Hash(), Session: sess, Origin: originOf(ctx, MethodPassword)}, s.Lifetime); err != nil {
 		return "", Session{}, err
 	}
 	// The success gives back its attempt and ends its class's row of
