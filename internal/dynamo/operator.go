@@ -41,7 +41,7 @@ func (s *Sessions) ListStored(ctx context.Context) ([]session.Record, error) {
 	in := &dynamodb.ScanInput{
 		TableName:        aws.String(s.Table),
 		ConsistentRead:   aws.Bool(true),
-		FilterExpression: aws.String("attribute_exists(" + attrUser + ")"), // not a logout token's jti
+		FilterExpression: aws.String("attribute_exists(" + attrUserKey + ")"), // not a logout token's jti
 	}
 	var recs []session.Record
 	for pages := dynamodb.NewScanPaginator(s.DB, in); pages.HasMorePages(); {
