@@ -59,7 +59,7 @@ const (
 )
 
 // OIDCVars lists the federation variables, set on the functions that log in.
-var OIDCVars = []string{EnvOIDCIssuer, EnvOIDCAudience, EnvOIDCUserClaim, EnvOIDCRequiredGroup, EnvOIDCGroupsClaim}
+var OIDCVars = []string{EnvOIDCIssuer, EnvOIDCAudience, EnvOIDCUserClaim, EnvOIDCRequiredGroup, EnvOIDCGroupsClaim, EnvOIDCClientID}
 
 // OIDC is the federated log-in's configuration; Issuer "" is off.
 type OIDC struct {
