@@ -68,6 +68,7 @@ func Backchannel(cfg config.Config, db dynamo.API, svc *session.Service) *sessio
 		return nil
 	}
 	sessions := &dynamo.Sessions{DB: db, Table: cfg.SessionsTable}
+	// The same wiring as internal/function's Parts.Backchannel, over db.
 	return &session.Backchannel{
 		Verifier: v,
 		Tokens:   dynamo.LogoutTokens{DB: db, Table: cfg.SessionsTable},
