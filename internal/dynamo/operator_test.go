@@ -117,7 +117,7 @@ func TestProviderSessionsAreFoundBySubjectAndSID(t *testing.T) {
 		const idp, other = "https://idp.example", "https://other.example"
 		a1, a2, a3 := mk("alice@corp", idp, "alice", "s1"), mk("alice@corp", idp, "alice", "s1"), mk("alice@corp", idp, "alice", "s2")
 		mk("alice@corp", other, "alice", "s1") // the same sub and sid of another provider
-		newSession(t, s, "alice@corp", t0)    // a password session of the same name
+		newSession(t, s, "alice@corp", t0)     // a password session of the same name
 		key := dynamo.SubjectKey(idp, "alice")
 		hashes := func(sid string) map[session.TokenHash]bool {
 			recs, err := dynamo.ProviderSessions{Sessions: s, SID: sid}.ListUser(ctx, key)

@@ -13,10 +13,10 @@ import (
 func TestAUserAgentIsKeptBoundedAndWithoutControlCharacters(t *testing.T) {
 	long := strings.Repeat("é", MaxUserAgentLen) // 2 bytes each
 	for in, want := range map[string]string{
-		"govc/0.52.0":                   "govc/0.52.0",
+		"govc/0.52.0":                    "govc/0.52.0",
 		"a\tb\r\nc\x1b[31md\x7fe\u009bf": "abc[31mdef",
-		"bad\xffutf8":                   "badutf8",
-		long:                            long[:MaxUserAgentLen],
+		"bad\xffutf8":                    "badutf8",
+		long:                             long[:MaxUserAgentLen],
 	} {
 		got := CleanUserAgent(in)
 		if got != want || len(got) > MaxUserAgentLen || !utf8.ValidString(got) {
