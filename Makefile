@@ -110,9 +110,17 @@ rie: $(RIE) ## Install the Lambda Runtime Interface Emulator into .tools/bin (fr
 run: deps ## Run the service locally on http://127.0.0.1:$(PORT) with an in-memory dynalite (Ctrl-C stops all); PORT, LOCAL_ADMIN_PASSWORD
 	PORT=$(PORT) LOCAL_ADMIN_PASSWORD='$(LOCAL_ADMIN_PASSWORD)' $(GO) run ./dev/cmd/cis-local
 
+# Where a running `make run` says what it serves (its engine, its URL, its
+# LOCAL_OIDC issuer's URL): `make admin` and `make token` read it.
+CIS_LOCAL_ENV_FILE ?= build/cis-local.env
+
 .PHONY: token
-token: ## Mint an access token from `LOCAL_OIDC=1 make run`'s issuer: make token [FED_USER=alice@corp.example] [GROUP=g] [ALG=ES256]
-	@curl -fsS 'http://127.0.0.1:$(or $(LOCAL_OIDC_PORT),5556)/token?user=$(or $(FED_USER),alice@corp.example)&group=$(GROUP)&alg=$(or $(ALG),RS256)'
+token: ## Mint an access token from `LOCAL_OIDC=1 make run`'s issuer (found by itself): make token [FED_USER=alice@corp.example] [GROUP=g] [ALG=ES256] [SID=s]
+	@url='$(if $(LOCAL_OIDC_PORT),http://127.0.0.1:$(LOCAL_OIDC_PORT))'; \
+	if [ -z "$$url" ] && [ -f '$(CIS_LOCAL_ENV_FILE)' ]; then url=$$(sed -n 's/^LOCAL_OIDC_URL=//p' '$(CIS_LOCAL_ENV_FILE)'); fi; \
+	if [ -z "$$url" ]; then echo "make token: no local issuer is running: start one with LOCAL_OIDC=1 make run (it says where in $(CIS_LOCAL_ENV_FILE)), or name its port with LOCAL_OIDC_PORT" >&2; exit 1; fi; \
+	curl -fsS "$$url/token?user=$(or $(FED_USER),alice@corp.example)&group=$(GROUP)&alg=$(or $(ALG),RS256)&sid=$(SID)" || \
+	  { echo "make token: the issuer at $$url did not answer: is LOCAL_OIDC=1 make run still running?" >&2; exit 1; }
 
 .PHONY: test
 test: deps rie $(GOTESTSUM) lint-template check-tree lint ## Run every test (unit, storage, events in-process and under the emulator, template vs code), each named as it ends

@@ -59,6 +59,15 @@ func run(ctx context.Context) error {
 	addr := flag.String("addr", "127.0.0.1:"+cmp.Or(os.Getenv("PORT"), "3000"), "address to serve on (loopback by default)")
 	flag.Parse()
 
+	// The port first, before anything is started: a busy one is the most
+	// common reason make run cannot start, and its fix is PORT. Requests
+	// that arrive before the tables are ready wait in the backlog.
+	ln, err := listen(*addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+
 	issuer, err := startLocalIssuer()
 	if err != nil {
 		return err
@@ -108,10 +117,6 @@ func run(ctx context.Context) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
 	// Forwarded calls carry an assertion signed with a key of make run's
 	// own, kept (private, never committed) under build/.
 	if cfg.AssertionKeyFile == "" && cfg.AssertionKeySecret == "" {
@@ -140,7 +145,11 @@ func run(ctx context.Context) error {
 
 	// `make admin` in this checkout reaches this engine through this file,
 	// for as long as this runner serves.
-	envFile, err := writeLocalEnv(endpoint, cfg, url)
+	issuerURL := ""
+	if issuer != nil {
+		issuerURL = issuer.URL
+	}
+	envFile, err := writeLocalEnv(endpoint, cfg, url, issuerURL)
 	if err != nil {
 		return err
 	}
@@ -170,6 +179,17 @@ func run(ctx context.Context) error {
 	return nil
 }
 
+// listen listens on addr, and says what to do when the port is taken.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		_, port, _ := net.SplitHostPort(addr)
+		next, _ := strconv.Atoi(port)
+		return nil, fmt.Errorf("%s is already in use (another make run?): choose another port with PORT, e.g. make run PORT=%d", addr, next+1)
+	}
+	return ln, err
+}
+
 // loopback reports whether endpoint's host is this machine's loopback.
 func loopback(endpoint string) bool {
 	u, err := url.Parse(endpoint)
@@ -194,8 +214,9 @@ const LocalEnvFile = "build/cis-local.env"
 // written on first use (0600): a key of its own, never the stack's.
 const LocalAssertionKeyFile = "build/cis-local-assertion-key.json"
 
-// writeLocalEnv writes LocalEnvFile and returns its path.
-func writeLocalEnv(endpoint string, cfg config.Config, url string) (string, error) {
+// writeLocalEnv writes LocalEnvFile and returns its path. issuer is the
+// LOCAL_OIDC issuer's URL (`make token` asks it), or "" for none.
+func writeLocalEnv(endpoint string, cfg config.Config, url, issuer string) (string, error) {
 	path := os.Getenv("CIS_LOCAL_ENV_FILE")
 	if path == "" {
 		root, err := localdynamo.RepoRoot()
@@ -216,6 +237,9 @@ func writeLocalEnv(endpoint string, cfg config.Config, url string) (string, erro
 		config.EnvSessionsTable + "=" + cfg.SessionsTable + "\n" +
 		config.EnvUsersTable + "=" + cfg.UsersTable + "\n" +
 		"CIS_LOCAL_URL=" + url + "\n"
+	if issuer != "" {
+		body += "LOCAL_OIDC_URL=" + issuer + "\n"
+	}
 	return path, os.WriteFile(path, []byte(body), 0o600)
 }
 
@@ -267,7 +291,11 @@ func startLocalIssuer() (*oidcissuer.Issuer, error) {
 	if os.Getenv(config.EnvOIDCIssuer) != "" {
 		return nil, fmt.Errorf("LOCAL_OIDC=1 starts an issuer of its own, and %s is set too: unset one", config.EnvOIDCIssuer)
 	}
-	iss, err := oidcissuer.Start("127.0.0.1:" + cmp.Or(os.Getenv("LOCAL_OIDC_PORT"), LocalOIDCPort))
+	port := cmp.Or(os.Getenv("LOCAL_OIDC_PORT"), LocalOIDCPort)
+	iss, err := oidcissuer.Start("127.0.0.1:" + port)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("LOCAL_OIDC: 127.0.0.1:%s is already in use: choose another port for the issuer with LOCAL_OIDC_PORT", port)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("LOCAL_OIDC: %w", err)
 	}
