@@ -49,7 +49,10 @@ const LocalAdmin = "administrator@vsphere.local"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx); err != nil {
+	restore := takeTerminal() // Ctrl-C is ours alone: make run ends with our status
+	err := run(ctx)
+	restore()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "cis-local:", err)
 		os.Exit(1)
 	}
