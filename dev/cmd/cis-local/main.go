@@ -63,13 +63,15 @@ func run(ctx context.Context) error {
 	flag.Parse()
 
 	// The port first, before anything is started: a busy one is the most
-	// common reason make run cannot start, and its fix is PORT. Requests
-	// that arrive before the tables are ready wait in the backlog.
-	ln, err := listen(*addr)
+	// common reason make run cannot start, and its fix is PORT. It is
+	// listened on for good only once the service is ready (so that a
+	// client that can connect is served at once, and the engine is logged
+	// before), and a port taken in between is told the same way.
+	probe, err := listen(*addr)
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
+	probe.Close()
 
 	issuer, err := startLocalIssuer()
 	if err != nil {
@@ -120,6 +122,10 @@ func run(ctx context.Context) error {
 		return err
 	}
 
+	ln, err := listen(*addr)
+	if err != nil {
+		return err
+	}
 	// Forwarded calls carry an assertion signed with a key of make run's
 	// own, kept (private, never committed) under build/.
 	if cfg.AssertionKeyFile == "" && cfg.AssertionKeySecret == "" {
