@@ -28,8 +28,12 @@ VULNDB_VERSION      ?= v0.0.0-20261105234957-e22db6528018
 FUZZTIME ?= 2m
 
 # Lambda builds: the architecture of template.yaml's functions (arm64), or
-# ARCH=amd64 (or ARCH=$(go env GOARCH)) for this machine.
-ARCH    ?= arm64
+# `make build ARCH=amd64` for this machine. Only the command line sets it:
+# an ARCH in the deployer's shell (some set one) must not build a function
+# the template runs on arm64.
+ifneq ($(origin ARCH),command line)
+ARCH := arm64
+endif
 # Static, reproducible, stripped: what provided.al2023 runs as `bootstrap`.
 # lambda.norpc drops the Go 1.x runtime's RPC server, which provided.* never uses.
 LAMBDA_GOFLAGS := -tags lambda.norpc -trimpath -buildvcs=false -ldflags='-s -w -buildid='
@@ -57,6 +61,10 @@ GOTESTSUM         := $(TOOLS)/bin/gotestsum
 # Deploying: the SAM CLI reads samconfig.toml (stack name, region, parameters).
 SAM        ?= sam
 SAM_CONFIG_ENV ?= default
+# `make deploy PARAMS="K=V ..."`, `make deploy-digest PARAMS=...`: parameter
+# values over samconfig.toml's parameter_overrides and the template's defaults.
+PARAMS ?=
+DEPLOYDIGEST = $(GO) run ./dev/cmd/cis-deploydigest -env $(SAM_CONFIG_ENV)
 # `make smoke URL=...`: the base URL to walk through (a stack's ApiUrl, or `make run`'s).
 URL ?=
 BENCH_FLAGS ?=
@@ -65,7 +73,7 @@ EVENT ?=
 
 .PHONY: help
 help: ## List every target with one line each
-	@awk -v vars='PORT=$(PORT) ARCH=$(ARCH) STATICCHECK_VERSION=$(STATICCHECK_VERSION) FUZZTIME=$(FUZZTIME) FUZZ=$(FUZZ)' \
+	@awk -v vars='PORT=$(PORT) REPLICATION_LAG=$(REPLICATION_LAG) ARCH=$(ARCH) STATICCHECK_VERSION=$(STATICCHECK_VERSION) FUZZTIME=$(FUZZTIME) FUZZ=$(FUZZ)' \
 	  'BEGIN {FS = ":.*## "; n = split(vars, kv, " ")} \
 	   /^[a-zA-Z0-9_.%-]+:.*## / {d = $$2; for (i = 1; i <= n; i++) {split(kv[i], p, "="); gsub("[$$][(]" p[1] "[)]", p[2], d)}; printf "  %-18s %s\n", $$1, d}' $(MAKEFILE_LIST)
 
@@ -76,6 +84,10 @@ node_modules/.package-lock.json: package-lock.json
 .PHONY: deps
 deps: node_modules/.package-lock.json ## Install what the tests and `make run` need (dynalite from package-lock.json, Go modules, PyJWT for the upstream's verification test)
 	$(GO) mod download
+	@# Where CI is set every engine is required (dev/dynamotest): say so now.
+	@if [ -n "$$CI" ] && ! command -v moto_server >/dev/null; then \
+	  echo "deps: moto_server is not on PATH, and where CI is set the tests require it (pip install 'moto[server]')" >&2; exit 1; \
+	fi
 	@# The assertion's Python verification test runs Debian's PyJWT.
 	@if ! /usr/bin/python3 -c 'import jwt' 2>/dev/null; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get install -y python3-jwt || { apt-get update && apt-get install -y python3-jwt; }; \
@@ -110,9 +122,17 @@ rie: $(RIE) ## Install the Lambda Runtime Interface Emulator into .tools/bin (fr
 run: deps ## Run the service locally on http://127.0.0.1:$(PORT) with an in-memory dynalite (Ctrl-C stops all); PORT, LOCAL_ADMIN_PASSWORD
 	PORT=$(PORT) LOCAL_ADMIN_PASSWORD='$(LOCAL_ADMIN_PASSWORD)' $(GO) run ./dev/cmd/cis-local
 
-# Where a running `make run` says what it serves (its engine, its URL, its
-# LOCAL_OIDC issuer's URL): `make admin` and `make token` read it.
-CIS_LOCAL_ENV_FILE ?= build/cis-local.env
+# Where a running `make run` on PORT says what it serves (its engine, its
+# URL, its LOCAL_OIDC issuer's URL): `make token` reads it.
+CIS_LOCAL_ENV_FILE ?= build/cis-local-$(PORT).env
+
+# `make run-regions`: the delay before a change made in one region reaches
+# the other (the replicator's; DynamoDB's is typically under a second).
+REPLICATION_LAG ?= 1s
+
+.PHONY: run-regions
+run-regions: deps ## Run two regions, a on 127.0.0.1:$(PORT) and b on PORT+1, each its own dynalite, replicated as a DynamoDB global table (REPLICATION_LAG=$(REPLICATION_LAG)); writes build/regions.env
+	PORT=$(PORT) LOCAL_ADMIN_PASSWORD='$(LOCAL_ADMIN_PASSWORD)' REPLICATION_LAG=$(REPLICATION_LAG) $(GO) run ./dev/cmd/cis-regions
 
 .PHONY: token
 token: ## Mint an access token from `LOCAL_OIDC=1 make run`'s issuer (found by itself): make token [FED_USER=alice@corp.example] [GROUP=g] [ALG=ES256] [SID=s]
@@ -223,19 +243,30 @@ fuzz: deps ## Fuzz $(FUZZ) (FUZZ: FuzzInvoke, FuzzAuthorize, FuzzWithoutSecurity
 # the tool's one-line answer). Without a running `make run` and without any
 # AWS setting, the tool says so before any request.
 .PHONY: admin
-admin: ## Run the admin tool: make admin ARGS="list-users" (reaches a running `make run`'s engine by itself)
-	@set -a; if [ -f build/cis-local.env ] && [ -z "$$AWS_ENDPOINT_URL_DYNAMODB" ]; then \
-	  echo "make admin: using the engine of the running \`make run\` (build/cis-local.env)" >&2; . ./build/cis-local.env; fi; \
+admin: ## Run the admin tool: make admin ARGS="list-users" (reaches the engine of a running `make run` on PORT by itself; REGION=a|b: of `make run-regions`)
+	@set -a; port=$(PORT); \
+	  case "$(REGION)" in ""|a) ;; b) port=$$(( $(PORT) + 1 ));; *) echo "make admin: REGION=$(REGION): want a or b" >&2; exit 2;; esac; \
+	  env=build/cis-local-$$port.env; \
+	  if [ -n "$(REGION)" ] && [ ! -f $$env ]; then echo "make admin: no region $(REGION) running on port $$port ($$env): start make run-regions" >&2; exit 1; fi; \
+	  if [ -f $$env ] && [ -z "$$AWS_ENDPOINT_URL_DYNAMODB" ]; then \
+	  echo "make admin: using the engine of the running \`make run\` on port $$port ($$env)" >&2; . ./$$env; fi; \
 	  set +a; $(GO) build -o build/cis-admin ./cmd/cis-admin && exec build/cis-admin $(ARGS)
 
 .PHONY: deploy
-deploy: ## Build and deploy the stack with the SAM CLI, as samconfig.toml says (SAM_CONFIG_ENV=default)
+deploy: ## Build and deploy the stack with the SAM CLI, as samconfig.toml says (SAM_CONFIG_ENV=default), with every parameter and its DeployDigest: make deploy [PARAMS="K=V ..."]
 	@command -v $(SAM) >/dev/null || { echo "make deploy: the AWS SAM CLI ($(SAM)) is not installed: see https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/install-sam-cli.html" >&2; exit 1; }
 	$(SAM) build --config-env $(SAM_CONFIG_ENV)
-	$(SAM) deploy --config-env $(SAM_CONFIG_ENV)
+	@# Every parameter, explicitly, and the digest of them, the template and
+	@# the build: a changed setting, key epoch or code publishes new versions.
+	overrides=$$($(DEPLOYDIGEST) -overrides $(PARAMS)) && \
+	  $(SAM) deploy --config-env $(SAM_CONFIG_ENV) --parameter-overrides "$$overrides"
+
+.PHONY: deploy-digest
+deploy-digest: ## Print the DeployDigest `make deploy` would pass (no AWS call): make deploy-digest [PARAMS="K=V ..."]
+	@$(DEPLOYDIGEST) $(PARAMS)
 
 .PHONY: smoke
-smoke: ## Walk through log in, get, log out, refused after, against URL: make smoke URL=http://127.0.0.1:$(PORT) (CIS_SMOKE_PASSWORD for a stack)
+smoke: ## Walk through log in, get, a protected call, log out, refused after, against URL: make smoke URL=http://127.0.0.1:$(PORT) (CIS_SMOKE_PASSWORD for a stack)
 	@test -n "$(URL)" || { echo 'usage: make smoke URL=<base URL>   (a stack'"'"'s ApiUrl, or http://127.0.0.1:$(PORT) for make run)' >&2; exit 2; }
 	LOCAL_ADMIN_PASSWORD='$(LOCAL_ADMIN_PASSWORD)' $(GO) run ./dev/cmd/cis-smoke $(URL)
 

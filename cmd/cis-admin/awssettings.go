@@ -8,7 +8,7 @@ import (
 
 // errNoAWSSettings is what the tool says, before any request, when it has
 // nowhere to send one: no running `make run` (whose engine `make admin`
-// finds through build/cis-local.env) and no AWS setting at all. Without it
+// finds through build/cis-local-PORT.env) and no AWS setting at all. Without it
 // the SDK's credential chain falls through to the instance metadata
 // service and the tool prints that service's error, which says nothing of
 // what to do.

@@ -104,7 +104,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	db := dynamo.NewClientFromConfig(awsCfg)
 	users := &dynamo.Users{DB: db, Table: cfg.UsersTable}
-	sessions := &dynamo.Sessions{DB: db, Table: cfg.SessionsTable}
+	sessions := &dynamo.Sessions{DB: db, Table: cfg.SessionsTable, ReadOnFailedCondition: cfg.ReadOnFailedCondition}
+	if cfg.Region != "" {
+		// One region of several: sessions made elsewhere end there.
+		if err := sessions.InRegion(cfg.Region, cfg.Peers()); err != nil {
+			return err
+		}
+	}
 	revoke := session.Revocation{Store: sessions, Quiet: *quiet}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	// Every change is audited: who (asked before the change, so that a

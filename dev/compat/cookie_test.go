@@ -77,7 +77,7 @@ func TestCookieJarClientLivesOnTheSessionCookieOnRestOnly(t *testing.T) {
 func TestCurlWalksTheCookiePath(t *testing.T) {
 	curl, err := exec.LookPath("curl")
 	if err != nil {
-		t.Skip("curl is not installed")
+		dynamotest.Unavailable(t, "curl is not installed")
 	}
 	ts := serve(t, dynamotest.Engines(t)[0], 30*time.Minute)
 	dir := t.TempDir()

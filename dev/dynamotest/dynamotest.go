@@ -15,7 +15,9 @@
 //
 // Engines: dynalite always (a test fails, not skips, when it cannot
 // start: run `npm ci` at the repo root), and moto when moto_server is on
-// PATH. The environment variable CIS_TEST_ENGINES (comma-separated, e.g.
+// PATH; where CI is set (the environment variable CI, as CI services set
+// it), moto too is required, so that no half of a test vanishes unseen.
+// The environment variable CIS_TEST_ENGINES (comma-separated, e.g.
 // "dynalite" or "dynalite,moto") names exactly the engines to use instead,
 // each of them required.
 package dynamotest
@@ -91,8 +93,10 @@ func wanted() ([]localdynamo.Kind, error) {
 		return kinds, nil
 	}
 	kinds := []localdynamo.Kind{localdynamo.Dynalite}
-	if ok, _ := localdynamo.Available(localdynamo.Moto); ok {
+	if ok, why := localdynamo.Available(localdynamo.Moto); ok {
 		kinds = append(kinds, localdynamo.Moto)
+	} else if InCI() {
+		return nil, fmt.Errorf("moto is required where CI is set (%s); install it with pip install 'moto[server]'", why)
 	}
 	return kinds, nil
 }
@@ -100,7 +104,8 @@ func wanted() ([]localdynamo.Kind, error) {
 // Engines returns the engines the storage and end-to-end tests must pass
 // on: dynalite always (the test FAILS, not skips, if it cannot start, with
 // a message saying to run `npm ci`), and moto when moto_server is on PATH
-// (skipped silently otherwise; if it is there it must start); or exactly
+// (left out otherwise, except where CI is set: there the test fails; if it
+// is there it must start); or exactly
 // those named by CIS_TEST_ENGINES, each required. Each engine is started at most once per test binary
 // (lazily, on first use) and reused.
 func Engines(t testing.TB) []*localdynamo.Server {
@@ -136,11 +141,18 @@ func Engines(t testing.TB) []*localdynamo.Server {
 	return servers
 }
 
-// ForEach runs f as a subtest per engine, named after the engine kind.
+// ForEach runs f as a subtest per engine, named after the engine kind. An
+// engine left out because it is not installed (moto, outside CI) is a
+// skipped subtest of its name, so that the run says so.
 func ForEach(t *testing.T, f func(t *testing.T, srv *localdynamo.Server)) {
 	t.Helper()
 	for _, srv := range Engines(t) {
 		t.Run(string(srv.Kind), func(t *testing.T) { f(t, srv) })
+	}
+	if os.Getenv(EnginesEnv) == "" {
+		if ok, why := localdynamo.Available(localdynamo.Moto); !ok {
+			t.Run(string(localdynamo.Moto), func(t *testing.T) { Unavailable(t, why) })
+		}
 	}
 }
 
@@ -198,11 +210,12 @@ func StopAll() error {
 // test talks to (moto_server serves every service it knows on one port),
 // points each of endpointVars (the SDK's AWS_ENDPOINT_URL_<SERVICE>
 // variables) at it, and stops it when the test ends. Where moto_server is
-// not installed the test is skipped: these services have no other engine.
+// not installed the test is skipped (these services have no other engine),
+// or fails where CI is set.
 func Moto(t testing.TB, endpointVars ...string) *localdynamo.Server {
 	t.Helper()
 	if ok, why := localdynamo.Available(localdynamo.Moto); !ok {
-		t.Skip(why)
+		Unavailable(t, "moto_server: "+why)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -215,4 +228,20 @@ func Moto(t testing.TB, endpointVars ...string) *localdynamo.Server {
 		t.Setenv(v, srv.Endpoint)
 	}
 	return srv
+}
+
+// InCI reports whether the tests run where CI is set (any non-empty CI, as
+// GitHub Actions, GitLab and .ci/run's callers set it): there every engine
+// and tool a test needs is required.
+func InCI() bool { return os.Getenv("CI") != "" }
+
+// Unavailable ends a test that lacks an engine or tool: skipped, with why,
+// on a developer's machine; failed where CI is set, so that a missing tool
+// never turns into a quietly smaller run.
+func Unavailable(t testing.TB, why string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("required where CI is set: %s", why)
+	}
+	t.Skip(why)
 }

@@ -51,12 +51,29 @@ func TestWanted(t *testing.T) {
 		t.Error("unknown engine accepted")
 	}
 	t.Setenv(EnginesEnv, "")
+	t.Setenv("CI", "")
 	kinds, err = wanted()
 	if err != nil || len(kinds) == 0 || kinds[0] != localdynamo.Dynalite {
 		t.Errorf("default wanted() = %v, %v", kinds, err)
 	}
 	if ok, _ := localdynamo.Available(localdynamo.Moto); ok != (len(kinds) == 2) {
 		t.Errorf("default wanted() = %v with moto available=%v", kinds, ok)
+	}
+}
+
+// TestWithoutMotoWhereCIIsSetTheEnginesFail: on a developer's machine a
+// missing moto_server leaves moto out; where CI is set it is an error that
+// fails every storage test, never a quietly halved run.
+func TestWithoutMotoWhereCIIsSetTheEnginesFail(t *testing.T) {
+	t.Setenv(EnginesEnv, "")
+	t.Setenv("PATH", t.TempDir()) // no moto_server on it
+	t.Setenv("CI", "")
+	if kinds, err := wanted(); err != nil || len(kinds) != 1 || kinds[0] != localdynamo.Dynalite {
+		t.Errorf("without CI: wanted() = %v, %v; want dynalite alone", kinds, err)
+	}
+	t.Setenv("CI", "true")
+	if kinds, err := wanted(); err == nil || !regexp.MustCompile(`moto.*required where CI is set`).MatchString(err.Error()) {
+		t.Errorf("with CI=true: wanted() = %v, %v; want an error saying moto is required", kinds, err)
 	}
 }
 

@@ -92,6 +92,12 @@ func Backchannel(cfg config.Config, db dynamo.API, svc *session.Service) *sessio
 // /.well-known/jwks.json publishes it, as the deployed stack does.
 func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger) (http.Handler, error) {
 	svc := recorded(Service(cfg, db), log)
+	if cfg.Region != "" {
+		// One region of `make run-regions` (docs/REGIONS.md).
+		if err := svc.Sessions.(*dynamo.Sessions).InRegion(cfg.Region, cfg.Peers()); err != nil {
+			return nil, err
+		}
+	}
 	var up *httpapi.Upstream
 	if cfg.Upstream != nil {
 		up = httpapi.NewUpstream(cfg.Upstream)
@@ -110,7 +116,7 @@ func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger) (http.Handler, 
 		door.WithAssertions(a)
 		// One process logs in and is the front door: it seals every
 		// session, and refuses an item it did not seal.
-		svc.Sessions.(*dynamo.Sessions).Seals = a.Signer.Keys()
+		svc.Sessions.(*dynamo.Sessions).Seals = a.Signer.(*assertion.Signer).Keys()
 	}
 	return withRequestID(gateway.New(sessions, door, up, log)), nil
 }

@@ -6,6 +6,7 @@ package main
 
 import (
 	"github.com/cis-session/cis-session/internal/function"
+	"github.com/cis-session/cis-session/internal/function/keys"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
 	"github.com/cis-session/cis-session/internal/session"
@@ -13,13 +14,13 @@ import (
 
 func main() {
 	p := function.Init("authorize")
-	keys := p.Keys()
+	ks := keys.Load(p)
 	// Only the sessions table, and only get's touch of it; a session
 	// log-in did not seal is no session.
-	svc := &session.Service{Sessions: p.SealedSessions(keys), Policy: p.Config.Policy, Recorder: p.Recorder}
+	svc := &session.Service{Sessions: keys.SealedSessions(p, ks), Policy: p.Config.Policy, Recorder: p.Recorder}
 	// The upstream's assertion, signed in memory: no request per call.
 	door := httpapi.NewFrontDoor(svc, p.Log)
-	if a := p.Assertions(keys); a != nil {
+	if a := keys.Assertions(p, ks); a != nil {
 		door.WithAssertions(a)
 	}
 	lambda.StartAuthorizer(door, p.Log)

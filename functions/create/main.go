@@ -7,6 +7,7 @@ package main
 import (
 	"github.com/cis-session/cis-session/internal/argon2id"
 	"github.com/cis-session/cis-session/internal/function"
+	"github.com/cis-session/cis-session/internal/function/keys"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
 	"github.com/cis-session/cis-session/internal/oidc"
@@ -19,7 +20,7 @@ func main() {
 	svc := &session.Service{
 		// Each session it makes is sealed (docs/UPSTREAM.md): the front
 		// door refuses one log-in did not seal.
-		Sessions:  p.SealedSessions(p.Keys()),
+		Sessions:  keys.SealedSessions(p, keys.Load(p)),
 		Users:     p.Users(),
 		Passwords: argon2id.Hasher{Params: argon2id.DefaultParams},
 		Policy:    p.Config.Policy,

@@ -9,6 +9,7 @@ package main
 import (
 	"github.com/cis-session/cis-session/internal/argon2id"
 	"github.com/cis-session/cis-session/internal/function"
+	"github.com/cis-session/cis-session/internal/function/keys"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
 	"github.com/cis-session/cis-session/internal/oidc"
@@ -20,9 +21,9 @@ func main() {
 	p := function.Init("vapi")
 	// The assertions' keys and the sessions' seal: its log-ins seal, its
 	// gets, log-outs and forwarded calls refuse an item log-in did not seal.
-	keys := p.Keys()
+	ks := keys.Load(p)
 	svc := &session.Service{
-		Sessions:  p.SealedSessions(keys),
+		Sessions:  keys.SealedSessions(p, ks),
 		Users:     p.Users(),
 		Passwords: argon2id.Hasher{Params: argon2id.DefaultParams},
 		Policy:    p.Config.Policy,
@@ -39,7 +40,7 @@ func main() {
 	}
 	// Forwarded calls carry the upstream's assertion; GET
 	// /.well-known/jwks.json publishes its keys.
-	if a := p.Assertions(keys); a != nil {
+	if a := keys.Assertions(p, ks); a != nil {
 		h.WithAssertions(a)
 	}
 	lambda.Start(h, p.Log)

@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -45,16 +46,22 @@ const DefaultLifetime = 5 * time.Minute
 const MinSeedLen = 32
 
 // Seeds are the secret material of a key set: Current signs, Previous (if
-// any) is published until the assertions it signed have expired, Pending
-// (if any) is published ahead of the rotation that will make it Current,
-// so that every instance publishes a key before any signs with it. Handle
-// keys the session handle (sid): it must outlive rotations, or a session's
-// sid would change under it; empty, it is derived from Current.
+// any) is published until the assertions it signed have expired (RotatedAt
+// plus the longest assertion life, see Signer.JWKS), Pending (if any) is
+// published ahead of the rotation that will make it Current, so that every
+// instance publishes a key before any signs with it. Handle keys the
+// session handle (sid) and the seal: it must outlive rotations, or a
+// session's sid and seal would change under it; empty, it is derived from
+// Current.
 type Seeds struct {
 	Current  []byte
 	Previous []byte
 	Pending  []byte
 	Handle   []byte
+	// RotatedAt is when Current replaced Previous (the secret value's
+	// rotated_at, else its version's creation); zero: unknown, and
+	// Previous is published for as long as it is held.
+	RotatedAt time.Time
 }
 
 // Key is one signing key and its RFC 7638 thumbprint, its kid.
@@ -63,41 +70,45 @@ type Key struct {
 	private *ecdsa.PrivateKey
 }
 
-// KeySet is the keys assertions are signed and verified with.
+// KeySet is the keys assertions are signed and verified with. Only the
+// seal's and the handle's keys are derived at once (the first call checks
+// a seal); the P-256 keys and the JWK Set are derived when first used, so
+// that an init does not pay for a key it may never use (the authorizer
+// never publishes, and signs only once a call is let through).
 type KeySet struct {
-	current   Key
-	published []Key // current first
+	seeds     Seeds
 	handleKey []byte
 	sealKey   []byte
-	jwks      []byte
+
+	keysOnce  sync.Once
+	current   Key
+	previous  *Key  // nil: none, or the same key as current
+	published []Key // current first; previous not among them
+	keysErr   error
+
+	jwksOnce          sync.Once
+	jwks, jwksWithout []byte // with the previous key, and without it
+	jwksErr           error
 }
 
-// NewKeySet derives the key set of seeds.
+// NewKeySet derives the key set of seeds. Every seed is checked now; the
+// P-256 keys are derived at their first use.
 func NewKeySet(seeds Seeds) (*KeySet, error) {
-	cur, err := deriveKey(seeds.Current)
-	if err != nil {
-		return nil, fmt.Errorf("current seed: %w", err)
-	}
-	ks := &KeySet{current: cur, published: []Key{cur}}
-	for _, other := range []struct {
+	for _, s := range []struct {
 		name string
 		seed []byte
-	}{{"previous", seeds.Previous}, {"pending", seeds.Pending}} {
-		if len(other.seed) == 0 {
-			continue
-		}
-		k, err := deriveKey(other.seed)
-		if err != nil {
-			return nil, fmt.Errorf("%s seed: %w", other.name, err)
-		}
-		if !slices.ContainsFunc(ks.published, func(p Key) bool { return p.ID == k.ID }) {
-			ks.published = append(ks.published, k)
+		must bool
+	}{{"current", seeds.Current, true}, {"previous", seeds.Previous, false}, {"pending", seeds.Pending, false}} {
+		if (s.must || len(s.seed) > 0) && len(s.seed) < MinSeedLen {
+			return nil, fmt.Errorf("%s seed: a seed needs at least %d bytes, this one has %d", s.name, MinSeedLen, len(s.seed))
 		}
 	}
+	ks := &KeySet{seeds: seeds}
 	handleSeed := seeds.Handle
 	if len(handleSeed) == 0 {
 		handleSeed = seeds.Current
 	}
+	var err error
 	ks.handleKey, err = hkdf.Key(sha256.New, handleSeed, nil, "cis-session assertion sid v1", 32)
 	if err != nil {
 		return nil, err
@@ -108,14 +119,67 @@ func NewKeySet(seeds Seeds) (*KeySet, error) {
 	if err != nil {
 		return nil, err
 	}
-	set := jose.JSONWebKeySet{}
-	for _, k := range ks.published {
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &k.private.PublicKey, KeyID: k.ID, Algorithm: string(jose.ES256), Use: "sig"})
-	}
-	if ks.jwks, err = json.Marshal(set); err != nil {
-		return nil, err
-	}
 	return ks, nil
+}
+
+// keys derives the P-256 keys, once.
+func (ks *KeySet) keys() error {
+	ks.keysOnce.Do(func() {
+		cur, err := deriveKey(ks.seeds.Current)
+		if err != nil {
+			ks.keysErr = fmt.Errorf("current seed: %w", err)
+			return
+		}
+		ks.current, ks.published = cur, []Key{cur}
+		if len(ks.seeds.Previous) > 0 {
+			k, err := deriveKey(ks.seeds.Previous)
+			if err != nil {
+				ks.keysErr = fmt.Errorf("previous seed: %w", err)
+				return
+			}
+			if k.ID != cur.ID {
+				ks.previous = &k
+			}
+		}
+		if len(ks.seeds.Pending) > 0 {
+			k, err := deriveKey(ks.seeds.Pending)
+			if err != nil {
+				ks.keysErr = fmt.Errorf("pending seed: %w", err)
+				return
+			}
+			if k.ID != cur.ID && (ks.previous == nil || k.ID != ks.previous.ID) {
+				ks.published = append(ks.published, k)
+			}
+		}
+	})
+	return ks.keysErr
+}
+
+// jwksSets marshals the two JWK Sets, once.
+func (ks *KeySet) jwksSets() error {
+	ks.jwksOnce.Do(func() {
+		if ks.jwksErr = ks.keys(); ks.jwksErr != nil {
+			return
+		}
+		set := func(keys []Key) []byte {
+			set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
+			for _, k := range keys {
+				set.Keys = append(set.Keys, jose.JSONWebKey{Key: &k.private.PublicKey, KeyID: k.ID, Algorithm: string(jose.ES256), Use: "sig"})
+			}
+			b, err := json.Marshal(set)
+			if err != nil && ks.jwksErr == nil {
+				ks.jwksErr = err
+			}
+			return b
+		}
+		ks.jwksWithout = set(ks.published)
+		ks.jwks = ks.jwksWithout
+		if ks.previous != nil {
+			// The previous key right after the current one, as before.
+			ks.jwks = set(slices.Insert(slices.Clone(ks.published), 1, *ks.previous))
+		}
+	})
+	return ks.jwksErr
 }
 
 // deriveKey is the P-256 key of a seed: HKDF-SHA256 (RFC 5869) expanded to
@@ -144,11 +208,37 @@ func deriveKey(seed []byte) (Key, error) {
 	return Key{}, errors.New("no P-256 key derives from this seed")
 }
 
-// CurrentID is the kid of the key that signs.
-func (ks *KeySet) CurrentID() string { return ks.current.ID }
+// CurrentID is the kid of the key that signs ("" if it cannot derive,
+// which NewKeySet's checks make all but impossible).
+func (ks *KeySet) CurrentID() string {
+	if ks.keys() != nil {
+		return ""
+	}
+	return ks.current.ID
+}
 
-// JWKS is the JWK Set of every published key: public parts only.
-func (ks *KeySet) JWKS() []byte { return ks.jwks }
+// JWKS is the JWK Set of every key held: public parts only. What an
+// instance serves is Signer.JWKS, which drops the previous key once the
+// assertions it signed have expired.
+func (ks *KeySet) JWKS() []byte {
+	if ks.jwksSets() != nil {
+		return []byte(`{"keys":[]}`)
+	}
+	return ks.jwks
+}
+
+// JWKSAt is the JWK Set published at now by an instance whose assertions
+// live at most maxLife: the previous key only until RotatedAt + maxLife
+// (always, when RotatedAt is unknown).
+func (ks *KeySet) JWKSAt(now time.Time, maxLife time.Duration) []byte {
+	if ks.jwksSets() != nil {
+		return []byte(`{"keys":[]}`)
+	}
+	if r := ks.seeds.RotatedAt; !r.IsZero() && !now.Before(r.Add(maxLife)) {
+		return ks.jwksWithout
+	}
+	return ks.jwks
+}
 
 // Handle is the session handle (sid) of a session's token hash: a keyed
 // HMAC, stable for the session's life, from which neither the session id
@@ -207,11 +297,48 @@ type Claims struct {
 }
 
 // Signer signs assertions with a key set's current key.
+//
+// It reuses what it signed: an assertion for the same claims (issuer,
+// audience, subject, session handle, and the session's end) is served
+// again while it is younger than the reuse window, ReuseFor or a fifth of
+// the lifetime if shorter. So each assertion an upstream receives was
+// bounded as a fresh one is when it was signed (exp = min(iat + lifetime,
+// the session's end)) and has at least lifetime − the window to run, or
+// runs to its session's end. The call itself is checked and counted as
+// before: only the signature is spared (Cloudflare Access, likewise, signs
+// once per session).
 type Signer struct {
 	keys     *KeySet
-	signer   jose.Signer
 	audience string
 	lifetime time.Duration
+	reuse    time.Duration
+
+	once   sync.Once
+	signer jose.Signer
+	err    error
+
+	mu     sync.Mutex
+	signed map[signedKey]signedAssertion
+}
+
+// ReuseFor is the longest a signed assertion is served again.
+const ReuseFor = time.Minute
+
+// maxReused bounds the assertions kept for reuse: past it, all are dropped
+// (one instance serves few sessions at a time; a flood of sessions costs
+// signatures, never memory).
+const maxReused = 4096
+
+// signedKey is what an assertion states but its times, and the session's
+// end: everything a reused assertion must share with a fresh one.
+type signedKey struct {
+	claims   Claims // IssuedAt and Expiry zero
+	notAfter int64
+}
+
+type signedAssertion struct {
+	token    string
+	issuedAt time.Time
 }
 
 // NewSigner returns a signer of assertions for audience, each valid for
@@ -220,28 +347,64 @@ func NewSigner(ks *KeySet, audience string, lifetime time.Duration) (*Signer, er
 	if lifetime <= 0 {
 		lifetime = DefaultLifetime
 	}
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: ks.current.private, KeyID: ks.current.ID}},
-		(&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		return nil, err
-	}
-	return &Signer{keys: ks, signer: sig, audience: audience, lifetime: lifetime}, nil
+	return &Signer{keys: ks, audience: audience, lifetime: lifetime, reuse: min(ReuseFor, lifetime/5),
+		signed: map[signedKey]signedAssertion{}}, nil
 }
 
 // Keys is the signer's key set.
 func (s *Signer) Keys() *KeySet { return s.keys }
 
+// Lifetime is the longest life of an assertion the signer signs.
+func (s *Signer) Lifetime() time.Duration { return s.lifetime }
+
+// JWKS is the JWK Set published at now: the previous key is dropped once
+// every assertion it may have signed has expired (docs/UPSTREAM.md,
+// Rotation).
+func (s *Signer) JWKS(now time.Time) []byte { return s.keys.JWKSAt(now, s.lifetime) }
+
 // Sign returns the assertion, issued by issuer at now, that user holds the
-// session of tokenHash, which ends at the latest at notAfter.
+// session of tokenHash, which ends at the latest at notAfter: one signed
+// within the reuse window for the same claims, or a fresh one.
 func (s *Signer) Sign(issuer, user string, tokenHash []byte, now, notAfter time.Time) (string, error) {
+	key := signedKey{claims: Claims{Issuer: issuer, Audience: s.audience, Subject: user, Session: s.keys.Handle(tokenHash)}, notAfter: notAfter.UnixMilli()}
+	s.mu.Lock()
+	prev, ok := s.signed[key]
+	s.mu.Unlock()
+	if age := now.Sub(prev.issuedAt); ok && age >= 0 && age < s.reuse {
+		return prev.token, nil
+	}
+	tok, err := s.sign(key.claims, now, notAfter)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	if len(s.signed) >= maxReused {
+		clear(s.signed)
+	}
+	s.signed[key] = signedAssertion{token: tok, issuedAt: now}
+	s.mu.Unlock()
+	return tok, nil
+}
+
+// sign signs claims afresh, issued at now.
+func (s *Signer) sign(c Claims, now, notAfter time.Time) (string, error) {
+	s.once.Do(func() {
+		if s.err = s.keys.keys(); s.err != nil {
+			return
+		}
+		cur := s.keys.current
+		s.signer, s.err = jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: cur.private, KeyID: cur.ID}},
+			(&jose.SignerOptions{}).WithType("JWT"))
+	})
+	if s.err != nil {
+		return "", s.err
+	}
 	exp := now.Add(s.lifetime)
 	if notAfter.Before(exp) {
 		exp = notAfter
 	}
-	payload, err := json.Marshal(Claims{
-		Issuer: issuer, Audience: s.audience, Subject: user, Session: s.keys.Handle(tokenHash),
-		IssuedAt: now.Unix(), Expiry: exp.Unix(),
-	})
+	c.IssuedAt, c.Expiry = now.Unix(), exp.Unix()
+	payload, err := json.Marshal(c)
 	if err != nil {
 		return "", err
 	}
@@ -255,10 +418,23 @@ func (s *Signer) Sign(issuer, user string, tokenHash []byte, now, notAfter time.
 // secretValue is how a seed is kept, as one secret's value (a Secrets
 // Manager version, or make run's key file): JSON with the seed, and the
 // handle seed that a rotation carries over unchanged (absent: the seed
-// itself, as on the first version).
+// itself, as on the first version). A rotation's values say more
+// (docs/UPSTREAM.md, Rotation): a pending value the epoch from which it is
+// published, a promoted value when it was promoted, and an emergency value
+// that the previous key is withdrawn at once and the seal's key replaced.
 type secretValue struct {
 	Seed       string `json:"seed"`
 	HandleSeed string `json:"sid_seed,omitempty"`
+	// Epoch, on a pending value: published only by instances deployed
+	// with this AssertionKeyEpoch (ASSERTION_KEY_EPOCH).
+	Epoch string `json:"epoch,omitempty"`
+	// RotatedAt, on a current value: when it replaced the previous one
+	// (Unix seconds).
+	RotatedAt int64 `json:"rotated_at,omitempty"`
+	// Emergency, on a current value: the previous key is not published,
+	// and nothing is carried over from it (a new sid_seed ends every
+	// session sealed before).
+	Emergency bool `json:"emergency,omitempty"`
 }
 
 // ParseSecrets reads the current secret value and the previous one ("" for
@@ -267,19 +443,36 @@ type secretValue struct {
 // a rotation that forgets to carry sid_seed over still keeps each session's
 // sid across one rotation.
 func ParseSecrets(current, previous string) (Seeds, error) {
-	return ParseSecretVersions(current, previous, "")
+	return ParseSecretVersions(Versions{Current: current, Previous: previous})
 }
 
-// ParseSecretVersions is ParseSecrets with a pending value too ("" for
-// none): a seed published, not yet signing.
-func ParseSecretVersions(current, previous, pending string) (Seeds, error) {
+// Versions are the values of a secret's three stages ("" for none), what
+// the reader knows of them, and the instance's own epoch.
+type Versions struct {
+	Current, Previous, Pending string
+	// CurrentCreated is when the current version was created, if known:
+	// its rotated_at when the value carries none.
+	CurrentCreated time.Time
+	// Epoch is the instance's AssertionKeyEpoch: a pending value is
+	// published only when its epoch is this one.
+	Epoch string
+}
+
+// ParseSecretVersions reads a secret's versions into Seeds: the pending
+// seed only when the instance's epoch is the one the pending value names
+// (a value staged but not yet deployed is nobody's to publish), the
+// previous one not at all after an emergency rotation.
+func ParseSecretVersions(v Versions) (Seeds, error) {
 	var cur, prev secretValue
-	if err := json.Unmarshal([]byte(current), &cur); err != nil || cur.Seed == "" {
+	if err := json.Unmarshal([]byte(v.Current), &cur); err != nil || cur.Seed == "" {
 		return Seeds{}, errors.New(`the current secret value is not {"seed": "..."}`)
 	}
-	seeds := Seeds{Current: []byte(cur.Seed), Handle: []byte(cur.HandleSeed)}
-	if previous != "" {
-		if err := json.Unmarshal([]byte(previous), &prev); err != nil || prev.Seed == "" {
+	seeds := Seeds{Current: []byte(cur.Seed), Handle: []byte(cur.HandleSeed), RotatedAt: v.CurrentCreated}
+	if cur.RotatedAt > 0 {
+		seeds.RotatedAt = time.Unix(cur.RotatedAt, 0)
+	}
+	if v.Previous != "" && !cur.Emergency {
+		if err := json.Unmarshal([]byte(v.Previous), &prev); err != nil || prev.Seed == "" {
 			return Seeds{}, errors.New(`the previous secret value is not {"seed": "..."}`)
 		}
 		seeds.Previous = []byte(prev.Seed)
@@ -290,12 +483,14 @@ func ParseSecretVersions(current, previous, pending string) (Seeds, error) {
 			seeds.Handle = seeds.Previous
 		}
 	}
-	if pending != "" {
+	if v.Pending != "" {
 		var p secretValue
-		if err := json.Unmarshal([]byte(pending), &p); err != nil || p.Seed == "" {
+		if err := json.Unmarshal([]byte(v.Pending), &p); err != nil || p.Seed == "" {
 			return Seeds{}, errors.New(`the pending secret value is not {"seed": "..."}`)
 		}
-		seeds.Pending = []byte(p.Seed)
+		if p.Epoch != "" && p.Epoch == v.Epoch {
+			seeds.Pending = []byte(p.Seed)
+		}
 	}
 	return seeds, nil
 }
@@ -343,4 +538,41 @@ func LoadOrCreateFile(path string) (Seeds, error) {
 		return Seeds{}, err
 	}
 	return ParseSecrets(string(b), "")
+}
+
+// NewPendingValue is NewSecretValue for a value staged AWSPENDING: it is
+// published only by instances deployed with AssertionKeyEpoch epoch.
+func NewPendingValue(replaces, epoch string) (string, error) {
+	v, err := NewSecretValue(replaces)
+	if err != nil {
+		return "", err
+	}
+	return withFields(v, func(sv *secretValue) { sv.Epoch = epoch })
+}
+
+// PromotedValue is the pending value made current at rotatedAt: its seeds,
+// the time from which the key it replaces no longer signs, and no epoch.
+func PromotedValue(pending string, rotatedAt time.Time) (string, error) {
+	return withFields(pending, func(sv *secretValue) { sv.Epoch, sv.RotatedAt = "", rotatedAt.Unix() })
+}
+
+// NewEmergencyValue is a fresh value that replaces the current one at once
+// (rotatedAt): the previous key is not published, and the seal's and the
+// handle's keys are new, so every session sealed before it ends.
+func NewEmergencyValue(rotatedAt time.Time) (string, error) {
+	v, err := NewSecretValue("")
+	if err != nil {
+		return "", err
+	}
+	return withFields(v, func(sv *secretValue) { sv.Emergency, sv.RotatedAt = true, rotatedAt.Unix() })
+}
+
+func withFields(value string, set func(*secretValue)) (string, error) {
+	var sv secretValue
+	if err := json.Unmarshal([]byte(value), &sv); err != nil || sv.Seed == "" {
+		return "", errors.New(`the value is not {"seed": "..."}`)
+	}
+	set(&sv)
+	b, err := json.Marshal(sv)
+	return string(b), err
 }

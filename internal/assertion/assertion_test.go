@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -170,8 +172,8 @@ func TestAssertionsSignedBeforeARotationVerifyUntilTheyExpire(t *testing.T) {
 	}
 
 	// Step 1: the new value, staged AWSPENDING, is published, not used.
-	v2 := secret(t, v1)
-	staged, err := assertion.ParseSecretVersions(v1, "", v2)
+	v2, _ := assertion.NewPendingValue(v1, "2")
+	staged, err := assertion.ParseSecretVersions(assertion.Versions{Current: v1, Pending: v2, Epoch: "2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,5 +355,240 @@ func BenchmarkSealed(b *testing.B) {
 		if !ks.Sealed(h, user, created, seal) {
 			b.Fatal("unsealed")
 		}
+	}
+}
+
+// keySet parses versions into a key set, failing the test on an error.
+func keySet(t testing.TB, v assertion.Versions) *assertion.KeySet {
+	t.Helper()
+	seeds, err := assertion.ParseSecretVersions(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := assertion.NewKeySet(seeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ks
+}
+
+// TestAPendingKeyIsPublishedOnlyFromTheEpochItNames: a value staged
+// AWSPENDING is not published by an instance that starts before the deploy
+// of its epoch (any cold start between staging and deploying), only by the
+// instances of that epoch.
+func TestAPendingKeyIsPublishedOnlyFromTheEpochItNames(t *testing.T) {
+	v1 := secret(t, "")
+	pending, err := assertion.NewPendingValue(v1, "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pendingID := signer(t, pending, "").Keys().CurrentID()
+	for _, c := range []struct {
+		epoch   string
+		publish bool
+	}{{"1", false}, {"", false}, {"3", false}, {"2", true}} {
+		ks := keySet(t, assertion.Versions{Current: v1, Pending: pending, Epoch: c.epoch})
+		if got := strings.Contains(string(ks.JWKS()), pendingID); got != c.publish {
+			t.Errorf("epoch %q: pending key published = %v, want %v", c.epoch, got, c.publish)
+		}
+		if ks.CurrentID() == pendingID {
+			t.Errorf("epoch %q: the pending key signs", c.epoch)
+		}
+	}
+	// A value staged without an epoch (by hand) is published by nobody.
+	plain := secret(t, v1)
+	if ks := keySet(t, assertion.Versions{Current: v1, Pending: plain, Epoch: "2"}); strings.Count(string(ks.JWKS()), `"kid"`) != 1 {
+		t.Errorf("a pending value without an epoch is published: %s", ks.JWKS())
+	}
+}
+
+// TestARetiredKeyIsGoneFromTheJWKSAfterItsLastAssertionsExpiry: after a
+// rotation at T, the previous key is published until T + the longest
+// assertion life and not a second after; an assertion it signed at T
+// verifies until then. With no rotation time known, it stays published.
+func TestARetiredKeyIsGoneFromTheJWKSAfterItsLastAssertionsExpiry(t *testing.T) {
+	const life = 5*time.Minute + 30*time.Second // an AuthorizerCacheTtl of 30 s
+	v1 := secret(t, "")
+	old, err := assertion.NewSigner(keySet(t, assertion.Versions{Current: v1}), audience, life)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotatedAt := time.Unix(1_800_000_000, 0)
+	h := tokenHash("a session")
+	last, err := old.Sign(issuer, user, h, rotatedAt, rotatedAt.Add(time.Hour)) // the last it signs
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending, _ := assertion.NewPendingValue(v1, "2")
+	current, err := assertion.PromotedValue(pending, rotatedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := keySet(t, assertion.Versions{Current: current, Previous: v1, Epoch: "3"})
+	s, err := assertion.NewSigner(ks, audience, life)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		at        time.Time
+		published bool
+	}{
+		{rotatedAt, true},
+		{rotatedAt.Add(life - time.Second), true},
+		{rotatedAt.Add(life), false},
+		{rotatedAt.Add(24 * time.Hour), false},
+	} {
+		jwks := s.JWKS(c.at)
+		if got := strings.Contains(string(jwks), old.Keys().CurrentID()); got != c.published {
+			t.Errorf("%s after the rotation: previous key published = %v, want %v", c.at.Sub(rotatedAt), got, c.published)
+		}
+		if !strings.Contains(string(jwks), ks.CurrentID()) {
+			t.Errorf("%s after the rotation: the signing key is not published", c.at.Sub(rotatedAt))
+		}
+		if c.published {
+			if _, _, err := verify(jwks, last, c.at); err != nil {
+				t.Errorf("%s after the rotation: its last assertion does not verify: %v", c.at.Sub(rotatedAt), err)
+			}
+		}
+	}
+	// No rotation time (a value promoted by hand, no version date): kept.
+	if ks := keySet(t, assertion.Versions{Current: secret(t, v1), Previous: v1}); !strings.Contains(string(ks.JWKSAt(rotatedAt.Add(24*time.Hour), life)), old.Keys().CurrentID()) {
+		t.Error("without a rotation time the previous key was dropped")
+	}
+	// The version's creation stands in for a value's rotated_at.
+	if ks := keySet(t, assertion.Versions{Current: secret(t, v1), Previous: v1, CurrentCreated: rotatedAt}); strings.Contains(string(ks.JWKSAt(rotatedAt.Add(life), life)), old.Keys().CurrentID()) {
+		t.Error("the previous key outlived its current version's creation + the assertions' life")
+	}
+}
+
+// TestAnEmergencyRotationWithdrawsTheOldKeyAndEndsEverySession: a value
+// marked emergency publishes no previous key at all, and derives a new
+// seal and handle key: every session sealed before is refused (what it
+// costs: each user logs in again), and a session sealed after holds.
+func TestAnEmergencyRotationWithdrawsTheOldKeyAndEndsEverySession(t *testing.T) {
+	v1 := secret(t, "")
+	before := keySet(t, assertion.Versions{Current: v1})
+	h, created := tokenHash("a session"), time.UnixMilli(1_800_000_000_000)
+	seal := before.Seal(h, user, created)
+
+	emergency, err := assertion.NewEmergencyValue(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := keySet(t, assertion.Versions{Current: emergency, Previous: v1})
+	if strings.Contains(string(after.JWKS()), before.CurrentID()) || strings.Count(string(after.JWKS()), `"kid"`) != 1 {
+		t.Errorf("after an emergency rotation the JWKS is %s; want the new key alone", after.JWKS())
+	}
+	if after.Sealed(h, user, created, seal) {
+		t.Error("a session sealed under the old key is still sealed after an emergency rotation")
+	}
+	if after.Handle(h) == before.Handle(h) {
+		t.Error("the session handle key survived an emergency rotation")
+	}
+	if !after.Sealed(h, user, created, after.Seal(h, user, created)) {
+		t.Error("a session sealed after the emergency rotation is refused")
+	}
+	// The next ordinary rotation carries the emergency value's seed over.
+	next, _ := assertion.NewPendingValue(emergency, "5")
+	promoted, _ := assertion.PromotedValue(next, time.Now())
+	if ks := keySet(t, assertion.Versions{Current: promoted, Previous: emergency}); !ks.Sealed(h, user, created, after.Seal(h, user, created)) {
+		t.Error("an ordinary rotation after an emergency one ended the sessions")
+	}
+}
+
+// TestASignedAssertionIsReusedOnlyWithinItsWindow states the reuse rule:
+// the same claims get the same assertion while it is younger than
+// ReuseFor, a fresh one after; another session, user, issuer or session end
+// never shares one; each one served has at least lifetime − ReuseFor to
+// run, or ends with its session.
+func TestASignedAssertionIsReusedOnlyWithinItsWindow(t *testing.T) {
+	s := signer(t, secret(t, ""), "")
+	jwks := s.JWKS(time.Now())
+	t0 := time.Unix(1_800_000_000, 0)
+	end := t0.Add(24 * time.Hour)
+	h := tokenHash("a session")
+	first, err := s.Sign(issuer, user, h, t0, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		at     time.Time
+		same   bool
+		issuer string
+		user   string
+		hash   []byte
+		end    time.Time
+	}{
+		{"a second later", t0.Add(time.Second), true, issuer, user, h, end},
+		{"just inside the window", t0.Add(assertion.ReuseFor - time.Millisecond), true, issuer, user, h, end},
+		{"at the window's end", t0.Add(assertion.ReuseFor), false, issuer, user, h, end},
+		{"another session", t0.Add(time.Second), false, issuer, user, tokenHash("another"), end},
+		{"another user", t0.Add(time.Second), false, issuer, "root@vsphere.local", h, end},
+		{"another issuer", t0.Add(time.Second), false, "https://other.example.com", user, h, end},
+		{"another session end", t0.Add(time.Second), false, issuer, user, h, end.Add(time.Second)},
+		{"a clock gone back", t0.Add(-time.Second), false, issuer, user, h, end},
+	} {
+		got, err := s.Sign(c.issuer, c.user, c.hash, c.at, c.end)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (got == first) != c.same {
+			t.Errorf("%s: reused = %v, want %v", c.name, got == first, c.same)
+		}
+		if c.issuer != issuer {
+			continue // verify expects this test's issuer; the point was it is not shared
+		}
+		claims, _, err := verify(jwks, got, c.at)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if left := claims.Expiry.Time().Sub(c.at); left < assertion.DefaultLifetime-assertion.ReuseFor {
+			t.Errorf("%s: %s left to run, want at least %s", c.name, left, assertion.DefaultLifetime-assertion.ReuseFor)
+		}
+		if claims.Subject != c.user {
+			t.Errorf("%s: sub %q", c.name, claims.Subject)
+		}
+	}
+	// Near its session's end, a reused assertion still ends with it.
+	near := t0.Add(2 * time.Minute)
+	a, _ := s.Sign(issuer, user, h, t0, near)
+	b, _ := s.Sign(issuer, user, h, t0.Add(30*time.Second), near)
+	claims, _, err := verify(jwks, b, t0.Add(30*time.Second))
+	if err != nil || a != b || claims.Expiry.Time() != near {
+		t.Errorf("near its session's end: reused %v, exp %v (want %v), %v", a == b, claims.Expiry.Time(), near, err)
+	}
+}
+
+// TestSigningAtOnceIsSafe: calls at once (make run's gateway and the vapi
+// function serve them) share the signer and its reuse; each assertion
+// verifies and states its own session.
+func TestSigningAtOnceIsSafe(t *testing.T) {
+	s := signer(t, secret(t, ""), "")
+	now := time.Now()
+	jwks := s.JWKS(now)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 64 {
+		wg.Go(func() {
+			h := tokenHash(fmt.Sprintf("session %d", i%8))
+			tok, err := s.Sign(issuer, user, h, now.Add(time.Duration(i)*time.Millisecond), now.Add(time.Hour))
+			if err != nil {
+				errs <- err
+				return
+			}
+			_, all, err := verify(jwks, tok, now)
+			if err == nil && all["sid"] != s.Keys().Handle(h) {
+				err = fmt.Errorf("sid %v, want %s", all["sid"], s.Keys().Handle(h))
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

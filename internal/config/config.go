@@ -45,6 +45,16 @@ const (
 // run`): the deployed gateway forwards /api/* and /rest/* on its own.
 const EnvUpstreamURL = "UPSTREAM_URL"
 
+// More than one region (docs/REGIONS.md): this region's name, which every
+// session made here records as its home, and the other regions' replicas of
+// the sessions table, as name=endpoint pairs separated by commas (locally,
+// b=http://127.0.0.1:PORT) or bare AWS region names (deployed: us-west-2).
+// Both empty: one region, as before.
+const (
+	EnvRegionName  = "REGION_NAME"
+	EnvPeerRegions = "PEER_REGIONS"
+)
+
 // Federated log-in (docs/FEDERATION.md): OAuth 2.0 access tokens from an
 // OpenID Connect issuer. Only the functions that log in read them.
 const (
@@ -130,6 +140,18 @@ type Config struct {
 	// AssertionKeyEpoch names the generation of seeds an instance read, for
 	// its init log line: the deploy that bumps it starts new instances.
 	AssertionKeyEpoch string
+	// Region is EnvRegionName; "" for a single region.
+	Region string
+	// PeerRegions is EnvPeerRegions, checked; Peers parses it. (A string,
+	// so that a Config stays comparable.)
+	PeerRegions string
+}
+
+// Peers is the other regions: name to the DynamoDB endpoint of its
+// replica ("" for AWS's endpoint of that region); nil for none.
+func (c Config) Peers() map[string]string {
+	m, _ := peers(c.PeerRegions, c.Region)
+	return m
 }
 
 // Load reads the configuration from the process environment.
@@ -212,10 +234,42 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Errorf("%s: %w (seconds, 0 to 3600)", EnvAuthorizerCacheTTL, err))
 	}
 	c.AssertionLifetime = 5*time.Minute + time.Duration(ttl)*time.Second
+	c.Region = get(EnvRegionName, "")
+	c.PeerRegions = get(EnvPeerRegions, "")
+	if _, err := peers(c.PeerRegions, c.Region); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvPeerRegions, err))
+	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// peers parses PEER_REGIONS: name[=endpoint], comma-separated.
+func peers(v, region string) (map[string]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	if region == "" {
+		return nil, fmt.Errorf("%q names peers, and %s is not set: a region must know its own name", v, EnvRegionName)
+	}
+	m := map[string]string{}
+	for _, f := range strings.Split(v, ",") {
+		name, endpoint, _ := strings.Cut(strings.TrimSpace(f), "=")
+		if name == "" || name == region || strings.ContainsAny(name, " =") {
+			return nil, fmt.Errorf("%q: want name[=endpoint] pairs, each another region than %s", v, region)
+		}
+		if _, dup := m[name]; dup {
+			return nil, fmt.Errorf("%q: %s twice", v, name)
+		}
+		if endpoint != "" {
+			if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return nil, fmt.Errorf("%q: %s's endpoint %q is no http(s) URL", v, name, endpoint)
+			}
+		}
+		m[name] = endpoint
+	}
+	return m, nil
 }
 
 // upstreamURL parses an upstream: "" for none, else an http(s) URL with a

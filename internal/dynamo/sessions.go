@@ -31,6 +31,9 @@ const (
 	// (session.Sealer): S, 22 characters. No role that only touches
 	// sessions may name it (TouchAttributes).
 	attrSeal = "seal"
+	// attrHome is the region that made the session, its one writer in a
+	// multi-region deployment (Sessions.Region; docs/REGIONS.md): S.
+	attrHome = "home"
 	// What log-in records of a session's origin (session.Origin), for the
 	// operator; all S, absent when empty. None is written after log-in.
 	attrSource     = "source_addr"
@@ -88,6 +91,16 @@ type Sessions struct {
 	// item whose seal is missing or not its own: one log-in did not make.
 	// The functions that hold the seal key set it (docs/UPSTREAM.md).
 	Seals session.Sealer
+
+	// Region, when set, is the region this store serves in a multi-region
+	// deployment (docs/REGIONS.md): Create records it as the session's home,
+	// and Touch, Delete and End write only sessions whose home it is (or
+	// that have none), handing any other to the home region's replica
+	// (Peers), so that no two regions write one session item.
+	Region string
+	// Peers are the stores of the other regions' replicas of the table, by
+	// region name, each with its own Region set and no Peers.
+	Peers map[string]*Sessions
 }
 
 var _ session.SessionStore = (*Sessions)(nil)
@@ -106,7 +119,7 @@ const liveFilter = attrLastAccessed + " > :idle_cutoff AND " + attrCreated + " >
 // the roles that only touch sessions may name (template.yaml's
 // dynamodb:Attributes condition, which internal/stack holds to this). The
 // user is not among them, so whatever such a role writes authorizes no one.
-var TouchAttributes = []string{attrTokenHash, attrLastAccessed, AttrExpires, attrCreated, attrCalls}
+var TouchAttributes = []string{attrTokenHash, attrLastAccessed, AttrExpires, attrCreated, attrHome, attrCalls}
 
 // laterAccessUpdate and laterAccessCondition are the re-check's.
 const (
@@ -129,6 +142,9 @@ func (s *Sessions) Create(ctx context.Context, r session.Record, l session.Lifet
 		attrCreated:      millis(r.Created),
 		attrLastAccessed: millis(r.LastAccessed),
 		AttrExpires:      ttl(earliest(r.LastAccessed.Add(l.Idle), r.Created.Add(l.Absolute))),
+	}
+	if s.Region != "" {
+		item[attrHome] = &types.AttributeValueMemberS{Value: s.Region}
 	}
 	o := r.Origin
 	for name, v := range map[string]string{attrSource: o.Source, attrUserAgent: o.UserAgent, attrSurface: o.Surface,
@@ -173,10 +189,24 @@ func sameSession(item map[string]types.AttributeValue, s session.Session) bool {
 }
 
 // Touch moves a live session's last access to now in one conditional
-// UpdateItem that returns the updated item.
+// UpdateItem that returns the updated item. In a multi-region deployment
+// that is so for a session made in this region; one made in another is
+// touched there (Sessions.Region).
 func (s *Sessions) Touch(ctx context.Context, h session.TokenHash, now time.Time, l session.Lifetime) (session.Session, error) {
+	sess, err := s.touch(ctx, h, now, l, "")
+	if home, ok := awayHome(err); ok {
+		return s.atHome(ctx, home, func(p *Sessions) (session.Session, error) { return p.Touch(ctx, h, now, l) },
+			func() (session.Session, error) { return s.touch(ctx, h, now, l, home) })
+	}
+	return sess, err
+}
+
+// touch is Touch in this region's replica. takeOver names the home region
+// whose session this region takes over (its replica unreachable): the
+// touch then makes this region the session's home.
+func (s *Sessions) touch(ctx context.Context, h session.TokenHash, now time.Time, l session.Lifetime, takeOver string) (session.Session, error) {
 	key := s.key(h)
-	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	in := &dynamodb.UpdateItemInput{
 		TableName:           aws.String(s.Table),
 		Key:                 key,
 		UpdateExpression:    aws.String(TouchUpdate),
@@ -192,7 +222,9 @@ func (s *Sessions) Touch(ctx context.Context, h session.TokenHash, now time.Time
 		},
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
+	}
+	s.homeOnly(in.ConditionExpression, in.UpdateExpression, in.ExpressionAttributeValues, takeOver)
+	out, err := s.DB.UpdateItem(ctx, in)
 	if err == nil {
 		sess, derr := s.decodeSealed(out.Attributes, h)
 		if derr != nil {
@@ -211,7 +243,9 @@ func (s *Sessions) Touch(ctx context.Context, h session.TokenHash, now time.Time
 	if item == nil && s.ReadOnFailedCondition {
 		// Ask about the one case that is still a live session with the one
 		// action the get function is allowed: an UpdateItem that changes
-		// nothing, on condition that a later access is recorded.
+		// nothing, on condition that a later access is recorded (in a
+		// multi-region deployment, on condition that there is an item: its
+		// home may be elsewhere).
 		item, err = s.laterAccess(ctx, key, now)
 		if err != nil {
 			return session.Session{}, err
@@ -219,6 +253,9 @@ func (s *Sessions) Touch(ctx context.Context, h session.TokenHash, now time.Time
 	}
 	if item == nil {
 		return session.Session{}, session.Errorf(session.ENOTFOUND, "no session")
+	}
+	if err := s.away(item, takeOver); err != nil {
+		return session.Session{}, err
 	}
 	sess, derr := s.decodeSealed(item, h)
 	if derr != nil {
@@ -295,12 +332,16 @@ const candidateFilter = attrCreated + " > :abs_cutoff"
 // later than now, or nil when there is no such item. It writes nothing: the
 // update sets an attribute to its own value.
 func (s *Sessions) laterAccess(ctx context.Context, key map[string]types.AttributeValue, now time.Time) (map[string]types.AttributeValue, error) {
+	cond, values := laterAccessCondition, map[string]types.AttributeValue{":now": millis(now)}
+	if s.Region != "" {
+		cond, values = "attribute_exists("+attrTokenHash+")", nil
+	}
 	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.Table),
 		Key:                       key,
 		UpdateExpression:          aws.String(laterAccessUpdate),
-		ConditionExpression:       aws.String(laterAccessCondition),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": millis(now)},
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeValues: values,
 		ReturnValues:              types.ReturnValueAllNew,
 	})
 	if err != nil {
@@ -315,17 +356,36 @@ func (s *Sessions) laterAccess(ctx context.Context, key map[string]types.Attribu
 
 // Delete removes a session in one DeleteItem, conditional on its existence.
 // An expired item is removed too, but reported as not found: to the client
-// it was already gone.
+// it was already gone. In a multi-region deployment a session made in
+// another region is removed there (Sessions.Region).
 func (s *Sessions) Delete(ctx context.Context, h session.TokenHash, now time.Time, l session.Lifetime) error {
-	out, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:           aws.String(s.Table),
-		Key:                 s.key(h),
-		ConditionExpression: aws.String("attribute_exists(" + attrTokenHash + ")"),
-		ReturnValues:        types.ReturnValueAllOld,
-	})
+	err := s.delete(ctx, h, now, l, "")
+	if home, ok := awayHome(err); ok {
+		_, err = s.atHome(ctx, home, func(p *Sessions) (session.Session, error) { return session.Session{}, p.Delete(ctx, h, now, l) },
+			func() (session.Session, error) { return session.Session{}, s.delete(ctx, h, now, l, home) })
+	}
+	return err
+}
+
+func (s *Sessions) delete(ctx context.Context, h session.TokenHash, now time.Time, l session.Lifetime, takeOver string) error {
+	in := &dynamodb.DeleteItemInput{
+		TableName:                           aws.String(s.Table),
+		Key:                                 s.key(h),
+		ConditionExpression:                 aws.String("attribute_exists(" + attrTokenHash + ")"),
+		ReturnValues:                        types.ReturnValueAllOld,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	if s.Region != "" {
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{}
+		s.homeOnly(in.ConditionExpression, nil, in.ExpressionAttributeValues, takeOver)
+	}
+	out, err := s.DB.DeleteItem(ctx, in)
 	if err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
+			if aerr := s.awayAfterFailure(ctx, s.key(h), ccf.Item, takeOver); aerr != nil {
+				return aerr
+			}
 			return session.Errorf(session.ENOTFOUND, "no session")
 		}
 		return session.Unavailable("delete session", err)

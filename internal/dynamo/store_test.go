@@ -20,7 +20,11 @@ import (
 	"github.com/cis-session/cis-session/internal/session"
 )
 
-func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := dynamotest.Main(m)
+	stopRegionEngines()
+	os.Exit(code)
+}
 
 var lifetime = session.Lifetime{Idle: 30 * time.Minute, Absolute: 24 * time.Hour}
 

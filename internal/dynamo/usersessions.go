@@ -173,18 +173,35 @@ func (s *Sessions) ListUser(ctx context.Context, name string) ([]session.Record,
 	return kept, nil
 }
 
-// End deletes the session h if it is the user name's, live or not.
+// End deletes the session h if it is the user name's, live or not. In a
+// multi-region deployment a session made in another region is deleted
+// there (Sessions.Region).
 func (s *Sessions) End(ctx context.Context, name string, h session.TokenHash) error {
-	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+	err := s.end(ctx, name, h, "")
+	if home, ok := awayHome(err); ok {
+		_, err = s.atHome(ctx, home, func(p *Sessions) (session.Session, error) { return session.Session{}, p.End(ctx, name, h) },
+			func() (session.Session, error) { return session.Session{}, s.end(ctx, name, h, home) })
+	}
+	return err
+}
+
+func (s *Sessions) end(ctx context.Context, name string, h session.TokenHash, takeOver string) error {
+	in := &dynamodb.DeleteItemInput{
 		TableName:           aws.String(s.Table),
 		Key:                 s.key(h),
 		ConditionExpression: aws.String(attrUserKey + " = :user"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":user": &types.AttributeValueMemberS{Value: session.UserKey(name)},
 		},
-	})
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	s.homeOnly(in.ConditionExpression, nil, in.ExpressionAttributeValues, takeOver)
+	_, err := s.DB.DeleteItem(ctx, in)
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
+		if aerr := s.awayAfterFailure(ctx, s.key(h), ccf.Item, takeOver); aerr != nil {
+			return aerr
+		}
 		return session.Errorf(session.ENOTFOUND, "%s has no session %s", name, h.String()[:session.HashPrefixLen])
 	}
 	if err != nil {

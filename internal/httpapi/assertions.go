@@ -5,13 +5,12 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/cis-session/cis-session/internal/assertion"
 	"github.com/cis-session/cis-session/internal/session"
 )
 
 // HeaderAssertion carries the front door's signed statement of who is
-// calling to the upstream (package assertion; docs/UPSTREAM.md).
-const HeaderAssertion = assertion.Header
+// calling to the upstream (package assertion's Header; docs/UPSTREAM.md).
+const HeaderAssertion = "vmware-cis-assertion"
 
 // JWKSPath is where the public keys of the assertions are published.
 const JWKSPath = "/.well-known/jwks.json"
@@ -19,21 +18,35 @@ const JWKSPath = "/.well-known/jwks.json"
 // OpJWKS is GET JWKSPath: the assertions' public keys, no session needed.
 const OpJWKS Operation = "jwks"
 
+// Signer signs assertions and publishes their keys (an *assertion.Signer).
+// An interface, so that the functions that sign none (get, delete) do not
+// link the signing code and go-jose.
+type Signer interface {
+	// Sign is the assertion, issued by issuer at now, that user holds the
+	// session of tokenHash, which ends at the latest at notAfter.
+	Sign(issuer, user string, tokenHash []byte, now, notAfter time.Time) (string, error)
+	// JWKS is the JWK Set published at now.
+	JWKS(now time.Time) []byte
+}
+
 // Assertions signs the assertion of each call the front door lets through.
 type Assertions struct {
-	Signer *assertion.Signer
+	Signer Signer
 	// Absolute is the sessions' absolute lifetime: no assertion outlives
 	// its session's end.
 	Absolute time.Duration
 	Now      func() time.Time // time.Now when nil
 }
 
-func (a *Assertions) sign(r *http.Request, v Verdict) (string, error) {
-	now := time.Now
+func (a *Assertions) now() time.Time {
 	if a.Now != nil {
-		now = a.Now
+		return a.Now()
 	}
-	return a.Signer.Sign(BaseURL(r), v.Session.User, v.hash[:], now(), v.Session.Created.Add(a.Absolute))
+	return time.Now()
+}
+
+func (a *Assertions) sign(r *http.Request, v Verdict) (string, error) {
+	return a.Signer.Sign(BaseURL(r), v.Session.User, v.hash[:], a.now(), v.Session.Created.Add(a.Absolute))
 }
 
 type baseURLKey struct{}
@@ -88,16 +101,16 @@ func (d *FrontDoor) withAssertion(r *http.Request, path, rawID string, v Verdict
 // It returns h.
 func (h *Handler) WithAssertions(a *Assertions) *Handler {
 	h.door.WithAssertions(a)
-	h.jwks = a.Signer.Keys().JWKS()
+	h.jwks = a
 	return h
 }
 
 // serveJWKS answers the published keys: public, cacheable for as long as
 // a key is published before it signs (docs/UPSTREAM.md, Rotation).
 func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request, s surface) {
-	jwks := h.jwks
-	if jwks == nil {
-		jwks = []byte(`{"keys":[]}`) // no assertion signed: no key to trust
+	jwks := []byte(`{"keys":[]}`) // no assertion signed: no key to trust
+	if h.jwks != nil {
+		jwks = h.jwks.Signer.JWKS(h.jwks.now())
 	}
 	w.Header().Set("Cache-Control", JWKSCacheControl)
 	w.Header().Set("Content-Type", "application/json")

@@ -150,9 +150,9 @@ func WriteOperationNotFound(w http.ResponseWriter, r *http.Request) {
 // knowing the path (an API Gateway response template cannot branch): one
 // JSON object that is a well-formed error of both surfaces, the /api fields
 // (error_type, messages) and the /rest ones (type, value) side by side.
-// kind is "unauthenticated", "unavailable" or "not_found".
+// kind is "unauthenticated", "unavailable", "not_found" or "invalid_request".
 func GatewayBody(kind string) string {
-	we := map[string]wireError{"unauthenticated": errUnauthenticated, "unavailable": errUnavailable, "not_found": errNotFound}[kind]
+	we := map[string]wireError{"unauthenticated": errUnauthenticated, "unavailable": errUnavailable, "not_found": errNotFound, "invalid_request": errInvalidRequest}[kind]
 	le := legacy{}.errorBody(we).(legacyError)
 	b, _ := json.Marshal(struct {
 		vapiError

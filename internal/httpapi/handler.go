@@ -110,7 +110,7 @@ type Handler struct {
 	// session service; upstream is nil when there is none.
 	door     *FrontDoor
 	upstream *Upstream
-	jwks     []byte // the assertions' public keys; nil: none signed
+	jwks     *Assertions // whose keys are published at JWKSPath; nil: none signed
 
 	// bearer takes access tokens (nil: they are malformed credentials);
 	// loginChallenge is what a log-in's 401 offers, in its header and its

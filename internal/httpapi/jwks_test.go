@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cis-session/cis-session/internal/assertion"
 	"github.com/cis-session/cis-session/internal/httpapi"
@@ -53,5 +54,50 @@ func TestTheJWKSIsServedWithoutASession(t *testing.T) {
 				t.Errorf("body %s", w.Body)
 			}
 		})
+	}
+}
+
+// TestTheAssertionHeaderIsPackageAssertions: httpapi names the header
+// itself (so that get and delete link no signing code); it must be the one
+// package assertion documents.
+func TestTheAssertionHeaderIsPackageAssertions(t *testing.T) {
+	if httpapi.HeaderAssertion != assertion.Header {
+		t.Errorf("httpapi.HeaderAssertion = %q, assertion.Header = %q", httpapi.HeaderAssertion, assertion.Header)
+	}
+	var _ httpapi.Signer = (*assertion.Signer)(nil)
+}
+
+// TestTheServedJWKSDropsARetiredKeyOnTime: GET /.well-known/jwks.json
+// serves the previous key of a rotation until the rotation time plus the
+// assertions' life, by the handler's clock, and not after.
+func TestTheServedJWKSDropsARetiredKeyOnTime(t *testing.T) {
+	old, _ := assertion.NewSecretValue("")
+	pending, _ := assertion.NewPendingValue(old, "2")
+	rotatedAt := time.Unix(1_800_000_000, 0)
+	current, _ := assertion.PromotedValue(pending, rotatedAt)
+	seeds, err := assertion.ParseSecretVersions(assertion.Versions{Current: current, Previous: old, Epoch: "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, _ := assertion.NewKeySet(seeds)
+	oldSeeds, _ := assertion.ParseSecrets(old, "")
+	oldKeys, _ := assertion.NewKeySet(oldSeeds)
+	const life = 5*time.Minute + 10*time.Second
+	s, _ := assertion.NewSigner(ks, "https://vc.example.com", life)
+	now := rotatedAt
+	h := httpapi.New(&fakeService{}, slog.New(slog.DiscardHandler)).WithAssertions(&httpapi.Assertions{Signer: s, Now: func() time.Time { return now }})
+	for _, c := range []struct {
+		at        time.Duration
+		published bool
+	}{{0, true}, {life - time.Second, true}, {life, false}, {time.Hour, false}} {
+		now = rotatedAt.Add(c.at)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, httpapi.JWKSPath, nil))
+		if got := strings.Contains(w.Body.String(), oldKeys.CurrentID()); w.Code != 200 || got != c.published {
+			t.Errorf("%s after the rotation: %d, retired key published = %v, want %v", c.at, w.Code, got, c.published)
+		}
+		if !strings.Contains(w.Body.String(), ks.CurrentID()) {
+			t.Errorf("%s after the rotation: the signing key is not served", c.at)
+		}
 	}
 }

@@ -45,7 +45,7 @@ func TestTheAuthorizerSignsTheUpstreamsAssertion(t *testing.T) {
 	live := st.login()
 	loggedIn := st.clock.Now()
 	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(a.Signer.Keys().JWKS(), &set); err != nil {
+	if err := json.Unmarshal(a.Signer.JWKS(st.clock.Now()), &set); err != nil {
 		t.Fatal(err)
 	}
 	for host, iss := range map[string]string{

@@ -377,16 +377,22 @@ func BenchmarkWarm(b *testing.B) {
 		{"delete", httpapi.OpDelete, gatewayEventV2("DELETE", map[string]string{httpapi.HeaderSessionID: token}), 204},
 		{"get-v1", httpapi.OpGet, gatewayEventV1("GET", map[string]string{httpapi.HeaderSessionID: token}), 200},
 		{"floor", "", getEvent, 200}, // the get's yardstick: bench.Floor
-		// The front door: an authorizer request, answered Allow.
+		// The front door: an authorizer request, answered Allow, with its
+		// keys as deployed (the seal checked, the assertion signed).
 		{"authorize", httpapi.OpAuthorize, authorizerEvent(token), 200},
+		// Its yardstick: bench.AuthorizerFloor.
+		{"authorize-floor", httpapi.OpAuthorize, authorizerEvent(token), 200},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			get, logs, engine := warmFunction(b, c.op)
 			// Served as lambda.Start serves it, as the floor is.
 			fn := awslambda.NewHandler(get)
-			if c.name == "floor" {
+			switch c.name {
+			case "floor":
 				fn = warmFloor(b)
+			case "authorize-floor":
+				fn = warmAuthorizerFloor(b)
 			}
 			ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "8476a536-e9f4-11e8-9739-2dfe598c3fcd"})
 			check := func() {
@@ -447,6 +453,48 @@ func BenchmarkWarm(b *testing.B) {
 		b.ReportMetric(float64(spent[1])/float64(n), "floor-cpu-ns/op")
 		b.ReportMetric(float64(spent[0])/float64(spent[1]), "get/floor-cpu")
 	})
+	// The authorizer, keys as deployed, over its floor, in turns likewise.
+	b.Run("authorize-over-floor", func(b *testing.B) {
+		fn, _, _ := warmFunction(b, httpapi.OpAuthorize)
+		door, floor := awslambda.NewHandler(fn), warmAuthorizerFloor(b)
+		ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "8476a536-e9f4-11e8-9739-2dfe598c3fcd"})
+		event := authorizerEvent(token)
+		for _, side := range []awslambda.Handler{door, floor} {
+			if out := invokeRaw(b, side, ctx, event); !answered([]byte(out), httpapi.OpAuthorize, 200) {
+				b.Fatalf("answered %s, want Allow", out)
+			}
+		}
+		var spent [2]time.Duration // authorizer, floor
+		sides := [2]awslambda.Handler{door, floor}
+		n := 0
+		for b.Loop() {
+			for k := range 2 {
+				side := (n + k) % 2
+				cpu := cpuTime()
+				if _, err := sides[side].Invoke(ctx, event); err != nil {
+					b.Fatal(err)
+				}
+				spent[side] += cpuTime() - cpu
+			}
+			n++
+		}
+		b.ReportMetric(float64(spent[0])/float64(n), "authorize-cpu-ns/op")
+		b.ReportMetric(float64(spent[1])/float64(n), "floor-cpu-ns/op")
+		b.ReportMetric(float64(spent[0])/float64(spent[1]), "authorize/floor-cpu")
+	})
+}
+
+// warmAuthorizerFloor is the front door's yardstick (bench.AuthorizerFloor)
+// as dev/bench/authorizer-floor builds it, over the engine warmFunction
+// pointed the SDK at.
+func warmAuthorizerFloor(b testing.TB) awslambda.Handler {
+	b.Helper()
+	db, err := dynamo.NewClient(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := &bench.AuthorizerFloor{Sessions: &dynamo.Sessions{DB: db, Table: config.DefaultSessionsTable}, Lifetime: session.DefaultLifetime}
+	return awslambda.NewHandler(f.Authorize)
 }
 
 // The floor is a yardstick only while it answers a get as the get does.

@@ -34,3 +34,23 @@ func TestFunctionsLinkNoConfigurationChain(t *testing.T) {
 		}
 	}
 }
+
+// TestFunctionsThatHoldNoKeyLinkNoSecretsClient: get and delete hold no
+// key (docs/UPSTREAM.md, "The get and delete functions do not hold the
+// key"), so neither the Secrets Manager client, whose package initialisers
+// run at every cold start, nor the signing code and go-jose may be in
+// their binaries.
+func TestFunctionsThatHoldNoKeyLinkNoSecretsClient(t *testing.T) {
+	for _, fn := range []string{"get", "delete"} {
+		out, err := exec.Command("go", "list", "-deps", "../../functions/"+fn).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list: %v\n%s", err, out)
+		}
+		for _, pkg := range strings.Fields(string(out)) {
+			if strings.HasPrefix(pkg, "github.com/aws/aws-sdk-go-v2/service/secretsmanager") || strings.HasPrefix(pkg, "github.com/go-jose/") ||
+				pkg == "github.com/cis-session/cis-session/internal/secrets" || pkg == "github.com/cis-session/cis-session/internal/assertion" {
+				t.Errorf("functions/%s links %s", fn, pkg)
+			}
+		}
+	}
+}

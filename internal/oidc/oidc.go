@@ -54,6 +54,14 @@ const (
 	DefaultKeyMaxAge = 24 * time.Hour
 	// DefaultTimeout bounds one request to the provider.
 	DefaultTimeout = 5 * time.Second
+	// DefaultBudget bounds all a log-in may spend asking the provider
+	// (discovery and keys together): well inside the create function's
+	// 5-second timeout, so that a provider that hangs is a 503, not a
+	// timed-out function.
+	DefaultBudget = 2 * time.Second
+	// AnswerReserve is the time kept, before the invocation's deadline,
+	// to answer the 503 when the provider has not answered.
+	AnswerReserve = time.Second
 )
 
 // Config is what a deployment says of its identity provider.
@@ -65,12 +73,16 @@ type Config struct {
 	GroupsClaim   string // the claim listing the user's groups
 	RequiredGroup string // a group the user must be in; "" for none
 
-	Skew            time.Duration    // DefaultSkew when zero
-	RefreshInterval time.Duration    // DefaultRefreshInterval when zero
-	RetryAfter      time.Duration    // DefaultRetryAfter when zero
-	KeyMaxAge       time.Duration    // DefaultKeyMaxAge when zero
-	Client          *http.Client     // a client with DefaultTimeout when nil
-	Now             func() time.Time // time.Now when nil
+	Skew            time.Duration // DefaultSkew when zero
+	RefreshInterval time.Duration // DefaultRefreshInterval when zero
+	RetryAfter      time.Duration // DefaultRetryAfter when zero
+	KeyMaxAge       time.Duration // DefaultKeyMaxAge when zero
+	// Budget bounds the provider's part of one log-in (DefaultBudget when
+	// zero), and never reaches past the caller's deadline less
+	// AnswerReserve: derived from the function's timeout.
+	Budget time.Duration
+	Client *http.Client     // a client with DefaultTimeout when nil
+	Now    func() time.Time // time.Now when nil
 }
 
 // Verifier checks access tokens. It is safe for concurrent use; make one
@@ -99,6 +111,9 @@ func New(cfg Config) *Verifier {
 	}
 	if cfg.KeyMaxAge == 0 {
 		cfg.KeyMaxAge = DefaultKeyMaxAge
+	}
+	if cfg.Budget == 0 {
+		cfg.Budget = DefaultBudget
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: DefaultTimeout}
@@ -136,10 +151,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (session.Identity, 
 }
 
 // verified returns the claims of a token whose signature, iss, aud and exp
-// go-oidc has checked.
 // go-oidc has checked, against the access tokens' audience, or the logout
 // tokens' (ClientID) when logout is true.
 func (v *Verifier) verified(ctx context.Context, token string, logout bool) ([]byte, error) {
+	ctx, cancel := v.budget(ctx)
+	defer cancel()
 	iv, err := v.discover(ctx)
 	if err != nil {
 		return nil, err
@@ -159,6 +175,19 @@ func (v *Verifier) verified(ctx context.Context, token string, logout bool) ([]b
 	return slot.payload, nil
 }
 
+// budget is the context the provider is asked within: not the caller's
+// cancellation (one client giving up must not leave every other log-in
+// answered "unavailable" for RetryAfter), but a deadline of Budget from
+// now, or the caller's deadline less AnswerReserve if sooner (a Lambda
+// invocation's deadline is its function's timeout).
+func (v *Verifier) budget(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline := time.Now().Add(v.cfg.Budget)
+	if d, ok := ctx.Deadline(); ok && d.Add(-AnswerReserve).Before(deadline) {
+		deadline = d.Add(-AnswerReserve)
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), deadline)
+}
+
 // discover returns the token verifier, asking the provider for its
 // discovery document the first time (and again after a failure, at most
 // once a RetryAfter).
@@ -171,9 +200,9 @@ func (v *Verifier) discover(ctx context.Context) (*gooidc.IDTokenVerifier, error
 	if now := v.cfg.Now(); !v.failed.IsZero() && now.Sub(v.failed) < v.cfg.RetryAfter {
 		return nil, session.Unavailable("oidc discovery", errors.New("failed moments ago; not asking again yet"))
 	}
-	// Not the caller's deadline: one client giving up must not leave every
-	// other log-in answered "unavailable" for RetryAfter.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultTimeout)
+	// Within the log-in's budget (Verify), and each request DefaultTimeout
+	// at most.
+	ctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
 	defer cancel()
 	p, err := gooidc.NewProvider(gooidc.ClientContext(ctx, v.cfg.Client), v.cfg.Issuer)
 	if err != nil {
@@ -391,7 +420,7 @@ func (k *keySet) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, err
 // of a type go-jose does not know (as go-oidc does) and keys meant for
 // encryption.
 func (k *keySet) fetch(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultTimeout)
+	ctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
 	if err != nil {

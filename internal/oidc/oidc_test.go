@@ -2,8 +2,11 @@ package oidc_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -12,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/cis-session/cis-session/dev/oidcissuer"
 	"github.com/cis-session/cis-session/internal/oidc"
@@ -317,5 +322,128 @@ func TestAnUnknownKidIsUnavailableWhileTheIssuerCannotBeReached(t *testing.T) {
 	}
 	if err := verify(unknownKid["ExpiredUnderTheRotatedKey"]()); !errors.As(err, &te) || te.Cause != session.CauseExpired {
 		t.Errorf("an expired token under the rotated key once the issuer is back: %v; want refused as %s", err, session.CauseExpired)
+	}
+}
+
+// hangingIssuer is a loopback provider that accepts every request and
+// never answers it (until the test ends); with discovery, only its key set
+// hangs.
+func hangingIssuer(t *testing.T, discovery bool) string {
+	t.Helper()
+	stop := make(chan struct{})
+	var url string
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if discovery && r.URL.Path == "/.well-known/openid-configuration" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"issuer":"` + url + `","jwks_uri":"` + url + `/jwks","authorization_endpoint":"` + url + `/auth"}`))
+			return
+		}
+		select {
+		case <-stop:
+		case <-r.Context().Done():
+		}
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url = "http://" + ln.Addr().String()
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { close(stop); _ = srv.Close() })
+	return url
+}
+
+// TestAHangingProviderIsUnavailableWithinTheLogInsBudget: a provider that
+// never answers (its discovery, or its keys) makes a log-in unavailable
+// (the 503) once the verifier's budget is spent, or the caller's deadline
+// less the time to answer, whichever is sooner — before the caller's own
+// deadline, never by it.
+func TestAHangingProviderIsUnavailableWithinTheLogInsBudget(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		discovery bool
+		budget    time.Duration // of the verifier
+		deadline  time.Duration // of the caller (a Lambda invocation's)
+	}{
+		// Deadlines shorter than one request's DefaultTimeout: a verifier
+		// without the budget runs past them.
+		{"discovery hangs, the budget ends it", false, 200 * time.Millisecond, 3 * time.Second},
+		{"keys hang, the budget ends it", true, 200 * time.Millisecond, 3 * time.Second},
+		{"keys hang, the default budget ends it inside create's timeout", true, 0, 5 * time.Second},
+		{"discovery hangs, the invocation's deadline ends it", false, time.Minute, oidc.AnswerReserve + 300*time.Millisecond},
+		{"keys hang, the invocation's deadline ends it", true, time.Minute, oidc.AnswerReserve + 300*time.Millisecond},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			url := hangingIssuer(t, c.discovery)
+			v := oidc.New(oidc.Config{Issuer: url, Audience: oidcissuer.Audience, UserClaim: "preferred_username", Budget: c.budget})
+			ctx, cancel := context.WithTimeout(context.Background(), c.deadline)
+			defer cancel()
+			_, err := v.Verify(ctx, "eyJhbGciOiJSUzI1NiJ9.e30.c2ln")
+			if session.ErrorCode(err) != session.EUNAVAILABLE {
+				t.Fatalf("Verify = %v; want unavailable", err)
+			}
+			if ctx.Err() != nil {
+				t.Errorf("the caller's deadline passed first (%v): no time was left to answer", ctx.Err())
+			}
+		})
+	}
+}
+
+// TestOnlyTheProvidersPublicSigningKeysVerify: a JWKS may list keys meant
+// for encryption, or (by a provider's mistake) a key with its private
+// part; a token signed by either is refused as under an unknown key, and
+// one signed by the listed signing key logs in.
+func TestOnlyTheProvidersPublicSigningKeysVerify(t *testing.T) {
+	keys := map[string]*ecdsa.PrivateKey{}
+	set := jose.JSONWebKeySet{}
+	for _, k := range []struct {
+		kid, use string
+		private  bool
+	}{{"signing", "sig", false}, {"unmarked", "", false}, {"encryption", "enc", false}, {"private", "sig", true}} {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[k.kid] = key
+		var listed any = &key.PublicKey
+		if k.private {
+			listed = key
+		}
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: listed, KeyID: k.kid, Algorithm: "ES256", Use: k.use})
+	}
+	jwks, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/.well-known/openid-configuration" {
+			_, _ = w.Write([]byte(`{"issuer":"` + url + `","jwks_uri":"` + url + `/keys","authorization_endpoint":"` + url + `/auth"}`))
+			return
+		}
+		_, _ = w.Write(jwks)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	v := oidc.New(oidc.Config{Issuer: url, Audience: oidcissuer.Audience, UserClaim: "preferred_username"})
+	for _, c := range []struct {
+		kid string
+		ok  bool
+	}{{"signing", true}, {"unmarked", true}, {"encryption", false}, {"private", false}} {
+		tok := oidcissuer.Sign(keys[c.kid], c.kid, "ES256", map[string]any{"iss": url, "aud": oidcissuer.Audience,
+			"preferred_username": "carol@corp.example", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Minute).Unix()})
+		_, err := v.Verify(context.Background(), tok)
+		var te *session.TokenError
+		switch {
+		case c.ok && err != nil:
+			t.Errorf("a token under the %s key: %v; want it verified", c.kid, err)
+		case !c.ok && !errors.As(err, &te):
+			t.Errorf("a token under the %s key: %v; want it refused", c.kid, err)
+		}
 	}
 }

@@ -32,24 +32,29 @@ const (
 const InitTimeout = 5 * time.Second
 
 // LoadSeeds reads the secret id's current, previous and pending versions
-// (the three at once) into assertion seeds. A missing previous or pending
-// version is none; a missing current one is an error. The client is
+// (the three at once) into assertion seeds, for an instance deployed with
+// AssertionKeyEpoch epoch (assertion.ParseSecretVersions: the pending seed
+// only when its value names this epoch; the previous one retired after the
+// current version's rotated_at, else its creation, plus the assertions'
+// life). A missing previous or pending version is none; a missing current
+// one is an error. The client is
 // configured from the environment as the DynamoDB client is (awsenv), its
 // endpoint overridden by AWS_ENDPOINT_URL_SECRETS_MANAGER.
-func LoadSeeds(ctx context.Context, id string) (assertion.Seeds, error) {
+func LoadSeeds(ctx context.Context, id, epoch string) (assertion.Seeds, error) {
 	cfg, err := awsenv.Config(os.LookupEnv, "AWS_ENDPOINT_URL_SECRETS_MANAGER")
 	if err != nil {
 		return assertion.Seeds{}, err
 	}
-	return LoadSeedsWith(ctx, secretsmanager.NewFromConfig(cfg), id)
+	return LoadSeedsWith(ctx, secretsmanager.NewFromConfig(cfg), id, epoch)
 }
 
 // LoadSeedsWith is LoadSeeds with a client of the caller's.
-func LoadSeedsWith(ctx context.Context, c *secretsmanager.Client, id string) (assertion.Seeds, error) {
+func LoadSeedsWith(ctx context.Context, c *secretsmanager.Client, id, epoch string) (assertion.Seeds, error) {
 	ctx, cancel := context.WithTimeout(ctx, InitTimeout)
 	defer cancel()
 	stages := []string{StageCurrent, StagePrevious, StagePending}
 	values := make([]string, len(stages))
+	var created time.Time
 	errs := make([]error, len(stages))
 	var wg sync.WaitGroup
 	for i, stage := range stages {
@@ -62,6 +67,9 @@ func LoadSeedsWith(ctx context.Context, c *secretsmanager.Client, id string) (as
 				errs[i] = fmt.Errorf("read %s of the assertion key secret: %w", stage, err)
 			case out.SecretString != nil:
 				values[i] = *out.SecretString
+				if stage == StageCurrent && out.CreatedDate != nil {
+					created = *out.CreatedDate
+				}
 			}
 		})
 	}
@@ -69,5 +77,5 @@ func LoadSeedsWith(ctx context.Context, c *secretsmanager.Client, id string) (as
 	if err := errors.Join(errs...); err != nil {
 		return assertion.Seeds{}, err
 	}
-	return assertion.ParseSecretVersions(values[0], values[1], values[2])
+	return assertion.ParseSecretVersions(assertion.Versions{Current: values[0], Previous: values[1], Pending: values[2], CurrentCreated: created, Epoch: epoch})
 }

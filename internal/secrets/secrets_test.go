@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -33,8 +34,11 @@ func moto(t *testing.T) *secretsmanager.Client {
 }
 
 // TestSeedsFollowTheSecretsVersionStages: a fresh secret signs with its
-// one version; staging a new value AWSPENDING publishes it without
-// signing; promoting it signs with it and keeps the old one published.
+// one version; a new value staged AWSPENDING for epoch 2 is published by
+// the instances of epoch 2 only, without signing; promoted as the runbook
+// does (docs/UPSTREAM.md, Rotation: put as AWSCURRENT with rotated_at), it
+// signs, the old one becomes AWSPREVIOUS and is published until
+// rotated_at + the assertions' life.
 func TestSeedsFollowTheSecretsVersionStages(t *testing.T) {
 	c := moto(t)
 	ctx := context.Background()
@@ -43,9 +47,9 @@ func TestSeedsFollowTheSecretsVersionStages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := func() *assertion.KeySet {
+	keys := func(epoch string) *assertion.KeySet {
 		t.Helper()
-		seeds, err := secrets.LoadSeeds(ctx, *out.ARN)
+		seeds, err := secrets.LoadSeeds(ctx, *out.ARN, epoch)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,41 +59,41 @@ func TestSeedsFollowTheSecretsVersionStages(t *testing.T) {
 		}
 		return ks
 	}
-	first := keys()
+	first := keys("1")
 	if n := strings.Count(string(first.JWKS()), `"kid"`); n != 1 {
 		t.Fatalf("%d keys published for one version", n)
 	}
 
-	v2, _ := assertion.NewSecretValue(v1)
+	v2, _ := assertion.NewPendingValue(v1, "2")
 	put, err := c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: out.ARN, SecretString: aws.String(v2), VersionStages: []string{"AWSPENDING"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	staged := keys()
+	if undeployed := keys("1"); strings.Count(string(undeployed.JWKS()), `"kid"`) != 1 {
+		t.Errorf("an instance of epoch 1 publishes the key staged for epoch 2: %s", undeployed.JWKS())
+	}
+	staged := keys("2")
 	if staged.CurrentID() != first.CurrentID() || strings.Count(string(staged.JWKS()), `"kid"`) != 2 {
 		t.Errorf("staged: signs with %s (want %s), publishes %s", staged.CurrentID(), first.CurrentID(), staged.JWKS())
 	}
 
-	cur, err := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: out.ARN})
-	if err != nil {
+	rotatedAt := time.Now().Truncate(time.Second)
+	promoted, _ := assertion.PromotedValue(v2, rotatedAt)
+	if _, err := c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: out.ARN, SecretString: aws.String(promoted), VersionStages: []string{"AWSCURRENT"}}); err != nil {
 		t.Fatal(err)
 	}
-	var old string
-	for id, stages := range cur.VersionIdsToStages {
-		for _, s := range stages {
-			if s == "AWSCURRENT" {
-				old = id
-			}
-		}
-	}
 	if _, err := c.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-		SecretId: out.ARN, VersionStage: aws.String("AWSCURRENT"), MoveToVersionId: put.VersionId, RemoveFromVersionId: aws.String(old),
+		SecretId: out.ARN, VersionStage: aws.String("AWSPENDING"), RemoveFromVersionId: put.VersionId,
 	}); err != nil {
 		t.Fatal(err)
 	}
-	rotated := keys()
-	if rotated.CurrentID() == first.CurrentID() || !strings.Contains(string(rotated.JWKS()), first.CurrentID()) {
-		t.Errorf("rotated: signs with %s, publishes %s; want a new key and the old one published", rotated.CurrentID(), rotated.JWKS())
+	rotated := keys("3")
+	life := 5 * time.Minute
+	if rotated.CurrentID() == first.CurrentID() || !strings.Contains(string(rotated.JWKSAt(rotatedAt, life)), first.CurrentID()) {
+		t.Errorf("rotated: signs with %s, publishes %s; want a new key and the old one published", rotated.CurrentID(), rotated.JWKSAt(rotatedAt, life))
+	}
+	if jwks := rotated.JWKSAt(rotatedAt.Add(life), life); strings.Contains(string(jwks), first.CurrentID()) || strings.Count(string(jwks), `"kid"`) != 1 {
+		t.Errorf("rotated, its assertions' life later: publishes %s; want the new key alone", jwks)
 	}
 	h := []byte("a session's token hash")
 	if rotated.Handle(h) != first.Handle(h) {
@@ -100,7 +104,7 @@ func TestSeedsFollowTheSecretsVersionStages(t *testing.T) {
 // TestAMissingSecretStopsStartUp: no current version, no function.
 func TestAMissingSecretStopsStartUp(t *testing.T) {
 	moto(t)
-	if _, err := secrets.LoadSeeds(context.Background(), "no-such-secret"); err == nil {
+	if _, err := secrets.LoadSeeds(context.Background(), "no-such-secret", ""); err == nil {
 		t.Error("loaded a secret that does not exist")
 	}
 }

@@ -2,6 +2,7 @@ package stack_test
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -131,6 +132,12 @@ func TestGatewayResponsesAreVAPIErrors(t *testing.T) {
 		// A dead upstream, or a session function that failed or timed out.
 		"INTEGRATION_FAILURE": {"503", httpapi.GatewayBody("unavailable"), false},
 		"INTEGRATION_TIMEOUT": {"503", httpapi.GatewayBody("unavailable"), false},
+		// The stage's method limits: the WAF rule's 429 and body.
+		"THROTTLED": {"429", httpapi.GatewayBody("unavailable"), false},
+		// Any other refusal keeps its own 4xx status; any other failure
+		// is a 503, never a 500.
+		"DEFAULT_4XX": {"", httpapi.GatewayBody("invalid_request"), false},
+		"DEFAULT_5XX": {"503", httpapi.GatewayBody("unavailable"), false},
 	}
 	for typ, w := range want {
 		r := responses[typ]
@@ -138,7 +145,7 @@ func TestGatewayResponsesAreVAPIErrors(t *testing.T) {
 			t.Errorf("no gateway response %s", typ)
 			continue
 		}
-		if get(r, "StatusCode") != w.status {
+		if status, _ := get(r, "StatusCode").(string); status != w.status {
 			t.Errorf("%s: StatusCode %v, want %s", typ, get(r, "StatusCode"), w.status)
 		}
 		if b := get(r, "ResponseTemplates", "application/json"); b != w.body {
@@ -199,4 +206,19 @@ func separatorSpellings(name string) []string {
 		out = next
 	}
 	return out
+}
+
+// TestTheUpstreamIsReachedOverTLSOnly: the forwarded calls carry the user's
+// requests and the signed assertion, so UpstreamUrl takes https:// only
+// (make run's UPSTREAM_URL, which the tests point at loopback, is not the
+// template's).
+func TestTheUpstreamIsReachedOverTLSOnly(t *testing.T) {
+	s := loadStack(t)
+	pattern := regexp.MustCompile(fmt.Sprint(get(s.tpl, "Parameters", "UpstreamUrl", "AllowedPattern")))
+	for v, ok := range map[string]bool{"": true, "https://vc.example": true, "https://vc.example:8443/base": true,
+		"http://vc.example": false, "HTTP://vc.example": false, "https://vc.example/": false, "ftp://vc.example": false, "https://": false} {
+		if pattern.MatchString(v) != ok {
+			t.Errorf("UpstreamUrl %q accepted: %v, want %v", v, !ok, ok)
+		}
+	}
 }

@@ -3,7 +3,9 @@ package stack_test
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -300,8 +302,7 @@ func TestTheAuditTrailIsKept(t *testing.T) {
 // TestLogInsAreLimitedPerSource: a WAF web ACL, on by default, on the API's
 // stage, blocks a source IP past LoginRateLimit log-ins in 5 minutes, with
 // the gateway's vAPI 503 body and status 429; the log-in routes it counts
-// are every POST route served by a function that reads users; those
-// functions' concurrency is LoginConcurrency when set, and no other's is.
+// are every POST route served by a function that reads users.
 func TestLogInsAreLimitedPerSource(t *testing.T) {
 	s := loadStack(t)
 	params := getMap(s.tpl, "Parameters")
@@ -356,19 +357,66 @@ func TestLogInsAreLimitedPerSource(t *testing.T) {
 		t.Errorf("association's WebACLArn %v", get(assoc, "Properties", "WebACLArn"))
 	}
 
-	// Reserved concurrency bounds the hashes the log-in functions run at once.
-	if d := get(params, "LoginConcurrency", "Default"); d != "" {
-		t.Errorf("LoginConcurrency defaults to %v, want \"\" (unreserved)", d)
-	}
-	reserve := "map[Fn::If:[ReservesLoginConcurrency map[Ref:LoginConcurrency] map[Ref:AWS::NoValue]]]"
+}
+
+// TestTheFrontDoorKeepsItsConcurrencyUnderALogInFlood: by default the
+// log-in functions (those that read users) and the authorizer, and no
+// other, have reserved concurrency, each sized by its parameter: a flood of
+// log-ins is throttled at the log-in functions' reservation and cannot take
+// the authorizer's. Each parameter takes a positive number or nothing
+// (unreserved), never 0 or 00, which would reserve nothing and throttle
+// every call; and the defaults, reserved in all, leave the 100 a fresh
+// account's limit of 1,000 must keep unreserved.
+func TestTheFrontDoorKeepsItsConcurrencyUnderALogInFlood(t *testing.T) {
+	s := loadStack(t)
+	params := getMap(s.tpl, "Parameters")
+	paramOf := map[string]string{}
 	for _, f := range stack.Functions {
-		rc, set := s.functionProps(f.LogicalID())["ReservedConcurrentExecutions"]
-		if logsIn := f.Allows(stack.Users, "dynamodb:GetItem"); logsIn != set || set && fmt.Sprint(rc) != reserve {
-			t.Errorf("%s (logs in: %v): ReservedConcurrentExecutions %v, want %s on the log-in functions only", f.LogicalID(), logsIn, rc, reserve)
+		switch {
+		case f.Allows(stack.Users, "dynamodb:GetItem"):
+			paramOf[f.LogicalID()] = "LoginConcurrency"
+		case f.LogicalID() == stack.Authorize.LogicalID():
+			paramOf[f.LogicalID()] = "AuthorizerConcurrency"
 		}
 	}
-	if c := fmt.Sprint(get(s.tpl, "Conditions", "ReservesLoginConcurrency")); !strings.Contains(c, `map[Ref:LoginConcurrency] ]`) || !strings.Contains(c, `map[Ref:LoginConcurrency] 0]`) {
-		t.Errorf("ReservesLoginConcurrency = %s, want false for \"\" and for 0", c)
+	conditions := map[string]string{"LoginConcurrency": "ReservesLoginConcurrency", "AuthorizerConcurrency": "ReservesAuthorizerConcurrency"}
+	total := 0
+	for _, f := range stack.Functions {
+		rc, set := s.functionProps(f.LogicalID())["ReservedConcurrentExecutions"]
+		param := paramOf[f.LogicalID()]
+		if param == "" {
+			if set {
+				t.Errorf("%s: ReservedConcurrentExecutions %v, want none", f.LogicalID(), rc)
+			}
+			continue
+		}
+		if want := fmt.Sprintf("map[Fn::If:[%s map[Ref:%s] map[Ref:AWS::NoValue]]]", conditions[param], param); fmt.Sprint(rc) != want {
+			t.Errorf("%s: ReservedConcurrentExecutions %v, want %s", f.LogicalID(), rc, want)
+		}
+		d, _ := get(params, param, "Default").(string)
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 1 {
+			t.Errorf("%s defaults to %q, want a reservation", param, d)
+		}
+		total += n
+	}
+	if paramOf[stack.Authorize.LogicalID()] == "" || len(paramOf) < 3 {
+		t.Errorf("reserved: %v, want the authorizer and the log-in functions", paramOf)
+	}
+	const fresh, kept = 1000, 100
+	if total > fresh-kept {
+		t.Errorf("the defaults reserve %d in all; a fresh account (limit %d) can reserve %d", total, fresh, fresh-kept)
+	}
+	for param, cond := range conditions {
+		pattern := regexp.MustCompile(fmt.Sprint(get(params, param, "AllowedPattern")))
+		for v, ok := range map[string]bool{"": true, "1": true, "50": true, "1000": true, "0": false, "00": false, "-1": false, "5 ": false, "1e3": false} {
+			if pattern.MatchString(v) != ok {
+				t.Errorf("%s: %q accepted: %v, want %v", param, v, !ok, ok)
+			}
+		}
+		if c := fmt.Sprint(get(s.tpl, "Conditions", cond)); c != fmt.Sprintf("map[Fn::Not:[map[Fn::Equals:[map[Ref:%s] ]]]]", param) {
+			t.Errorf("%s = %s, want true unless %s is empty", cond, c, param)
+		}
 	}
 }
 
@@ -413,7 +461,8 @@ func TestACustomDomainIsOptional(t *testing.T) {
 // Gateway CloudWatch Logs role is set. CreateApiGatewayAccountRole (off by
 // default: the setting is the account's, not this stack's) makes the role,
 // with AWS's managed policy for it, retained with the stack since the
-// setting outlives it, and sets it; and the stage waits for the setting.
+// setting outlives it, and sets it after the API (IAM propagation); and the
+// stage waits for the setting.
 func TestAFirstDeployCanSetTheAccountsLogRole(t *testing.T) {
 	s := loadStack(t)
 	p := getMap(s.tpl, "Parameters", "CreateApiGatewayAccountRole")
@@ -448,6 +497,12 @@ func TestAFirstDeployCanSetTheAccountsLogRole(t *testing.T) {
 	}
 	if get(role, "Properties", "Policies") != nil {
 		t.Errorf("%s: inline policies beside the managed one", roleID)
+	}
+	// The role is new on that deploy: the setting also waits for the REST
+	// API, which waits for every function, version and alias, so that IAM
+	// has propagated the role before API Gateway checks it.
+	if d := fmt.Sprint(account["DependsOn"]); d != "Api" {
+		t.Errorf("ApiGatewayAccount: DependsOn %s, want Api (and the role, through its GetAtt)", d)
 	}
 	// SAM puts an AWS::Serverless::Api's Tags on the stage it makes; a
 	// reference there, under the condition, orders the stage after the

@@ -3,6 +3,7 @@ package stack_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -65,6 +66,10 @@ func byteMatch(t *testing.T, bm map[string]any, r wafRequest) bool {
 			case "NONE":
 			case "LOWERCASE":
 				s = strings.ToLower(s)
+			case "URL_DECODE":
+				if d, err := url.PathUnescape(s); err == nil {
+					s = d
+				}
 			default:
 				t.Fatalf("text transformation %v: the evaluator does not know it", typ)
 			}
@@ -172,6 +177,11 @@ func TestTheRateRuleCountsLogInsOnly(t *testing.T) {
 	}{
 		{"RESTLogIn", wafRequest{method: "POST", path: "/v1/api/session"}, true},
 		{"LegacyRESTLogIn", wafRequest{method: "POST", path: "/rest/com/vmware/cis/session"}, true},
+		// API Gateway decodes the path before it routes: these reach the log-ins.
+		{"PercentEncodedRESTLogIn", wafRequest{method: "POST", path: "/v1/api/%73ession"}, true},
+		{"PercentEncodedLegacyRESTLogIn", wafRequest{method: "POST", path: "/rest/com/vmware/cis/sessio%6E"}, true},
+		{"PercentEncodedJSONRPCCreate", wafRequest{"POST", "/v1/%61pi", nil, create}, true},
+		{"RESTLogInInAnotherCase", wafRequest{method: "POST", path: "/API/Session"}, true},
 		{"JSONRPCCreateAsTheSDKsSendIt", wafRequest{"POST", "/v1/api", sdk("create"), create}, true},
 		{"JSONRPCCreateWithoutHeaders", wafRequest{"POST", "/api", nil, create}, true},
 		{"JSONRPCCreateSpacedAndReordered", wafRequest{"POST", "/api", nil,

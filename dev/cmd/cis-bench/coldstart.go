@@ -26,19 +26,34 @@ type function struct {
 	name, pkg string
 	event     string // an invocation that needs no DynamoDB request
 	memoryMB  int    // AWS_LAMBDA_FUNCTION_MEMORY_SIZE; under the emulator it changes only the environment
+	keys      keys   // where its assertion keys come from, as deployed
 }
+
+// keys says where a function reads its assertion keys at init.
+type keys int
+
+const (
+	noKeys    keys = iota
+	keyFile        // ASSERTION_KEY_FILE: the keys as deployed, without the network read
+	keySecret      // ASSERTION_KEY_SECRET on moto's Secrets Manager, over HTTP: as deployed
+)
 
 // The functions, and the yardstick first. Each event is answered without a
 // DynamoDB request (a malformed session id, no credentials), so that the
 // first invocation ends at once; init is what is measured.
 var functions = []function{
-	{"minimal", "./dev/bench/minimal", `{}`, 128},
-	{"minimal+dynamodb", "./dev/bench/minimal-dynamodb", `{}`, 128},
-	{"create", "./functions/create", v2Event("POST", `{}`), stack.Create.MemoryMB},
-	{"get", "./functions/get", malformedGet, stack.Get.MemoryMB},
-	{"floor", "./dev/bench/floor", malformedGet, stack.Get.MemoryMB}, // the get's yardstick: the same client, request and answer, nothing else
-	{"delete", "./functions/delete", v2Event("DELETE", `{"vmware-api-session-id":"not-a-session"}`), stack.Delete.MemoryMB},
-	{"authorize", "./functions/authorize", malformedAuthorize, stack.Authorize.MemoryMB},
+	{"minimal", "./dev/bench/minimal", `{}`, 128, noKeys},
+	{"minimal+dynamodb", "./dev/bench/minimal-dynamodb", `{}`, 128, noKeys},
+	{"create", "./functions/create", v2Event("POST", `{}`), stack.Create.MemoryMB, keyFile}, // it seals: it holds the key
+	{"get", "./functions/get", malformedGet, stack.Get.MemoryMB, noKeys},
+	{"floor", "./dev/bench/floor", malformedGet, stack.Get.MemoryMB, noKeys}, // the get's yardstick: the same client, request and answer, nothing else
+	{"delete", "./functions/delete", v2Event("DELETE", `{"vmware-api-session-id":"not-a-session"}`), stack.Delete.MemoryMB, noKeys},
+	// The front door with its keys as deployed (its seeds from a file, so
+	// that no network read is in the round), its yardstick, and the front
+	// door reading them from Secrets Manager (moto's, over loopback HTTP).
+	{"authorize", "./functions/authorize", malformedAuthorize, stack.Authorize.MemoryMB, keyFile},
+	{"authorize-floor", "./dev/bench/authorizer-floor", malformedAuthorize, stack.Authorize.MemoryMB, noKeys},
+	{"authorize+secret", "./functions/authorize", malformedAuthorize, stack.Authorize.MemoryMB, keySecret},
 }
 
 // malformedAuthorize is an authorizer request with a session id that cannot
@@ -78,8 +93,21 @@ func measureColdStarts(ctx context.Context, o options) ([]coldStart, error) {
 	if _, err := os.Stat(rie); err != nil {
 		return nil, fmt.Errorf("no emulator at %s (make bench installs it): %w", o.rie, err)
 	}
-	results := make([]coldStart, len(functions))
-	for i, f := range functions {
+	keyEnv, stop, err := keyEnvironments(ctx, o, true)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	var fns []function
+	for _, f := range functions {
+		if _, ok := keyEnv[f.keys]; ok {
+			fns = append(fns, f)
+		} else {
+			fmt.Fprintf(os.Stderr, "cis-bench: %s left out: moto_server is not on PATH\n", f.name)
+		}
+	}
+	results := make([]coldStart, len(fns))
+	for i, f := range fns {
 		r := &results[i]
 		r.name = f.name
 		dir := filepath.Join(o.out, f.name)
@@ -90,13 +118,13 @@ func measureColdStarts(ctx context.Context, o options) ([]coldStart, error) {
 			return nil, err
 		}
 	}
-	targets := make([]target, len(functions))
-	for i, f := range functions {
+	targets := make([]target, len(fns))
+	for i, f := range fns {
 		boot, err := filepath.Abs(filepath.Join(o.out, f.name, "bootstrap"))
 		if err != nil {
 			return nil, err
 		}
-		targets[i] = target{name: f.name, bootstrap: boot, event: f.event, memoryMB: f.memoryMB}
+		targets[i] = target{name: f.name, bootstrap: boot, event: f.event, memoryMB: f.memoryMB, env: keyEnv[f.keys]}
 	}
 	inits, cpus, ratios, err := coldStartRounds(ctx, rie, targets, o.coldStarts)
 	if err != nil {
@@ -112,6 +140,7 @@ func measureColdStarts(ctx context.Context, o options) ([]coldStart, error) {
 type target struct {
 	name, bootstrap, event string
 	memoryMB               int
+	env                    []string // more of the function's environment
 }
 
 // coldStartRounds starts each target under the emulator rounds times, the
@@ -316,7 +345,7 @@ func childCPU(parent int) (float64, error) {
 // lambdaEnv is the environment Lambda gives a function (the parts a Go
 // function can see), with dummy credentials and DynamoDB on a closed port.
 func lambdaEnv(t target, closedPort int) []string {
-	return []string{
+	return append([]string{
 		"PATH=/usr/local/bin:/usr/bin:/bin",
 		"LANG=en_US.UTF-8",
 		"TZ=:UTC",
@@ -331,7 +360,7 @@ func lambdaEnv(t target, closedPort int) []string {
 		"SESSIONS_TABLE=cis-sessions",
 		"USERS_TABLE=cis-users",
 		"AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:" + strconv.Itoa(closedPort),
-	}
+	}, t.env...)
 }
 
 // compareBootstraps is -bootstraps: cold starts of given bootstraps only,
@@ -351,6 +380,19 @@ func compareBootstraps(ctx context.Context, o options, spec string) (string, err
 			return "", err
 		}
 		targets = append(targets, target{name: name, bootstrap: path, event: malformedGet, memoryMB: stack.Get.MemoryMB})
+	}
+	if o.authorizers {
+		if err := os.MkdirAll(o.out, 0o755); err != nil {
+			return "", err
+		}
+		envs, stop, err := keyEnvironments(ctx, o, false)
+		if err != nil {
+			return "", err
+		}
+		defer stop()
+		for i := range targets {
+			targets[i].event, targets[i].memoryMB, targets[i].env = malformedAuthorize, stack.Authorize.MemoryMB, envs[keyFile]
+		}
 	}
 	inits, cpus, ratios, err := coldStartRounds(ctx, rie, targets, o.coldStarts)
 	if err != nil {

@@ -42,6 +42,7 @@ type options struct {
 	loadDuration time.Duration
 	docs         string
 	bootstraps   string
+	authorizers  bool
 }
 
 var sections = []string{"roundtrips", "warm", "argon2", "cold", "load"}
@@ -59,6 +60,7 @@ func main() {
 	flag.DurationVar(&o.loadDuration, "load-duration", 60*time.Second, "bound on the measured part of the load run")
 	flag.StringVar(&o.docs, "docs", "", "also rewrite the generated part of this file (docs/BENCHMARKS.md)")
 	flag.StringVar(&o.bootstraps, "bootstraps", "", "only compare the cold starts of these builds: name=path,name=path,... (ratios to the first)")
+	flag.BoolVar(&o.authorizers, "authorizers", false, "with -bootstraps: the builds are authorizers, started with their keys as deployed (a key file) and sent an authorizer request")
 	flag.Parse()
 	o.only = map[string]bool{}
 	for _, s := range strings.Split(only, ",") {

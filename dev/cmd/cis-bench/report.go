@@ -133,7 +133,7 @@ func (r report) markdown(o options) string {
 		w("`go test -run '^$' -bench '^BenchmarkWarm$' -benchmem -count %d ./internal/lambda/`: one invocation (API Gateway event in, response out) against a canned-response engine on loopback; median of %d runs, parsed and summarised with golang.org/x/perf (benchfmt, benchmath: ± is the %.0f%% confidence interval of the median, as benchstat gives it). cpu is this process's CPU time per invocation (all goroutines, GC included), which is what Lambda bills at a fraction of a vCPU; the engine's work is in another process. Log bytes are what the function writes to CloudWatch Logs; new connections, how many the engine saw per invocation (a warm function should open none). create is measured with a stored hash of m=8 KiB, t=1: argon2id is measured below.\n\n", o.count, o.count, confidence*100)
 		w("| invocation | wall µs | cpu µs | bytes allocated | allocations | log bytes | new connections to the engine |\n|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, x := range r.warm {
-			if x.name == getOverFloorBench {
+			if x.name == getOverFloorBench || x.name == authorizeOverFloorBench {
 				continue // a ratio, told below the cold starts
 			}
 			wall, cpu := x.summary("ns/op"), x.summary("cpu-ns/op")
@@ -168,6 +168,7 @@ func (r report) markdown(o options) string {
 		w("\n")
 	}
 	r.getOverFloor(w)
+	r.authorizeOverFloor(w)
 
 	if r.load != nil {
 		l := r.load
@@ -229,6 +230,59 @@ func (r report) getOverFloor(w func(string, ...any)) {
 	if warm != nil {
 		v := warm.values["get/floor-cpu"]
 		w("| warm CPU per invocation, invoked in turns (`%s`, %d runs) | %.3f | %.3f–%.3f |\n", strings.TrimPrefix(getOverFloorBench, "Benchmark"), len(v), median(v), percentile(v, 10), percentile(v, 90))
+	}
+	w("\n")
+}
+
+// authorizeOverFloorBench is the warm-path benchmark that invokes the
+// authorizer, its keys as deployed, and its floor in turns.
+const authorizeOverFloorBench = "BenchmarkWarm/authorize-over-floor"
+
+// authorizeOverFloor prints the front door's cost, with its keys as
+// deployed, over its floor (dev/bench/authorizer-floor), and what reading
+// the keys from Secrets Manager adds to its init.
+func (r report) authorizeOverFloor(w func(string, ...any)) {
+	cold := map[string]*coldStart{}
+	for i := range r.cold {
+		cold[r.cold[i].name] = &r.cold[i]
+	}
+	var warm *benchResult
+	for i := range r.warm {
+		if r.warm[i].name == authorizeOverFloorBench {
+			warm = &r.warm[i]
+		}
+	}
+	door, floor, secret := cold["authorize"], cold["authorize-floor"], cold["authorize+secret"]
+	if (door == nil || floor == nil) && warm == nil {
+		return
+	}
+	w("## The front door over its floor, with its keys as deployed\n\n")
+	w("The authorizer as deployed: its key seeds read at init (from a file here, `ASSERTION_KEY_FILE`, so that the round holds no network read; the secret's read is the last row), each allowed call's session seal checked and an ES256 assertion for the upstream signed (reused for the same session for up to a minute: `assertion.ReuseFor`). Its floor (dev/bench/authorizer-floor) is a bare aws-lambda-go REQUEST authorizer with the same DynamoDB client and the same conditional UpdateItem, answering Allow with the same context; no seal, no assertion, no log. Goal: at most 1.1 times the floor, cold and warm.\n\n")
+	w("| measure | authorizer / floor, median | p10–p90 |\n|---|---:|---:|\n")
+	inTurns := func(a, b *coldStart) []float64 {
+		if a == nil || b == nil || len(a.initMs) != len(b.initMs) {
+			return nil
+		}
+		ratios := make([]float64, len(a.initMs))
+		for i := range ratios {
+			ratios[i] = a.initMs[i] / b.initMs[i] // the same round
+		}
+		return ratios
+	}
+	if ratios := inTurns(door, floor); ratios != nil {
+		w("| init, under the emulator, started in turns (%d rounds) | %.2f | %.2f–%.2f |\n", len(ratios), median(ratios), percentile(ratios, 10), percentile(ratios, 90))
+	}
+	if warm != nil {
+		v := warm.values["authorize/floor-cpu"]
+		w("| warm CPU per allowed call, invoked in turns (`%s`, %d runs) | %.3f | %.3f–%.3f |\n", strings.TrimPrefix(authorizeOverFloorBench, "Benchmark"), len(v), median(v), percentile(v, 10), percentile(v, 90))
+	}
+	if ratios := inTurns(secret, floor); ratios != nil {
+		added := make([]float64, len(secret.initMs))
+		for i := range added {
+			added[i] = secret.initMs[i] - door.initMs[i]
+		}
+		w("| init reading the keys from Secrets Manager (moto on loopback, over HTTP), in turns | %.2f | %.2f–%.2f |\n", median(ratios), percentile(ratios, 10), percentile(ratios, 90))
+		w("\nThe read itself (three `GetSecretValue` at once, moto on loopback): %.2f ms added to init, median of the rounds' differences (p10–p90 %.2f–%.2f ms).\n", median(added), percentile(added, 10), percentile(added, 90))
 	}
 	w("\n")
 }

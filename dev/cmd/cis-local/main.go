@@ -158,7 +158,7 @@ func run(ctx context.Context) error {
 	if issuer != nil {
 		issuerURL = issuer.URL
 	}
-	envFile, err := writeLocalEnv(endpoint, cfg, url, issuerURL)
+	envFile, err := writeLocalEnv(endpoint, cfg, ln, url, issuerURL)
 	if err != nil {
 		return err
 	}
@@ -213,26 +213,30 @@ func loopback(endpoint string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// LocalEnvFile is where a running cis-local says how to reach its engine
-// and tables, relative to the repository root: `make admin` reads it. It
-// exists only while cis-local runs. CIS_LOCAL_ENV_FILE names another file
-// (the tests, which run several at once).
-const LocalEnvFile = "build/cis-local.env"
+// LocalEnvFile is where a running cis-local serving on port says how to
+// reach its engine and tables, relative to the repository root: `make
+// admin` reads it (PORT picks which). Keyed by port, so that two runs in one
+// checkout (`make run-regions`, or two `make run`s) never overwrite or
+// remove each other's. It exists only while cis-local runs.
+// CIS_LOCAL_ENV_FILE names another file (the tests, which run several at
+// once).
+func LocalEnvFile(port string) string { return "build/cis-local-" + port + ".env" }
 
 // LocalAssertionKeyFile holds the seed of make run's assertion key,
 // written on first use (0600): a key of its own, never the stack's.
 const LocalAssertionKeyFile = "build/cis-local-assertion-key.json"
 
-// writeLocalEnv writes LocalEnvFile and returns its path. issuer is the
-// LOCAL_OIDC issuer's URL (`make token` asks it), or "" for none.
-func writeLocalEnv(endpoint string, cfg config.Config, url, issuer string) (string, error) {
+// writeLocalEnv writes the LocalEnvFile of the port it serves on and
+// returns its path. issuer is the LOCAL_OIDC issuer's URL (`make token`
+// asks it), or "" for none.
+func writeLocalEnv(endpoint string, cfg config.Config, ln net.Listener, url, issuer string) (string, error) {
 	path := os.Getenv("CIS_LOCAL_ENV_FILE")
 	if path == "" {
 		root, err := localdynamo.RepoRoot()
 		if err != nil {
 			return "", err
 		}
-		path = filepath.Join(root, LocalEnvFile)
+		path = filepath.Join(root, LocalEnvFile(strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)))
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", err
@@ -245,7 +249,12 @@ func writeLocalEnv(endpoint string, cfg config.Config, url, issuer string) (stri
 		"AWS_SECRET_ACCESS_KEY=local\n" +
 		config.EnvSessionsTable + "=" + cfg.SessionsTable + "\n" +
 		config.EnvUsersTable + "=" + cfg.UsersTable + "\n" +
-		"CIS_LOCAL_URL=" + url + "\n"
+		"CIS_LOCAL_URL=" + url + "\n" +
+		// One region of `make run-regions`: the admin tool ends sessions
+		// made in the other region there.
+		config.EnvRegionName + "=" + cfg.Region + "\n" +
+		config.EnvReadOnFailedCondition + "=" + strconv.FormatBool(cfg.ReadOnFailedCondition) + "\n" +
+		config.EnvPeerRegions + "=" + cfg.PeerRegions + "\n"
 	if issuer != "" {
 		body += "LOCAL_OIDC_URL=" + issuer + "\n"
 	}

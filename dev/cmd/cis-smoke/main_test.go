@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,8 +61,16 @@ func TestSmokePassesAgainstMakeRunWhichLogsTheRefusalButNoSecret(t *testing.T) {
 	smoke := exec.Command(build(t, "dev/cmd/cis-smoke"), l.URL)
 	smoke.Env = append(os.Environ(), "LOCAL_ADMIN_PASSWORD="+password, "CIS_SMOKE_PASSWORD=")
 	out, err := smoke.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "PASS: log in, get, log out, refused after") {
+	if err != nil || !strings.Contains(string(out), "PASS: log in, get, protected call, log out, refused after") {
 		t.Fatalf("cis-smoke %s: %v\n%s", l.URL, err, out)
+	}
+	// It reports the two things only a deployed stack can tell: the get's
+	// body whole, and the protected refusal's challenge header.
+	for _, want := range []string{"get body whole: user, created_time, last_accessed_time", `challenge: WWW-Authenticate: Basic realm="VAPI endpoint"`,
+		`session refusal: WWW-Authenticate: Basic realm="VAPI endpoint"`, "protected call     GET " + l.URL + ProtectedPath} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("cis-smoke's report has no %q:\n%s", want, out)
+		}
 	}
 
 	req, _ := http.NewRequest(http.MethodPost, l.URL+"/api/session", nil)
@@ -143,5 +152,72 @@ func TestMakeRunStopsWithAnErrorWhenItsEngineDies(t *testing.T) {
 	}
 	if _, err := os.Stat(l.EnvFile); !os.IsNotExist(err) {
 		t.Errorf("%s still there after cis-local stopped: %v", l.EnvFile, err)
+	}
+}
+
+// TestSmokeFailsWithoutTheChallengeHeaderOrAWholeGet: against a service
+// that answers the walk as the contract says but for one thing, the smoke
+// fails, naming it: a protected refusal without WWW-Authenticate, a session
+// refusal with the challenge in no header, a get body without a field (what
+// a touch returning less than the whole item would give), a front door that
+// refuses a live session. A session refusal whose header API Gateway
+// remapped passes, and is reported.
+func TestSmokeFailsWithoutTheChallengeHeaderOrAWholeGet(t *testing.T) {
+	const id = "0123456789abcdef0123456789abcdef"
+	const challenge = `Basic realm="VAPI endpoint"`
+	unauth := `{"error_type":"UNAUTHENTICATED","messages":[],"challenge":"Basic realm=\"VAPI endpoint\""}`
+	service := func(breaks string) http.Handler {
+		loggedOut := false
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			live := r.Header.Get("vmware-api-session-id") == id && !loggedOut
+			refuse := func() {
+				switch {
+				case r.URL.Path == "/api/session" && breaks == "remapped":
+					w.Header().Set(RemappedChallenge, challenge)
+				case r.URL.Path == "/api/session" && breaks == "sessionheader":
+				case r.URL.Path == ProtectedPath && breaks == "header":
+				default:
+					w.Header().Set("WWW-Authenticate", challenge)
+				}
+				w.WriteHeader(http.StatusUnauthorized)
+				w.Write([]byte(unauth))
+			}
+			switch {
+			case r.Method == http.MethodPost && r.URL.Path == "/api/session":
+				w.WriteHeader(http.StatusCreated)
+				w.Write([]byte(`"` + id + `"`))
+			case r.URL.Path == "/api/session" && !live:
+				refuse()
+			case r.Method == http.MethodGet && r.URL.Path == "/api/session":
+				last := `,"last_accessed_time":"2026-12-06T10:00:01.000Z"`
+				if breaks == "get" {
+					last = ""
+				}
+				w.Write([]byte(`{"user":"administrator@vsphere.local","created_time":"2026-12-06T10:00:00.000Z"` + last + `}`))
+			case r.Method == http.MethodDelete:
+				loggedOut = true
+				w.WriteHeader(http.StatusNoContent)
+			case r.URL.Path == ProtectedPath && live && breaks != "door":
+				w.WriteHeader(http.StatusNotFound)
+			default:
+				refuse()
+			}
+		})
+	}
+	for breaks, want := range map[string]string{"": "", "remapped": "", "header": "protected call after log-out: WWW-Authenticate",
+		"sessionheader": "get after log-out: WWW-Authenticate", "get": "last_accessed_time", "door": "protected call"} {
+		t.Run("breaks="+breaks, func(t *testing.T) {
+			srv := httptest.NewServer(service(breaks))
+			defer srv.Close()
+			env := func(k string) string { return map[string]string{"CIS_SMOKE_PASSWORD": "p"}[k] }
+			var out strings.Builder
+			err := run(t.Context(), srv.URL, env, &out)
+			if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+				t.Errorf("smoke: %v, want an error naming %q", err, want)
+			}
+			if breaks == "remapped" && !strings.Contains(out.String(), "remapped by the gateway to "+RemappedChallenge) {
+				t.Errorf("a remapped challenge is not reported:\n%s", out.String())
+			}
+		})
 	}
 }

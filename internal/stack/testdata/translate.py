@@ -1,5 +1,7 @@
 """Print template.yaml (argv[1]) as SAM's own transform turns it into
-CloudFormation, as JSON: what a deploy creates. The local code of each
+CloudFormation, as JSON: what a deploy creates, with the parameter values
+Name=Value of argv[2:] (the others at their defaults), as CloudFormation
+hands them to the transform. The local code of each
 function is replaced by an S3 URI first (as cfn-lint does), since the
 transform accepts only those; nothing is uploaded or called."""
 import json
@@ -24,4 +26,5 @@ tpl.setdefault("Globals", {}).setdefault("Function", {})["CodeUri"] = "s3://buck
 for res in tpl["Resources"].values():
     if res.get("Type") == "AWS::Serverless::Function":
         res.get("Properties", {}).pop("CodeUri", None)
-json.dump(transform(tpl, {}, NoManagedPolicies()), sys.stdout, default=str)
+params = dict(a.split("=", 1) for a in sys.argv[2:])
+json.dump(transform(tpl, params, NoManagedPolicies()), sys.stdout, default=str)
