@@ -130,8 +130,10 @@ const (
 // TouchUpdate is the get's update expression. It may set no attribute that
 // is a key of, or projected into, an index (a test holds it to that): then a
 // get writes the one item and nothing else.
-// The call count rides in the same write (ADD), so counting costs no request.
-const TouchUpdate = "SET " + attrLastAccessed + " = :now, " + AttrExpires + " = :exp ADD " + attrCalls + " :one"
+// The call count rides in the same write (ADD), so counting costs no
+// request; its clause comes first, so that the SET clause ends the
+// expression and a take-over can extend it (homeOnly).
+const TouchUpdate = "ADD " + attrCalls + " :one SET " + attrLastAccessed + " = :now, " + AttrExpires + " = :exp"
 
 // Create stores a new session, never overwriting an existing item.
 func (s *Sessions) Create(ctx context.Context, r session.Record, l session.Lifetime) error {
