@@ -73,7 +73,7 @@ func Backchannel(cfg config.Config, db dynamo.API, svc *session.Service) *sessio
 		Verifier: v,
 		Tokens:   dynamo.LogoutTokens{DB: db, Table: cfg.SessionsTable},
 		Sessions: func(sid string) session.UserSessionStore {
-			return dynamo.ProviderSessions{Sessions: sessions, SID: sid}
+			return dynamo.NewProviderSessions(sessions, sid)
 		},
 		SubjectKey: dynamo.SubjectKey,
 		Quiet:      session.DefaultRevocationQuiet,

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,16 +18,16 @@ import (
 
 // SessionsBySubject is the sessions table's sparse global secondary index
 // of federated sessions by their provider and subject (attribute
-// oidc_subject), projecting besides the keys only oidc_sid: what a
-// back-channel logout needs to find a subject's or a provider session's
-// sessions. Only a federated log-in writes it; a get never does.
+// oidc_subject), projecting besides the keys only oidc_sid and user_key,
+// which never change: what a back-channel logout needs to find a subject's
+// or a provider session's sessions and end each as its user's. Only a federated log-in writes it; a get never does.
 const SessionsBySubject = "by-oidc-subject"
 
 // SessionsBySubjectKey is the hash key of SessionsBySubject (type S).
 const SessionsBySubjectKey = attrSubjectKey
 
 // SessionsBySubjectProjection lists what SessionsBySubject includes beside the keys.
-func SessionsBySubjectProjection() []string { return []string{attrSID} }
+func SessionsBySubjectProjection() []string { return []string{attrSID, attrUserKey} }
 
 // SubjectKey is the SessionsBySubject key of issuer's subject sub: an
 // issuer is a URL, which holds no space.
@@ -67,17 +68,29 @@ func (s *Sessions) ListStored(ctx context.Context) ([]session.Record, error) {
 // ProviderSessions is the sessions of one provider session (SID), or of
 // one subject (SID ""), found through SessionsBySubject: a
 // session.UserSessionStore whose "name" is a SubjectKey, so that
-// session.Revocation sweeps them as it sweeps a user's.
+// session.Revocation sweeps them as it sweeps a user's. Make one per
+// logout (NewProviderSessions): End ends only a session its ListUser found,
+// through Sessions.End, so at the session's home region when it has one.
 type ProviderSessions struct {
 	Sessions *Sessions
 	SID      string // "": every session of the subject
+
+	mu    sync.Mutex
+	users map[session.TokenHash]string // the user_key of each session found
 }
 
-var _ session.UserSessionStore = ProviderSessions{}
+// NewProviderSessions is the store of sid's sessions (every session of the
+// subject when sid is "") in s.
+func NewProviderSessions(s *Sessions, sid string) *ProviderSessions {
+	return &ProviderSessions{Sessions: s, SID: sid, users: map[session.TokenHash]string{}}
+}
+
+var _ session.UserSessionStore = (*ProviderSessions)(nil)
 
 // ListUser returns the sessions the index holds for the subject key (of
-// SID, when set). Only their hashes are known: the index projects no more.
-func (p ProviderSessions) ListUser(ctx context.Context, key string) ([]session.Record, error) {
+// SID, when set), each with its user_key as its user: the index projects
+// no more.
+func (p *ProviderSessions) ListUser(ctx context.Context, key string) ([]session.Record, error) {
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(p.Sessions.Table),
 		IndexName:                 aws.String(SessionsBySubject),
@@ -95,34 +108,30 @@ func (p ProviderSessions) ListUser(ctx context.Context, key string) ([]session.R
 			return nil, session.Unavailable("list provider sessions", err)
 		}
 		for _, item := range out.Items {
-			if h, ok := hashAttr(item); ok {
-				recs = append(recs, session.Record{Hash: h})
+			h, ok := hashAttr(item)
+			user, _ := stringAttr(item, attrUserKey)
+			if !ok || user == "" {
+				continue
 			}
+			recs = append(recs, session.Record{Hash: h, Session: session.Session{User: user}})
+			p.mu.Lock()
+			p.users[h] = user
+			p.mu.Unlock()
 		}
 	}
 	return recs, nil
 }
 
-// End deletes the session h if it is still the subject key's (and SID's).
-func (p ProviderSessions) End(ctx context.Context, key string, h session.TokenHash) error {
-	cond := attrSubjectKey + " = :key"
-	vals := map[string]types.AttributeValue{":key": &types.AttributeValueMemberS{Value: key}}
-	if p.SID != "" {
-		cond += " AND " + attrSID + " = :sid"
-		vals[":sid"] = &types.AttributeValueMemberS{Value: p.SID}
-	}
-	_, err := p.Sessions.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: aws.String(p.Sessions.Table), Key: p.Sessions.key(h),
-		ConditionExpression: aws.String(cond), ExpressionAttributeValues: vals,
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
+// End ends the session h, found by ListUser, as its user's (Sessions.End);
+// one it did not find is ENOTFOUND.
+func (p *ProviderSessions) End(ctx context.Context, _ string, h session.TokenHash) error {
+	p.mu.Lock()
+	user, ok := p.users[h]
+	p.mu.Unlock()
+	if !ok {
 		return session.Errorf(session.ENOTFOUND, "no such provider session")
 	}
-	if err != nil {
-		return session.Unavailable("end provider session", err)
-	}
-	return nil
+	return p.Sessions.End(ctx, user, h)
 }
 
 // LogoutTokens keeps the jti of every back-channel logout token accepted,

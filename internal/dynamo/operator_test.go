@@ -120,7 +120,7 @@ func TestProviderSessionsAreFoundBySubjectAndSID(t *testing.T) {
 		newSession(t, s, "alice@corp", t0)     // a password session of the same name
 		key := dynamo.SubjectKey(idp, "alice")
 		hashes := func(sid string) map[session.TokenHash]bool {
-			recs, err := dynamo.ProviderSessions{Sessions: s, SID: sid}.ListUser(ctx, key)
+			recs, err := dynamo.NewProviderSessions(s, sid).ListUser(ctx, key)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -136,14 +136,23 @@ func TestProviderSessionsAreFoundBySubjectAndSID(t *testing.T) {
 		if got := hashes(""); len(got) != 3 || !got[a3] {
 			t.Errorf("subject: %v, want a1, a2, a3", got)
 		}
-		// Ending a3 as s1's refuses: it is s2's.
-		if err := (dynamo.ProviderSessions{Sessions: s, SID: "s1"}).End(ctx, key, a3); session.ErrorCode(err) != session.ENOTFOUND {
+		// A store ends only what its own listing found: not s2's session as
+		// s1's, nor a session of another provider's subject.
+		s1 := dynamo.NewProviderSessions(s, "s1")
+		if _, err := s1.ListUser(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		if err := s1.End(ctx, key, a3); session.ErrorCode(err) != session.ENOTFOUND {
 			t.Errorf("ending s2's session as s1's: %v, want ENOTFOUND", err)
 		}
-		if err := (dynamo.ProviderSessions{Sessions: s}).End(ctx, dynamo.SubjectKey(other, "alice"), a1); session.ErrorCode(err) != session.ENOTFOUND {
+		otherSubject := dynamo.NewProviderSessions(s, "")
+		if _, err := otherSubject.ListUser(ctx, dynamo.SubjectKey(other, "alice")); err != nil {
+			t.Fatal(err)
+		}
+		if err := otherSubject.End(ctx, dynamo.SubjectKey(other, "alice"), a1); session.ErrorCode(err) != session.ENOTFOUND {
 			t.Errorf("ending idp's session as other's: %v, want ENOTFOUND", err)
 		}
-		if err := (dynamo.ProviderSessions{Sessions: s, SID: "s1"}).End(ctx, key, a1); err != nil {
+		if err := s1.End(ctx, key, a1); err != nil {
 			t.Fatal(err)
 		}
 		if got := hashes(""); len(got) != 2 || got[a1] {

@@ -76,7 +76,7 @@ func (p Parts) Backchannel(fed session.Federation) *session.Backchannel {
 		Verifier: v,
 		Tokens:   dynamo.LogoutTokens{DB: p.DB, Table: p.Config.SessionsTable},
 		Sessions: func(sid string) session.UserSessionStore {
-			return dynamo.ProviderSessions{Sessions: sessions, SID: sid}
+			return dynamo.NewProviderSessions(sessions, sid)
 		},
 		SubjectKey: dynamo.SubjectKey,
 		Quiet:      session.DefaultRevocationQuiet,
