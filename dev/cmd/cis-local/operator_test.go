@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,11 +288,12 @@ func TestMakeRunListsEverySessionWithItsSourceUserAgentAndCalls(t *testing.T) {
 // provider is the local identity provider `make run` starts with
 // LOCAL_OIDC=1, as a test asks it for tokens.
 type provider struct {
-	t   *testing.T
-	url string
+	t      *testing.T
+	url    string
+	minted []string // every token it gave
 }
 
-func (p provider) get(path string, q url.Values) string {
+func (p *provider) get(path string, q url.Values) string {
 	p.t.Helper()
 	resp, err := http.Get(p.url + path + "?" + q.Encode())
 	if err != nil {
@@ -302,17 +304,37 @@ func (p provider) get(path string, q url.Values) string {
 	if resp.StatusCode != 200 {
 		p.t.Fatalf("%s: %d %s", path, resp.StatusCode, b)
 	}
-	return strings.TrimSpace(string(b))
+	tok := strings.TrimSpace(string(b))
+	p.minted = append(p.minted, tok)
+	return tok
+}
+
+// lockedLog keeps what cis-local writes, for a test to search.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) contains(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Contains(l.b.String(), s)
 }
 
 // accessToken is a token for user from provider session sid.
-func (p provider) accessToken(user, sid string) string {
+func (p *provider) accessToken(user, sid string) string {
 	return p.get("/token", url.Values{"user": {user}, "sid": {sid}})
 }
 
 // logoutToken is a logout token for sub and sid ("" leaves it out), with
 // extra query parameters of oidcissuer's /logout-token.
-func (p provider) logoutToken(sub, sid string, extra ...string) string {
+func (p *provider) logoutToken(sub, sid string, extra ...string) string {
 	q := url.Values{}
 	if sub != "" {
 		q.Set("sub", sub)
@@ -346,8 +368,20 @@ func TestMakeRunBackchannelLogoutEndsTheSessionsOfASubjectOrAProviderSession(t *
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := localrun.Start(t, io.Discard, "LOCAL_OIDC=1", fmt.Sprintf("LOCAL_OIDC_PORT=%d", port))
-	idp := provider{t: t, url: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	logs := &lockedLog{}
+	run := localrun.Start(t, logs, "LOCAL_OIDC=1", fmt.Sprintf("LOCAL_OIDC_PORT=%d", port))
+	idp := &provider{t: t, url: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	defer func() {
+		// No token, access or logout, reaches a log line.
+		if !logs.contains(`"msg":"backchannel logout"`) {
+			t.Error("no log line of a logout: this test reads the log wrong")
+		}
+		for _, tok := range idp.minted {
+			if logs.contains(tok) || logs.contains(tok[strings.LastIndexByte(tok, '.')+1:]) {
+				t.Errorf("cis-local logged a token it was sent")
+			}
+		}
+	}()
 	c := newClient(t, run, "127.0.0.1", "test")
 
 	const alice, bob = "alice@corp.example", "bob@corp.example"
