@@ -48,6 +48,9 @@ Commands:
   end-session HANDLE     end the one session whose handle (from sessions) is HANDLE
   end-sessions NAME [HASH-PREFIX]
                          end all of NAME's sessions, or the one whose token hash starts with HASH-PREFIX
+  -idp ISSUER list-sessions NAME, -idp ISSUER end-sessions NAME [HASH-PREFIX]
+                         the same for the federated user NAME of the identity provider ISSUER
+                         (its issuer URL, OIDC_ISSUER): without -idp, NAME is the local user
   replay-audit QUEUE_URL put the audit lines the stack's forwarder gave up on (output
                          AuditFailureQueueUrl) into AUDIT_LOG_GROUP, and empty the queue
 
@@ -58,6 +61,9 @@ appear is missed (run end-sessions again); a log-in racing the command
 keeps no session.
 
 NAME is user@domain; a name without a domain gets DEFAULT_DOMAIN (vsphere.local).
+A name holds no whitespace, control, format or invisible character and does
+not end in a dot; letter case is no difference. A federated user and a local
+user of the same name are two users: each command names one of them.
 Tables come from SESSIONS_TABLE and USERS_TABLE, the lockout policy from
 LOGIN_MAX_FAILURES, LOGIN_FAILURE_WINDOW and the other LOGIN_ settings; the
 endpoint from the AWS SDK's standard settings (AWS_REGION,
@@ -84,6 +90,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	quiet := fs.Duration("quiet", session.DefaultRevocationQuiet, "how long ending all of a user's sessions waits for the index to show none")
+	idp := fs.String("idp", "", "list-sessions and end-sessions: the federated user of this identity provider (issuer URL), not the local user")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -148,16 +155,27 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	changed := func(user string) {
 		audit.Record(ctx, session.Event{Kind: session.EventAdminChange, Op: cmd, User: user, Actor: actor})
 	}
-	revoked := func(user string, ended int) {
-		audit.Record(ctx, session.Event{Kind: session.EventRevoked, Op: cmd, User: user, Sessions: ended, Actor: actor})
+	revoked := func(user, idp string, ended int) {
+		audit.Record(ctx, session.Event{Kind: session.EventRevoked, Op: cmd, User: user, IdP: idp, Sessions: ended, Actor: actor})
 	}
 	name := func() (string, error) {
 		if len(rest) != 1 && (cmd != "end-sessions" || len(rest) != 2) {
 			return "", fmt.Errorf("%s takes exactly one NAME", cmd)
 		}
+		if *idp != "" && cmd != "list-sessions" && cmd != "end-sessions" {
+			return "", fmt.Errorf("-idp names a federated user, who has no %s: the identity provider keeps them", cmd)
+		}
 		n, ok := session.QualifyName(rest[0], cfg.DefaultDomain)
+		if cmd == "remove-user" || cmd == "end-sessions" || cmd == "list-sessions" {
+			// A user added before names had one form can still be
+			// found and removed, though it can no longer log in.
+			n, ok = session.QualifyStoredName(rest[0], cfg.DefaultDomain)
+		}
+		if *idp != "" {
+			n, ok = session.FederatedName(rest[0], cfg.DefaultDomain)
+		}
 		if !ok {
-			return "", fmt.Errorf("%q is not a user name", rest[0])
+			return "", fmt.Errorf("%q is not a user name (user@domain, with no whitespace, control or invisible character and no trailing dot)", rest[0])
 		}
 		return n, nil
 	}
@@ -191,7 +209,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		// add one now: there is no user to log in as. The sweep waits out
 		// -quiet like every other revocation, so that a straggler whose
 		// index entry is slow to appear is still found.
-		if _, err := revoke.EndAll(ctx, n); err != nil {
+		if _, err := revoke.EndAll(ctx, n, ""); err != nil {
 			return err
 		}
 		if err := users.Add(ctx, session.User{Name: n, PasswordHash: hash}, time.Now()); err != nil {
@@ -219,11 +237,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return err
 		}
 		changed(n)
-		ended, err := revoke.EndAll(ctx, n)
+		ended, err := revoke.EndAll(ctx, n, "")
 		if err != nil {
 			return fmt.Errorf("password of %s reset, but ending their sessions failed (run end-sessions %s): %w", n, n, err)
 		}
-		revoked(n, ended)
+		revoked(n, "", ended)
 		fmt.Fprintf(stdout, "password of %s reset; %s ended\n", n, plural(ended, "session"))
 	case "remove-user":
 		n, err := name()
@@ -237,11 +255,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return err
 		}
 		changed(n)
-		ended, err := revoke.EndAll(ctx, n)
+		ended, err := revoke.EndAll(ctx, n, "")
 		if err != nil {
 			return fmt.Errorf("removed %s, but ending their sessions failed (run end-sessions %s): %w", n, n, err)
 		}
-		revoked(n, ended)
+		revoked(n, "", ended)
 		fmt.Fprintf(stdout, "removed %s; %s ended\n", n, plural(ended, "session"))
 	case "unlock":
 		n, err := name()
@@ -291,7 +309,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err != nil {
 			return err
 		}
-		return listSessions(ctx, stdout, users, sessions, cfg.Lifetime, n, asJSON)
+		return listSessions(ctx, stdout, users, sessions, cfg.Lifetime, n, *idp, asJSON)
 	case "end-session":
 		if len(rest) != 1 {
 			return errors.New("end-session takes exactly one HANDLE")
@@ -303,7 +321,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err != nil {
 			return err
 		}
-		revoked(r.User, 1)
+		revoked(r.User, r.IdP, 1)
 	case "end-sessions":
 		n, err := name()
 		if err != nil {
@@ -314,17 +332,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		ended := 0
 		if len(rest) == 2 {
-			err = endSession(ctx, stdout, users, sessions, n, rest[1])
+			err = endSession(ctx, stdout, users, sessions, n, *idp, rest[1])
 			if err == nil {
 				ended = 1
 			}
 		} else {
-			ended, err = endAllSessions(ctx, stdout, users, revoke, n)
+			ended, err = endAllSessions(ctx, stdout, users, revoke, n, *idp)
 		}
 		if err != nil {
 			return err
 		}
-		revoked(n, ended)
+		revoked(n, *idp, ended)
 	case "replay-audit":
 		// Lambda's records of the deliveries the audit forwarder gave up
 		// on wait in its failure queue (14 days); their lines go where the

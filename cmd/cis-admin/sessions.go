@@ -16,16 +16,21 @@ import (
 	"github.com/cis-session/cis-session/internal/session"
 )
 
-// userSessions returns the user name and the sessions stored for it. A
-// federated user (docs/FEDERATION.md) is in no users table: a name with
-// sessions is a user all the same. A name with neither is an error, not an
+// userSessions returns the user name of idp ("" for the local user) and
+// the sessions stored for it. A federated user (docs/FEDERATION.md) is in
+// no users table: a name with sessions is a user all the same, and never
+// the local user of the same name. A name with neither is an error, not an
 // empty list.
-func userSessions(ctx context.Context, users *dynamo.Users, sessions *dynamo.Sessions, name string) (session.User, []session.Record, error) {
-	u, uerr := users.User(ctx, name)
+func userSessions(ctx context.Context, users *dynamo.Users, sessions *dynamo.Sessions, name, idp string) (session.User, []session.Record, error) {
+	var u session.User
+	var uerr error = session.Errorf(session.ENOTFOUND, "no federated user %s of %s", name, idp)
+	if idp == "" {
+		u, uerr = users.User(ctx, name)
+	}
 	if uerr != nil && session.ErrorCode(uerr) != session.ENOTFOUND {
 		return session.User{}, nil, uerr
 	}
-	recs, err := sessions.ListUser(ctx, name)
+	recs, err := sessions.ListUser(ctx, name, idp)
 	switch {
 	case err != nil:
 		return session.User{}, nil, err
@@ -122,9 +127,11 @@ func dash(s string) string {
 }
 
 // listSessions prints the user's stored sessions, oldest first: never a
-// token, only its handle and a prefix of its hash to name it by.
-func listSessions(ctx context.Context, stdout io.Writer, users *dynamo.Users, sessions *dynamo.Sessions, l session.Lifetime, name string, asJSON bool) error {
-	u, recs, err := userSessions(ctx, users, sessions, name)
+// token, only its handle and a prefix of its hash to name it by. The last
+// line says which kind of user they are: local, or federated by which
+// identity provider.
+func listSessions(ctx context.Context, stdout io.Writer, users *dynamo.Users, sessions *dynamo.Sessions, l session.Lifetime, name, idp string, asJSON bool) error {
+	u, recs, err := userSessions(ctx, users, sessions, name, idp)
 	if err != nil {
 		return err
 	}
@@ -132,7 +139,7 @@ func listSessions(ctx context.Context, stdout io.Writer, users *dynamo.Users, se
 	if err != nil || asJSON {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "%s: %s, %d live\n", u.Name, plural(len(recs), "session"), live)
+	_, err = fmt.Fprintf(stdout, "%s (%s): %s, %d live\n", u.Name, kind(idp), plural(len(recs), "session"), live)
 	return err
 }
 
@@ -195,17 +202,17 @@ func endByHandle(ctx context.Context, stdout io.Writer, sessions *dynamo.Session
 	if err != nil {
 		return r, err
 	}
-	if err := sessions.End(ctx, r.User, r.Hash); err != nil {
+	if err := sessions.End(ctx, r.User, r.IdP, r.Hash); err != nil {
 		return r, err
 	}
-	_, err = fmt.Fprintf(stdout, "ended session %s of %s\n", handle, r.User)
+	_, err = fmt.Fprintf(stdout, "ended session %s of %s (%s)\n", handle, r.User, kind(r.IdP))
 	return r, err
 }
 
 // endSession ends the one session of the user whose token hash starts with
 // prefix.
-func endSession(ctx context.Context, stdout io.Writer, users *dynamo.Users, sessions *dynamo.Sessions, name, prefix string) error {
-	u, recs, err := userSessions(ctx, users, sessions, name)
+func endSession(ctx context.Context, stdout io.Writer, users *dynamo.Users, sessions *dynamo.Sessions, name, idp, prefix string) error {
+	u, recs, err := userSessions(ctx, users, sessions, name, idp)
 	if err != nil {
 		return err
 	}
@@ -213,10 +220,10 @@ func endSession(ctx context.Context, stdout io.Writer, users *dynamo.Users, sess
 	if err != nil {
 		return err
 	}
-	if err := sessions.End(ctx, name, r.Hash); err != nil {
+	if err := sessions.End(ctx, name, idp, r.Hash); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "ended session %s of %s\n", r.Hash.String()[:session.HashPrefixLen], u.Name)
+	_, err = fmt.Fprintf(stdout, "ended session %s of %s (%s)\n", r.Hash.String()[:session.HashPrefixLen], u.Name, kind(idp))
 	return err
 }
 
@@ -224,21 +231,35 @@ func endSession(ctx context.Context, stdout io.Writer, users *dynamo.Users, sess
 // keeps no session, then ends every session the user holds.
 // It returns how many it ended. A federated user has no revision (nor a
 // password to change): their sessions are ended all the same, and the
-// identity provider is what stops new ones (docs/FEDERATION.md).
-func endAllSessions(ctx context.Context, stdout io.Writer, users *dynamo.Users, revoke session.Revocation, name string) (int, error) {
-	rerr := users.Revise(ctx, name)
+// identity provider is what stops new ones (docs/FEDERATION.md). Only the
+// user of idp is touched: a local user and a federated one of the same
+// name are two users.
+func endAllSessions(ctx context.Context, stdout io.Writer, users *dynamo.Users, revoke session.Revocation, name, idp string) (int, error) {
+	var rerr error = session.Errorf(session.ENOTFOUND, "no federated user %s of %s", name, idp)
+	if idp == "" {
+		rerr = users.Revise(ctx, name)
+	}
 	if rerr != nil && session.ErrorCode(rerr) != session.ENOTFOUND {
 		return 0, rerr
 	}
-	ended, err := revoke.EndAll(ctx, name)
+	ended, err := revoke.EndAll(ctx, name, idp)
 	if err != nil {
 		return 0, err
 	}
 	if rerr != nil && ended == 0 {
 		return 0, rerr // no such user, and no sessions of a federated one
 	}
-	_, err = fmt.Fprintf(stdout, "ended %s of %s\n", plural(ended, "session"), name)
+	_, err = fmt.Fprintf(stdout, "ended %s of %s (%s)\n", plural(ended, "session"), name, kind(idp))
 	return ended, err
+}
+
+// kind says which kind of user the sessions of idp are: "local", or
+// "federated by ISSUER".
+func kind(idp string) string {
+	if idp == "" {
+		return "local"
+	}
+	return "federated by " + idp
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }

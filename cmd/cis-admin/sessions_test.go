@@ -362,7 +362,7 @@ func TestALogInThatCheckedTheOldPasswordKeepsNoSession(t *testing.T) {
 				if session.ErrorCode(err) != session.EUNAUTHENTICATED {
 					t.Fatalf("log-in across the change = %v, %v; want it refused", tok != "", err)
 				}
-				left, err := s.svc.Sessions.(session.UserSessionStore).ListUser(ctx, user)
+				left, err := s.svc.Sessions.(session.UserSessionStore).ListUser(ctx, user, "")
 				if err != nil || len(left) != 0 {
 					t.Fatalf("sessions left = %d, %v; want none", len(left), err)
 				}

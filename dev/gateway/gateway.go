@@ -3,8 +3,9 @@
 // session service; every other path under /api/ and /rest/ goes through the
 // front door (the authorizer's code, httpapi.FrontDoor) and, when allowed,
 // to the upstream, forwarded as template.yaml's HTTP integration forwards
-// it (httpapi.Upstream): the session id header and the Cookie header
-// removed, the user and the session's creation time added, method, path,
+// it (httpapi.Upstream): nothing of the client's credentials (the session
+// id in any spelling, the Cookie header, Authorization unless opted in),
+// the user and the session's creation time added, method, path,
 // query and body kept. A refused call never reaches the upstream; without
 // an upstream an allowed call answers vAPI 404 operation_not_found, as the
 // template's mock does.

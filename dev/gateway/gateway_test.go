@@ -104,8 +104,8 @@ const vmListForwarded = `{"jsonrpc":"2.0","method":"invoke","id":"4","params":{"
 
 // TestTheGatewayForwardsWhatTheFrontDoorAllows: an allowed call reaches the
 // upstream as template.yaml's HTTP integration sends it (method, path under
-// the upstream's base, query and body kept; the session header and every
-// cookie removed; the user and the session's creation time added, a
+// the upstream's base, query and body kept; the session header, every
+// cookie and the client's Authorization removed; the user and the session's creation time added, a
 // client's own values for them overwritten), and the client gets the
 // upstream's answer as it is. The session routes never reach it.
 func TestTheGatewayForwardsWhatTheFrontDoorAllows(t *testing.T) {
@@ -144,7 +144,9 @@ func TestTheGatewayForwardsWhatTheFrontDoorAllows(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			w := g.do(c.method, c.target, c.header, c.body)
+			h := c.header.Clone()
+			h.Set("Authorization", "Basic cm9vdDpzZWNyZXQ=") // the client's, not the upstream's
+			w := g.do(c.method, c.target, h, c.body)
 			if w.Code != 200 || w.Body.String() != `{"value":"from upstream"}` || w.Header().Get("X-Upstream") != "vc-1" {
 				t.Fatalf("answer %d %v %s, want the upstream's", w.Code, w.Header(), w.Body)
 			}
@@ -160,6 +162,7 @@ func TestTheGatewayForwardsWhatTheFrontDoorAllows(t *testing.T) {
 				httpapi.HeaderUser:      {user},
 				httpapi.HeaderSessionID: nil,
 				"Cookie":                nil,
+				"Authorization":         nil,
 			} {
 				if got := r.Header.Values(name); !slices.Equal(got, want) {
 					t.Errorf("the upstream got %s %q, want %q", name, got, want)

@@ -101,6 +101,9 @@ func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger) (http.Handler, 
 	var up *httpapi.Upstream
 	if cfg.Upstream != nil {
 		up = httpapi.NewUpstream(cfg.Upstream)
+		if cfg.ForwardClientAuthorization {
+			up.WithClientAuthorization()
+		}
 	}
 	sessions := httpapi.New(svc, log, httpapi.AllOperations...).WithUpstream(up)
 	if b := Backchannel(cfg, db, svc); b != nil {
@@ -108,6 +111,11 @@ func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger) (http.Handler, 
 	}
 	door := httpapi.NewFrontDoor(svc, log)
 	if cfg.AssertionKeyFile != "" {
+		if cfg.APIBaseURL == "" {
+			// No request context names the API here: the assertion's iss
+			// is configured, never read from a client's Host header.
+			return nil, fmt.Errorf("%s is needed to sign assertions (make run sets its own address)", config.EnvAPIBaseURL)
+		}
 		a, err := Assertions(cfg)
 		if err != nil {
 			return nil, err
@@ -136,7 +144,7 @@ func Assertions(cfg config.Config) (*httpapi.Assertions, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &httpapi.Assertions{Signer: s, Absolute: cfg.Lifetime.Absolute}, nil
+	return &httpapi.Assertions{Signer: s, Absolute: cfg.Lifetime.Absolute, Issuer: cfg.APIBaseURL}, nil
 }
 
 // recorded makes svc write metric and audit lines to log, as the functions do.

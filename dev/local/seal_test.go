@@ -40,6 +40,7 @@ func TestMakeRunsGatewaySealsItsSessionsAndRefusesOthers(t *testing.T) {
 	cfg.AssertionKeyFile = filepath.Join(t.TempDir(), "key.json")
 	cfg.Upstream, _ = url.Parse(up.URL)
 	cfg.Audience = up.URL
+	cfg.APIBaseURL = "http://127.0.0.1:3000"
 	gw, err := local.Gateway(cfg, f.DB, slog.New(slog.NewJSONHandler(logscan.Writer(), nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,7 @@ jwks_url, audience, token = sys.argv[1:4]
 try:
     key = jwt.PyJWKClient(jwks_url).get_signing_key_from_jwt(token)
     claims = jwt.decode(token, key.key, algorithms=["ES256"], audience=audience,
-                        options={"require": ["iss", "aud", "sub", "sid", "iat", "exp"]})
+                        options={"require": ["iss", "aud", "sub", "idp", "sid", "iat", "exp"]})
 except Exception as e:  # any failure is a refusal
     print(f"{type(e).__name__}: {e}", file=sys.stderr)
     sys.exit(1)

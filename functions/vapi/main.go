@@ -36,7 +36,11 @@ func main() {
 	// Calls for other services: authorized by their session, then on to
 	// UPSTREAM_URL within the invocation's deadline (none: operation_not_found).
 	if p.Config.Upstream != nil {
-		h.WithUpstream(httpapi.NewUpstream(p.Config.Upstream))
+		up := httpapi.NewUpstream(p.Config.Upstream)
+		if p.Config.ForwardClientAuthorization {
+			up.WithClientAuthorization() // the operator's opt-in
+		}
+		h.WithUpstream(up)
 	}
 	// Forwarded calls carry the upstream's assertion; GET
 	// /.well-known/jwks.json publishes its keys.

@@ -291,6 +291,10 @@ type Claims struct {
 	Issuer   string `json:"iss"`
 	Audience string `json:"aud"`
 	Subject  string `json:"sub"`
+	// IdP is who vouched for the subject: "local" (the users table) or a
+	// federated identity provider's issuer URL. A local and a federated
+	// user of the same name are two identities (docs/UPSTREAM.md).
+	IdP      string `json:"idp"`
 	Session  string `json:"sid"`
 	IssuedAt int64  `json:"iat"`
 	Expiry   int64  `json:"exp"`
@@ -362,11 +366,12 @@ func (s *Signer) Lifetime() time.Duration { return s.lifetime }
 // Rotation).
 func (s *Signer) JWKS(now time.Time) []byte { return s.keys.JWKSAt(now, s.lifetime) }
 
-// Sign returns the assertion, issued by issuer at now, that user holds the
-// session of tokenHash, which ends at the latest at notAfter: one signed
-// within the reuse window for the same claims, or a fresh one.
-func (s *Signer) Sign(issuer, user string, tokenHash []byte, now, notAfter time.Time) (string, error) {
-	key := signedKey{claims: Claims{Issuer: issuer, Audience: s.audience, Subject: user, Session: s.keys.Handle(tokenHash)}, notAfter: notAfter.UnixMilli()}
+// Sign returns the assertion, issued by issuer at now, that user, vouched
+// for by idp (Claims.IdP), holds the session of tokenHash, which ends at the
+// latest at notAfter: one signed within the reuse window for the same
+// claims, or a fresh one.
+func (s *Signer) Sign(issuer, user, idp string, tokenHash []byte, now, notAfter time.Time) (string, error) {
+	key := signedKey{claims: Claims{Issuer: issuer, Audience: s.audience, Subject: user, IdP: idp, Session: s.keys.Handle(tokenHash)}, notAfter: notAfter.UnixMilli()}
 	s.mu.Lock()
 	prev, ok := s.signed[key]
 	s.mu.Unlock()

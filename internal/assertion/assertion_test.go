@@ -88,7 +88,7 @@ func TestAnAssertionVerifiesWithThePublishedKeysAlone(t *testing.T) {
 		"ASessionEndingSoonerBoundsTheExpiry": {now.Add(90 * time.Second), now.Add(90 * time.Second)},
 	} {
 		t.Run(name, func(t *testing.T) {
-			tok, err := s.Sign(issuer, user, h, now, c.notAfter)
+			tok, err := s.Sign(issuer, user, "local", h, now, c.notAfter)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,14 +127,14 @@ func TestATamperedOrForeignAssertionFails(t *testing.T) {
 	s := signer(t, secret(t, ""), "")
 	other := signer(t, secret(t, ""), "")
 	now := time.Now()
-	tok, err := s.Sign(issuer, user, tokenHash("x"), now, now.Add(time.Hour))
+	tok, err := s.Sign(issuer, user, "local", tokenHash("x"), now, now.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	parts := strings.Split(tok, ".")
 	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	root := base64.RawURLEncoding.EncodeToString(bytes.Replace(payload, []byte(user), []byte("root@evil.example"), 1))
-	foreign, _ := other.Sign(issuer, user, tokenHash("x"), now, now.Add(time.Hour))
+	foreign, _ := other.Sign(issuer, user, "local", tokenHash("x"), now, now.Add(time.Hour))
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","kid":"` + s.Keys().CurrentID() + `"}`))
 	for name, bad := range map[string]string{
 		"AnotherSubject":       parts[0] + "." + root + "." + parts[2],
@@ -166,7 +166,7 @@ func TestAssertionsSignedBeforeARotationVerifyUntilTheyExpire(t *testing.T) {
 	before := signer(t, v1, "")
 	now := time.Now()
 	h := tokenHash("a session")
-	old, err := before.Sign(issuer, user, h, now, now.Add(time.Hour))
+	old, err := before.Sign(issuer, user, "local", h, now, now.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestAssertionsSignedBeforeARotationVerifyUntilTheyExpire(t *testing.T) {
 	if _, _, err := verify(after.Keys().JWKS(), old, now.Add(6*time.Minute)); err == nil {
 		t.Error("signed before the rotation, verified past its expiry")
 	}
-	fresh, _ := after.Sign(issuer, user, h, now, now.Add(time.Hour))
+	fresh, _ := after.Sign(issuer, user, "local", h, now, now.Add(time.Hour))
 	if _, all, err := verify(after.Keys().JWKS(), fresh, now); err != nil || all["sid"] != before.Keys().Handle(h) {
 		t.Errorf("signed after the rotation: %v, sid %v want %v", err, all["sid"], before.Keys().Handle(h))
 	}
@@ -265,7 +265,7 @@ func BenchmarkSign(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.Sign(issuer, user, h, now, now.Add(time.Hour)); err != nil {
+		if _, err := s.Sign(issuer, user, "local", h, now, now.Add(time.Hour)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -415,7 +415,7 @@ func TestARetiredKeyIsGoneFromTheJWKSAfterItsLastAssertionsExpiry(t *testing.T) 
 	}
 	rotatedAt := time.Unix(1_800_000_000, 0)
 	h := tokenHash("a session")
-	last, err := old.Sign(issuer, user, h, rotatedAt, rotatedAt.Add(time.Hour)) // the last it signs
+	last, err := old.Sign(issuer, user, "local", h, rotatedAt, rotatedAt.Add(time.Hour)) // the last it signs
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -507,7 +507,7 @@ func TestASignedAssertionIsReusedOnlyWithinItsWindow(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
 	end := t0.Add(24 * time.Hour)
 	h := tokenHash("a session")
-	first, err := s.Sign(issuer, user, h, t0, end)
+	first, err := s.Sign(issuer, user, "local", h, t0, end)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +529,7 @@ func TestASignedAssertionIsReusedOnlyWithinItsWindow(t *testing.T) {
 		{"another session end", t0.Add(time.Second), false, issuer, user, h, end.Add(time.Second)},
 		{"a clock gone back", t0.Add(-time.Second), false, issuer, user, h, end},
 	} {
-		got, err := s.Sign(c.issuer, c.user, c.hash, c.at, c.end)
+		got, err := s.Sign(c.issuer, c.user, "local", c.hash, c.at, c.end)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -552,8 +552,8 @@ func TestASignedAssertionIsReusedOnlyWithinItsWindow(t *testing.T) {
 	}
 	// Near its session's end, a reused assertion still ends with it.
 	near := t0.Add(2 * time.Minute)
-	a, _ := s.Sign(issuer, user, h, t0, near)
-	b, _ := s.Sign(issuer, user, h, t0.Add(30*time.Second), near)
+	a, _ := s.Sign(issuer, user, "local", h, t0, near)
+	b, _ := s.Sign(issuer, user, "local", h, t0.Add(30*time.Second), near)
 	claims, _, err := verify(jwks, b, t0.Add(30*time.Second))
 	if err != nil || a != b || claims.Expiry.Time() != near {
 		t.Errorf("near its session's end: reused %v, exp %v (want %v), %v", a == b, claims.Expiry.Time(), near, err)
@@ -572,7 +572,7 @@ func TestSigningAtOnceIsSafe(t *testing.T) {
 	for i := range 64 {
 		wg.Go(func() {
 			h := tokenHash(fmt.Sprintf("session %d", i%8))
-			tok, err := s.Sign(issuer, user, h, now.Add(time.Duration(i)*time.Millisecond), now.Add(time.Hour))
+			tok, err := s.Sign(issuer, user, "local", h, now.Add(time.Duration(i)*time.Millisecond), now.Add(time.Hour))
 			if err != nil {
 				errs <- err
 				return

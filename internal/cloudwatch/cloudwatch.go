@@ -192,6 +192,7 @@ func (r *Recorder) audit(ctx context.Context, e session.Event) {
 		}
 	}
 	add("user", e.User)
+	add("idp", e.IdP) // a federated user's issuer: never the local user of the same name
 	add("cause", string(e.Cause))
 	add("class", e.Class)
 	add("session", e.Session)

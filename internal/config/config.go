@@ -55,6 +55,19 @@ const (
 	EnvPeerRegions = "PEER_REGIONS"
 )
 
+// EnvForwardClientAuthorization, "true", passes the client's Authorization
+// header on to the upstream: an opt-in for an upstream that needs it,
+// "false" by default, when nothing of the client's credentials goes past
+// the front door (docs/FRONTDOOR.md). Read where UPSTREAM_URL is.
+const EnvForwardClientAuthorization = "FORWARD_CLIENT_AUTHORIZATION"
+
+// EnvAPIBaseURL is the API's base URL as clients call it
+// (https://api.example.com, no trailing slash): the assertion's iss. Empty:
+// the base URL API Gateway's own request context names (the execute-api
+// URL and stage, or the custom domain it routed by), never a client's Host
+// header; `make run` sets its own address.
+const EnvAPIBaseURL = "API_BASE_URL"
+
 // Federated log-in (docs/FEDERATION.md): OAuth 2.0 access tokens from an
 // OpenID Connect issuer. Only the functions that log in read them.
 const (
@@ -94,7 +107,7 @@ const (
 
 // AssertionVars lists the variables the functions that sign assertions
 // (the authorizer, the JSON-RPC function) need set when deployed.
-var AssertionVars = []string{EnvAssertionKeySecret, EnvUpstreamAudience, EnvAuthorizerCacheTTL, EnvAssertionKeyEpoch}
+var AssertionVars = []string{EnvAssertionKeySecret, EnvUpstreamAudience, EnvAuthorizerCacheTTL, EnvAssertionKeyEpoch, EnvAPIBaseURL}
 
 // Vars lists every variable Load reads for every function.
 var Vars = []string{EnvSessionsTable, EnvUsersTable, EnvIdleTimeout, EnvMaxLifetime, EnvDefaultDomain, EnvLogLevel,
@@ -102,7 +115,7 @@ var Vars = []string{EnvSessionsTable, EnvUsersTable, EnvIdleTimeout, EnvMaxLifet
 
 // ForwardVars lists the variables Load reads beside Vars that only the
 // functions forwarding calls to the upstream need set.
-var ForwardVars = []string{EnvUpstreamURL}
+var ForwardVars = []string{EnvUpstreamURL, EnvForwardClientAuthorization}
 
 // Defaults for local use. A deployed stack sets every variable.
 const (
@@ -125,6 +138,12 @@ type Config struct {
 	ReadOnFailedCondition bool
 	// Upstream is EnvUpstreamURL parsed; nil for none.
 	Upstream *url.URL
+	// ForwardClientAuthorization is EnvForwardClientAuthorization: the
+	// client's Authorization goes on to the upstream.
+	ForwardClientAuthorization bool
+	// APIBaseURL is EnvAPIBaseURL: the assertion's iss; "" for the one API
+	// Gateway's request context names.
+	APIBaseURL string
 	// OIDC is the identity provider bearer log-ins trust; Issuer "" for none.
 	OIDC OIDC
 	// AssertionKeySecret and AssertionKeyFile say where the assertion's
@@ -216,6 +235,12 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 	if c.Upstream, err = upstreamURL(get(EnvUpstreamURL, "")); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", EnvUpstreamURL, err))
 	}
+	if c.ForwardClientAuthorization, err = strconv.ParseBool(get(EnvForwardClientAuthorization, "false")); err != nil {
+		errs = append(errs, fmt.Errorf("%s: want true or false", EnvForwardClientAuthorization))
+	}
+	if c.APIBaseURL, err = baseURL(get(EnvAPIBaseURL, "")); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvAPIBaseURL, err))
+	}
 	c.OIDC = OIDC{
 		Issuer: get(EnvOIDCIssuer, ""), Audience: get(EnvOIDCAudience, ""),
 		UserClaim: get(EnvOIDCUserClaim, "preferred_username"), RequiredGroup: get(EnvOIDCRequiredGroup, ""),
@@ -285,6 +310,21 @@ func upstreamURL(v string) (*url.URL, error) {
 		return nil, fmt.Errorf("%q: want http(s)://host[:port][/base], no query or credentials", v)
 	}
 	return u, nil
+}
+
+// baseURL parses the API's base URL: "" for none, else an http(s) URL with
+// a host, and no query, credentials, fragment or trailing slash: an
+// assertion's iss, compared by upstreams byte for byte.
+func baseURL(v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" ||
+		u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.HasSuffix(v, "/") || u.String() != v {
+		return "", fmt.Errorf("%q: want http(s)://host[:port][/stage], no query, credentials or trailing slash", v)
+	}
+	return v, nil
 }
 
 // duration parses a Go duration ("30m") or a plain number of seconds.

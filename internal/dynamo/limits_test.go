@@ -544,7 +544,7 @@ func TestCountLive(t *testing.T) {
 		t.Run("CountsOnlyTheUsersLiveSessions", func(t *testing.T) {
 			seed(t, "alice@corp")
 			for name, want := range map[string]int{"alice@corp": 4, "ALICE@Corp": 4, "bob@corp": 1, "carol@corp": 0} {
-				if got, err := s.CountLive(ctx, name, now, lifetime, 0); err != nil || got != want {
+				if got, err := s.CountLive(ctx, name, "", now, lifetime, 0); err != nil || got != want {
 					t.Errorf("CountLive(%s) = %d, %v; want %d", name, got, err, want)
 				}
 			}
@@ -554,7 +554,7 @@ func TestCountLive(t *testing.T) {
 			seed(t, "dave@corp")
 			rec, rs := recorded()
 			// The idle session still counts: below the cap that changes nothing.
-			if got, err := rs.CountLive(ctx, "dave@corp", now, lifetime, 550); err != nil || got != 5 {
+			if got, err := rs.CountLive(ctx, "dave@corp", "", now, lifetime, 550); err != nil || got != 5 {
 				t.Fatalf("CountLive below the cap = %d, %v; want 5 (4 live, 1 idle the index cannot tell)", got, err)
 			}
 			if calls := rec.Reset(); !slices.Equal(calls, []string{"Query"}) {
@@ -565,7 +565,7 @@ func TestCountLive(t *testing.T) {
 		t.Run("AtTheCapCountsExactlyAndDeletesTheDead", func(t *testing.T) {
 			seed(t, "erin@corp")
 			rec, rs := recorded()
-			if got, err := rs.CountLive(ctx, "erin@corp", now, lifetime, 5); err != nil || got != 4 {
+			if got, err := rs.CountLive(ctx, "erin@corp", "", now, lifetime, 5); err != nil || got != 4 {
 				t.Fatalf("CountLive at the cap = %d, %v; want exactly the 4 live", got, err)
 			}
 			calls := rec.Reset()
@@ -573,7 +573,7 @@ func TestCountLive(t *testing.T) {
 				t.Fatalf("CountLive at the cap made %v, want the count, the candidates, their items, one delete of the idle one", calls)
 			}
 			// The idle session is gone: the next count is cheap again.
-			if got, err := rs.CountLive(ctx, "erin@corp", now, lifetime, 5); err != nil || got != 4 {
+			if got, err := rs.CountLive(ctx, "erin@corp", "", now, lifetime, 5); err != nil || got != 4 {
 				t.Fatalf("CountLive after the clean-up = %d, %v; want 4", got, err)
 			}
 			if calls := rec.Reset(); !slices.Equal(calls, []string{"Query"}) {
@@ -591,7 +591,7 @@ func TestCountLive(t *testing.T) {
 			for i := range cap - 1 {
 				newSession(t, s, "monitor@corp", now.Add(-time.Duration(i)*time.Minute))
 			}
-			if got, err := s.CountLive(ctx, "monitor@corp", now, lifetime, cap); err != nil || got != cap-1 {
+			if got, err := s.CountLive(ctx, "monitor@corp", "", now, lifetime, cap); err != nil || got != cap-1 {
 				t.Fatalf("CountLive = %d, %v; want %d: idle sessions must not count against the cap", got, err, cap-1)
 			}
 		})
@@ -600,10 +600,10 @@ func TestCountLive(t *testing.T) {
 			seed(t, "frank@corp")
 			paged := &dynamo.Sessions{DB: f.DB, Table: f.Tables.Sessions}
 			dynamo.SetCountPage(paged, 2)
-			if got, err := paged.CountLive(ctx, "frank@corp", now, lifetime, 550); err != nil || got != 5 {
+			if got, err := paged.CountLive(ctx, "frank@corp", "", now, lifetime, 550); err != nil || got != 5 {
 				t.Fatalf("CountLive over pages of 2 below the cap = %d, %v; want 5", got, err)
 			}
-			if got, err := paged.CountLive(ctx, "frank@corp", now, lifetime, 0); err != nil || got != 4 {
+			if got, err := paged.CountLive(ctx, "frank@corp", "", now, lifetime, 0); err != nil || got != 4 {
 				t.Fatalf("exact CountLive over pages of 2 = %d, %v; want 4", got, err)
 			}
 		})
@@ -651,7 +651,7 @@ func wantIndex(t *testing.T, db *dynamo.Client, table string) {
 		include []string
 	}{
 		dynamo.SessionsByUser:    {"user_key", []string{"created_ms"}},
-		dynamo.SessionsBySubject: {"oidc_subject", []string{"oidc_sid", "user_key"}},
+		dynamo.SessionsBySubject: {"oidc_subject", []string{"idp", "oidc_sid", "user"}},
 	}
 	if len(d.Table.GlobalSecondaryIndexes) != len(want) {
 		t.Fatalf("indexes = %+v, want exactly %s and %s", d.Table.GlobalSecondaryIndexes, dynamo.SessionsByUser, dynamo.SessionsBySubject)

@@ -18,7 +18,7 @@ import (
 
 // SessionsBySubject is the sessions table's sparse global secondary index
 // of federated sessions by their provider and subject (attribute
-// oidc_subject), projecting besides the keys only oidc_sid and user_key,
+// oidc_subject), projecting besides the keys only oidc_sid, user and idp,
 // which never change: what a back-channel logout needs to find a subject's
 // or a provider session's sessions and end each as its user's. Only a federated log-in writes it; a get never does.
 const SessionsBySubject = "by-oidc-subject"
@@ -27,7 +27,7 @@ const SessionsBySubject = "by-oidc-subject"
 const SessionsBySubjectKey = attrSubjectKey
 
 // SessionsBySubjectProjection lists what SessionsBySubject includes beside the keys.
-func SessionsBySubjectProjection() []string { return []string{attrSID, attrUserKey} }
+func SessionsBySubjectProjection() []string { return []string{attrSID, attrUser, attrIdP} }
 
 // SubjectKey is the SessionsBySubject key of issuer's subject sub: an
 // issuer is a URL, which holds no space.
@@ -76,21 +76,21 @@ type ProviderSessions struct {
 	SID      string // "": every session of the subject
 
 	mu    sync.Mutex
-	users map[session.TokenHash]string // the user_key of each session found
+	users map[session.TokenHash][2]string // the user and idp of each session found
 }
 
 // NewProviderSessions is the store of sid's sessions (every session of the
 // subject when sid is "") in s.
 func NewProviderSessions(s *Sessions, sid string) *ProviderSessions {
-	return &ProviderSessions{Sessions: s, SID: sid, users: map[session.TokenHash]string{}}
+	return &ProviderSessions{Sessions: s, SID: sid, users: map[session.TokenHash][2]string{}}
 }
 
 var _ session.UserSessionStore = (*ProviderSessions)(nil)
 
 // ListUser returns the sessions the index holds for the subject key (of
-// SID, when set), each with its user_key as its user: the index projects
-// no more.
-func (p *ProviderSessions) ListUser(ctx context.Context, key string) ([]session.Record, error) {
+// SID, when set; idp is in the key), each with its user and idp: the index
+// projects no more.
+func (p *ProviderSessions) ListUser(ctx context.Context, key, _ string) ([]session.Record, error) {
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(p.Sessions.Table),
 		IndexName:                 aws.String(SessionsBySubject),
@@ -109,13 +109,14 @@ func (p *ProviderSessions) ListUser(ctx context.Context, key string) ([]session.
 		}
 		for _, item := range out.Items {
 			h, ok := hashAttr(item)
-			user, _ := stringAttr(item, attrUserKey)
+			user, _ := stringAttr(item, attrUser)
+			idp, _ := stringAttr(item, attrIdP)
 			if !ok || user == "" {
 				continue
 			}
-			recs = append(recs, session.Record{Hash: h, Session: session.Session{User: user}})
+			recs = append(recs, session.Record{Hash: h, Session: session.Session{User: user, IdP: idp}})
 			p.mu.Lock()
-			p.users[h] = user
+			p.users[h] = [2]string{user, idp}
 			p.mu.Unlock()
 		}
 	}
@@ -124,14 +125,14 @@ func (p *ProviderSessions) ListUser(ctx context.Context, key string) ([]session.
 
 // End ends the session h, found by ListUser, as its user's (Sessions.End);
 // one it did not find is ENOTFOUND.
-func (p *ProviderSessions) End(ctx context.Context, _ string, h session.TokenHash) error {
+func (p *ProviderSessions) End(ctx context.Context, _, _ string, h session.TokenHash) error {
 	p.mu.Lock()
-	user, ok := p.users[h]
+	who, ok := p.users[h]
 	p.mu.Unlock()
 	if !ok {
 		return session.Errorf(session.ENOTFOUND, "no such provider session")
 	}
-	return p.Sessions.End(ctx, user, h)
+	return p.Sessions.End(ctx, who[0], who[1], h)
 }
 
 // LogoutTokens keeps the jti of every back-channel logout token accepted,

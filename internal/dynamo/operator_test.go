@@ -24,8 +24,8 @@ func TestASessionKeepsItsOriginAndCountsItsCallsInTheTouch(t *testing.T) {
 		tok, _ := session.NewToken()
 		origin := session.Origin{Source: "192.0.2.7", UserAgent: "govc/0.52.0", Surface: session.SurfaceREST,
 			Method: session.MethodToken, Provider: "https://idp.example", Subject: "248289761001", SID: "s-1"}
-		if err := s.Create(ctx, session.Record{Hash: tok.Hash(), Session: session.Session{User: "alice@corp.example", Created: t0, LastAccessed: t0},
-			Origin: origin}, lifetime); err != nil {
+		if err := s.Create(ctx, session.Record{Hash: tok.Hash(), Session: session.Session{User: "alice@corp.example", Created: t0, LastAccessed: t0,
+			IdP: origin.Provider}, Origin: origin}, lifetime); err != nil {
 			t.Fatal(err)
 		}
 		password := newSession(t, s, "bob@corp.example", t0.Add(-time.Second))
@@ -109,7 +109,7 @@ func TestProviderSessionsAreFoundBySubjectAndSID(t *testing.T) {
 		mk := func(user, iss, sub, sid string) session.TokenHash {
 			tok, _ := session.NewToken()
 			o := session.Origin{Method: session.MethodToken, Provider: iss, Subject: sub, SID: sid}
-			if err := s.Create(ctx, session.Record{Hash: tok.Hash(), Session: session.Session{User: user, Created: t0, LastAccessed: t0}, Origin: o}, lifetime); err != nil {
+			if err := s.Create(ctx, session.Record{Hash: tok.Hash(), Session: session.Session{User: user, Created: t0, LastAccessed: t0, IdP: iss}, Origin: o}, lifetime); err != nil {
 				t.Fatal(err)
 			}
 			return tok.Hash()
@@ -120,7 +120,7 @@ func TestProviderSessionsAreFoundBySubjectAndSID(t *testing.T) {
 		newSession(t, s, "alice@corp", t0)     // a password session of the same name
 		key := dynamo.SubjectKey(idp, "alice")
 		hashes := func(sid string) map[session.TokenHash]bool {
-			recs, err := dynamo.NewProviderSessions(s, sid).ListUser(ctx, key)
+			recs, err := dynamo.NewProviderSessions(s, sid).ListUser(ctx, key, idp)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -139,20 +139,20 @@ func TestProviderSessionsAreFoundBySubjectAndSID(t *testing.T) {
 		// A store ends only what its own listing found: not s2's session as
 		// s1's, nor a session of another provider's subject.
 		s1 := dynamo.NewProviderSessions(s, "s1")
-		if _, err := s1.ListUser(ctx, key); err != nil {
+		if _, err := s1.ListUser(ctx, key, idp); err != nil {
 			t.Fatal(err)
 		}
-		if err := s1.End(ctx, key, a3); session.ErrorCode(err) != session.ENOTFOUND {
+		if err := s1.End(ctx, key, idp, a3); session.ErrorCode(err) != session.ENOTFOUND {
 			t.Errorf("ending s2's session as s1's: %v, want ENOTFOUND", err)
 		}
 		otherSubject := dynamo.NewProviderSessions(s, "")
-		if _, err := otherSubject.ListUser(ctx, dynamo.SubjectKey(other, "alice")); err != nil {
+		if _, err := otherSubject.ListUser(ctx, dynamo.SubjectKey(other, "alice"), other); err != nil {
 			t.Fatal(err)
 		}
-		if err := otherSubject.End(ctx, dynamo.SubjectKey(other, "alice"), a1); session.ErrorCode(err) != session.ENOTFOUND {
+		if err := otherSubject.End(ctx, dynamo.SubjectKey(other, "alice"), other, a1); session.ErrorCode(err) != session.ENOTFOUND {
 			t.Errorf("ending idp's session as other's: %v, want ENOTFOUND", err)
 		}
-		if err := s1.End(ctx, key, a1); err != nil {
+		if err := s1.End(ctx, key, idp, a1); err != nil {
 			t.Fatal(err)
 		}
 		if got := hashes(""); len(got) != 2 || got[a1] {

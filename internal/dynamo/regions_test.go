@@ -177,7 +177,7 @@ func TestALogOutOrAnEndInTheOtherRegionIsMadeAtTheHome(t *testing.T) {
 		do   func(h session.TokenHash) error
 	}{
 		{"Delete", func(h session.TokenHash) error { return r.inB.Delete(ctx, h, time.Now(), lifetime) }},
-		{"End", func(h session.TokenHash) error { return r.inB.End(ctx, "SomeOne@vsphere.local", h) }},
+		{"End", func(h session.TokenHash) error { return r.inB.End(ctx, "SomeOne@vsphere.local", "", h) }},
 	} {
 		t.Run(end.name, func(t *testing.T) {
 			h := r.made(t, r.inA)

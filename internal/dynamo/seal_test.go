@@ -101,6 +101,23 @@ func TestAStoreWithTheSealKeyRefusesItemsLogInDidNotSeal(t *testing.T) {
 				item["user_key"] = sAttr(session.UserKey(bob))
 				return item
 			}, session.ErrUnsealed},
+			{"a local session's true seal, turned federated by an idp", func(tok session.Token) map[string]types.AttributeValue {
+				item := full(tok, admin, keys.Seal(hashBytes(tok), admin, t0))
+				item["idp"] = sAttr("https://idp.example")
+				item["user_key"] = sAttr(session.IdentityKey(admin, "https://idp.example"))
+				return item
+			}, session.ErrUnsealed},
+			{"a federated session's true seal, turned local by removing its idp", func(tok session.Token) map[string]types.AttributeValue {
+				fed := session.Session{User: admin, IdP: "https://idp.example"}
+				return full(tok, admin, keys.Seal(hashBytes(tok), fed.Identity(), t0))
+			}, session.ErrUnsealed},
+			{"a federated session's true seal, another identity provider", func(tok session.Token) map[string]types.AttributeValue {
+				fed := session.Session{User: admin, IdP: "https://idp.example"}
+				item := full(tok, admin, keys.Seal(hashBytes(tok), fed.Identity(), t0))
+				item["idp"] = sAttr("https://evil.example")
+				item["user_key"] = sAttr(session.IdentityKey(admin, "https://evil.example"))
+				return item
+			}, session.ErrUnsealed},
 			{"no user", func(tok session.Token) map[string]types.AttributeValue {
 				item := full(tok, admin, "")
 				delete(item, "user")

@@ -22,12 +22,16 @@ import (
 
 // Attribute names of the sessions table.
 const (
-	attrTokenHash    = "token_hash"       // S, hex SHA-256 of the token: the key
-	attrUser         = "user"             // S, canonical name@domain
-	attrUserKey      = "user_key"         // S, lower-case name@domain
+	attrTokenHash = "token_hash" // S, hex SHA-256 of the token: the key
+	attrUser      = "user"       // S, canonical name@domain
+	attrUserKey   = "user_key"   // S, session.IdentityKey: lower-case name@domain, and a federated user's issuer
+	// attrIdP is the issuer URL of the identity provider that vouched for
+	// a federated user (session.Session.IdP); absent for a local user, as
+	// on every item stored before federated users had their own.
+	attrIdP          = "idp"
 	attrCreated      = "created_ms"       // N, Unix milliseconds
 	attrLastAccessed = "last_accessed_ms" // N, Unix milliseconds
-	// attrSeal is log-in's seal over the token hash, user and creation time
+	// attrSeal is log-in's seal over the token hash, user (and idp) and creation time
 	// (session.Sealer): S, 22 characters. No role that only touches
 	// sessions may name it (TouchAttributes).
 	attrSeal = "seal"
@@ -40,7 +44,6 @@ const (
 	attrUserAgent  = "user_agent"
 	attrSurface    = "surface"
 	attrMethod     = "login_method"
-	attrProvider   = "oidc_issuer"
 	attrSubject    = "oidc_sub"
 	attrSID        = "oidc_sid"
 	attrSubjectKey = "oidc_subject" // the SessionsBySubject key: issuer, a space, sub
@@ -140,7 +143,7 @@ func (s *Sessions) Create(ctx context.Context, r session.Record, l session.Lifet
 	item := map[string]types.AttributeValue{
 		attrTokenHash:    &types.AttributeValueMemberS{Value: r.Hash.String()},
 		attrUser:         &types.AttributeValueMemberS{Value: r.User},
-		attrUserKey:      &types.AttributeValueMemberS{Value: session.UserKey(r.User)},
+		attrUserKey:      &types.AttributeValueMemberS{Value: session.IdentityKey(r.User, r.IdP)},
 		attrCreated:      millis(r.Created),
 		attrLastAccessed: millis(r.LastAccessed),
 		AttrExpires:      ttl(earliest(r.LastAccessed.Add(l.Idle), r.Created.Add(l.Absolute))),
@@ -148,19 +151,24 @@ func (s *Sessions) Create(ctx context.Context, r session.Record, l session.Lifet
 	if s.Region != "" {
 		item[attrHome] = &types.AttributeValueMemberS{Value: s.Region}
 	}
+	if r.IdP != "" {
+		item[attrIdP] = &types.AttributeValueMemberS{Value: r.IdP}
+	}
+	// What log-in records of where the session came from; the provider is
+	// the idp above.
 	o := r.Origin
 	for name, v := range map[string]string{attrSource: o.Source, attrUserAgent: o.UserAgent, attrSurface: o.Surface,
-		attrMethod: o.Method, attrProvider: o.Provider, attrSubject: o.Subject, attrSID: o.SID} {
+		attrMethod: o.Method, attrSubject: o.Subject, attrSID: o.SID} {
 		if v != "" {
 			item[name] = &types.AttributeValueMemberS{Value: v}
 		}
 	}
-	if o.Provider != "" && o.Subject != "" {
-		item[attrSubjectKey] = &types.AttributeValueMemberS{Value: SubjectKey(o.Provider, o.Subject)}
+	if r.IdP != "" && o.Subject != "" {
+		item[attrSubjectKey] = &types.AttributeValueMemberS{Value: SubjectKey(r.IdP, o.Subject)}
 	}
 	if s.Seals != nil {
 		// Sealed over the creation time as stored: Unix milliseconds.
-		item[attrSeal] = &types.AttributeValueMemberS{Value: s.Seals.Seal(r.Hash[:], r.User, time.UnixMilli(r.Created.UnixMilli()))}
+		item[attrSeal] = &types.AttributeValueMemberS{Value: s.Seals.Seal(r.Hash[:], r.Identity(), time.UnixMilli(r.Created.UnixMilli()))}
 	}
 	_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           aws.String(s.Table),
@@ -187,7 +195,7 @@ func (s *Sessions) Create(ctx context.Context, r session.Record, l session.Lifet
 // touched since).
 func sameSession(item map[string]types.AttributeValue, s session.Session) bool {
 	got, err := decodeSession(item)
-	return err == nil && got.User == s.User && got.Created.Equal(s.Created) && !got.LastAccessed.Before(s.LastAccessed)
+	return err == nil && got.User == s.User && got.IdP == s.IdP && got.Created.Equal(s.Created) && !got.LastAccessed.Before(s.LastAccessed)
 }
 
 // Touch moves a live session's last access to now in one conditional
@@ -280,18 +288,20 @@ func (s *Sessions) touch(ctx context.Context, h session.TokenHash, now time.Time
 // live ones counted exactly; the dead ones are deleted, so that the next
 // log-in finds the cheap case again. The index is eventually consistent: on
 // DynamoDB a session created a moment ago may not be counted yet.
-func (s *Sessions) CountLive(ctx context.Context, name string, now time.Time, l session.Lifetime, enough int) (int, error) {
-	n, err := s.countCandidates(ctx, name, now, l, enough)
+func (s *Sessions) CountLive(ctx context.Context, name, idp string, now time.Time, l session.Lifetime, enough int) (int, error) {
+	key := session.IdentityKey(name, idp)
+	n, err := s.countCandidates(ctx, key, now, l, enough)
 	if err != nil || (enough > 0 && n < enough) {
 		return n, err
 	}
-	return s.countLiveExactly(ctx, name, now, l)
+	return s.countLiveExactly(ctx, key, now, l)
 }
 
-// countCandidates counts the user's sessions not past their absolute
-// lifetime, live or idle, stopping once the count reaches enough.
-func (s *Sessions) countCandidates(ctx context.Context, name string, now time.Time, l session.Lifetime, enough int) (int, error) {
-	in := s.userIndexQuery(name)
+// countCandidates counts the sessions of the identity key (IdentityKey)
+// not past their absolute lifetime, live or idle, stopping once the count
+// reaches enough.
+func (s *Sessions) countCandidates(ctx context.Context, key string, now time.Time, l session.Lifetime, enough int) (int, error) {
+	in := s.userIndexQuery(key)
 	in.FilterExpression = aws.String(candidateFilter)
 	in.ExpressionAttributeValues[":abs_cutoff"] = millis(now.Add(-l.Absolute))
 	in.Select = types.SelectCount
@@ -309,15 +319,16 @@ func (s *Sessions) countCandidates(ctx context.Context, name string, now time.Ti
 	return n, nil
 }
 
-// userIndexQuery is a query of the user's entries in the sessions index,
-// countPage of them a page when set.
-func (s *Sessions) userIndexQuery(name string) *dynamodb.QueryInput {
+// userIndexQuery is a query of the entries of the identity key
+// (session.IdentityKey) in the sessions index, countPage of them a page
+// when set.
+func (s *Sessions) userIndexQuery(key string) *dynamodb.QueryInput {
 	in := &dynamodb.QueryInput{
 		TableName:              aws.String(s.Table),
 		IndexName:              aws.String(SessionsByUser),
 		KeyConditionExpression: aws.String(attrUserKey + " = :user"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":user": &types.AttributeValueMemberS{Value: session.UserKey(name)},
+			":user": &types.AttributeValueMemberS{Value: key},
 		},
 	}
 	if s.countPage > 0 {
@@ -429,7 +440,7 @@ func decodeRecord(item map[string]types.AttributeValue) (session.Record, error) 
 	r := session.Record{Hash: h, Session: sess}
 	str := func(name string) string { v, _ := stringAttr(item, name); return v }
 	r.Origin = session.Origin{Source: str(attrSource), UserAgent: str(attrUserAgent), Surface: str(attrSurface),
-		Method: str(attrMethod), Provider: str(attrProvider), Subject: str(attrSubject), SID: str(attrSID)}
+		Method: str(attrMethod), Provider: str(attrIdP), Subject: str(attrSubject), SID: str(attrSID)}
 	if v, ok := item[attrCalls].(*types.AttributeValueMemberN); ok {
 		r.Calls, _ = strconv.ParseInt(v.Value, 10, 64)
 	}
@@ -450,13 +461,16 @@ func decodeSession(item map[string]types.AttributeValue) (session.Session, error
 	if !ok1 || !ok2 || !ok3 || user == "" {
 		return session.Session{}, &session.Error{Code: session.ENOTFOUND, Err: session.ErrMalformed}
 	}
-	return session.Session{User: user, Created: created, LastAccessed: last}, nil
+	idp, _ := stringAttr(item, attrIdP) // absent: a local user
+	return session.Session{User: user, Created: created, LastAccessed: last, IdP: idp}, nil
 }
 
 // decodeSealed reads the session item of h and, when the store holds the
 // seal key, refuses one log-in did not seal: no seal, another session's,
-// another key's. Its user_key must be its user's too, or revoking the
-// user's sessions (which finds them by user_key) would miss it.
+// another key's, another identity's (the idp is sealed with the user, so
+// no write can turn a local user's session into a federated one's or back).
+// Its user_key must be its identity's too, or revoking the user's sessions
+// (which finds them by user_key) would miss it.
 func (s *Sessions) decodeSealed(item map[string]types.AttributeValue, h session.TokenHash) (session.Session, error) {
 	sess, err := decodeSession(item)
 	if err != nil || s.Seals == nil {
@@ -464,7 +478,7 @@ func (s *Sessions) decodeSealed(item map[string]types.AttributeValue, h session.
 	}
 	seal, _ := stringAttr(item, attrSeal)
 	key, _ := stringAttr(item, attrUserKey)
-	if key != session.UserKey(sess.User) || !s.Seals.Sealed(h[:], sess.User, sess.Created, seal) {
+	if key != session.IdentityKey(sess.User, sess.IdP) || !s.Seals.Sealed(h[:], sess.Identity(), sess.Created, seal) {
 		return session.Session{}, &session.Error{Code: session.ENOTFOUND, Err: session.ErrUnsealed}
 	}
 	return sess, nil

@@ -24,11 +24,12 @@ const batchGetMax = 100
 // sends at once.
 const deleteWorkers = 8
 
-// countLiveExactly counts the user's live sessions from the table itself,
+// countLiveExactly counts the live sessions of the identity key
+// (session.IdentityKey) from the table itself,
 // and deletes the dead ones it meets (best effort: the count does not
 // depend on it).
-func (s *Sessions) countLiveExactly(ctx context.Context, name string, now time.Time, l session.Lifetime) (int, error) {
-	hashes, err := s.userHashes(ctx, name, now.Add(-l.Absolute))
+func (s *Sessions) countLiveExactly(ctx context.Context, key string, now time.Time, l session.Lifetime) (int, error) {
+	hashes, err := s.userHashes(ctx, key, now.Add(-l.Absolute))
 	if err != nil {
 		return 0, err
 	}
@@ -49,10 +50,11 @@ func (s *Sessions) countLiveExactly(ctx context.Context, name string, now time.T
 	return n, nil
 }
 
-// userHashes returns the token hashes the index holds for the user name,
-// of sessions created after createdAfter (all of them when it is zero).
-func (s *Sessions) userHashes(ctx context.Context, name string, createdAfter time.Time) ([]session.TokenHash, error) {
-	in := s.userIndexQuery(name)
+// userHashes returns the token hashes the index holds for the identity key
+// (session.IdentityKey), of sessions created after createdAfter (all of
+// them when it is zero).
+func (s *Sessions) userHashes(ctx context.Context, key string, createdAfter time.Time) ([]session.TokenHash, error) {
+	in := s.userIndexQuery(key)
 	in.ProjectionExpression = aws.String(attrTokenHash)
 	if !createdAfter.IsZero() {
 		in.FilterExpression = aws.String(candidateFilter)
@@ -144,11 +146,12 @@ func (s *Sessions) deleteDead(ctx context.Context, dead []session.TokenHash, now
 	wg.Wait()
 }
 
-// ListUser returns the stored sessions of the user name, live or not,
-// oldest first: the index names them, the table (read strongly
-// consistent) says what they are now.
-func (s *Sessions) ListUser(ctx context.Context, name string) ([]session.Record, error) {
-	hashes, err := s.userHashes(ctx, name, time.Time{})
+// ListUser returns the stored sessions of the user name vouched for by idp
+// ("" for a local user), live or not, oldest first: the index names them,
+// the table (read strongly consistent) says what they are now.
+func (s *Sessions) ListUser(ctx context.Context, name, idp string) ([]session.Record, error) {
+	key := session.IdentityKey(name, idp)
+	hashes, err := s.userHashes(ctx, key, time.Time{})
 	if err != nil {
 		return nil, err
 	}
@@ -157,10 +160,9 @@ func (s *Sessions) ListUser(ctx context.Context, name string) ([]session.Record,
 		return nil, err
 	}
 	// The table is the truth: an index entry can outlive its item a moment.
-	key := session.UserKey(name)
 	kept := recs[:0]
 	for _, r := range recs {
-		if session.UserKey(r.User) == key {
+		if session.IdentityKey(r.User, r.IdP) == key {
 			kept = append(kept, r)
 		}
 	}
@@ -173,25 +175,25 @@ func (s *Sessions) ListUser(ctx context.Context, name string) ([]session.Record,
 	return kept, nil
 }
 
-// End deletes the session h if it is the user name's, live or not. In a
+// End deletes the session h if it is the user name's of idp, live or not. In a
 // multi-region deployment a session made in another region is deleted
 // there (Sessions.Region).
-func (s *Sessions) End(ctx context.Context, name string, h session.TokenHash) error {
-	err := s.end(ctx, name, h, "")
+func (s *Sessions) End(ctx context.Context, name, idp string, h session.TokenHash) error {
+	err := s.end(ctx, name, idp, h, "")
 	if home, ok := awayHome(err); ok {
-		_, err = s.atHome(ctx, home, func(p *Sessions) (session.Session, error) { return session.Session{}, p.End(ctx, name, h) },
-			func() (session.Session, error) { return session.Session{}, s.end(ctx, name, h, home) })
+		_, err = s.atHome(ctx, home, func(p *Sessions) (session.Session, error) { return session.Session{}, p.End(ctx, name, idp, h) },
+			func() (session.Session, error) { return session.Session{}, s.end(ctx, name, idp, h, home) })
 	}
 	return err
 }
 
-func (s *Sessions) end(ctx context.Context, name string, h session.TokenHash, takeOver string) error {
+func (s *Sessions) end(ctx context.Context, name, idp string, h session.TokenHash, takeOver string) error {
 	in := &dynamodb.DeleteItemInput{
 		TableName:           aws.String(s.Table),
 		Key:                 s.key(h),
 		ConditionExpression: aws.String(attrUserKey + " = :user"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":user": &types.AttributeValueMemberS{Value: session.UserKey(name)},
+			":user": &types.AttributeValueMemberS{Value: session.IdentityKey(name, idp)},
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}

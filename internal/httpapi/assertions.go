@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -22,9 +23,10 @@ const OpJWKS Operation = "jwks"
 // An interface, so that the functions that sign none (get, delete) do not
 // link the signing code and go-jose.
 type Signer interface {
-	// Sign is the assertion, issued by issuer at now, that user holds the
-	// session of tokenHash, which ends at the latest at notAfter.
-	Sign(issuer, user string, tokenHash []byte, now, notAfter time.Time) (string, error)
+	// Sign is the assertion, issued by issuer at now, that user, vouched
+	// for by idp, holds the session of tokenHash, which ends at the latest
+	// at notAfter.
+	Sign(issuer, user, idp string, tokenHash []byte, now, notAfter time.Time) (string, error)
 	// JWKS is the JWK Set published at now.
 	JWKS(now time.Time) []byte
 }
@@ -35,8 +37,18 @@ type Assertions struct {
 	// Absolute is the sessions' absolute lifetime: no assertion outlives
 	// its session's end.
 	Absolute time.Duration
-	Now      func() time.Time // time.Now when nil
+	// Issuer is the assertion's iss: the API's base URL as configured
+	// (config's API_BASE_URL; make run's own address). Empty: the one
+	// the Lambda adapter took from API Gateway's own request context
+	// (WithBaseURL). Never a client's Host header.
+	Issuer string
+	Now    func() time.Time // time.Now when nil
 }
+
+// errNoIssuer: an assertion was to be signed with no base URL to issue it
+// by; the call is refused as a backend failure rather than signed with
+// one a client could choose.
+var errNoIssuer = errors.New("no API base URL to issue the assertion by (API_BASE_URL)")
 
 func (a *Assertions) now() time.Time {
 	if a.Now != nil {
@@ -46,29 +58,31 @@ func (a *Assertions) now() time.Time {
 }
 
 func (a *Assertions) sign(r *http.Request, v Verdict) (string, error) {
-	return a.Signer.Sign(BaseURL(r), v.Session.User, v.hash[:], a.now(), v.Session.Created.Add(a.Absolute))
+	iss := a.Issuer
+	if iss == "" {
+		iss = BaseURL(r)
+	}
+	if iss == "" {
+		return "", errNoIssuer
+	}
+	return a.Signer.Sign(iss, v.Session.User, v.Session.Kind(), v.hash[:], a.now(), v.Session.Created.Add(a.Absolute))
 }
 
 type baseURLKey struct{}
 
-// WithBaseURL returns ctx carrying the API's base URL as the client called
-// it (scheme, host and, on an execute-api host, the stage): an
-// assertion's issuer.
+// WithBaseURL returns ctx carrying the API's base URL as API Gateway's
+// request context names it (scheme, host and, on an execute-api host, the
+// stage), never from a header a client wrote: an assertion's issuer when
+// none is configured (Assertions.Issuer).
 func WithBaseURL(ctx context.Context, base string) context.Context {
 	return context.WithValue(ctx, baseURLKey{}, base)
 }
 
-// BaseURL is the API's base URL for r: the one WithBaseURL set, else
-// r's scheme and host (make run's http://127.0.0.1:PORT).
+// BaseURL is the API's base URL for r: the one WithBaseURL set, else "".
+// Not r.Host: that is the client's to write.
 func BaseURL(r *http.Request) string {
-	if b, ok := r.Context().Value(baseURLKey{}).(string); ok {
-		return b
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
+	b, _ := r.Context().Value(baseURLKey{}).(string)
+	return b
 }
 
 // WithAssertions has the front door sign an assertion for every call it

@@ -204,7 +204,23 @@ func TestFrontDoorRefusesEveryReservedSpelling(t *testing.T) {
 		{"vmware-api-session-id", false},
 		{"vmware-cisuser", false},
 		{"x-vmware-cis-user", false},
-		{"vmware.cis.user", false},
+		{"vmware.cis.user", true},
+		{"vmware~cis~user", true},
+		{"vmware+cis+user", true},
+		{"VMWARE.CIS.ASSERTION", true},
+		{"vmware!cis#user", true},
+		{"vmware|cis'session.created", true},
+		{"vmware\u00e9cis-user", true}, // a UTF-8 byte is punctuation too
+		{"vmware cis user", true},
+		{"vmware--cis-user", false},
+		{"vmwarecis-user", false},
+		// The session id under another spelling: nothing but a folding
+		// upstream reads it there.
+		{"vmware.api.session.id", true},
+		{"vmware_api_session_id", true},
+		{"Vmware-Api-Session_Id", true},
+		{"VMWARE-API-SESSION-ID", false},
+		{"vmware-api-session-idx", false},
 		{"vmware", false},
 	}
 	for _, c := range cases {

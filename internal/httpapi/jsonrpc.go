@@ -153,7 +153,14 @@ func (h *Handler) jsonRPC(w http.ResponseWriter, r *http.Request, _ surface) {
 }
 
 // rpcCreate logs in with the user_pass security context, or the oauth one.
+// Either is refused before the service, as a malformed log-in, unless the
+// per-source rate rule is sure to count it (wafVisible): a token is a
+// credential to guess too, and a log-in the rule misses is a free guess.
 func (h *Handler) rpcCreate(r *http.Request, call invoke) (any, error) {
+	if !wafVisible(call.body) {
+		h.svc.RefuseMalformed(r.Context())
+		return nil, session.Errorf(session.EUNAUTHENTICATED, "a log-in the per-source rate rule might not see")
+	}
 	if call.sec.SchemeID == SchemeOAuth && call.sec.AccessToken != nil && h.bearer != nil {
 		tok, sess, err := h.bearer.LoginBearer(r.Context(), *call.sec.AccessToken)
 		h.logLogIn(r, nil, tok, sess, err, "surface", "jsonrpc", "scheme", "oauth")
@@ -162,10 +169,9 @@ func (h *Handler) rpcCreate(r *http.Request, call invoke) (any, error) {
 		}
 		return secretValue{string(tok)}, nil
 	}
-	if call.sec.SchemeID != SchemeUserPass || call.sec.UserName == nil || call.sec.Password == nil || !wafVisible(call.body) {
+	if call.sec.SchemeID != SchemeUserPass || call.sec.UserName == nil || call.sec.Password == nil {
 		// Counted as the other surfaces count a log-in without Basic
-		// credentials: refused before the service. So is a log-in the
-		// per-source rate rule might not see (wafVisible).
+		// credentials: refused before the service.
 		h.svc.RefuseMalformed(r.Context())
 		return nil, session.Errorf(session.EUNAUTHENTICATED, "no user_pass security context")
 	}

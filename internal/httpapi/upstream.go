@@ -24,15 +24,43 @@ const MaxUpstreamAnswer = 4 << 20
 
 // Upstream is the service behind the front door. It forwards the calls the
 // front door lets through as template.yaml's HTTP integration does: method,
-// path (appended to the upstream's), query and body kept; the session id
-// header and the Cookie header removed; the session's user and creation
-// time added, overwriting whatever the client sent under those names.
+// path (appended to the upstream's), query and body kept; nothing of the
+// client's credentials: the session id header in every spelling
+// (SessionIDHeader), the Cookie header (the /rest cookie) and, unless the
+// operator opts in (WithClientAuthorization), Authorization removed; the
+// session's user and creation time added, overwriting whatever the client
+// sent under those names.
 //
 // It reads the upstream's answer whole before answering (as API Gateway
 // does), so that an upstream that fails half-way is answered with the
 // caller's own error rather than half an answer.
 type Upstream struct {
 	proxy *httputil.ReverseProxy
+	// clientAuthorization: the client's Authorization header goes on, an
+	// operator's opt-in for an upstream that needs it
+	// (FORWARD_CLIENT_AUTHORIZATION); off by default.
+	clientAuthorization bool
+}
+
+// WithClientAuthorization has u forward the client's Authorization header
+// as it came (docs/FRONTDOOR.md: an opt-in, off by default). It returns u.
+func (u *Upstream) WithClientAuthorization() *Upstream {
+	u.clientAuthorization = true
+	return u
+}
+
+// credential reports whether a request header name is one of the client's
+// credentials to the service, in any spelling an upstream might read as
+// one: the session id header, Authorization (unless passed on), read as
+// Reserved reads names (case folded, every other character '-').
+func (u *Upstream) credential(name string) bool {
+	switch {
+	case foldsTo(name, HeaderSessionID, true), foldsTo(name, "cookie", true):
+		return true
+	case foldsTo(name, "authorization", true):
+		return !u.clientAuthorization
+	}
+	return false
 }
 
 // NewUpstream returns the upstream at base (http(s)://host[:port][/base]).
@@ -41,14 +69,18 @@ func NewUpstream(base *url.URL) *Upstream {
 	// The client's Accept-Encoding and the upstream's Content-Encoding
 	// pass through untouched.
 	tr.DisableCompression = true
-	return &Upstream{proxy: &httputil.ReverseProxy{
+	u := &Upstream{}
+	u.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(base)
 			pr.SetXForwarded()
 			f := pr.In.Context().Value(forwardKey{}).(forwarding)
 			h := pr.Out.Header
-			h.Del(HeaderSessionID)
-			h.Del("Cookie")
+			for name := range h {
+				if u.credential(name) {
+					delete(h, name)
+				}
+			}
 			h.Set(HeaderUser, f.verdict.Session.User)
 			h.Set(HeaderSessionCreated, f.verdict.Created())
 			if f.verdict.Assertion != "" {
@@ -59,7 +91,8 @@ func NewUpstream(base *url.URL) *Upstream {
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			r.Context().Value(forwardKey{}).(forwarding).failed(w, r, err)
 		},
-	}}
+	}
+	return u
 }
 
 // forwarding is what one call's forwarding needs beyond the request.

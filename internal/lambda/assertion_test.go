@@ -23,10 +23,11 @@ import (
 
 // TestTheAuthorizerSignsTheUpstreamsAssertion: an Allow carries, in the
 // context the integration maps to vmware-cis-assertion, an assertion that
-// verifies with the published keys: issued by the API's base URL as the
-// client called it (the execute-api host and the stage, or a custom
-// domain), for the audience, naming the user, ending no later than the
-// session. Still one UpdateItem.
+// verifies with the published keys: issued by the API's base URL as API
+// Gateway names it (the execute-api host of the method ARN and the stage),
+// or as configured (a custom domain), whatever Host header the client
+// sent; for the audience, naming the user and its kind, ending no later
+// than the session. Still one UpdateItem.
 func TestTheAuthorizerSignsTheUpstreamsAssertion(t *testing.T) {
 	f := dynamotest.Setup(t, dynamotest.Engines(t)[0])
 	var svc *session.Service
@@ -48,10 +49,16 @@ func TestTheAuthorizerSignsTheUpstreamsAssertion(t *testing.T) {
 	if err := json.Unmarshal(a.Signer.JWKS(st.clock.Now()), &set); err != nil {
 		t.Fatal(err)
 	}
-	for host, iss := range map[string]string{
-		"a1b2c3d4e5.execute-api.us-east-1.amazonaws.com": "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/v1",
-		"vc-api.example.com":                             "https://vc-api.example.com",
+	const executeAPI = "https://abc123.execute-api.us-east-1.amazonaws.com/v1"
+	for _, tc := range []struct{ configured, host, iss string }{
+		{"", "abc123.execute-api.us-east-1.amazonaws.com", executeAPI},
+		{"", "evil.example", executeAPI},
+		{"", "vc-api.example.com", executeAPI},
+		{"https://vc-api.example.com", "vc-api.example.com", "https://vc-api.example.com"},
+		{"https://vc-api.example.com", "evil.example", "https://vc-api.example.com"},
 	} {
+		host, iss := tc.host, tc.iss
+		a.Issuer = tc.configured
 		ev := authEvent("GET", "/api/vcenter/vm", map[string]string{"vmware-api-session-id": live, "host": host})
 		c.Reset()
 		r := st.mustAuthorize(authz, ev)
@@ -78,6 +85,12 @@ func TestTheAuthorizerSignsTheUpstreamsAssertion(t *testing.T) {
 		}
 		if strings.Contains(token, live) {
 			t.Error("the session id is in the assertion")
+		}
+		var kind struct {
+			IdP string `json:"idp"`
+		}
+		if err := tok.Claims(set, &kind); err != nil || kind.IdP != session.LocalIdP {
+			t.Errorf("idp claim %q, %v; want %q", kind.IdP, err, session.LocalIdP)
 		}
 	}
 }

@@ -100,6 +100,25 @@ func answer(principal, effect, resource string, context map[string]any) events.A
 	}
 }
 
+// executeAPIBaseURL is the REST API's base URL on its execute-api host,
+// from what API Gateway itself writes into an authorizer event: the
+// region and partition of the method ARN
+// (arn:PARTITION:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH), the API
+// id and the stage. "" when the ARN is not one: no assertion is then
+// signed (503), rather than one issued by a name a client chose.
+func executeAPIBaseURL(methodArn, apiID, stage string) string {
+	parts := strings.SplitN(methodArn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "execute-api" || parts[3] == "" || apiID == "" || stage == "" ||
+		!strings.HasPrefix(parts[5], apiID+"/"+stage+"/") {
+		return ""
+	}
+	suffix := "amazonaws.com"
+	if parts[1] == "aws-cn" {
+		suffix = "amazonaws.com.cn"
+	}
+	return "https://" + apiID + ".execute-api." + parts[3] + "." + suffix + "/" + stage
+}
+
 // stageResources widens a method ARN
 // (arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH) to every method
 // and path of its stage: with AuthorizerCacheTtl above 0, API Gateway reuses
@@ -143,7 +162,10 @@ func requestOf(ctx context.Context, ev events.APIGatewayCustomAuthorizerRequestT
 		path = "/" + path
 	}
 	host := h.Get("Host")
-	ctx = httpapi.WithBaseURL(ctx, apiBaseURL(host, ev.RequestContext.Stage))
+	// The issuer of the assertion: the API as API Gateway names it in the
+	// method ARN, never the client's Host header. A custom domain's is
+	// configured (API_BASE_URL) and wins over this.
+	ctx = httpapi.WithBaseURL(ctx, executeAPIBaseURL(ev.MethodArn, ev.RequestContext.APIID, ev.RequestContext.Stage))
 	r := &http.Request{
 		Host:   host,
 		Method: ev.HTTPMethod,

@@ -402,7 +402,10 @@ func TestAuthorizerDeniesReservedHeadersAtNoCost(t *testing.T) {
 	a := authorizerOf(st, svc)
 	live := st.login()
 	for _, name := range []string{"vmware_cis_user", "VMWARE_CIS_USER", "Vmware-Cis-User", "vmware-cis-assertion",
-		"Vmware_Cis_Assertion", "vmware_cis_session_created", "vmware-cis-next"} {
+		"Vmware_Cis_Assertion", "vmware_cis_session_created", "vmware-cis-next",
+		// Any punctuation, and the session id under a spelling the
+		// integration cannot replace (docs/FRONTDOOR.md).
+		"vmware.cis.user", "vmware~cis~user", "vmware+cis+user", "vmware.api.session.id", "vmware_api_session_id"} {
 		for path, body := range map[string]string{
 			"/api/vcenter/vm":  `{"error_type":"UNAUTHENTICATED","messages":[{"args":[],"default_message":"Authentication required.","id":"com.vmware.vapi.endpoint.method.authentication.required"}],"challenge":"Basic realm=\"VAPI endpoint\""}`,
 			"/rest/vcenter/vm": `{"type":"com.vmware.vapi.std.errors.unauthenticated","value":{"messages":[{"args":[],"default_message":"Authentication required.","id":"com.vmware.vapi.endpoint.method.authentication.required"}],"challenge":"Basic realm=\"VAPI endpoint\""}}`,

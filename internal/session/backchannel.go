@@ -93,7 +93,7 @@ func (b *Backchannel) Logout(ctx context.Context, token string) (int, error) {
 		return refuse(CauseReplayed, errors.New("jti seen before"))
 	}
 	r := Revocation{Store: b.Sessions(lt.SID), Quiet: b.Quiet}
-	ended, err := r.EndAll(ctx, b.SubjectKey(lt.Issuer, lt.Subject))
+	ended, err := r.EndAll(ctx, b.SubjectKey(lt.Issuer, lt.Subject), lt.Issuer)
 	if err != nil {
 		_ = b.Tokens.Forget(context.WithoutCancel(ctx), lt.Issuer, lt.JTI)
 		b.recordFailure(ctx, err)

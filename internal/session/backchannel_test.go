@@ -85,7 +85,7 @@ type providerView struct {
 	sid string
 }
 
-func (v providerView) ListUser(_ context.Context, key string) ([]Record, error) {
+func (v providerView) ListUser(_ context.Context, key, _ string) ([]Record, error) {
 	v.m.mu.Lock()
 	defer v.m.mu.Unlock()
 	if v.m.fail {
@@ -100,7 +100,7 @@ func (v providerView) ListUser(_ context.Context, key string) ([]Record, error) 
 	return recs, nil
 }
 
-func (v providerView) End(_ context.Context, key string, h TokenHash) error {
+func (v providerView) End(_ context.Context, key, _ string, h TokenHash) error {
 	v.m.mu.Lock()
 	defer v.m.mu.Unlock()
 	if _, ok := v.m.sessions[key][h]; !ok {

@@ -19,6 +19,10 @@ type Federation interface {
 	// check is a *TokenError, whose Cause says which, for the operator
 	// only; an issuer that cannot be reached is EUNAVAILABLE.
 	Verify(ctx context.Context, token string) (Identity, error)
+	// Issuer is the identity provider's issuer URL: who vouches for the
+	// users it names (Session.IdP), never the same identity as a local
+	// user of the same name.
+	Issuer() string
 }
 
 // Identity is who an access token names.
@@ -45,8 +49,10 @@ func (e *TokenError) Unwrap() error { return e.Err }
 const MaxBearerLen = 8 << 10
 
 // FederatedName checks the user name a token's claim gives: a name a
-// session can hold (as QualifyName's rules), with a domain of its own, and
-// not in localDomain. A federated name is never qualified with the local
+// session can hold, in the one canonical form of every user name
+// (QualifyName's rules: no whitespace, control, format or invisible
+// character, no trailing dot), with a domain of its own, and not in
+// localDomain. A federated name is never qualified with the local
 // domain: "administrator" from an identity provider must not become the
 // local administrator@vsphere.local, whose sessions and upstream rights it
 // would share (docs/FEDERATION.md).
@@ -112,25 +118,30 @@ func (s *Service) loginBearer(ctx context.Context, token string, op *string) (To
 	if !ok {
 		return "", Session{}, refuse(CauseBadUserClaim, MaskName(claim), errors.New("the user claim is no name@domain outside the local domain"))
 	}
+	idp := s.Federation.Issuer()
 	now := s.now().Truncate(time.Millisecond)
-	n, err := s.countLive(ctx, name, now)
-	if err != nil {
-		return "", Session{}, err
+	n := 0
+	if s.MaxSessionsPerUser > 0 {
+		// The federated user's own sessions: a local user of the same
+		// name is another identity, with a cap of its own.
+		if n, err = s.Sessions.CountLive(ctx, name, idp, now, s.Lifetime, s.MaxSessionsPerUser); err != nil {
+			return "", Session{}, err
+		}
 	}
 	if s.MaxSessionsPerUser > 0 && n >= s.MaxSessionsPerUser {
-		s.Record(ctx, Event{Kind: EventSessionCap, User: name})
+		s.Record(ctx, Event{Kind: EventSessionCap, User: name, IdP: idp})
 		return "", Session{}, errTooManySessions(s.MaxSessionsPerUser, n, name)
 	}
 	tok, err := NewToken()
 	if err != nil {
 		return "", Session{}, err
 	}
-	sess := Session{User: name, Created: now, LastAccessed: now}
+	sess := Session{User: name, Created: now, LastAccessed: now, IdP: idp}
 	origin := originOf(ctx, MethodToken)
 	origin.Provider, origin.Subject, origin.SID = id.Issuer, id.Subject, id.SID
 	if err := s.Sessions.Create(ctx, Record{Hash: tok.Hash(), Session: sess, Origin: origin}, s.Lifetime); err != nil {
 		return "", Session{}, err
 	}
-	s.Record(ctx, Event{Kind: EventLogin, User: name, Session: sessionRef(tok.Hash())})
+	s.Record(ctx, Event{Kind: EventLogin, User: name, IdP: idp, Session: sessionRef(tok.Hash())})
 	return tok, sess, nil
 }

@@ -103,6 +103,9 @@ type Event struct {
 	Actor string
 	// Until is when a lockout ends (EventLockout).
 	Until time.Time
+	// IdP is who vouched for User when it is a federated user: the
+	// identity provider's issuer URL (Session.IdP); "" for a local user.
+	IdP string
 }
 
 type sourceKey struct{}

@@ -12,12 +12,12 @@ import (
 // revocation, `cis-admin list-sessions` and `end-sessions` need.
 type UserSessionStore interface {
 	// ListUser returns the stored sessions of the user name (compared
-	// case-insensitively), live or not, as the table holds them now (the
+	// case-insensitively) vouched for by idp ("" for a local user), live or not, as the table holds them now (the
 	// index that finds them may lag a moment behind sessions just created).
-	ListUser(ctx context.Context, name string) ([]Record, error)
-	// End removes the session h of the user name, live or not; ENOTFOUND
-	// when the user has no such session.
-	End(ctx context.Context, name string, h TokenHash) error
+	ListUser(ctx context.Context, name, idp string) ([]Record, error)
+	// End removes the session h of the user name of idp, live or not;
+	// ENOTFOUND when that user has no such session.
+	End(ctx context.Context, name, idp string, h TokenHash) error
 }
 
 // Revocation ends every session of a user after the user's credentials have
@@ -45,10 +45,10 @@ type Revocation struct {
 // follows its table within a fraction of a second.
 const DefaultRevocationQuiet = 2 * time.Second
 
-// EndAll ends every session of the user name and returns how many it
-// ended. Call it after the change that stops new log-ins of the old
+// EndAll ends every session of the user name vouched for by idp ("" for
+// a local user) and returns how many it ended. Call it after the change that stops new log-ins of the old
 // credentials has been stored.
-func (r Revocation) EndAll(ctx context.Context, name string) (int, error) {
+func (r Revocation) EndAll(ctx context.Context, name, idp string) (int, error) {
 	poll := r.Poll
 	if poll <= 0 {
 		poll = min(r.Quiet/4, 250*time.Millisecond)
@@ -56,12 +56,12 @@ func (r Revocation) EndAll(ctx context.Context, name string) (int, error) {
 	ended := 0
 	lastSeen := time.Now()
 	for {
-		recs, err := r.Store.ListUser(ctx, name)
+		recs, err := r.Store.ListUser(ctx, name, idp)
 		if err != nil {
 			return ended, err
 		}
 		for _, rec := range recs {
-			switch err := r.Store.End(ctx, name, rec.Hash); ErrorCode(err) {
+			switch err := r.Store.End(ctx, name, idp, rec.Hash); ErrorCode(err) {
 			case "":
 				ended++
 			case ENOTFOUND: // gone meanwhile: a log-out, or a log-in undoing itself

@@ -13,7 +13,8 @@ import (
 // held by the functions that log in and the front door only.
 type Sealer interface {
 	// Seal returns the seal of the session of tokenHash, made by user at
-	// created.
+	// created; user is the session's Identity (a federated user's carries
+	// its issuer).
 	Seal(tokenHash []byte, user string, created time.Time) string
 	// Sealed reports whether seal is that session's seal.
 	Sealed(tokenHash []byte, user string, created time.Time, seal string) bool

@@ -78,8 +78,15 @@ func errNoSession(cause error) error {
 
 // QualifyName turns a login name into name@domain: "user" gets the default
 // domain, "DOMAIN\user" (the Windows form vCenter also accepts) becomes
-// "user@DOMAIN". It reports false for a name that cannot be a user.
+// "user@DOMAIN". It reports false for a name that cannot be a user: one
+// not in the canonical form (canonicalName) among them.
 func QualifyName(login, defaultDomain string) (string, bool) {
+	name, ok := qualify(login, defaultDomain)
+	return name, ok && canonicalName(name)
+}
+
+// qualify is QualifyName without the canonical form.
+func qualify(login, defaultDomain string) (string, bool) {
 	if login == "" || len(login) > MaxUserLen || !utf8.ValidString(login) {
 		return "", false
 	}
@@ -350,12 +357,13 @@ func (s *Service) reserve(ctx context.Context, name string, class Class, seen *F
 	return window, false, nil
 }
 
-// countLive counts the user's live sessions when there is a cap to check.
+// countLive counts the local user's live sessions when there is a cap to
+// check.
 func (s *Service) countLive(ctx context.Context, name string, now time.Time) (int, error) {
 	if s.MaxSessionsPerUser <= 0 {
 		return 0, nil
 	}
-	return s.Sessions.CountLive(ctx, name, now, s.Lifetime, s.MaxSessionsPerUser)
+	return s.Sessions.CountLive(ctx, name, "", now, s.Lifetime, s.MaxSessionsPerUser)
 }
 
 // errTooManySessions refuses a log-in past the per-user cap.

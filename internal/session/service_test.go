@@ -24,7 +24,7 @@ func (s stubSessions) Touch(context.Context, TokenHash, time.Time, Lifetime) (Se
 	return Session{}, s.err
 }
 func (s stubSessions) Delete(context.Context, TokenHash, time.Time, Lifetime) error { return s.err }
-func (s stubSessions) CountLive(context.Context, string, time.Time, Lifetime, int) (int, error) {
+func (s stubSessions) CountLive(context.Context, string, string, time.Time, Lifetime, int) (int, error) {
 	return s.count, nil
 }
 

@@ -70,6 +70,9 @@ type Session struct {
 	User         string    // canonical name@domain of the user who created it
 	Created      time.Time // never changes
 	LastAccessed time.Time // moves only forward
+	// IdP is who vouched for User: "" for the users table (a local user),
+	// else the issuer URL of the identity provider of a federated log-in.
+	IdP string
 }
 
 // Record is a session as stored.
@@ -106,11 +109,12 @@ type SessionStore interface {
 	// Delete removes a live session. A missing or expired one is ENOTFOUND.
 	Delete(ctx context.Context, h TokenHash, now time.Time, l Lifetime) error
 	// CountLive counts the sessions of the user name (compared
-	// case-insensitively) that are live at now under l. Below enough the
+	// case-insensitively) vouched for by idp ("" for a local user:
+	// Session.IdP) that are live at now under l. Below enough the
 	// answer may include sessions that idled out but are still stored (it
 	// is still below enough); at enough or more it is exact (0: always
 	// exact). It may lag a moment behind sessions just created.
-	CountLive(ctx context.Context, name string, now time.Time, l Lifetime, enough int) (int, error)
+	CountLive(ctx context.Context, name, idp string, now time.Time, l Lifetime, enough int) (int, error)
 }
 
 // DefaultMaxSessionsPerUser is vCenter's historical cap on one user's

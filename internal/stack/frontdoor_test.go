@@ -91,8 +91,15 @@ func TestTheFrontDoorGuardsEveryOtherPath(t *testing.T) {
 			"integration.request.path.proxy":                             "method.request.path.proxy",
 			"integration.request.header." + httpapi.HeaderUser:           "context.authorizer." + lambda.ContextUser,
 			"integration.request.header." + httpapi.HeaderSessionCreated: "context.authorizer." + lambda.ContextCreatedTime,
-			"integration.request.header." + httpapi.HeaderSessionID:      "''",
 			"integration.request.header.Cookie":                          "''",
+			// Nothing of the client's credentials: no Authorization
+			// unless the operator opts in (ForwardClientAuthorization).
+			"integration.request.header.Authorization": map[string]any{"Fn::If": []any{"ForwardsClientAuthorization", map[string]any{"Ref": "AWS::NoValue"}, "''"}},
+		}
+		// The session id in every spelling with '_' or '-' is replaced
+		// with nothing; other spellings the authorizer refuses.
+		for _, spelling := range separatorSpellings(httpapi.HeaderSessionID) {
+			wantParams["integration.request.header."+spelling] = "''"
 		}
 		// What the service sets upstream overwrites every spelling an
 		// upstream may read as it, for an answer reused from the

@@ -312,6 +312,12 @@ func TestEveryVariableTheCodeReadsIsSet(t *testing.T) {
 				t.Errorf("%s: %s = %v, want UpstreamAudience, else UpstreamUrl", id, config.EnvUpstreamAudience, got)
 			}
 			delete(vars, config.EnvUpstreamAudience)
+			// The assertion's iss: the custom domain's URL, else none
+			// (the execute-api URL API Gateway names): never a client's Host.
+			if got := fmt.Sprint(vars[config.EnvAPIBaseURL]); got != "map[Fn::If:[HasDomain map[Fn::Sub:https://${DomainName}] ]]" {
+				t.Errorf("%s: %s = %v, want https://DomainName, else empty", id, config.EnvAPIBaseURL, got)
+			}
+			delete(vars, config.EnvAPIBaseURL)
 		}
 		for k := range vars {
 			if !slices.Contains(config.Vars, k) && !slices.Contains(config.ForwardVars, k) && !slices.Contains(config.OIDCVars, k) && !slices.Contains(config.AssertionVars, k) {

@@ -131,6 +131,11 @@ func run(ctx context.Context) error {
 	if cfg.AssertionKeyFile == "" && cfg.AssertionKeySecret == "" {
 		cfg.AssertionKeyFile = LocalAssertionKeyFile
 	}
+	// The assertions' iss: this address as configured, never a client's
+	// Host header.
+	if cfg.APIBaseURL == "" {
+		cfg.APIBaseURL = "http://" + ln.Addr().String()
+	}
 	gw, err := local.Gateway(cfg, db, log)
 	if err != nil {
 		return err

@@ -67,5 +67,5 @@ func Assertions(p function.Parts, ks *assertion.KeySet) *httpapi.Assertions {
 	if err != nil {
 		lambda.Fatal("cannot make the assertion signer", err)
 	}
-	return &httpapi.Assertions{Signer: s, Absolute: p.Config.Lifetime.Absolute}
+	return &httpapi.Assertions{Signer: s, Absolute: p.Config.Lifetime.Absolute, Issuer: p.Config.APIBaseURL}
 }
