@@ -420,12 +420,13 @@ func readPassword(stdin io.Reader, stderr io.Writer, user string) (string, error
 }
 
 // lockState describes each class of u that is not at rest, as
-// "CLASS: STATE"; nothing when none has a window running or a lock.
+// "CLASS: STATE"; nothing when none has a wrong password counted in the
+// current window or a lock.
 func lockState(p session.Lockout, u session.User, now time.Time) []string {
 	var out []string
 	for _, c := range session.Classes {
 		f := u.FailuresOf(c)
-		if p.Locked(f, now) || p.Running(f, now) {
+		if p.Locked(f, now) || p.Counted(f, now) > 0 {
 			out = append(out, c.String()+": "+classState(p, f, now))
 		}
 	}
@@ -434,24 +435,15 @@ func lockState(p session.Lockout, u session.User, now time.Time) []string {
 
 // classState describes one class's window and lock at now.
 func classState(p session.Lockout, f session.Failures, now time.Time) string {
+	n := p.Counted(f, now)
 	switch {
 	case p.Locked(f, now) && now.Before(f.Until):
 		return fmt.Sprintf("locked until %s (lock %d in a row)", p.Until(f, now).UTC().Format(time.RFC3339), f.Streak)
 	case p.Locked(f, now):
-		return fmt.Sprintf("locked until %s (window full: %d attempts counted%s)", p.Until(f, now).UTC().Format(time.RFC3339), f.Count, inFlight(f))
-	case p.Running(f, now):
-		return fmt.Sprintf("%d attempts counted since %s%s", f.Count, f.Since.UTC().Format(time.RFC3339), inFlight(f))
+		return fmt.Sprintf("locked until %s (window full: %s counted)", p.Until(f, now).UTC().Format(time.RFC3339), plural(n, "wrong password"))
+	case n > 0:
+		return fmt.Sprintf("%s counted in the window ending %s", plural(n, "wrong password"), p.WindowEnd(now).UTC().Format(time.RFC3339))
 	default:
-		return "no attempts counted"
+		return "no wrong passwords counted"
 	}
-}
-
-// inFlight tells how many counted attempts are not settled yet: log-ins
-// being checked, or reservations of invocations that died, which hold
-// their place until the window ends.
-func inFlight(f session.Failures) string {
-	if f.Pending == 0 {
-		return ""
-	}
-	return fmt.Sprintf(", %d in flight", f.Pending)
 }

@@ -36,7 +36,7 @@ func AdminPassword() string { return cmp.Or(os.Getenv("LOCAL_ADMIN_PASSWORD"), "
 func Service(cfg config.Config, db dynamo.API) *session.Service {
 	svc := &session.Service{
 		Sessions:  &dynamo.Sessions{DB: db, Table: cfg.SessionsTable, ReadOnFailedCondition: cfg.ReadOnFailedCondition},
-		Users:     &dynamo.Users{DB: db, Table: cfg.UsersTable, ReadOnFailedCondition: cfg.ReadOnFailedCondition},
+		Users:     &dynamo.Users{DB: db, Table: cfg.UsersTable},
 		Passwords: argon2id.Hasher{Params: argon2id.DefaultParams},
 		Policy:    cfg.Policy,
 	}

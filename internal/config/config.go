@@ -132,9 +132,8 @@ type Config struct {
 	// MaxSessionsPerUser no cap.
 	session.Policy
 	LogLevel slog.Level
-	// ReadOnFailedCondition makes a failed session touch, or a refused
-	// log-in reservation, ask again (see dynamo.Sessions, dynamo.Users):
-	// one more request, only on engines that need it.
+	// ReadOnFailedCondition makes a failed session touch ask again (see
+	// dynamo.Sessions): one more request, only on engines that need it.
 	ReadOnFailedCondition bool
 	// Upstream is EnvUpstreamURL parsed; nil for none.
 	Upstream *url.URL

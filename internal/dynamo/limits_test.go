@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,486 +21,360 @@ import (
 
 const window = 15 * time.Minute
 
-func failuresOf(t *testing.T, u *dynamo.Users, name string) session.Failures {
-	t.Helper()
-	got, err := u.User(context.Background(), name)
-	if err != nil {
-		t.Fatalf("read %s: %v", name, err)
-	}
-	return got.Failures
-}
-
 var policy = session.Lockout{MaxFailures: 5, Window: window, LockFor: window, LockMax: 24 * time.Hour, FamiliarFor: 24 * time.Hour}
 
-// reserve reserves an attempt the way a log-in does: with what it read.
-func reserve(t *testing.T, u *dynamo.Users, name string, c session.Class, at time.Time) (session.Failures, bool) {
+// windowStart is when the window of at began.
+func windowStart(at time.Time) time.Time {
+	return time.UnixMilli(policy.WindowOf(at) * window.Milliseconds()).UTC()
+}
+
+func failuresOf(t *testing.T, u *dynamo.Users, name string, c session.Class) session.Failures {
 	t.Helper()
 	got, err := u.User(context.Background(), name)
 	if err != nil {
 		t.Fatalf("read %s: %v", name, err)
 	}
-	seen := got.FailuresOf(c)
-	w, ok, err := u.Reserve(context.Background(), name, c, &seen, at, policy)
-	if err != nil {
-		t.Fatalf("reserve for %s at %v: %v", name, at, err)
-	}
-	return w, ok
+	return got.FailuresOf(c)
 }
 
-func TestReservedAttempts(t *testing.T) {
+// wrong counts a wrong password as a log-in does; it returns the count
+// after it, 0 when nothing was counted.
+func wrong(t *testing.T, u *dynamo.Users, name string, c session.Class, digest string, at time.Time) int {
+	t.Helper()
+	got, err := u.User(context.Background(), name)
+	if err != nil {
+		t.Fatalf("read %s: %v", name, err)
+	}
+	n, err := u.Fail(context.Background(), name, c, session.Failure{Digest: digest,
+		Stale: []session.Mark{{Digest: digest, At: at}}, Earlier: []int64{got.FailuresOf(c).Window, got.FailuresOf(c).Older}}, at, policy)
+	if err != nil {
+		t.Fatalf("count %s's wrong password %s at %v: %v", name, digest, at, err)
+	}
+	return n
+}
+
+func TestFailedLogInCounts(t *testing.T) {
 	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
 		f := dynamotest.Setup(t, srv)
 		ctx := context.Background()
 		rec := &dynamotest.Recorder{API: f.DB}
-		// As deployed: the engine's failed condition says why, or (dynalite)
-		// a read does.
-		u := &dynamo.Users{DB: rec, Table: f.Tables.Users, ReadOnFailedCondition: srv.Kind == localdynamo.Dynalite}
+		u := &dynamo.Users{DB: rec, Table: f.Tables.Users}
 		add := func(t *testing.T, name string) {
 			t.Helper()
 			if err := u.Add(ctx, session.User{Name: name, PasswordHash: "h"}, t0); err != nil {
 				t.Fatal(err)
 			}
 		}
-
-		t.Run("AttemptsInAWindowAddUpToTheLimitAndTheWindowEndsByItself", func(t *testing.T) {
-			add(t, "a@d")
-			if got := failuresOf(t, u, "a@d"); got != (session.Failures{}) {
-				t.Fatalf("new user has failures %+v", got)
-			}
-			for i := range policy.MaxFailures {
-				w, ok := reserve(t, u, "A@d", session.Unfamiliar, t0.Add(time.Duration(i)*time.Second))
-				if want := (session.Failures{Count: i + 1, Pending: i + 1, Since: t0}); !ok || w != want {
-					t.Fatalf("reservation %d = %+v, %v; want %+v", i+1, w, ok, want)
-				}
-			}
-			if w, ok := reserve(t, u, "a@d", session.Unfamiliar, t0.Add(window-time.Millisecond)); ok {
-				t.Fatalf("a full window took one more: %+v", w)
-			}
-			// No clean-up ran: the next attempt after the window starts anew.
-			later := t0.Add(window)
-			if w, ok := reserve(t, u, "a@d", session.Unfamiliar, later); !ok || w != (session.Failures{Count: 1, Pending: 1, Since: later}) {
-				t.Fatalf("after the window: %+v, %v; want a new window, with nothing pending from the last", w, ok)
-			}
-		})
-
-		t.Run("EachReservationAndSettlementIsOneRequest", func(t *testing.T) {
-			add(t, "one@d")
-			for i, at := range []time.Time{t0, t0.Add(time.Second), t0.Add(window)} {
-				rec.Reset()
-				seen := failuresOf(t, u, "one@d")
-				rec.Reset()
-				w, ok, err := u.Reserve(ctx, "one@d", session.Unfamiliar, &seen, at, policy)
-				if err != nil || !ok {
-					t.Fatal(ok, err)
-				}
-				if err := u.Settle(ctx, "one@d", session.Unfamiliar, session.Settlement{Window: w, Stale: []session.Mark{{Digest: "d", At: at}}}); err != nil {
-					t.Fatal(err)
-				}
-				if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem", "UpdateItem"}) {
-					t.Fatalf("attempt %d made %v, want two UpdateItems", i, calls)
-				}
-			}
-			// A class seen locked (full, nothing in flight) costs one
-			// refused request, and its settlement one more, as any attempt.
-			for range policy.MaxFailures - 1 {
-				w, _ := reserve(t, u, "one@d", session.Unfamiliar, t0.Add(window))
-				st := session.Settlement{Window: w}
-				if w.Count == policy.MaxFailures {
-					// The wrong password that fills the window locks it,
-					// in the same one request when no other is in flight.
-					st.Lock = session.Failures{Until: t0.Add(2 * window), Streak: 1}
-				}
-				rec.Reset()
-				if err := u.Settle(ctx, "one@d", session.Unfamiliar, st); err != nil {
-					t.Fatal(err)
-				}
-				if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem"}) {
-					t.Fatalf("settling %+v made %v, want one UpdateItem", st, calls)
-				}
-			}
-			if got := failuresOf(t, u, "one@d"); !got.Until.Equal(t0.Add(2 * window)) {
-				t.Fatalf("the filling wrong password did not lock: %+v", got)
-			}
-			full := failuresOf(t, u, "one@d")
-			rec.Reset()
-			if _, ok, err := u.Reserve(ctx, "one@d", session.Unfamiliar, &full, t0.Add(window+time.Minute), policy); ok || err != nil {
-				t.Fatalf("reserve on a class seen full = %v, %v; want refused", ok, err)
-			}
-			if err := u.Settle(ctx, "one@d", session.Unfamiliar, session.Settlement{}); err != nil {
-				t.Fatal(err)
-			}
-			if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem", "UpdateItem"}) {
-				t.Fatalf("a locked attempt made %v, want two UpdateItems", calls)
-			}
-		})
-
-		t.Run("AStaleReadStillCountsRight", func(t *testing.T) {
-			add(t, "stale@d")
-			reserve(t, u, "stale@d", session.Unfamiliar, t0)
-			// The log-in read "no window", but another started one since.
-			none := session.Failures{}
-			w, ok, err := u.Reserve(ctx, "stale@d", session.Unfamiliar, &none, t0.Add(time.Second), policy)
-			if err != nil || !ok || w.Count != 2 || !w.Since.Equal(t0) {
-				t.Fatalf("reserve = %+v, %v, %v; want 2 since %v", w, ok, err, t0)
-			}
-			// The log-in read a running window, but an operator cleared it since.
-			seen := failuresOf(t, u, "stale@d")
-			if err := u.ClearFailures(ctx, "stale@d"); err != nil {
-				t.Fatal(err)
-			}
-			at := t0.Add(2 * time.Second)
-			if w, ok, err := u.Reserve(ctx, "stale@d", session.Unfamiliar, &seen, at, policy); err != nil || !ok || w != (session.Failures{Count: 1, Pending: 1, Since: at}) {
-				t.Fatalf("reserve = %+v, %v, %v; want 1 in a window since %v", w, ok, err, at)
-			}
-			// The log-in read a window that has ended since.
-			later := at.Add(window)
-			if w, ok, err := u.Reserve(ctx, "stale@d", session.Unfamiliar, &seen, later, policy); err != nil || !ok || w != (session.Failures{Count: 1, Pending: 1, Since: later}) {
-				t.Fatalf("reserve = %+v, %v, %v; want 1 since %v", w, ok, err, later)
-			}
-		})
-
-		t.Run("AttemptsAtOnceNeverPassTheLimit", func(t *testing.T) {
-			dynamotest.RequireAtomicWrites(t, srv)
-			add(t, "busy@d")
-			const n = 30
-			var wg sync.WaitGroup
-			var mu sync.Mutex
-			granted := 0
-			for i := range n {
-				// All of them read the account before any counted.
-				seen := session.Failures{}
-				wg.Go(func() {
-					_, ok, err := u.Reserve(ctx, "busy@d", session.Unfamiliar, &seen, t0.Add(time.Duration(i)*time.Millisecond), policy)
-					if err != nil {
-						t.Error(err)
-					}
-					mu.Lock()
-					defer mu.Unlock()
-					if ok {
-						granted++
-					}
-				})
-			}
-			wg.Wait()
-			if got := failuresOf(t, u, "busy@d"); granted != policy.MaxFailures || got.Count != policy.MaxFailures {
-				t.Fatalf("%d of %d attempts at once were granted, count %d; want %d", granted, n, got.Count, policy.MaxFailures)
-			}
-		})
-
-		t.Run("ARefusalTellsWhetherAttemptsAreInFlight", func(t *testing.T) {
-			add(t, "flight@d")
-			var held []session.Failures
-			for range policy.MaxFailures {
-				w, _ := reserve(t, u, "flight@d", session.Unfamiliar, t0)
-				held = append(held, w)
-			}
-			// Full of attempts in flight: refused, but busy, so the
-			// log-in may wait for them.
-			f, ok := reserve(t, u, "flight@d", session.Unfamiliar, t0.Add(time.Second))
-			if ok || !policy.Busy(f, t0.Add(time.Second)) || f.Pending != policy.MaxFailures {
-				t.Fatalf("reserve on a window full of attempts in flight = %+v, %v; want refused, busy with %d pending", f, ok, policy.MaxFailures)
-			}
-			// One gives its attempt back (a right password): the next
-			// attempt gets it.
-			if err := u.Settle(ctx, "flight@d", session.Unfamiliar, session.Settlement{Window: held[0], Refund: true}); err != nil {
-				t.Fatal(err)
-			}
-			if w, ok := reserve(t, u, "flight@d", session.Unfamiliar, t0.Add(time.Second)); !ok || w.Count != policy.MaxFailures {
-				t.Fatalf("reserve after a refund = %+v, %v; want the freed attempt", w, ok)
-			}
-			// All settled wrong: locked, not busy, refused at once.
-			for _, w := range held[1:] {
-				if err := u.Settle(ctx, "flight@d", session.Unfamiliar, session.Settlement{Window: w}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			last := failuresOf(t, u, "flight@d")
-			if err := u.Settle(ctx, "flight@d", session.Unfamiliar, session.Settlement{Window: last}); err != nil {
-				t.Fatal(err)
-			}
-			quiet := failuresOf(t, u, "flight@d")
-			rec.Reset()
-			f, ok, err := u.Reserve(ctx, "flight@d", session.Unfamiliar, &quiet, t0.Add(2*time.Second), policy)
-			if ok || err != nil || policy.Busy(f, t0.Add(2*time.Second)) || !policy.Locked(f, t0.Add(2*time.Second)) {
-				t.Fatalf("reserve on a full window with nothing in flight = %+v, %v, %v; want refused, not busy", f, ok, err)
-			}
-			if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem"}) {
-				t.Fatalf("a refusal of a quiet full window made %v, want one UpdateItem", calls)
-			}
-		})
-
-		t.Run("ALockHoldsOnlyWhileWrongPasswordsFillTheWindow", func(t *testing.T) {
-			lock := session.Failures{Until: t0.Add(2 * window), Streak: 1}
-			for _, rightFirst := range []bool{true, false} {
-				name := fmt.Sprintf("fill-%v@d", rightFirst)
-				add(t, name)
-				for range policy.MaxFailures - 2 {
-					w, _ := reserve(t, u, name, session.Unfamiliar, t0)
-					if err := u.Settle(ctx, name, session.Unfamiliar, session.Settlement{Window: w}); err != nil {
-						t.Fatal(err)
-					}
-				}
-				right, _ := reserve(t, u, name, session.Unfamiliar, t0)
-				filling, _ := reserve(t, u, name, session.Unfamiliar, t0) // wrong, and the window is full
-				succeed := func() {
-					if _, err := u.Succeed(ctx, name, session.Unfamiliar, right, nil, "k", t0); err != nil {
-						t.Fatal(err)
-					}
-				}
-				if rightFirst {
-					succeed()
-				}
-				rec.Reset()
-				if err := u.Settle(ctx, name, session.Unfamiliar, session.Settlement{Window: filling, Lock: lock}); err != nil {
-					t.Fatal(err)
-				}
-				calls := rec.Reset()
-				if !rightFirst {
-					succeed()
-				}
-				// Either way: the right password's place is free again, and
-				// no lock stands on a window wrong passwords did not fill.
-				got := failuresOf(t, u, name)
-				if got != (session.Failures{Count: policy.MaxFailures - 1, Settled: policy.MaxFailures, Since: t0}) {
-					t.Errorf("right password settled first %v: %+v, want %d counted, none pending, no lock", rightFirst, got, policy.MaxFailures-1)
-				}
-				if want := map[bool]int{true: 2, false: 1}[rightFirst]; len(calls) != want {
-					t.Errorf("right password settled first %v: the filling wrong one's settlement made %v, want %d UpdateItems", rightFirst, calls, want)
-				}
-			}
-		})
-
-		t.Run("AReservationLeftByACrashEndsWithItsWindow", func(t *testing.T) {
-			add(t, "crash@d")
-			// Written straight into the engine: a window full of attempts
-			// whose invocations died before settling.
-			_, err := f.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-				TableName:        aws.String(f.Tables.Users),
-				Key:              map[string]types.AttributeValue{"user_key": &types.AttributeValueMemberS{Value: "crash@d"}},
-				UpdateExpression: aws.String("SET failed_count = :n, pending_count = :n, failed_since_ms = :t"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":n": &types.AttributeValueMemberN{Value: "5"},
-					":t": &types.AttributeValueMemberN{Value: strconv.FormatInt(t0.UnixMilli(), 10)},
-				},
-			})
+		succeed := func(t *testing.T, name string, c session.Class, at time.Time) (session.User, bool) {
+			t.Helper()
+			after, ok, err := u.Succeed(ctx, name, c, nil, "k", at, policy)
 			if err != nil {
 				t.Fatal(err)
 			}
-			in := t0.Add(window - time.Millisecond)
-			if f, ok := reserve(t, u, "crash@d", session.Unfamiliar, in); ok || !policy.Busy(f, in) {
-				t.Fatalf("within the window: %+v, %v; want refused, busy (a log-in waits BusyWait, then is refused)", f, ok)
+			return after, ok
+		}
+
+		t.Run("WrongPasswordsAddUpToTheLimitAndTheNextWindowStartsAtZero", func(t *testing.T) {
+			add(t, "a@d")
+			if got := failuresOf(t, u, "a@d", session.Unfamiliar); got != (session.Failures{}) {
+				t.Fatalf("new user has failures %+v", got)
 			}
-			after := t0.Add(window)
-			if w, ok := reserve(t, u, "crash@d", session.Unfamiliar, after); !ok || w != (session.Failures{Count: 1, Pending: 1, Since: after}) {
-				t.Fatalf("when the window ends: %+v, %v; want a new window with only this attempt pending", w, ok)
+			for i := range policy.MaxFailures {
+				if n := wrong(t, u, "A@d", session.Unfamiliar, fmt.Sprint("d", i), t0); n != i+1 {
+					t.Fatalf("wrong password %d: count %d, want %d", i+1, n, i+1)
+				}
+			}
+			if n := wrong(t, u, "a@d", session.Unfamiliar, "d-past-the-limit", t0); n != 0 {
+				t.Fatalf("a full window counted one more: %d", n)
+			}
+			if got := failuresOf(t, u, "a@d", session.Unfamiliar); !policy.Locked(got, t0) || got.Count != policy.MaxFailures {
+				t.Fatalf("after the limit: %+v, want the window full", got)
+			}
+			// No clean-up ran: the next window counts from zero.
+			next := windowStart(t0).Add(window)
+			if n := wrong(t, u, "a@d", session.Unfamiliar, "d-next", next); n != 1 {
+				t.Fatalf("in the next window: count %d, want 1", n)
+			}
+			// A log-in that began in the last window and writes late still
+			// meets that window's full count: its wrong password is not
+			// counted, and its right one is refused.
+			late := windowStart(t0).Add(window - time.Millisecond)
+			if n, err := u.Fail(ctx, "a@d", session.Unfamiliar, session.Failure{Digest: "d-late"}, late, policy); n != 0 || err != nil {
+				t.Fatalf("a late wrong password of the full window: %d, %v; want not counted", n, err)
+			}
+			if _, ok := succeed(t, "a@d", session.Unfamiliar, late); ok {
+				t.Fatal("a late right password of the full window got in")
+			}
+			// Counts of windows before the last go with the next count.
+			later := next.Add(2 * window)
+			wrong(t, u, "a@d", session.Unfamiliar, "d-later", later)
+			item, _ := f.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(f.Tables.Users),
+				Key: map[string]types.AttributeValue{"user_key": &types.AttributeValueMemberS{Value: "a@d"}}})
+			for k := range item.Item {
+				if strings.HasPrefix(k, "failures_") && k != fmt.Sprint("failures_", policy.WindowOf(later)) {
+					t.Errorf("the count %s of an earlier window stays on the item", k)
+				}
 			}
 		})
 
-		t.Run("RightPasswordsAtOnceAllGetCheckedAndWrongOnesNeverPassTheLimit", func(t *testing.T) {
+		t.Run("EachRefusalAndEachSuccessIsOneUpdateItem", func(t *testing.T) {
+			add(t, "one@d")
+			for i, f := range []session.Failure{{Digest: "new", Stale: []session.Mark{{Digest: "new", At: t0}}}, {}} {
+				rec.Reset()
+				if _, err := u.Fail(ctx, "one@d", session.Unfamiliar, f, t0, policy); err != nil {
+					t.Fatal(err)
+				}
+				if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem"}) {
+					t.Fatalf("refusal %d made %v, want one UpdateItem", i, calls)
+				}
+			}
+			if _, ok := succeed(t, "one@d", session.Unfamiliar, t0); !ok {
+				t.Fatal("a right password with room in the window was refused")
+			}
+			if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem"}) {
+				t.Fatalf("a success made %v, want one UpdateItem", calls)
+			}
+		})
+
+		t.Run("ARepeatedWrongPasswordCountsOnceWithinAWindowsLength", func(t *testing.T) {
+			add(t, "stale@d")
+			if n := wrong(t, u, "stale@d", session.Unfamiliar, "same", t0); n != 1 {
+				t.Fatalf("first time: count %d", n)
+			}
+			if n := wrong(t, u, "stale@d", session.Unfamiliar, "same", t0.Add(time.Minute)); n != 0 {
+				t.Fatalf("the same digest again counted: %d", n)
+			}
+			if n := wrong(t, u, "stale@d", session.Unfamiliar, "same", t0.Add(window)); n != 1 {
+				t.Fatalf("the same digest a window's length later: count %d, want 1 in its new window", n)
+			}
+		})
+
+		t.Run("OneWrongPasswordSentAtOnceCountsOnce", func(t *testing.T) {
+			dynamotest.RequireAtomicWrites(t, srv)
+			add(t, "flood@d")
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for range 30 {
+				wg.Go(func() {
+					<-start
+					// Each as a log-in that read the user before any counted.
+					if _, err := u.Fail(ctx, "flood@d", session.Unfamiliar, session.Failure{Digest: "same",
+						Stale: []session.Mark{{Digest: "same", At: t0}}}, t0, policy); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			if got := failuresOf(t, u, "flood@d", session.Unfamiliar); got.Count != 1 {
+				t.Fatalf("one wrong password sent 30 times at once counted %d times, want 1", got.Count)
+			}
+		})
+
+		t.Run("AtOnceNoMoreThanTheLimitIsCountedAndRightPasswordsPassOnlyWhileThereIsRoom", func(t *testing.T) {
 			dynamotest.RequireAtomicWrites(t, srv)
 			for _, c := range []struct {
 				name         string
 				right, wrong int
-			}{{"TwentyRight", 20, 0}, {"TenRightThirtyWrong", 10, 30}} {
+			}{{"TwentyRight", 20, 0}, {"ThirtyWrong", 0, 30}, {"TenRightThirtyWrong", 10, 30}} {
 				t.Run(c.name, func(t *testing.T) {
 					name := strings.ToLower(c.name) + "@d"
 					add(t, name)
 					var mu sync.Mutex
-					var loggedIn, rightRefused, wrongChecked int
+					var in, refused, counted int
 					var wg sync.WaitGroup
 					start := make(chan struct{})
 					for i := range c.right + c.wrong {
-						right := i%4 == 0 && i/4 < c.right || c.wrong == 0
+						right := i < c.right
 						wg.Go(func() {
 							<-start
-							seen := failuresOf(t, u, name)
-							w, ok, err := u.Reserve(ctx, name, session.Unfamiliar, &seen, t0, policy)
-							// As a log-in does, without its time bound.
-							for tries := 0; !ok && err == nil && policy.Retry(w, t0) && tries < 10000; tries++ {
-								time.Sleep(time.Millisecond)
-								last := w
-								w, ok, err = u.Reserve(ctx, name, session.Unfamiliar, &last, t0, policy)
-							}
-							if err != nil {
-								t.Error(err)
-								return
-							}
-							mu.Lock()
-							switch {
-							case !ok && right:
-								rightRefused++
-							case ok && !right:
-								wrongChecked++
-							}
-							mu.Unlock()
-							if !ok {
-								return
-							}
-							time.Sleep(2 * time.Millisecond) // the password check
 							if right {
-								if _, err := u.Succeed(ctx, name, session.Unfamiliar, w, nil, "k", t0); err != nil {
+								_, ok, err := u.Succeed(ctx, name, session.Unfamiliar, nil, "k", t0, policy)
+								if err != nil {
 									t.Error(err)
 								}
 								mu.Lock()
-								loggedIn++
+								if ok {
+									in++
+								} else {
+									refused++
+								}
 								mu.Unlock()
 								return
 							}
-							st := session.Settlement{Window: w}
-							if w.Count >= policy.MaxFailures {
-								st.Lock = session.Failures{Until: t0.Add(window), Streak: 1}
-							}
-							if err := u.Settle(ctx, name, session.Unfamiliar, st); err != nil {
+							n, err := u.Fail(ctx, name, session.Unfamiliar, session.Failure{Digest: fmt.Sprint("w", i),
+								Stale: []session.Mark{{Digest: fmt.Sprint("w", i), At: t0}}}, t0, policy)
+							if err != nil {
 								t.Error(err)
+							}
+							if n > 0 {
+								mu.Lock()
+								counted++
+								mu.Unlock()
 							}
 						})
 					}
 					close(start)
 					wg.Wait()
-					got := failuresOf(t, u, name)
-					t.Logf("%d right: %d logged in, %d refused; %d wrong: %d checked; then %+v", c.right, loggedIn, rightRefused, c.wrong, wrongChecked, got)
-					if wrongChecked > policy.MaxFailures || got.Count != wrongChecked || got.Pending != 0 {
-						t.Errorf("%d wrong passwords checked, count %d, %d pending; want at most %d checked, all counted, none pending",
-							wrongChecked, got.Count, got.Pending, policy.MaxFailures)
+					got := failuresOf(t, u, name, session.Unfamiliar)
+					t.Logf("%d right: %d in, %d refused; %d wrong: %d counted; then %+v", c.right, in, refused, c.wrong, counted, got)
+					if want := min(c.wrong, policy.MaxFailures); counted != want || got.Count != want {
+						t.Errorf("%d wrong passwords at once: %d counted, count %d; want %d", c.wrong, counted, got.Count, want)
 					}
 					// A right password is refused only by a window that wrong
 					// passwords filled.
-					if loggedIn+rightRefused != c.right || rightRefused > 0 && wrongChecked < policy.MaxFailures {
-						t.Errorf("%d of %d right passwords logged in with %d wrong checked; want all unless %d wrong were checked",
-							loggedIn, c.right, wrongChecked, policy.MaxFailures)
+					if in+refused != c.right || refused > 0 && counted < policy.MaxFailures {
+						t.Errorf("%d of %d right passwords in with %d wrong counted; want all unless %d wrong were counted",
+							in, c.right, counted, policy.MaxFailures)
+					}
+					if c.wrong >= policy.MaxFailures {
+						if _, ok := succeed(t, name, session.Unfamiliar, t0); ok {
+							t.Errorf("a right password passed a full window")
+						}
 					}
 				})
 			}
 		})
 
-		t.Run("EachClassHasItsOwnWindow", func(t *testing.T) {
+		t.Run("EachClassHasItsOwnCounter", func(t *testing.T) {
 			add(t, "owner@d")
-			for range policy.MaxFailures {
-				reserve(t, u, "owner@d", session.Unfamiliar, t0)
+			for i := range policy.MaxFailures {
+				wrong(t, u, "owner@d", session.Unfamiliar, fmt.Sprint("s", i), t0)
 			}
-			if _, ok := reserve(t, u, "owner@d", session.Unfamiliar, t0); ok {
-				t.Fatal("the unfamiliar window took one past the limit")
+			if n := wrong(t, u, "owner@d", session.Familiar, "f", t0); n != 1 {
+				t.Fatalf("familiar count = %d; a full unfamiliar window refused it", n)
 			}
-			if w, ok := reserve(t, u, "owner@d", session.Familiar, t0); !ok || w.Count != 1 {
-				t.Fatalf("familiar reservation = %+v, %v; a full unfamiliar window refused it", w, ok)
+			if _, ok := succeed(t, "owner@d", session.Familiar, t0); !ok {
+				t.Fatal("a full unfamiliar window refused the owner from a familiar source")
 			}
 		})
 
-		t.Run("ARefundGivesTheAttemptBackAndALockOutlastsItsWindow", func(t *testing.T) {
+		t.Run("ALockOutlastsItsWindowIsNeverShortenedAndASuccessEndsTheRow", func(t *testing.T) {
 			add(t, "lock@d")
-			var w session.Failures
-			for range policy.MaxFailures {
-				w, _ = reserve(t, u, "lock@d", session.Unfamiliar, t0)
-			}
-			if err := u.Settle(ctx, "lock@d", session.Unfamiliar, session.Settlement{Window: w, Refund: true}); err != nil {
-				t.Fatal(err)
-			}
-			if got := failuresOf(t, u, "lock@d"); got.Count != policy.MaxFailures-1 {
-				t.Fatalf("count after a refund = %d, want %d", got.Count, policy.MaxFailures-1)
-			}
-			w, _ = reserve(t, u, "lock@d", session.Unfamiliar, t0)
 			until := t0.Add(3 * window)
-			stale := []session.Mark{{Digest: "0123456789abcdef", At: t0}}
-			if err := u.Settle(ctx, "lock@d", session.Unfamiliar, session.Settlement{Window: w, Stale: stale,
-				Lock: session.Failures{Until: until, Streak: 2}}); err != nil {
+			if err := u.Lock(ctx, "lock@d", session.Unfamiliar, session.Failures{Until: until, Streak: 2}); err != nil {
 				t.Fatal(err)
 			}
-			got, err := u.User(ctx, "lock@d")
-			if err != nil {
+			if err := u.Lock(ctx, "lock@d", session.Unfamiliar, session.Failures{Until: t0.Add(window), Streak: 1}); err != nil {
 				t.Fatal(err)
 			}
-			if f := got.Failures; !f.Until.Equal(until) || f.Streak != 2 || !slices.Equal(got.Stale, stale) {
-				t.Fatalf("after the lock: %+v, stale %v", got, got.Stale)
+			if got := failuresOf(t, u, "lock@d", session.Unfamiliar); !got.Until.Equal(until) || got.Streak != 2 {
+				t.Fatalf("after a shorter lock: %+v, want until %s streak 2", got, until)
 			}
-			if _, ok := reserve(t, u, "lock@d", session.Unfamiliar, t0.Add(window)); ok {
-				t.Fatal("an attempt after the window but within the lock was granted")
+			later := windowStart(t0).Add(2 * window)
+			if n := wrong(t, u, "lock@d", session.Unfamiliar, "x", later); n != 0 {
+				t.Fatal("a wrong password within the lock was counted")
 			}
-			if _, ok := reserve(t, u, "lock@d", session.Unfamiliar, until); !ok {
-				t.Fatal("an attempt after the lock was refused")
+			if _, ok := succeed(t, "lock@d", session.Unfamiliar, later); ok {
+				t.Fatal("a right password within the lock got in")
+			}
+			after, ok := succeed(t, "lock@d", session.Unfamiliar, until)
+			if !ok || after.Failures != (session.Failures{}) {
+				t.Fatalf("after the lock: %v, %+v; want in, and the row of locks ended", ok, after.Failures)
 			}
 		})
 
 		t.Run("UnknownUserCostsWhatAKnownOneDoesAndCreatesNothing", func(t *testing.T) {
 			rec.Reset()
-			_, ok, err := u.Reserve(ctx, "ghost@d", session.Unfamiliar, nil, t0, policy)
-			if ok || session.ErrorCode(err) != session.ENOTFOUND {
-				t.Fatalf("reserve = %v, %v; want ENOTFOUND", ok, err)
+			if n, err := u.Fail(ctx, "ghost@d", session.Unfamiliar, session.Failure{}, t0, policy); n != 0 || err != nil {
+				t.Fatalf("Fail of no user = %d, %v", n, err)
 			}
-			if err := u.Settle(ctx, "ghost@d", session.Unfamiliar, session.Settlement{}); err != nil {
+			if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem"}) {
+				t.Fatalf("unknown user made %v, want one UpdateItem", calls)
+			}
+			if n := func() int {
+				n, _ := u.Fail(ctx, "ghost@d", session.Unfamiliar, session.Failure{Digest: "d"}, t0, policy)
+				return n
+			}(); n != 0 {
+				t.Fatalf("counted a wrong password of no user: %d", n)
+			}
+			if err := u.Lock(ctx, "ghost@d", session.Unfamiliar, session.Failures{Until: t0.Add(window), Streak: 1}); err != nil {
 				t.Fatal(err)
 			}
-			if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem", "UpdateItem"}) {
-				t.Fatalf("unknown user made %v, want two UpdateItems", calls)
+			if _, ok := succeed(t, "ghost@d", session.Unfamiliar, t0); ok {
+				t.Fatal("succeed of no user reported a user")
 			}
 			if _, err := u.User(ctx, "ghost@d"); session.ErrorCode(err) != session.ENOTFOUND {
 				t.Fatalf("a failed log-in created a user: %v", err)
 			}
-			if _, err := u.Succeed(ctx, "ghost@d", session.Unfamiliar, session.Failures{Count: 1, Since: t0}, nil, "k", t0); session.ErrorCode(err) != session.ENOTFOUND {
-				t.Fatalf("succeed of no user: %v, want ENOTFOUND", err)
-			}
 		})
 
-		t.Run("SucceedGivesBackOnlyItsOwnAttemptEndsTheLockAndKeepsTheSources", func(t *testing.T) {
+		t.Run("SucceedEndsTheRowKeepsTheSourcesAndForgivesNoWrongPassword", func(t *testing.T) {
 			add(t, "both@d")
 			for _, c := range session.Classes {
-				w, _ := reserve(t, u, "both@d", c, t0)
-				// A wrong password, settled, and a lock from another time.
-				if err := u.Settle(ctx, "both@d", c, session.Settlement{Window: w, Lock: session.Failures{Until: t0.Add(-time.Minute), Streak: 2}}); err != nil {
+				wrong(t, u, "both@d", c, "w-"+c.String(), t0)
+				if err := u.Lock(ctx, "both@d", c, session.Failures{Until: t0.Add(-time.Minute), Streak: 2}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			mine, _ := reserve(t, u, "both@d", session.Familiar, t0)
 			sources := []session.Mark{{Digest: "aaaaaaaaaaaaaaaa", At: t0}}
 			before, _ := u.User(ctx, "both@d")
-			rec.Reset()
-			after, err := u.Succeed(ctx, "both@d", session.Familiar, mine, sources, "key-1", t0.Add(time.Second))
-			if err != nil {
-				t.Fatal(err)
+			after, ok, err := u.Succeed(ctx, "both@d", session.Familiar, sources, "key-1", t0.Add(time.Second), policy)
+			if err != nil || !ok {
+				t.Fatal(ok, err)
 			}
-			if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem"}) {
-				t.Fatalf("a success made %v, want one UpdateItem", calls)
-			}
-			// Its own attempt is given back, the wrong one stays counted;
-			// the row of locks ends; the other class is untouched.
-			if after.FamiliarFailures != (session.Failures{Count: 1, Settled: 2, Since: t0}) ||
-				after.Failures != (session.Failures{Count: 1, Settled: 1, Since: t0, Until: t0.Add(-time.Minute), Streak: 2}) ||
+			counted := session.Failures{Window: policy.WindowOf(t0), Count: 1}
+			if after.FamiliarFailures != counted ||
+				after.Failures != (session.Failures{Window: counted.Window, Count: 1, Until: t0.Add(-time.Minute), Streak: 2}) ||
 				!slices.Equal(after.Sources, sources) || after.SourceKey != "key-1" || after.Revision != before.Revision {
 				t.Fatalf("after success: %+v", after)
 			}
-			// A success whose window has ended since gives nothing back in
-			// the next one (a second request), and the first key stays:
-			// digests made with it must still match.
-			next, _ := reserve(t, u, "both@d", session.Familiar, t0.Add(window))
-			rec.Reset()
-			after, err = u.Succeed(ctx, "both@d", session.Familiar, mine, sources, "key-2", t0.Add(window))
-			if err != nil || after.SourceKey != "key-1" || after.FamiliarFailures != next {
-				t.Fatalf("success of an ended window: %+v, %v; want the new window %+v untouched, key-1", after, err, next)
+			// The first key stays: digests made with it must still match.
+			if after, _ := succeed(t, "both@d", session.Familiar, t0); after.SourceKey != "key-1" {
+				t.Fatalf("a second success replaced the key: %q", after.SourceKey)
 			}
-			if calls := rec.Reset(); !slices.Equal(calls, []string{"UpdateItem", "UpdateItem"}) {
-				t.Fatalf("a success of an ended window made %v, want two UpdateItems", calls)
+		})
+
+		t.Run("AnItemOfTheReservingVersionReadsAsNothingCountedAndKeepsItsLock", func(t *testing.T) {
+			// As issue 17's defence left it: a window full of reservations
+			// that never settled, and a lock that has ended.
+			_, err := f.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(f.Tables.Users), Item: map[string]types.AttributeValue{
+				"user_key": &types.AttributeValueMemberS{Value: "old@d"}, "name": &types.AttributeValueMemberS{Value: "old@d"},
+				"password_hash": &types.AttributeValueMemberS{Value: "h"}, "created_ms": millis(t0), "updated_ms": millis(t0),
+				"failed_count": &types.AttributeValueMemberN{Value: "5"}, "pending_count": &types.AttributeValueMemberN{Value: "5"},
+				"settled_count": &types.AttributeValueMemberN{Value: "0"}, "failed_since_ms": millis(t0),
+				"lock_until_ms": millis(t0.Add(time.Hour)), "lock_streak": &types.AttributeValueMemberN{Value: "1"},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := failuresOf(t, u, "old@d", session.Unfamiliar)
+			if got.Count != 0 || !got.Until.Equal(t0.Add(time.Hour)) || got.Streak != 1 {
+				t.Fatalf("old item reads %+v, want nothing counted and its lock", got)
+			}
+			if _, ok := succeed(t, "old@d", session.Unfamiliar, t0.Add(time.Hour)); !ok {
+				t.Fatal("the old reservations blocked a right password after the lock")
+			}
+			wrong(t, u, "old@d", session.Unfamiliar, "w", t0.Add(time.Hour))
+			item, _ := f.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(f.Tables.Users),
+				Key: map[string]types.AttributeValue{"user_key": &types.AttributeValueMemberS{Value: "old@d"}}})
+			for _, k := range []string{"failed_count", "pending_count", "settled_count", "failed_since_ms"} {
+				if _, ok := item.Item[k]; ok {
+					t.Errorf("the old attribute %s stays after a count", k)
+				}
 			}
 		})
 
 		t.Run("ClearEndsEveryClassAndListShowsThem", func(t *testing.T) {
 			add(t, "locked@d")
 			for _, c := range session.Classes {
-				for range policy.MaxFailures {
-					reserve(t, u, "locked@d", c, t0)
+				for i := range policy.MaxFailures {
+					wrong(t, u, "locked@d", c, fmt.Sprint("c", i), t0)
 				}
 			}
 			list, err := u.List(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			full := session.Failures{Count: policy.MaxFailures, Pending: policy.MaxFailures, Since: t0}
+			full := session.Failures{Window: policy.WindowOf(t0), Count: policy.MaxFailures}
 			i := slices.IndexFunc(list, func(x session.User) bool { return x.Name == "locked@d" })
-			if i < 0 || list[i].Failures != full || list[i].FamiliarFailures != full {
-				t.Fatalf("list = %+v, want locked@d with both classes full", list)
+			if i < 0 || list[i].Failures != full || list[i].FamiliarFailures != full || list[i].PasswordHash != "" {
+				t.Fatalf("list = %+v, want locked@d with both classes full and no hash", list)
 			}
 			if err := u.ClearFailures(ctx, "LOCKED@d"); err != nil {
 				t.Fatal(err)
 			}
-			if got, _ := u.User(ctx, "locked@d"); got.Failures != (session.Failures{}) || got.FamiliarFailures != (session.Failures{}) {
+			if got, _ := u.User(ctx, "locked@d"); got.Failures != (session.Failures{}) || got.FamiliarFailures != (session.Failures{}) || got.Stale != nil {
 				t.Fatalf("failures after clear = %+v", got)
 			}
 			if err := u.ClearFailures(ctx, "ghost@d"); session.ErrorCode(err) != session.ENOTFOUND {
@@ -512,6 +385,11 @@ func TestReservedAttempts(t *testing.T) {
 			}
 		})
 	})
+}
+
+// millis is a time as the users table keeps it.
+func millis(at time.Time) *types.AttributeValueMemberN {
+	return &types.AttributeValueMemberN{Value: fmt.Sprint(at.UnixMilli())}
 }
 
 func TestCountLive(t *testing.T) {

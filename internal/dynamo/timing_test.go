@@ -15,8 +15,8 @@ import (
 
 // BenchmarkKnownVersusUnknownUserRequests times, at the engine, the two
 // requests of a refused log-in whose work differs between a known and an
-// unknown user: the read of the user (an item, or none), the reservation
-// and the settlement (done, or refused by their conditions). It explains what is left of
+// unknown user: the read of the user (an item, or none) and the one write
+// (a count, or refused by its condition). It explains what is left of
 // the difference in BenchmarkRefusedLogInTiming; `make timing` runs both.
 func BenchmarkKnownVersusUnknownUserRequests(b *testing.B) {
 	for _, srv := range dynamotest.Engines(b) {
@@ -35,19 +35,18 @@ func BenchmarkKnownVersusUnknownUserRequests(b *testing.B) {
 			}{
 				{"read-known", func(time.Time) { _, _ = u.User(ctx, "known@d") }},
 				{"read-unknown", func(time.Time) { _, _ = u.User(ctx, "unknown@d") }},
-				{"reserve-known", func(now time.Time) {
-					// A window that never fills: every reservation is granted.
-					seen := session.Failures{Count: 1, Since: t0}
-					_, _, _ = u.Reserve(ctx, "known@d", session.Unfamiliar, &seen, now, session.Lockout{MaxFailures: 1 << 30, Window: 24 * time.Hour})
+				{"fail-wrong-known", func(now time.Time) {
+					// A window that never fills: every wrong password is counted.
+					d := fmt.Sprint(now.UnixMilli())
+					_, _ = u.Fail(ctx, "known@d", session.Unfamiliar, session.Failure{Digest: d, Stale: []session.Mark{{Digest: d, At: now}}},
+						now, session.Lockout{MaxFailures: 1 << 30, Window: 24 * time.Hour})
 				}},
-				{"reserve-unknown", func(now time.Time) {
-					_, _, _ = u.Reserve(ctx, "unknown@d", session.Unfamiliar, nil, now, session.Lockout{MaxFailures: 1 << 30, Window: 24 * time.Hour})
+				{"fail-nothing-known", func(now time.Time) {
+					_, _ = u.Fail(ctx, "known@d", session.Unfamiliar, session.Failure{}, now, session.DefaultLockout)
 				}},
-				{"settle-wrong-known", func(now time.Time) {
-					_ = u.Settle(ctx, "known@d", session.Unfamiliar, session.Settlement{Window: session.Failures{Count: 2, Since: t0},
-						Stale: []session.Mark{{Digest: "0123456789abcdef", At: now}}})
+				{"fail-unknown", func(now time.Time) {
+					_, _ = u.Fail(ctx, "unknown@d", session.Unfamiliar, session.Failure{}, now, session.DefaultLockout)
 				}},
-				{"settle-unknown", func(time.Time) { _ = u.Settle(ctx, "unknown@d", session.Unfamiliar, session.Settlement{}) }},
 			}
 			took := make([][]time.Duration, len(steps))
 			for n := range b.N {

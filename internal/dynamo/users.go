@@ -5,7 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"maps"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,12 +30,11 @@ const (
 	// keeps its session only if it has not changed. Absent on users stored
 	// before it existed.
 	attrRevision = "revision" // S, 32 hex digits
-	// The lockout, per class of source (classAttrs): no clean-up job, a
-	// window that has ended is simply ignored and replaced by the next
-	// attempt. The unfamiliar class keeps the names the single class of
-	// earlier versions had, so that a running window carries over.
-	attrFailedCount = "failed_count"    // N, attempts counted in the window
-	attrFailedSince = "failed_since_ms" // N, Unix milliseconds of the window's first attempt
+	// The lockout, per class of source (classAttrs): a count per window,
+	// under a name that holds the window (failures_<window>), so that one
+	// ADD counts in the right window with no write that starts one; the
+	// count of an earlier window is simply ignored, and removed by a later
+	// count.
 	// What the log-in defence remembers, bounded (session.MaxSources,
 	// session.MaxStale): digests, never an address or a password.
 	attrSources   = "sources"         // M, source digest -> N Unix ms of its last log-in
@@ -42,25 +42,29 @@ const (
 	attrStale     = "stale_passwords" // M, wrong-password digest -> N Unix ms it was last tried
 )
 
-// classAttrs names the attributes of one class of sources' lockout;
-// pending (N) counts the window's attempts reserved and not yet settled,
-// settled (N) those settled, and both are reset with the window.
-type classAttrs struct{ count, pending, settled, since, until, streak string }
+// classAttrs names the attributes of one class of sources' lockout: the
+// prefix of its per-window counts, its lock's end and its row of locks,
+// and (legacy) what the reservations of earlier versions kept, which
+// is read as nothing counted and removed by the next write.
+type classAttrs struct {
+	counts, until, streak string
+	legacy                []string
+}
 
 var classes = map[session.Class]classAttrs{
-	session.Unfamiliar: {attrFailedCount, "pending_count", "settled_count", attrFailedSince, "lock_until_ms", "lock_streak"},
-	session.Familiar: {"familiar_" + attrFailedCount, "familiar_pending_count", "familiar_settled_count",
-		"familiar_" + attrFailedSince, "familiar_lock_until_ms", "familiar_lock_streak"},
+	session.Unfamiliar: {"failures_", "lock_until_ms", "lock_streak",
+		[]string{"failed_count", "failed_since_ms", "pending_count", "settled_count"}},
+	session.Familiar: {"familiar_failures_", "familiar_lock_until_ms", "familiar_lock_streak",
+		[]string{"familiar_failed_count", "familiar_failed_since_ms", "familiar_pending_count", "familiar_settled_count"}},
 }
 
-// all lists the class's attributes.
-func (a classAttrs) all() []string {
-	return []string{a.count, a.pending, a.settled, a.since, a.until, a.streak}
-}
+// count is the attribute that counts window w's wrong passwords.
+func (a classAttrs) count(w int64) string { return a.counts + strconv.FormatInt(w, 10) }
 
-// notLocked is the condition that class a is not locked at :now.
-func (a classAttrs) notLocked() string {
-	return "(attribute_not_exists(" + a.until + ") OR " + a.until + " <= :now)"
+// open is the condition that the class is neither locked at :now nor
+// full (#cur holds :max wrong passwords).
+func (a classAttrs) open() string {
+	return "(attribute_not_exists(" + a.until + ") OR " + a.until + " <= :now) AND (attribute_not_exists(#cur) OR #cur < :max)"
 }
 
 // Users is a session.UserStore on a DynamoDB table, with the operations the
@@ -68,13 +72,6 @@ func (a classAttrs) notLocked() string {
 type Users struct {
 	DB    API
 	Table string
-	// ReadOnFailedCondition is for engines that ignore
-	// ReturnValuesOnConditionCheckFailure (dynalite): a reservation whose
-	// condition failed, and whose log-in's read did not already show the
-	// class locked with nothing in flight, reads the item to learn why.
-	// AWS returns the item with the failure (ReturnValuesOnConditionCheckFailure
-	// ALL_OLD), at no extra request and no read capacity.
-	ReadOnFailedCondition bool
 }
 
 var _ session.UserStore = (*Users)(nil)
@@ -101,194 +98,92 @@ func (u *Users) User(ctx context.Context, name string) (session.User, error) {
 	return decodeUser(out.Item)
 }
 
-// Reserve counts an attempt in one conditional UpdateItem, chosen by
-// seen: one more in the running window if it holds fewer than
-// p.MaxFailures and the class is not locked, or the first of a new window
-// when none is running; either also counts the attempt as pending. A
-// request whose condition fails learns the class's state from the failure
-// (ALL_OLD), or on an engine that does not return it by a read
-// (ReadOnFailedCondition), and tries the branch that state calls for, up to
-// three requests in all; a class that is locked or full is refused at once
-// with that state, which tells the caller whether attempts are in flight
-// (session.Lockout.Busy). A class seen locked with nothing in flight gets
-// one request, so that it costs what any refusal does. With seen nil (no
-// user was found) it makes exactly one request.
-func (u *Users) Reserve(ctx context.Context, name string, c session.Class, seen *session.Failures, now time.Time, p session.Lockout) (session.Failures, bool, error) {
+// Fail records a refused log-in in one UpdateItem (session.UserStore).
+// Counting is one ADD to the window's own attribute, so there is no branch
+// to choose and nothing to retry: the condition alone decides, against
+// the item as it is at the write.
+func (u *Users) Fail(ctx context.Context, name string, c session.Class, f session.Failure, now time.Time, p session.Lockout) (int, error) {
 	a := classes[c]
-	cutoff := now.Add(-p.Window)
-	// A window runs from its first attempt, whatever its count: a refund
-	// may have brought the count to 0.
-	runs := func(f session.Failures) bool { return !f.Since.IsZero() && now.Sub(f.Since) < p.Window }
-	running := seen != nil && runs(*seen)
-	quiet := seen != nil && p.Locked(*seen, now) && seen.Pending == 0
-	attempts := 3
-	if seen == nil || quiet {
-		attempts = 1
-	}
-	var last session.Failures
-	if seen != nil {
-		last = *seen
-	}
-	for i := range attempts {
-		in := &dynamodb.UpdateItemInput{
-			TableName: aws.String(u.Table),
-			Key:       u.key(name),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":one":    &types.AttributeValueMemberN{Value: "1"},
-				":cutoff": millis(cutoff),
-				":now":    millis(now),
-			},
-			ReturnValues:                        types.ReturnValueAllNew,
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}
-		if running {
-			in.UpdateExpression = aws.String("ADD " + a.count + " :one, " + a.pending + " :one")
-			in.ConditionExpression = aws.String(a.since + " > :cutoff AND " + a.count + " < :max AND " + a.notLocked())
-			in.ExpressionAttributeValues[":max"] = &types.AttributeValueMemberN{Value: strconv.Itoa(p.MaxFailures)}
-		} else {
-			// attribute_exists keeps an attempt from creating a user; the
-			// new window forgets what was pending in the last.
-			in.UpdateExpression = aws.String("SET " + a.count + " = :one, " + a.pending + " = :one, " + a.since + " = :now REMOVE " + a.settled)
-			in.ConditionExpression = aws.String("attribute_exists(" + attrUserKeyPK + ") AND (attribute_not_exists(" +
-				a.since + ") OR " + a.since + " <= :cutoff) AND " + a.notLocked())
-		}
-		out, err := u.DB.UpdateItem(ctx, in)
-		var ccf *types.ConditionalCheckFailedException
-		if !errors.As(err, &ccf) {
-			if err != nil {
-				return session.Failures{}, false, session.Unavailable("reserve log-in attempt", err)
+	exists := "attribute_exists(" + attrUserKeyPK + ")"
+	in := &dynamodb.UpdateItemInput{TableName: aws.String(u.Table), Key: u.key(name)}
+	if f.Digest == "" {
+		// Nothing to count: a request like the counting one, whose
+		// condition never holds, so that every refusal costs the same.
+		in.UpdateExpression = aws.String("REMOVE " + attrStale)
+		in.ConditionExpression = aws.String(exists + " AND attribute_not_exists(" + attrUserKeyPK + ")")
+	} else {
+		w := p.WindowOf(now)
+		// The counts of windows before the last go (the last window's
+		// stays: a log-in that began in it may still write against it).
+		remove := a.legacy
+		for i, e := range f.Earlier {
+			if e > 0 && e < w-1 && !slices.Contains(f.Earlier[:i], e) {
+				remove = append(remove, a.count(e))
 			}
-			f, ok := decodeFailures(out.Attributes, a)
-			if !ok {
-				return session.Failures{}, false, &session.Error{Code: session.EUNAVAILABLE, Err: errors.New("decode user: malformed lockout")}
-			}
-			return f, true, nil
 		}
-		if seen == nil {
-			break
+		in.UpdateExpression = aws.String("SET " + attrStale + " = :stale ADD #cur :one REMOVE " + strings.Join(remove, ", "))
+		in.ConditionExpression = aws.String(exists + " AND " + a.open() +
+			" AND (attribute_not_exists(#stale.#d) OR #stale.#d <= :cutoff)")
+		in.ExpressionAttributeNames = map[string]string{"#cur": a.count(w), "#stale": attrStale, "#d": f.Digest}
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{
+			":stale":  marks(f.Stale),
+			":one":    &types.AttributeValueMemberN{Value: "1"},
+			":max":    &types.AttributeValueMemberN{Value: strconv.Itoa(p.MaxFailures)},
+			":now":    millis(now),
+			":cutoff": millis(now.Add(-p.Window)),
 		}
-		item := ccf.Item
-		if len(item) == 0 && u.ReadOnFailedCondition {
-			if quiet {
-				// What the log-in read explains the refusal: no read.
-				return last, false, nil
-			}
-			got, err := u.DB.GetItem(ctx, &dynamodb.GetItemInput{
-				TableName:            aws.String(u.Table),
-				Key:                  u.key(name),
-				ConsistentRead:       aws.Bool(true),
-				ProjectionExpression: aws.String(strings.Join(append(a.all(), attrUserKeyPK), ", ")),
-			})
-			if err != nil {
-				return session.Failures{}, false, session.Unavailable("read log-in attempts", err)
-			}
-			item = got.Item
-		}
-		if len(item) == 0 {
-			// ALL_OLD of no item: the user was removed meanwhile.
-			return session.Failures{}, false, session.Errorf(session.ENOTFOUND, "no such user")
-		}
-		f, ok := decodeFailures(item, a)
-		if !ok {
-			return session.Failures{}, false, &session.Error{Code: session.EUNAVAILABLE, Err: errors.New("decode user: malformed lockout")}
-		}
-		last = f
-		if p.Locked(f, now) || i == attempts-1 {
-			return f, false, nil
-		}
-		running = runs(f)
+		in.ReturnValues = types.ReturnValueUpdatedNew
 	}
-	if seen == nil {
-		return session.Failures{}, false, session.Errorf(session.ENOTFOUND, "no such user")
+	out, err := u.DB.UpdateItem(ctx, in)
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return 0, nil
 	}
-	return last, false, nil
+	if err != nil {
+		return 0, session.Unavailable("count failed log-in", err)
+	}
+	n, _ := out.Attributes[in.ExpressionAttributeNames["#cur"]].(*types.AttributeValueMemberN)
+	if n == nil {
+		return 0, &session.Error{Code: session.EUNAVAILABLE, Err: errors.New("count failed log-in: no count returned")}
+	}
+	count, err := strconv.Atoi(n.Value)
+	if err != nil {
+		return 0, &session.Error{Code: session.EUNAVAILABLE, Err: fmt.Errorf("count failed log-in: %w", err)}
+	}
+	return count, nil
 }
 
-// Settle settles an attempt in one UpdateItem, whatever it was: an attempt
-// refused without a reservation sends one whose condition never holds. A
-// settlement in the window of its reservation is no longer pending.
-func (u *Users) Settle(ctx context.Context, name string, c session.Class, st session.Settlement) error {
+// Lock sets class c's lock in one UpdateItem, unless one ending later is
+// set (session.UserStore).
+func (u *Users) Lock(ctx context.Context, name string, c session.Class, lock session.Failures) error {
 	a := classes[c]
-	in := &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(u.Table),
-		Key:                       u.key(name),
-		ExpressionAttributeValues: map[string]types.AttributeValue{},
-	}
-	values := in.ExpressionAttributeValues
-	switch {
-	case st.Window.Since.IsZero():
-		in.UpdateExpression = aws.String("REMOVE " + attrStale)
-		in.ConditionExpression = aws.String("attribute_exists(" + attrUserKeyPK + ") AND attribute_not_exists(" + attrUserKeyPK + ")")
-		values = nil
-	case st.Refund:
-		in.UpdateExpression = aws.String("ADD " + a.count + " :minus, " + a.pending + " :minus, " + a.settled + " :one")
-		in.ConditionExpression = aws.String(a.since + " = :since AND " + a.count + " > :zero")
-		values[":minus"] = &types.AttributeValueMemberN{Value: "-1"}
-		values[":one"] = &types.AttributeValueMemberN{Value: "1"}
-		values[":zero"] = &types.AttributeValueMemberN{Value: "0"}
-		values[":since"] = millis(st.Window.Since)
-	default:
-		set := []string{}
-		if st.Stale != nil {
-			set = append(set, attrStale+" = :stale")
-			values[":stale"] = marks(st.Stale)
-		}
-		if !st.Lock.Until.IsZero() {
-			set = append(set, a.until+" = :until", a.streak+" = :streak")
-			values[":until"] = millis(st.Lock.Until)
-			values[":streak"] = &types.AttributeValueMemberN{Value: strconv.Itoa(st.Lock.Streak)}
-		}
-		// A checked attempt stays counted; it is no longer pending.
-		update := "ADD " + a.pending + " :minus, " + a.settled + " :one"
-		if len(set) > 0 {
-			update = "SET " + strings.Join(set, ", ") + " " + update
-		}
-		in.UpdateExpression = aws.String(update)
-		in.ConditionExpression = aws.String(a.since + " = :since")
-		values[":since"] = millis(st.Window.Since)
-		values[":minus"] = &types.AttributeValueMemberN{Value: "-1"}
-		values[":one"] = &types.AttributeValueMemberN{Value: "1"}
-		if !st.Lock.Until.IsZero() {
-			// The lock holds only if the window is still as full as this
-			// attempt found it: a right password that was in flight and
-			// has given its attempt back since did not fill it. Then (only
-			// when attempts were in flight together) a second request
-			// settles the attempt without the lock.
-			in.ConditionExpression = aws.String(a.since + " = :since AND " + a.count + " >= :full")
-			values[":full"] = &types.AttributeValueMemberN{Value: strconv.Itoa(st.Window.Count)}
-			_, err := u.DB.UpdateItem(ctx, in)
-			var ccf *types.ConditionalCheckFailedException
-			if !errors.As(err, &ccf) {
-				if err != nil {
-					return session.Unavailable("settle log-in attempt", err)
-				}
-				return nil
-			}
-			st.Lock = session.Failures{}
-			return u.Settle(ctx, name, c, st)
-		}
-	}
-	in.ExpressionAttributeValues = values
-	_, err := u.DB.UpdateItem(ctx, in)
+	_, err := u.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        aws.String(u.Table),
+		Key:              u.key(name),
+		UpdateExpression: aws.String("SET " + a.until + " = :until, " + a.streak + " = :streak"),
+		ConditionExpression: aws.String("attribute_exists(" + attrUserKeyPK + ") AND (attribute_not_exists(" +
+			a.until + ") OR " + a.until + " < :until)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":until":  millis(lock.Until),
+			":streak": &types.AttributeValueMemberN{Value: strconv.Itoa(lock.Streak)},
+		},
+	})
 	var ccf *types.ConditionalCheckFailedException
 	if err != nil && !errors.As(err, &ccf) {
-		return session.Unavailable("settle log-in attempt", err)
+		return session.Unavailable("lock log-ins", err)
 	}
 	return nil
 }
 
-// Succeed gives back the attempt reserved in window, ends class c's lock
-// and row of locks, and keeps sources, in one UpdateItem that returns the
-// user after it. The other attempts of the window stay counted: a right
-// password forgives no wrong one, so that neither the owner's log-ins nor
-// right passwords sent among wrong ones at once let more than
-// MaxFailures wrong passwords be checked in a window. When the window has
-// ended or been cleared since the reservation (its condition fails), a
-// second UpdateItem records the success without giving anything back.
-func (u *Users) Succeed(ctx context.Context, name string, c session.Class, window session.Failures, sources []session.Mark, key string, now time.Time) (session.User, error) {
+// Succeed records a right password in one conditional UpdateItem that
+// returns the user after it (session.UserStore): only while the class is
+// neither locked nor full, so that a right password checked while wrong
+// ones filled its window is refused as they are. It forgives none of the
+// window's wrong passwords.
+func (u *Users) Succeed(ctx context.Context, name string, c session.Class, sources []session.Mark, key string, now time.Time, p session.Lockout) (session.User, bool, error) {
 	a := classes[c]
 	set := "SET " + attrSourceKey + " = if_not_exists(" + attrSourceKey + ", :key)"
-	remove := " REMOVE " + strings.Join([]string{a.until, a.streak}, ", ")
+	remove := append([]string{a.until, a.streak}, a.legacy...)
 	values := map[string]types.AttributeValue{
 		":key": &types.AttributeValueMemberS{Value: key},
 	}
@@ -296,57 +191,52 @@ func (u *Users) Succeed(ctx context.Context, name string, c session.Class, windo
 		set += ", " + attrSources + " = :sources"
 		values[":sources"] = marks(sources)
 	} else {
-		remove += ", " + attrSources
+		remove = append(remove, attrSources)
 	}
-	exists := "attribute_exists(" + attrUserKeyPK + ")"
 	in := &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(u.Table),
 		Key:                       u.key(name),
-		UpdateExpression:          aws.String(set + remove),
-		ConditionExpression:       aws.String(exists),
+		UpdateExpression:          aws.String(set + " REMOVE " + strings.Join(remove, ", ")),
+		ConditionExpression:       aws.String("attribute_exists(" + attrUserKeyPK + ")"),
 		ExpressionAttributeValues: values,
 		ReturnValues:              types.ReturnValueAllNew,
 	}
-	refund := !window.Since.IsZero()
-	if refund {
-		refunded := maps.Clone(values)
-		refunded[":minus"] = &types.AttributeValueMemberN{Value: "-1"}
-		refunded[":one"] = &types.AttributeValueMemberN{Value: "1"}
-		refunded[":zero"] = &types.AttributeValueMemberN{Value: "0"}
-		refunded[":since"] = millis(window.Since)
-		first := *in
-		first.UpdateExpression = aws.String(set + remove + " ADD " + a.count + " :minus, " + a.pending + " :minus, " + a.settled + " :one")
-		first.ConditionExpression = aws.String(exists + " AND " + a.since + " = :since AND " + a.count + " > :zero")
-		first.ExpressionAttributeValues = refunded
-		out, err := u.DB.UpdateItem(ctx, &first)
-		var ccf *types.ConditionalCheckFailedException
-		if err == nil {
-			return decodeUser(out.Attributes)
-		}
-		if !errors.As(err, &ccf) {
-			return session.User{}, session.Unavailable("settle log-in", err)
-		}
-		// The window is gone: nothing to give back in it.
+	if p.MaxFailures > 0 {
+		in.ConditionExpression = aws.String(*in.ConditionExpression + " AND " + a.open())
+		in.ExpressionAttributeNames = map[string]string{"#cur": a.count(p.WindowOf(now))}
+		values[":now"] = millis(now)
+		values[":max"] = &types.AttributeValueMemberN{Value: strconv.Itoa(p.MaxFailures)}
 	}
 	out, err := u.DB.UpdateItem(ctx, in)
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return session.User{}, session.Errorf(session.ENOTFOUND, "no such user")
+		return session.User{}, false, nil
 	}
 	if err != nil {
-		return session.User{}, session.Unavailable("settle log-in", err)
+		return session.User{}, false, session.Unavailable("record log-in", err)
 	}
-	return decodeUser(out.Attributes)
+	user, err := decodeUser(out.Attributes)
+	return user, err == nil, err
 }
 
 // ClearFailures forgets a user's failed log-ins and locks, in every class,
-// in one UpdateItem.
+// in one UpdateItem that reads the item's count attributes back first
+// (their names hold their windows): an operator's command, not a log-in.
 func (u *Users) ClearFailures(ctx context.Context, name string) error {
-	var attrs []string
-	for _, c := range session.Classes {
-		attrs = append(attrs, classes[c].all()...)
+	got, err := u.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(u.Table), Key: u.key(name), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return session.Unavailable("read user", err)
 	}
-	attrs = append(attrs, attrStale)
+	attrs := []string{attrStale}
+	for _, c := range session.Classes {
+		a := classes[c]
+		attrs = append(append(attrs, a.until, a.streak), a.legacy...)
+		for k := range got.Item {
+			if _, ok := windowOf(k, a); ok {
+				attrs = append(attrs, k)
+			}
+		}
+	}
 	return u.updateExisting(ctx, "clear failed log-ins", name, "REMOVE "+strings.Join(attrs, ", "), nil)
 }
 
@@ -506,19 +396,14 @@ func (u *Users) Remove(ctx context.Context, name string) error {
 }
 
 // List returns every user's name and failed log-ins (not password
-// hashes), in no particular order.
+// hashes), in no particular order. The scan reads whole items (the count
+// attributes' names hold their windows, which a projection cannot name);
+// the hashes are dropped.
 func (u *Users) List(ctx context.Context) ([]session.User, error) {
 	var users []session.User
 	var start map[string]types.AttributeValue
 	for {
-		out, err := u.DB.Scan(ctx, &dynamodb.ScanInput{
-			TableName:            aws.String(u.Table),
-			ProjectionExpression: aws.String("#n, " + lockoutProjection()),
-			ExpressionAttributeNames: map[string]string{
-				"#n": attrName,
-			},
-			ExclusiveStartKey: start,
-		})
+		out, err := u.DB.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(u.Table), ExclusiveStartKey: start})
 		if err != nil {
 			return nil, session.Unavailable("list users", err)
 		}
@@ -537,15 +422,6 @@ func (u *Users) List(ctx context.Context) ([]session.User, error) {
 	}
 }
 
-// lockoutProjection names every lockout attribute, for List.
-func lockoutProjection() string {
-	var attrs []string
-	for _, c := range session.Classes {
-		attrs = append(attrs, classes[c].all()...)
-	}
-	return strings.Join(attrs, ", ")
-}
-
 func decodeUser(item map[string]types.AttributeValue) (session.User, error) {
 	name, ok1 := stringAttr(item, attrName)
 	hash, ok2 := stringAttr(item, attrPasswordHash)
@@ -560,36 +436,44 @@ func decodeUser(item map[string]types.AttributeValue) (session.User, error) {
 		Sources: decodeMarks(item, attrSources), Stale: decodeMarks(item, attrStale), SourceKey: key}, nil
 }
 
-// decodeFailures reads one class's lockout from a user item: absent is none.
+// windowOf reads the window of a count attribute of class a.
+func windowOf(attr string, a classAttrs) (int64, bool) {
+	rest, ok := strings.CutPrefix(attr, a.counts)
+	if !ok {
+		return 0, false
+	}
+	w, err := strconv.ParseInt(rest, 10, 64)
+	return w, err == nil
+}
+
+// decodeFailures reads one class's lockout from a user item: absent is
+// none, and so are the attributes of earlier versions' reservations.
 func decodeFailures(item map[string]types.AttributeValue, a classAttrs) (session.Failures, bool) {
 	var f session.Failures
-	if _, ok := item[a.count]; ok {
-		n, ok1 := item[a.count].(*types.AttributeValueMemberN)
-		since, ok2 := millisAttr(item, a.since)
-		if !ok1 || !ok2 {
+	oldest := int64(0)
+	for k, v := range item {
+		w, ok := windowOf(k, a)
+		if !ok {
+			continue
+		}
+		if oldest == 0 || w < oldest {
+			oldest = w
+		}
+		if f.Window != 0 && w < f.Window {
+			continue
+		}
+		n, ok := v.(*types.AttributeValueMemberN)
+		if !ok {
 			return session.Failures{}, false
 		}
 		count, err := strconv.Atoi(n.Value)
 		if err != nil {
 			return session.Failures{}, false
 		}
-		// A refund's condition (count > 0) keeps DynamoDB's count at 0 or
-		// more; an engine whose conditional writes are not atomic (moto)
-		// can let two refunds pass it. Below 0 is no attempt counted, not
-		// a user that cannot be read.
-		f.Count, f.Since = max(count, 0), since
-		if n, ok := item[a.pending].(*types.AttributeValueMemberN); ok {
-			// Below 0 only for attempts reserved by a version that kept no
-			// pending count and settled by this one: none in flight.
-			if p, err := strconv.Atoi(n.Value); err == nil && p > 0 {
-				f.Pending = p
-			}
-		}
-		if n, ok := item[a.settled].(*types.AttributeValueMemberN); ok {
-			if k, err := strconv.Atoi(n.Value); err == nil && k > 0 {
-				f.Settled = k
-			}
-		}
+		f.Window, f.Count = w, count
+	}
+	if oldest < f.Window {
+		f.Older = oldest
 	}
 	if _, ok := item[a.until]; ok {
 		until, ok1 := millisAttr(item, a.until)

@@ -59,7 +59,7 @@ func (p Parts) Sessions() *dynamo.Sessions {
 
 // Users is the users table.
 func (p Parts) Users() *dynamo.Users {
-	return &dynamo.Users{DB: p.DB, Table: p.Config.UsersTable, ReadOnFailedCondition: p.Config.ReadOnFailedCondition}
+	return &dynamo.Users{DB: p.DB, Table: p.Config.UsersTable}
 }
 
 // Backchannel is the identity provider's back-channel logout over the

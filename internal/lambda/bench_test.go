@@ -117,11 +117,10 @@ func serveStubEngine(passwordHash string) {
 			strings.ToLower(adminName), adminName, passwordHash, now, now)),
 		"PutItem": []byte(`{}`),
 		"Query":   []byte(`{"Count":1,"ScannedCount":1}`),
-		// A log-in's reservation and settlement of its attempt: UpdateItems
-		// on the users table that return the user, one attempt in flight.
-		usersUpdate: []byte(fmt.Sprintf(`{"Attributes":{"user_key":{"S":%q},"name":{"S":%q},"password_hash":{"S":%q},"created_ms":{"N":"%d"},"updated_ms":{"N":"%d"},`+
-			`"failed_count":{"N":"1"},"pending_count":{"N":"1"},"settled_count":{"N":"0"},"failed_since_ms":{"N":"%d"}}}`,
-			strings.ToLower(adminName), adminName, passwordHash, now, now, now)),
+		// A log-in's record of its success: an UpdateItem on the users
+		// table that returns the user.
+		usersUpdate: []byte(fmt.Sprintf(`{"Attributes":{"user_key":{"S":%q},"name":{"S":%q},"password_hash":{"S":%q},"created_ms":{"N":"%d"},"updated_ms":{"N":"%d"}}}`,
+			strings.ToLower(adminName), adminName, passwordHash, now, now)),
 	}
 	crcs := map[string]string{}
 	for op, body := range canned {

@@ -2,6 +2,7 @@ package lambda_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -22,23 +23,25 @@ import (
 // engine needs more; nothing here is allowed to be cheaper on an engine than
 // on DynamoDB.
 //
-// Log-in is five requests in four round trips: the password hash and the
-// user's lockout must be read before the password can be checked
-// (GetItem); the attempt is reserved before it is checked (a conditional
-// UpdateItem), so that attempts sent at once cannot pass the lockout's
-// limit (docs/SECURITY.md); the user's sessions are counted for the
+// Log-in is four requests in three round trips, whatever else is
+// happening: nothing is reserved, nothing is retried, nothing waits. The
+// password hash and the user's lockout must be read before the password
+// can be checked (GetItem); the user's sessions are counted for the
 // per-user cap (Query of the by-user-v2 index) while the hash is checked,
 // so that costs no time; the session can be written only after the check
-// succeeds (PutItem); and the attempt is settled (UpdateItem: the class's
-// failures forgotten, the source remembered as familiar) in a write that
-// returns the user, to confirm that its revision did not change
-// meanwhile, so that a password reset or removal racing the log-in cannot
-// leave a session the revocation misses (docs/SESSIONS.md). A refused
-// log-in, whatever the cause (unknown user, wrong password, locked
-// account), makes four requests: the read, the reservation (refused by its
-// condition for an unknown user or a locked class), the count, and the
-// settlement (refused by its condition when there is nothing to settle),
-// so that no cause can be told from another by what the service does. A
+// succeeds (PutItem); and the success is recorded (UpdateItem: the class's
+// row of locks ended, the source remembered as familiar) in a write that
+// is conditional on the class being neither locked nor full, so that a
+// right password checked while wrong ones filled the window is refused as
+// they are (docs/SECURITY.md), and that returns the user, to confirm that
+// its revision did not change meanwhile, so that a password reset or
+// removal racing the log-in cannot leave a session the revocation misses
+// (docs/SESSIONS.md). A refused log-in, whatever the cause (unknown user,
+// wrong password, repeated wrong password, locked account), makes three
+// requests: the read, the count, and one UpdateItem (which counts a new
+// wrong password, and is refused by its condition otherwise), so that no
+// cause can be told from another by what the service does. Only the wrong
+// password that fills its window makes one more UpdateItem: the lock. A
 // malformed log-in is refused before any request. A user whose stored
 // hash is weaker than new ones costs one more request, once: its first
 // successful log-in stores a new hash (UpdateItem), so that its log-ins
@@ -58,12 +61,18 @@ var roundTrips = []struct {
 	want     []string
 	onEngine map[localdynamo.Kind][]string
 }{
-	{"LoginReadsTheUserReservesCountsSessionsWritesTheSessionAndSettles", login(adminName, adminPass), 201,
-		[]string{"GetItem", "UpdateItem", "Query", "PutItem", "UpdateItem"}, nil},
-	{"LoginWithAWrongPasswordReservesAndSettles", login(adminName, "wrong-password-1"), 401,
-		[]string{"GetItem", "UpdateItem", "Query", "UpdateItem"}, nil},
+	{"LoginReadsTheUserCountsSessionsWritesTheSessionAndRecordsTheSuccess", login(adminName, adminPass), 201,
+		[]string{"GetItem", "Query", "PutItem", "UpdateItem"}, nil},
+	{"LoginWithAWrongPasswordCountsIt", login(adminName, "wrong-password-1"), 401,
+		[]string{"GetItem", "Query", "UpdateItem"}, nil},
 	{"LoginOfAnUnknownUserCostsTheSameAsAWrongPassword", login("nobody@vsphere.local", adminPass), 401,
-		[]string{"GetItem", "UpdateItem", "Query", "UpdateItem"}, nil},
+		[]string{"GetItem", "Query", "UpdateItem"}, nil},
+	{"LoginWithARepeatedWrongPasswordCostsTheSame", afterWrong(1, adminName, "wrong-password-0"), 401,
+		[]string{"GetItem", "Query", "UpdateItem"}, nil},
+	{"LoginThatFillsTheWindowAlsoLocks", afterWrong(session.DefaultLockout.MaxFailures-1, adminName, "wrong-password-last"), 401,
+		[]string{"GetItem", "Query", "UpdateItem", "UpdateItem"}, nil},
+	{"LoginToALockedClassCostsTheSameAsAWrongPassword", afterWrong(session.DefaultLockout.MaxFailures, adminName, adminPass), 401,
+		[]string{"GetItem", "Query", "UpdateItem"}, nil},
 	{"LoginWithoutCredentialsCostsNothing", func(st *stack, _ string) response {
 		return st.v2("POST", "/api/session", nil, "")
 	}, 401, nil, nil},
@@ -97,6 +106,26 @@ var roundTrips = []struct {
 
 func login(user, pass string) func(*stack, string) response {
 	return func(st *stack, _ string) response { return st.v2("POST", "/api/session", basic(user, pass), "") }
+}
+
+// afterWrong sends n different wrong passwords (from wrong-password-0) of
+// user, then, counted alone, a log-in with pass; and then forgets the
+// user's failures (uncounted), so that the next case logs in.
+func afterWrong(n int, user, pass string) func(*stack, string) response {
+	return func(st *stack, _ string) response {
+		for i := range n {
+			if r := st.v2("POST", "/api/session", basic(user, fmt.Sprint("wrong-password-", i)), ""); r.Status != 401 {
+				st.t.Fatalf("wrong password %d: %d %s", i, r.Status, r.Body)
+			}
+		}
+		st.count.Reset()
+		r := st.v2("POST", "/api/session", basic(user, pass), "")
+		// st.svc is the uncounted service's: this costs the case nothing.
+		if err := st.svc.Users.ClearFailures(context.Background(), user); err != nil {
+			st.t.Fatal(err)
+		}
+		return r
+	}
 }
 
 func get(id func(live string) string) func(*stack, string) response {

@@ -66,21 +66,18 @@ func (c Class) String() string {
 	return "unfamiliar"
 }
 
-// Failures counts a user's log-in attempts from one class of sources in
-// one window, and the locks that followed them.
+// Failures is a user's log-in failures from one class of sources: the
+// wrong passwords counted in the latest window, and the locks that
+// followed them.
 type Failures struct {
-	// Count is the attempts counted in the window: reserved before their
-	// password is checked, given back for a right or a stale password.
+	// Window is the window Count belongs to (Lockout.WindowOf); a count of
+	// an earlier window is no longer in force.
+	Window int64
+	// Count is how many wrong passwords were counted in Window.
 	Count int
-	// Pending is how many of them are in flight: reserved, not yet
-	// settled. It belongs to the window and is forgotten with it, so that
-	// an invocation that died between reserving and settling holds its
-	// attempt no longer than the window.
-	Pending int
-	// Settled is how many attempts of the window have settled: a log-in
-	// waiting for attempts in flight sees by it that they are moving.
-	Settled int
-	Since   time.Time // when the window began: its first attempt; zero if none
+	// Older is the oldest window of a count still stored before Window's
+	// (0: none): what the next count removes, with Window if that is old.
+	Older int64
 	// Until is when the class's last lock ends (or ended); zero if none.
 	Until time.Time
 	// Streak is how many locks in a row Until ends: each lasts longer.
@@ -99,91 +96,71 @@ const (
 	MaxStale   = 8 // recent wrong passwords kept: the most recent
 )
 
-// Lockout is the log-in defence (docs/SECURITY.md): per account and class
-// of source, at most MaxFailures passwords are checked in a window. A
-// window begins at an attempt when none is running, lasts Window, and is
-// then forgotten without any clean-up; the attempt that fills it with a
-// wrong password locks the class until the window ends, and at least
-// LockFor, twice as long for each lock in a row, up to LockMax. A right
-// password gives back its own attempt and ends its class's row of locks,
-// but forgives no wrong password of the window (otherwise each of the
-// owner's log-ins would give whoever shares their class a fresh set of
-// guesses); an admin's unlock forgives every class.
+// Lockout is the log-in defence (docs/SECURITY.md): a counter and a lock
+// per account and class of source, as Entra ID's smart lockout and
+// Keycloak's brute-force detection are. Time is cut into windows of
+// Window, counted from the Unix epoch. At most MaxFailures wrong passwords
+// are counted per window, each in one conditional write after its check,
+// and a right password is let in only while its window is not full (by
+// the condition of the write that records it): so however many arrive at
+// once, no more than MaxFailures guesses per window can be told apart
+// from a refusal. The wrong password that fills a window locks the class
+// until the window ends, and at least LockFor, twice as long for each lock
+// in a row, up to LockMax. A right password ends its class's row of
+// locks, but forgives no wrong password of the window (otherwise each of
+// the owner's log-ins would give whoever shares their class fresh
+// guesses); an admin's unlock forgives every class. Nothing is reserved
+// and nothing waits.
 type Lockout struct {
-	MaxFailures int           // attempts checked per window; 0 disables the lockout
-	Window      time.Duration // how long a window lasts from its first attempt
+	MaxFailures int           // wrong passwords counted per window; 0 disables the lockout
+	Window      time.Duration // the length of a window
 	LockFor     time.Duration // the first lock in a row lasts at least this
 	LockMax     time.Duration // no lock lasts longer; a lock that ended this long ago breaks the row
 	FamiliarFor time.Duration // a source with a log-in this recent is familiar
 }
 
-// DefaultLockout checks at most 5 passwords per class in 15 minutes; locks
-// last 15 minutes, doubling in a row up to a day; a source is familiar for
-// 30 days after a log-in from it.
+// DefaultLockout counts at most 5 wrong passwords per class in 15 minutes;
+// locks last 15 minutes, doubling in a row up to a day; a source is
+// familiar for 30 days after a log-in from it.
 var DefaultLockout = Lockout{MaxFailures: 5, Window: 15 * time.Minute, LockFor: 15 * time.Minute,
 	LockMax: 24 * time.Hour, FamiliarFor: 720 * time.Hour}
 
-// Running reports whether f's window is still running at now.
-func (p Lockout) Running(f Failures, now time.Time) bool {
-	return f.Count > 0 && !f.Since.IsZero() && now.Sub(f.Since) < p.Window
+// WindowOf is the window now falls in: windows are consecutive, of
+// p.Window each, from the Unix epoch, so that every log-in and every
+// engine agree on it without a write that starts one.
+func (p Lockout) WindowOf(now time.Time) int64 {
+	w := p.Window.Milliseconds()
+	if w <= 0 {
+		return 0
+	}
+	return now.UnixMilli() / w
+}
+
+// WindowEnd is when the window now falls in ends.
+func (p Lockout) WindowEnd(now time.Time) time.Time {
+	return time.UnixMilli((p.WindowOf(now) + 1) * p.Window.Milliseconds()).UTC()
+}
+
+// Counted is how many wrong passwords f holds in the window of now.
+func (p Lockout) Counted(f Failures, now time.Time) int {
+	if f.Window != p.WindowOf(now) {
+		return 0
+	}
+	return f.Count
 }
 
 // Locked reports whether a class with failures f refuses attempts at now:
 // it is locked, or its window is full.
 func (p Lockout) Locked(f Failures, now time.Time) bool {
-	return p.MaxFailures > 0 && (now.Before(f.Until) || p.Running(f, now) && f.Count >= p.MaxFailures)
+	return p.MaxFailures > 0 && (now.Before(f.Until) || p.Counted(f, now) >= p.MaxFailures)
 }
-
-// Busy reports whether a class with failures f refuses attempts at now
-// while attempts are still in flight in its window: some of them may be
-// right passwords, which give their attempt back when they settle (and
-// lift a lock that a wrong password set by filling the window with them).
-// An attempt that finds its class busy waits for them (BusyWait) rather
-// than being refused at once; a class locked or full with nothing in
-// flight is refused at once.
-func (p Lockout) Busy(f Failures, now time.Time) bool {
-	return p.Locked(f, now) && f.Pending > 0
-}
-
-// Retry reports whether a reservation refused with its class at f is
-// worth trying again: the class is busy, or it has room that other
-// attempts took between this one's tries.
-func (p Lockout) Retry(f Failures, now time.Time) bool {
-	return p.Busy(f, now) || !p.Locked(f, now)
-}
-
-// BusyWait bounds how long a log-in waits for attempts in flight when its
-// class is busy, retrying its reservation with jittered backoff, while none
-// of them settles. An attempt holds its reservation for about one argon2id
-// verification and two DynamoDB writes: ~100 ms on Lambda at 1769 MB
-// (docs/BENCHMARKS.md), and on a two-core machine at load 7 five
-// verifications at once took 520 ms. As long as attempts keep settling
-// the log-in keeps waiting, up to MaxBusyWait in all; so a burst of any
-// size passes Lockout.MaxFailures at a time, and only reservations that
-// never settle (their invocations died) make it give up, after BusyWait,
-// and only until their window ends.
-const BusyWait = 2 * time.Second
-
-// MaxBusyWait bounds a log-in's wait in all; it also ends busyReserve
-// before the invocation's deadline (the create function's timeout is 5 s),
-// so that a log-in that waited can still check its password and answer.
-const MaxBusyWait = 10 * time.Second
-
-// busyReserve is the time a log-in keeps back from its deadline for its
-// own password check and writes after a wait.
-const busyReserve = time.Second
-
-// busyBackoff is the longest pause between two tries of a busy class:
-// each pause is drawn at random below a bound that starts at 10 ms and
-// doubles, so that attempts waiting together do not retry in step.
-const busyBackoff = 100 * time.Millisecond
 
 // Until returns when a class with failures f, locked at now, takes
 // attempts again.
 func (p Lockout) Until(f Failures, now time.Time) time.Time {
 	u := f.Until
-	if p.Running(f, now) && f.Count >= p.MaxFailures && f.Since.Add(p.Window).After(u) {
-		u = f.Since.Add(p.Window)
+	if p.Counted(f, now) >= p.MaxFailures && p.WindowEnd(now).After(u) {
+		u = p.WindowEnd(now)
 	}
 	return u
 }
@@ -197,36 +174,35 @@ func (p Lockout) LockLength(streak int) time.Duration {
 	return min(d, p.LockMax)
 }
 
-// lock is the lock an attempt that filled the window w with a wrong
-// password sets, given the class's failures seen before it.
-func (p Lockout) lock(seen Failures, w Failures, now time.Time) Failures {
+// lock is the lock a wrong password that filled its window at now sets,
+// given the class's failures seen before it: it lasts LockLength of its
+// place in the row, and at least to the window's end.
+func (p Lockout) lock(seen Failures, now time.Time) Failures {
 	streak := 1
 	if !seen.Until.IsZero() && now.Sub(seen.Until) < p.LockMax {
 		streak = seen.Streak + 1
 	}
 	until := now.Add(p.LockLength(streak))
-	if end := w.Since.Add(p.Window); end.After(until) {
+	if end := p.WindowEnd(now); end.After(until) {
 		until = end
 	}
-	return Failures{Count: w.Count, Since: w.Since, Until: until, Streak: streak}
+	return Failures{Until: until, Streak: streak}
 }
 
-// Settlement is what a reserved (or refused) attempt turned out to be.
-type Settlement struct {
-	// Window is the window the attempt was counted in, as Reserve returned
-	// it; zero for an attempt refused without a reservation, whose
-	// settlement is a request that changes nothing.
-	Window Failures
-	// Refund gives the attempt back: its password was a recent wrong one,
-	// which counts once.
-	Refund bool
-	// Lock, when its Until is set, locks the class: the attempt filled its
-	// window with a wrong password. The lock is kept only if the window is
-	// still that full when the attempt settles: a right password in flight
-	// that has given its attempt back since did not fill it.
-	Lock Failures
-	// Stale, when not nil, replaces the recent wrong passwords.
+// Failure is what a refused log-in asks the store to count
+// (UserStore.Fail): a wrong password not tried in the window before, or
+// nothing (Digest ""): an unknown user, a locked class, a repeat.
+type Failure struct {
+	// Digest is the wrong password's digest (Service.verify); counted
+	// only if no write has remembered it within the window.
+	Digest string
+	// Stale replaces the recent wrong passwords: Digest among them.
 	Stale []Mark
+	// Earlier are the windows of the class's counts as the log-in read
+	// them (Failures.Window and Older): those before the last window go.
+	// The last window's stays, so that a log-in that began in it and
+	// writes late still meets its count.
+	Earlier []int64
 }
 
 // SourcePrefix is the part of an address that names a source: an IPv4

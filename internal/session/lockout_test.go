@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,6 @@ func TestEachLockInARowLastsTwiceTheLastUpToTheCap(t *testing.T) {
 
 func TestALockFollowsOnlyALockThatEndedWithinTheCap(t *testing.T) {
 	p := DefaultLockout
-	window := Failures{Count: 5, Since: t0.Add(-time.Minute)}
 	cases := []struct {
 		name       string
 		seen       Failures
@@ -36,7 +36,7 @@ func TestALockFollowsOnlyALockThatEndedWithinTheCap(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := p.lock(c.seen, window, t0)
+			got := p.lock(c.seen, t0)
 			if got.Streak != c.wantStreak || !got.Until.Equal(c.wantUntil) {
 				t.Errorf("lock = streak %d until %s, want %d until %s", got.Streak, got.Until, c.wantStreak, c.wantUntil)
 			}
@@ -49,19 +49,36 @@ func TestALockFollowsOnlyALockThatEndedWithinTheCap(t *testing.T) {
 
 func TestALockLastsAtLeastToTheEndOfItsWindow(t *testing.T) {
 	p := Lockout{MaxFailures: 5, Window: time.Hour, LockFor: time.Minute, LockMax: time.Hour}
-	got := p.lock(Failures{}, Failures{Count: 5, Since: t0}, t0.Add(time.Minute))
-	if !got.Until.Equal(t0.Add(time.Hour)) {
-		t.Errorf("until %s, want the window's end %s", got.Until, t0.Add(time.Hour))
+	start := time.UnixMilli(p.WindowOf(t0) * time.Hour.Milliseconds()).UTC()
+	got := p.lock(Failures{}, start.Add(time.Minute))
+	if !got.Until.Equal(start.Add(time.Hour)) {
+		t.Errorf("until %s, want the window's end %s", got.Until, start.Add(time.Hour))
+	}
+}
+
+func TestWindowsFollowEachOtherFromTheEpoch(t *testing.T) {
+	p := DefaultLockout
+	start := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC) // a quarter hour since the epoch
+	for _, at := range []time.Time{start, start.Add(time.Minute), start.Add(p.Window - time.Millisecond)} {
+		if p.WindowOf(at) != p.WindowOf(start) || !p.WindowEnd(at).Equal(start.Add(p.Window)) {
+			t.Errorf("%s: window %d ending %s; want %d ending %s", at, p.WindowOf(at), p.WindowEnd(at), p.WindowOf(start), start.Add(p.Window))
+		}
+	}
+	if p.WindowOf(start.Add(p.Window)) != p.WindowOf(start)+1 {
+		t.Errorf("the next window does not follow at the end of the last")
 	}
 }
 
 func TestAFullWindowRefusesUntilItEnds(t *testing.T) {
 	p := DefaultLockout
-	f := Failures{Count: 5, Since: t0}
-	if !p.Locked(f, t0.Add(time.Minute)) || p.Locked(f, t0.Add(p.Window)) {
+	f := Failures{Window: p.WindowOf(t0), Count: 5}
+	if !p.Locked(f, t0) || p.Locked(f, p.WindowEnd(t0)) {
 		t.Errorf("a full window must refuse while it runs, and only then")
 	}
-	if p.Locked(Failures{Count: 4, Since: t0}, t0) {
+	if !p.Until(f, t0).Equal(p.WindowEnd(t0)) {
+		t.Errorf("a full window takes attempts again at %s, want its end %s", p.Until(f, t0), p.WindowEnd(t0))
+	}
+	if p.Locked(Failures{Window: p.WindowOf(t0), Count: 4}, t0) {
 		t.Errorf("a window with room refuses")
 	}
 	if (Lockout{}).Locked(f, t0) {
@@ -142,140 +159,137 @@ func TestANameThatIsNoUsersIsMasked(t *testing.T) {
 	}
 }
 
-func TestOnlyAClassRefusingWhileAttemptsAreInFlightIsBusy(t *testing.T) {
-	p := DefaultLockout
-	cases := []struct {
-		name        string
-		f           Failures
-		busy, retry bool
-	}{
-		{"FullOfAttemptsInFlight", Failures{Count: 5, Pending: 5, Since: t0}, true, true},
-		{"FullWithOneInFlight", Failures{Count: 5, Pending: 1, Since: t0}, true, true},
-		{"LockedWhileAnAttemptIsInFlight", Failures{Count: 5, Pending: 1, Since: t0, Until: t0.Add(time.Hour), Streak: 1}, true, true},
-		{"FullOfSettledFailures", Failures{Count: 5, Since: t0}, false, false},
-		{"LockedWithNothingInFlight", Failures{Count: 2, Since: t0, Until: t0.Add(time.Hour), Streak: 1}, false, false},
-		{"RoomInTheWindowTakenByOthers", Failures{Count: 4, Pending: 4, Since: t0}, false, true},
-		{"AWindowThatHasEnded", Failures{Count: 5, Pending: 5, Since: t0.Add(-p.Window)}, false, true},
+// countingUsers is a user store that keeps one user's counter and lock
+// as the engine would (the conditions of docs/SECURITY.md), and counts the
+// writes each log-in makes.
+type countingUsers struct {
+	stubUsers
+	state  *Failures
+	stale  *[]Mark
+	writes *[]string
+}
+
+func (u countingUsers) User(ctx context.Context, name string) (User, error) {
+	user, err := u.stubUsers.User(ctx, name)
+	user.Failures, user.Stale = *u.state, *u.stale
+	return user, err
+}
+
+func (u countingUsers) Fail(_ context.Context, _ string, _ Class, f Failure, now time.Time, p Lockout) (int, error) {
+	*u.writes = append(*u.writes, "Fail")
+	if f.Digest == "" || p.Locked(*u.state, now) || seenWithin(*u.stale, f.Digest, now, p.Window) {
+		return 0, nil
 	}
-	for _, c := range cases {
-		at := t0.Add(time.Second)
-		if busy, retry := p.Busy(c.f, at), p.Retry(c.f, at); busy != c.busy || retry != c.retry {
-			t.Errorf("%s: Busy, Retry(%+v) = %v, %v; want %v, %v", c.name, c.f, busy, retry, c.busy, c.retry)
+	*u.state = Failures{Window: p.WindowOf(now), Count: p.Counted(*u.state, now) + 1, Until: u.state.Until, Streak: u.state.Streak}
+	*u.stale = f.Stale
+	return u.state.Count, nil
+}
+
+func (u countingUsers) Lock(_ context.Context, _ string, _ Class, lock Failures) error {
+	*u.writes = append(*u.writes, "Lock")
+	u.state.Until, u.state.Streak = lock.Until, lock.Streak
+	return nil
+}
+
+func (u countingUsers) Succeed(ctx context.Context, name string, _ Class, _ []Mark, _ string, now time.Time, p Lockout) (User, bool, error) {
+	*u.writes = append(*u.writes, "Succeed")
+	if p.Locked(*u.state, now) {
+		return User{}, false, nil
+	}
+	u.state.Until, u.state.Streak = time.Time{}, 0
+	user, err := u.User(ctx, name)
+	return user, err == nil, err
+}
+
+func TestEachRefusalMakesOneWriteAndOnlyTheOneThatFillsTheWindowLocks(t *testing.T) {
+	var state Failures
+	var stale []Mark
+	var writes []string
+	s := newTestService(stubSessions{}, 0)
+	s.Users = countingUsers{stubUsers: s.Users.(stubUsers), state: &state, stale: &stale, writes: &writes}
+	s.Lockout = DefaultLockout
+	s.Now = func() time.Time { return t0 }
+	try := func(user, password string, want ...string) {
+		t.Helper()
+		writes = nil
+		if _, _, err := s.Login(context.Background(), user, password); ErrorCode(err) != EUNAUTHENTICATED {
+			t.Fatalf("log-in with %q: %v, want refused", password, err)
+		}
+		if !slices.Equal(writes, want) {
+			t.Fatalf("log-in with %q wrote %v, want %v", password, writes, want)
 		}
 	}
+	try("nobody", "wrong-0", "Fail")
+	for i := range s.Lockout.MaxFailures - 1 {
+		try("alice", fmt.Sprint("wrong-", i), "Fail")
+		try("alice", fmt.Sprint("wrong-", i), "Fail") // a repeat: counted once
+	}
+	if state.Count != s.Lockout.MaxFailures-1 {
+		t.Fatalf("counted %d, want %d: each wrong password once", state.Count, s.Lockout.MaxFailures-1)
+	}
+	try("alice", "wrong-last", "Fail", "Lock")
+	if !s.Lockout.Locked(state, t0) || state.Streak != 1 {
+		t.Fatalf("the password that filled the window left %+v, want a lock", state)
+	}
+	try("alice", testPassword, "Fail") // locked: the right password is refused as a wrong one
+	s.Now = func() time.Time { return state.Until }
+	writes = nil
+	if _, _, err := s.Login(context.Background(), "alice", testPassword); err != nil || !slices.Equal(writes, []string{"Succeed"}) {
+		t.Fatalf("after the lock: %v with writes %v, want a session after one write", err, writes)
+	}
 }
 
-// scriptedUsers answers each Reserve with the next of its refusals, then
-// reserves; it counts the calls.
-type scriptedUsers struct {
+// fullingUsers fills the class between a log-in's read and its write: a
+// right password checked while wrong ones filled its window.
+type fullingUsers struct{ stubUsers }
+
+func (fullingUsers) Succeed(context.Context, string, Class, []Mark, string, time.Time, Lockout) (User, bool, error) {
+	return User{}, false, nil
+}
+
+type countingDeletes struct {
+	stubSessions
+	deleted *int
+}
+
+func (s countingDeletes) Delete(context.Context, TokenHash, time.Time, Lifetime) error {
+	*s.deleted++
+	return nil
+}
+
+func TestARightPasswordCheckedWhileTheWindowFilledIsRefusedAndKeepsNoSession(t *testing.T) {
+	deleted := 0
+	s := newTestService(stubSessions{}, 0)
+	s.Sessions = countingDeletes{deleted: &deleted}
+	s.Users = fullingUsers{stubUsers: s.Users.(stubUsers)}
+	s.Lockout = DefaultLockout
+	if _, _, err := s.Login(context.Background(), "alice", testPassword); ErrorCode(err) != EUNAUTHENTICATED || deleted != 1 {
+		t.Fatalf("log-in = %v, %d sessions deleted; want refused, its session deleted", err, deleted)
+	}
+}
+
+// ctxUsers records the context each store call of a log-in gets.
+type ctxUsers struct {
 	stubUsers
-	refusals []Failures
-	calls    *int
+	seen *[]context.Context
 }
 
-func (u scriptedUsers) Reserve(_ context.Context, _ string, _ Class, _ *Failures, now time.Time, _ Lockout) (Failures, bool, error) {
-	*u.calls++
-	if *u.calls <= len(u.refusals) {
-		return u.refusals[*u.calls-1], false, nil
-	}
-	return Failures{Count: 5, Pending: 5, Since: now}, true, nil
+func (u ctxUsers) User(ctx context.Context, name string) (User, error) {
+	*u.seen = append(*u.seen, ctx)
+	return u.stubUsers.User(ctx, name)
 }
 
-func TestALogInWaitsForAttemptsInFlightButNotForALock(t *testing.T) {
-	now := time.Now().UTC()
-	busy := Failures{Count: 5, Pending: 5, Since: now}
-	cases := []struct {
-		name      string
-		refusals  []Failures
-		wantCalls int
-		wantIn    bool
-	}{
-		{"BusyTwiceThenRoom", []Failures{busy, busy}, 3, true},
-		{"RoomTakenByOthersThenRoom", []Failures{{Count: 4, Pending: 4, Since: now}}, 2, true},
-		{"FullOfSettledFailures", []Failures{{Count: 5, Since: now}}, 1, false},
-		{"Locked", []Failures{{Count: 1, Since: now, Until: now.Add(time.Hour), Streak: 1}}, 1, false},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			calls := 0
-			s := newTestService(stubSessions{}, 0)
-			s.Users = scriptedUsers{stubUsers: s.Users.(stubUsers), refusals: c.refusals, calls: &calls}
-			s.Lockout = DefaultLockout
-			s.Now = func() time.Time { return now }
-			_, _, err := s.Login(context.Background(), "alice", testPassword)
-			if (err == nil) != c.wantIn || calls != c.wantCalls {
-				t.Fatalf("log-in = %v after %d reservations; want logged in %v after %d", err, calls, c.wantIn, c.wantCalls)
-			}
-		})
-	}
-}
-
-func TestAWaitEndsAtItsBoundAndRefuses(t *testing.T) {
-	now := time.Now().UTC()
-	calls := 0
-	stuck := make([]Failures, 1000) // a reservation that never settles
-	for i := range stuck {
-		stuck[i] = Failures{Count: 5, Pending: 1, Since: now}
-	}
+func TestALogInWhoseClientHungUpRunsToItsEndWithinItsDeadline(t *testing.T) {
+	var seen []context.Context
 	s := newTestService(stubSessions{}, 0)
-	s.Users = scriptedUsers{stubUsers: s.Users.(stubUsers), refusals: stuck, calls: &calls}
-	s.Lockout = DefaultLockout
-	s.Now = func() time.Time { return now }
-	// A deadline closer than BusyWait ends the wait busyReserve before it.
-	ctx, cancel := context.WithTimeout(context.Background(), busyReserve+200*time.Millisecond)
-	defer cancel()
-	_, _, err := s.Login(ctx, "alice", testPassword)
-	if ErrorCode(err) != EUNAUTHENTICATED || calls < 2 || calls >= len(stuck) {
-		t.Fatalf("log-in = %v after %d reservations; want refused after a bounded wait", err, calls)
+	s.Users = ctxUsers{stubUsers: s.Users.(stubUsers), seen: &seen}
+	deadline := time.Now().Add(time.Hour)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	cancel() // the client hung up before the log-in began
+	if _, _, err := s.Login(ctx, "alice", testPassword); err != nil {
+		t.Fatalf("log-in of a client that hung up = %v, want it to run to its session", err)
 	}
-	if ctx.Err() != nil {
-		t.Fatalf("the wait ran to the deadline: no time was left to answer")
+	if d, ok := seen[0].Deadline(); len(seen) != 1 || !ok || !d.Equal(deadline) {
+		t.Fatalf("the store saw deadline %v (%v), want the invocation's %v", d, ok, deadline)
 	}
-}
-
-func TestAWaitForAttemptsThatNeverSettleEndsAfterBusyWait(t *testing.T) {
-	now := time.Now().UTC()
-	calls := 0
-	stuck := make([]Failures, 1000) // reservations whose invocations died
-	for i := range stuck {
-		stuck[i] = Failures{Count: 5, Pending: 5, Settled: 3, Since: now}
-	}
-	s := newTestService(stubSessions{}, 0)
-	s.Users = scriptedUsers{stubUsers: s.Users.(stubUsers), refusals: stuck, calls: &calls}
-	s.Lockout = DefaultLockout
-	s.Now = func() time.Time { return now }
-	_, _, err := s.Login(context.Background(), "alice", testPassword)
-	if ErrorCode(err) != EUNAUTHENTICATED || calls < 2 || calls >= len(stuck) {
-		t.Fatalf("log-in = %v after %d reservations; want refused once nothing settled for BusyWait", err, calls)
-	}
-}
-
-func TestAWaitGoesOnWhileAttemptsSettle(t *testing.T) {
-	now := time.Now().UTC()
-	calls := 0
-	// Settling, but never giving a place to this log-in, for longer than
-	// BusyWait: it keeps waiting, and gets a place in the end.
-	const tries = 40
-	moving := make([]Failures, tries)
-	for i := range moving {
-		moving[i] = Failures{Count: 5, Pending: 5, Settled: i, Since: now}
-	}
-	s := newTestService(stubSessions{}, 0)
-	s.Users = slowUsers{scriptedUsers{stubUsers: s.Users.(stubUsers), refusals: moving, calls: &calls}, BusyWait / tries * 2}
-	s.Lockout = DefaultLockout
-	s.Now = func() time.Time { return now }
-	if _, _, err := s.Login(context.Background(), "alice", testPassword); err != nil || calls != tries+1 {
-		t.Fatalf("log-in = %v after %d reservations; want a session after %d", err, calls, tries+1)
-	}
-}
-
-// slowUsers takes delay over each reservation.
-type slowUsers struct {
-	scriptedUsers
-	delay time.Duration
-}
-
-func (u slowUsers) Reserve(ctx context.Context, name string, c Class, seen *Failures, now time.Time, p Lockout) (Failures, bool, error) {
-	time.Sleep(u.delay)
-	return u.scriptedUsers.Reserve(ctx, name, c, seen, now, p)
 }

@@ -46,6 +46,10 @@ const (
 	// CauseRepeatedPassword is a wrong password tried again within a
 	// window: checked, but counted once.
 	CauseRepeatedPassword Cause = "repeated_password"
+	// CauseNotCounted is a wrong password whose count storage refused:
+	// its class filled, or the same password was counted, between the
+	// log-in's read and its write. Refused as a locked class refuses.
+	CauseNotCounted Cause = "not_counted"
 )
 
 // The causes of a refused bearer (federated) log-in.
@@ -71,7 +75,7 @@ const (
 )
 
 // Causes lists every Cause, for tests and dashboards.
-var Causes = []Cause{CauseMalformed, CauseUnknownUser, CauseWrongPassword, CauseLocked, CauseBadHash, CauseRepeatedPassword,
+var Causes = []Cause{CauseMalformed, CauseUnknownUser, CauseWrongPassword, CauseLocked, CauseBadHash, CauseRepeatedPassword, CauseNotCounted,
 	CauseNoFederation, CauseBadToken, CauseUnknownKey, CauseWrongIssuer, CauseWrongAudience, CauseExpired,
 	CauseNotYetValid, CauseNoUserClaim, CauseBadUserClaim, CauseNotInGroup,
 	CauseNotLogoutToken, CauseNoSubject, CauseReplayed}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -118,30 +117,40 @@ func UserKey(name string) string { return strings.ToLower(name) }
 // log-in is the address in ctx (WithSource).
 //
 // A session is kept only if the user is unchanged after it is written (the
-// write that settles the log-in returns the user: its revision), so that
+// write that records the log-in returns the user: its revision), so that
 // revoking the user's sessions cannot miss one whose token a client holds
 // (docs/SESSIONS.md).
 //
-// The lockout (docs/SECURITY.md, "Log-in defence") is kept by reserving
-// every attempt before its password is checked, in one conditional write
-// per account and class of source, and settling it after: however many
-// attempts arrive at once, no more than Lockout.MaxFailures wrong
-// passwords are checked per window. A class refusing while attempts are
-// still in flight makes the log-in wait for them (reserve), so that right
-// passwords sent at once never refuse each other. Every failure a client
-// could cause — unknown user, wrong password, locked class — is the same
-// EUNAUTHENTICATED error after the same work: one read of the user, one
-// reservation (refused by its condition for an unknown user or a locked
-// class; more only while other attempts are in flight), one password
-// verification (against the decoy when no password may be checked) with
-// the count of the user's live sessions alongside, and one write that
-// settles the attempt (refused by its condition when there is nothing to
-// settle). Only a correct password learns of the session cap (ELIMIT).
+// The lockout (docs/SECURITY.md, "Log-in defence") is a counter and a lock
+// per account and class of source, kept by conditional writes after the
+// password is checked: a wrong password is counted only while its window
+// has room, and a right one is let in only while it has room, so however
+// many attempts arrive at once no more than Lockout.MaxFailures guesses
+// per window are told apart from a refusal. Nothing is reserved and
+// nothing waits: a log-in makes a fixed number of storage requests,
+// whatever else is happening. Every failure a client could cause (unknown
+// user, wrong password, locked class) is the same EUNAUTHENTICATED error
+// after the same work: one read of the user, one password verification
+// (against the decoy when no password may be checked) with the count of
+// the user's live sessions alongside, and one write (Fail), which counts
+// a new wrong password and changes nothing otherwise. Only the wrong
+// password that fills its window makes a second write, the lock. Only a
+// correct password learns of the session cap (ELIMIT).
 //
 // Each outcome is recorded (Recorder): the log-in, or its refusal with the
 // cause the client is not told, a lockout it caused, or a backend failure.
 // A name that is no user's is recorded only as MaskName.
 func (s *Service) Login(ctx context.Context, login, password string) (Token, Session, error) {
+	// A log-in runs to its end once begun: a client that hangs up mid-way
+	// leaves no write undone (a wrong password it sent is counted all the
+	// same) and is no backend failure. The invocation's deadline, if any,
+	// still bounds it.
+	deadline, bounded := ctx.Deadline()
+	ctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	if bounded {
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+	}
+	defer cancel()
 	tok, sess, err := s.login(ctx, login, password)
 	s.recordFailure(ctx, "login", err)
 	return tok, sess, err
@@ -169,29 +178,9 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 		class = s.Lockout.classOf(u, source, now)
 	}
 	seen := u.FailuresOf(class)
-
-	// The attempt is counted before its password is checked.
-	lockout := s.Lockout.MaxFailures > 0
-	reserved, window := known, Failures{}
-	if lockout {
-		var guess *Failures
-		if known {
-			guess = &seen
-		}
-		window, reserved, err = s.reserve(ctx, name, class, guess, now)
-		switch ErrorCode(err) {
-		case "":
-		case ENOTFOUND:
-			reserved = false
-		default:
-			return "", Session{}, err
-		}
-		if !reserved && window != (Failures{}) {
-			seen = window // what the refusal is reported against
-		}
-	}
+	locked := known && s.Lockout.Locked(seen, now)
 	hash := s.Passwords.Decoy()
-	if known && reserved {
+	if known && !locked {
 		hash = u.PasswordHash
 	}
 
@@ -218,7 +207,7 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 	switch {
 	case !known:
 		refused, cause = errors.New("no such user"), CauseUnknownUser
-	case !reserved:
+	case locked:
 		refused, cause = fmt.Errorf("%s sources locked out until %s", class,
 			s.Lockout.Until(seen, now).Format(time.RFC3339)), CauseLocked
 	case verr != nil:
@@ -229,44 +218,10 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 		refused, cause = errors.New("wrong password"), CauseWrongPassword
 	}
 	if refused != nil {
-		var st Settlement
-		if known && reserved {
-			st.Window = window
-			switch {
-			case cause == CauseWrongPassword && seenWithin(u.Stale, digest, now, s.Lockout.Window):
-				// The same wrong password again (a client with an old
-				// one saved): it was counted once already.
-				st.Refund, cause = true, CauseRepeatedPassword
-			case cause == CauseWrongPassword:
-				st.Stale = remember(u.Stale, digest, now, s.Lockout.Window, MaxStale)
-				if window.Count >= s.Lockout.MaxFailures {
-					st.Lock = s.Lockout.lock(seen, window, now)
-				}
-			}
-		}
-		if lockout {
-			if err := s.Users.Settle(ctx, name, class, st); err != nil && ErrorCode(err) != ENOTFOUND {
-				return "", Session{}, err
-			}
-		}
-		user := name
-		if !known {
-			user = MaskName(login)
-		}
-		s.Record(ctx, Event{Kind: EventLoginRefused, Cause: cause, User: user, Class: class.String()})
-		if !st.Lock.Until.IsZero() {
-			s.Record(ctx, Event{Kind: EventLockout, User: u.Name, Until: st.Lock.Until, Class: class.String()})
-		}
-		return "", Session{}, errBadCredentials(refused)
+		return "", Session{}, s.refuse(ctx, login, name, u, known, class, seen, cause, refused, digest, now)
 	}
 
 	if s.MaxSessionsPerUser > 0 && sessions.n >= s.MaxSessionsPerUser {
-		// A right password is no failure: its attempt is given back.
-		if lockout {
-			if err := s.Users.Settle(ctx, name, class, Settlement{Window: window, Refund: true}); err != nil && ErrorCode(err) != ENOTFOUND {
-				return "", Session{}, err
-			}
-		}
 		s.Record(ctx, Event{Kind: EventSessionCap, User: u.Name})
 		return "", Session{}, errTooManySessions(s.MaxSessionsPerUser, sessions.n, u.Name)
 	}
@@ -288,10 +243,15 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 	if err := s.Sessions.Create(ctx, Record{Hash: tok.Hash(), Session: sess, Origin: originOf(ctx, MethodPassword)}, s.Lifetime); err != nil {
 		return "", Session{}, err
 	}
-	// The success gives back its attempt and ends its class's row of
-	// locks; the write returns the user, whose revision confirms the
-	// session.
-	after, err := s.Users.Succeed(ctx, name, class, window, sources, key, now)
+	// The success ends its class's row of locks, only while the class has
+	// room: a right password checked while wrong ones filled the window is
+	// refused as they are. The write returns the user, whose revision
+	// confirms the session.
+	after, ok, err := s.Users.Succeed(ctx, name, class, sources, key, now, s.Lockout)
+	if err == nil && !ok {
+		err = Errorf(ENOTFOUND, "%s sources of %s locked out, or the user removed, during the log-in", class, u.Name)
+		s.Record(ctx, Event{Kind: EventLoginRefused, Cause: CauseLocked, User: name, Class: class.String()})
+	}
 	if err := s.keep(ctx, after, err, u, tok.Hash(), now); err != nil {
 		return "", Session{}, err
 	}
@@ -308,53 +268,48 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 	return tok, sess, nil
 }
 
-// reserve reserves a log-in attempt (UserStore.Reserve). A class that is
-// busy — refusing while attempts are still in flight, some of which may be
-// right passwords that will give theirs back — or that had room but lost
-// it to other attempts between this one's tries, is tried again with
-// jittered backoff as long as attempts keep settling (none for BusyWait
-// ends the wait), up to MaxBusyWait in all and busyReserve before ctx's
-// deadline, so that right passwords sent at once are never refused
-// because of each other. A class that is locked, or full of attempts
-// already settled, is refused at once, as before: the wait never happens
-// unless other attempts of the same account and class are in flight at
-// that moment. When the wait ends, or ctx does, the attempt is refused as
-// locked.
-func (s *Service) reserve(ctx context.Context, name string, class Class, seen *Failures, now time.Time) (Failures, bool, error) {
-	window, ok, err := s.Users.Reserve(ctx, name, class, seen, now, s.Lockout)
-	if ok || err != nil || !s.Lockout.Retry(window, now) {
-		return window, ok, err
-	}
-	start := time.Now()
-	end := start.Add(MaxBusyWait)
-	if d, ok := ctx.Deadline(); ok && d.Add(-busyReserve).Before(end) {
-		end = d.Add(-busyReserve)
-	}
-	stalled := start.Add(BusyWait) // when the wait ends unless an attempt settles
-	pause := 10 * time.Millisecond
-	for s.Lockout.Retry(window, now) {
-		d := rand.N(pause) + time.Millisecond
-		if at := time.Now().Add(d); at.After(end) || at.After(stalled) {
-			break
-		}
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return window, false, nil
-		case <-t.C:
-		}
-		pause = min(2*pause, busyBackoff)
-		last := window
-		window, ok, err = s.Users.Reserve(ctx, name, class, &last, now, s.Lockout)
-		if ok || err != nil {
-			return window, ok, err
-		}
-		if window.Settled != last.Settled || !window.Since.Equal(last.Since) {
-			stalled = time.Now().Add(BusyWait)
+// refuse records a refused log-in in the one write every refusal makes
+// (UserStore.Fail), which counts a wrong password not tried in the window
+// before, and locks the class when that count fills the window.
+func (s *Service) refuse(ctx context.Context, login, name string, u User, known bool, class Class, seen Failures,
+	cause Cause, refused error, digest string, now time.Time) error {
+	var f Failure
+	if cause == CauseWrongPassword {
+		if seenWithin(u.Stale, digest, now, s.Lockout.Window) {
+			// The same wrong password again (a client with an old one
+			// saved): it was counted once already.
+			cause = CauseRepeatedPassword
+		} else {
+			f = Failure{Digest: digest, Stale: remember(u.Stale, digest, now, s.Lockout.Window, MaxStale), Earlier: []int64{seen.Window, seen.Older}}
 		}
 	}
-	return window, false, nil
+	var lock Failures
+	if s.Lockout.MaxFailures > 0 {
+		n, err := s.Users.Fail(ctx, name, class, f, now, s.Lockout)
+		if err != nil {
+			return err
+		}
+		if f.Digest != "" && n == 0 {
+			// Not counted: the window filled, or the same password was
+			// counted, between this log-in's read and its write.
+			cause = CauseNotCounted
+		}
+		if n >= s.Lockout.MaxFailures {
+			lock = s.Lockout.lock(seen, now)
+			if err := s.Users.Lock(ctx, name, class, lock); err != nil {
+				return err
+			}
+		}
+	}
+	user := name
+	if !known {
+		user = MaskName(login)
+	}
+	s.Record(ctx, Event{Kind: EventLoginRefused, Cause: cause, User: user, Class: class.String()})
+	if !lock.Until.IsZero() {
+		s.Record(ctx, Event{Kind: EventLockout, User: u.Name, Until: lock.Until, Class: class.String()})
+	}
+	return errBadCredentials(refused)
 }
 
 // countLive counts the local user's live sessions when there is a cap to

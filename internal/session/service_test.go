@@ -37,12 +37,13 @@ func (u stubUsers) User(_ context.Context, name string) (User, error) {
 	}
 	return u.user, nil
 }
-func (stubUsers) Reserve(_ context.Context, _ string, _ Class, _ *Failures, now time.Time, _ Lockout) (Failures, bool, error) {
-	return Failures{Count: 1, Pending: 1, Since: now}, true, nil
+func (stubUsers) Fail(context.Context, string, Class, Failure, time.Time, Lockout) (int, error) {
+	return 0, nil
 }
-func (stubUsers) Settle(context.Context, string, Class, Settlement) error { return nil }
-func (u stubUsers) Succeed(ctx context.Context, name string, _ Class, _ Failures, _ []Mark, _ string, _ time.Time) (User, error) {
-	return u.User(ctx, name)
+func (stubUsers) Lock(context.Context, string, Class, Failures) error { return nil }
+func (u stubUsers) Succeed(ctx context.Context, name string, _ Class, _ []Mark, _ string, _ time.Time, _ Lockout) (User, bool, error) {
+	user, err := u.User(ctx, name)
+	return user, err == nil, err
 }
 func (stubUsers) ClearFailures(context.Context, string) error          { return nil }
 func (stubUsers) Rehash(context.Context, string, string, string) error { return nil }

@@ -126,37 +126,27 @@ type UserStore interface {
 	// User returns the user with the given name (compared case-insensitively);
 	// ENOTFOUND when there is none.
 	User(ctx context.Context, name string) (User, error)
-	// Reserve counts, before its password is checked, one log-in attempt
-	// of the user name from sources of class c, in one conditional write:
-	// in the window running at now, or in a new one when none is running,
-	// and only if the class is not locked and its window holds fewer than
-	// p.MaxFailures attempts. It returns the class's window as it is after
-	// the count (its Pending includes the attempt), or false when the
-	// attempt may not be checked, with the class's Failures as last known
-	// (from the refused write where the engine returns the item, else a
-	// read when seen did not already show the class locked with nothing in
-	// flight, else seen): Lockout.Busy of them tells an attempt that may
-	// wait and try again. seen is the
-	// class's Failures as read at the start of the log-in (its guess of the
-	// state), or nil when that read found no user: then exactly one request
-	// is made and the result is ENOTFOUND (unless the user has appeared
-	// since); so an unknown user costs what a known one does.
-	Reserve(ctx context.Context, name string, c Class, seen *Failures, now time.Time, p Lockout) (Failures, bool, error)
-	// Settle records what a checked or refused attempt turned out to be
-	// (see Settlement), in one request, whatever it is; a settlement the
-	// stored state has moved past (another attempt's success, say) changes
-	// nothing and is no error.
-	Settle(ctx context.Context, name string, c Class, s Settlement) error
-	// Succeed records a right password from class c at now, in one
-	// conditional write that is also the read confirming the log-in: it
-	// gives back the attempt reserved in window (zero when none was), if
-	// that window still runs, ends the class's lock and row of locks,
-	// keeps sources as the user's familiar sources (and key, unless the
-	// user has one), and returns the user as it is after it. It forgives
-	// no other attempt of the window. A second write is made only when
-	// the window has ended or been cleared since the reservation. ENOTFOUND
-	// when there is no such user.
-	Succeed(ctx context.Context, name string, c Class, window Failures, sources []Mark, key string, now time.Time) (User, error)
+	// Fail records a refused log-in of the user name from sources of
+	// class c at now, in one UpdateItem whatever the refusal was, so that
+	// every refusal costs the same. With f.Digest "" it changes nothing
+	// (its condition never holds). Otherwise it counts the wrong password
+	// in the window of now and keeps f.Stale, on condition that the class
+	// is not locked, its window holds fewer than p.MaxFailures, and no
+	// write has remembered f.Digest within p.Window. It returns the
+	// window's count after the write: 0 when nothing was counted.
+	Fail(ctx context.Context, name string, c Class, f Failure, now time.Time, p Lockout) (int, error)
+	// Lock sets class c's lock to lock.Until and lock.Streak, in one
+	// UpdateItem, unless a lock that ends later is set: what the wrong
+	// password that filled a window does.
+	Lock(ctx context.Context, name string, c Class, lock Failures) error
+	// Succeed records a right password from class c at now in one
+	// conditional UpdateItem that is also the read confirming the log-in:
+	// if the class is neither locked nor full under p, it ends the class's
+	// row of locks, keeps sources as the user's familiar sources (and key,
+	// unless the user has one), and returns the user as it is after it,
+	// and true. It returns false when the condition fails: the class
+	// filled or locked since the log-in's read, or the user is gone.
+	Succeed(ctx context.Context, name string, c Class, sources []Mark, key string, now time.Time, p Lockout) (User, bool, error)
 	// ClearFailures forgets a user's failed log-ins in every class, ending
 	// any lock and its streak. ENOTFOUND when there is no such user.
 	ClearFailures(ctx context.Context, name string) error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +26,7 @@ type methodTiming struct {
 
 // requestTiming is one request's time in the engine, carried by its context
 // down to the SDK's HTTP client.
-type requestTiming struct{ engine, calls atomic.Int64 }
+type requestTiming struct{ engine, calls, retries atomic.Int64 }
 
 type requestTimingKey struct{}
 
@@ -53,7 +54,7 @@ func (t *timing) handler(next http.Handler, log *slog.Logger) http.Handler {
 		m.engine.Add(rt.engine.Load())
 		m.engineCalls.Add(rt.calls.Load())
 		log.DebugContext(r.Context(), "timing", "request_id", httpapi.RequestID(r.Context()),
-			"service_ms", ms(service), "dynamodb_ms", ms(time.Duration(rt.engine.Load())), "dynamodb_requests", rt.calls.Load())
+			"service_ms", ms(service), "dynamodb_ms", ms(time.Duration(rt.engine.Load())), "dynamodb_requests", rt.calls.Load(), "dynamodb_retries", rt.retries.Load())
 	})
 }
 
@@ -66,6 +67,11 @@ func (t *timing) engineClient(next dynamo.HTTPClient) dynamo.HTTPClient {
 		if rt, ok := r.Context().Value(requestTimingKey{}).(*requestTiming); ok {
 			rt.engine.Add(int64(time.Since(start)))
 			rt.calls.Add(1)
+			// The SDK numbers each attempt of a call (amz-sdk-request:
+			// attempt=N; max=M): a retry is not a request of the service's.
+			if !strings.HasPrefix(r.Header.Get("amz-sdk-request"), "attempt=1;") {
+				rt.retries.Add(1)
+			}
 		}
 		return resp, err
 	})
