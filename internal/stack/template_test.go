@@ -410,8 +410,8 @@ func TestTablesKeepUserData(t *testing.T) {
 		}
 		wantAttrs := []string{key}
 		if table == stack.Sessions {
-			wantAttrs = append(wantAttrs, dynamo.SessionsByUserKey)
-			checkSessionsByUser(t, id, p)
+			wantAttrs = append(wantAttrs, dynamo.SessionsByUserKey, dynamo.SessionsBySubjectKey)
+			checkSessionsIndexes(t, id, p)
 		} else if p["GlobalSecondaryIndexes"] != nil {
 			t.Errorf("%s: an index the code does not use", id)
 		}
@@ -458,6 +458,7 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 		tableOf[tableID(table)] = table
 	}
 	tableOf[tableID(stack.Sessions)+"/index/"+dynamo.SessionsByUser] = stack.SessionsByUser
+	tableOf[tableID(stack.Sessions)+"/index/"+dynamo.SessionsBySubject] = stack.SessionsBySubject
 	roleOwner := map[string]string{}
 	for _, f := range stack.Functions {
 		id := f.LogicalID()
@@ -653,22 +654,34 @@ func indexArn(v any) (string, bool) {
 
 var indexArnRE = regexp.MustCompile(`^\$\{([A-Za-z0-9]+)\.Arn\}/index/([A-Za-z0-9_.-]+)$`)
 
-// checkSessionsByUser holds the sessions table's index to the one
-// dynamo.CreateTables makes: the log-in's session count queries it.
-func checkSessionsByUser(t *testing.T, id string, p map[string]any) {
+// checkSessionsIndexes holds the sessions table's indexes to those
+// dynamo.CreateTables makes: the log-in's session count queries the one by
+// user, a back-channel logout the one by subject.
+func checkSessionsIndexes(t *testing.T, id string, p map[string]any) {
 	t.Helper()
+	want := []struct {
+		name, key string
+		include   []string
+	}{
+		{dynamo.SessionsByUser, dynamo.SessionsByUserKey, dynamo.SessionsByUserProjection()},
+		{dynamo.SessionsBySubject, dynamo.SessionsBySubjectKey, dynamo.SessionsBySubjectProjection()},
+	}
 	gsis, _ := p["GlobalSecondaryIndexes"].([]any)
-	if len(gsis) != 1 || get(gsis[0], "IndexName") != dynamo.SessionsByUser {
-		t.Errorf("%s: GlobalSecondaryIndexes %v, want exactly %s", id, gsis, dynamo.SessionsByUser)
+	if len(gsis) != len(want) {
+		t.Errorf("%s: GlobalSecondaryIndexes %v, want exactly %s and %s", id, gsis, want[0].name, want[1].name)
 		return
 	}
-	g := gsis[0]
-	ks, _ := get(g, "KeySchema").([]any)
-	if len(ks) != 1 || get(ks[0], "AttributeName") != dynamo.SessionsByUserKey || get(ks[0], "KeyType") != "HASH" {
-		t.Errorf("%s: index key %v, want the hash key %s", id, ks, dynamo.SessionsByUserKey)
-	}
-	if get(g, "Projection", "ProjectionType") != "INCLUDE" ||
-		!slices.Equal(strs(get(g, "Projection", "NonKeyAttributes")), dynamo.SessionsByUserProjection()) {
-		t.Errorf("%s: index projection %v, want INCLUDE %v", id, get(g, "Projection"), dynamo.SessionsByUserProjection())
+	for i, w := range want {
+		g := gsis[i]
+		if get(g, "IndexName") != w.name {
+			t.Errorf("%s: index %d is %v, want %s", id, i, get(g, "IndexName"), w.name)
+		}
+		ks, _ := get(g, "KeySchema").([]any)
+		if len(ks) != 1 || get(ks[0], "AttributeName") != w.key || get(ks[0], "KeyType") != "HASH" {
+			t.Errorf("%s: index %s key %v, want the hash key %s", id, w.name, ks, w.key)
+		}
+		if get(g, "Projection", "ProjectionType") != "INCLUDE" || !slices.Equal(strs(get(g, "Projection", "NonKeyAttributes")), w.include) {
+			t.Errorf("%s: index %s projection %v, want INCLUDE %v", id, w.name, get(g, "Projection"), w.include)
+		}
 	}
 }
