@@ -268,7 +268,7 @@ func TestMakeRunCountsNoMoreWrongPasswordsThanTheLimitHoweverManyAtOnce(t *testi
 }
 
 // TestMakeRunAFloodOfOneWrongPasswordCostsAFixedNumberOfRequests: the same
-// wrong password sent on 40 connections for three seconds, each from its
+// wrong password sent on 16 connections for six seconds, each from its
 // own address, while the owner logs in from their familiar source. Every
 // log-in makes the stated DynamoDB requests and no more (a wait, a retry
 // or a poll would add requests): a refusal three (GetItem, the Query of
@@ -290,7 +290,12 @@ func TestMakeRunAFloodOfOneWrongPasswordCostsAFixedNumberOfRequests(t *testing.T
 		time.Sleep(10 * time.Millisecond)
 	}
 	skip := audit.served() // the first log-in (which may also rehash the seeded password)
-	const connections, flood = 40, 6 * time.Second
+	// 16 connections: what one in-memory dynalite, sharing 2 cores with
+	// every hash and with the other test packages, answers within the
+	// SDK's 1 s attempt timeout (at 40 it timed out, and a log-in's third
+	// attempt answered 503). Deployed, each log-in has its own function
+	// instance; the count of requests per log-in does not depend on it.
+	const connections, flood = 16, 6 * time.Second
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	sent := 0
@@ -316,7 +321,7 @@ func TestMakeRunAFloodOfOneWrongPasswordCostsAFixedNumberOfRequests(t *testing.T
 			t.Fatalf("the owner's right password during the flood: %+v", a)
 		}
 		owned++
-		longest = max(longest, time.Since(began)) // reported, never asserted: 40 argon2id hashes share 2 cores
+		longest = max(longest, time.Since(began)) // reported, never asserted: 16 argon2id hashes share 2 cores
 	}
 	wg.Wait()
 	causes := audit.causes(t, sent)
