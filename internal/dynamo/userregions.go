@@ -31,10 +31,10 @@ import (
 // Attributes of a region's defence item besides the user item's defence
 // attributes (classAttrs, sources, source_key, stale_passwords).
 const (
-	attrDefenceOf  = "defence_of"   // S, the user's key: marks the item as a defence item
-	attrRehashFrom = "rehash_from"  // S, the stored hash a rehash replaced
-	attrRehashTo   = "rehash_to"    // S, its replacement, in force while the user's hash is still rehash_from
-	defenceSep     = "\x00"         // between the user's key and the region's name
+	attrDefenceOf  = "defence_of"  // S, the user's key: marks the item as a defence item
+	attrRehashFrom = "rehash_from" // S, the stored hash a rehash replaced
+	attrRehashTo   = "rehash_to"   // S, its replacement, in force while the user's hash is still rehash_from
+	defenceSep     = "\x00"        // between the user's key and the region's name
 )
 
 // InRegion makes u the users table of region in a multi-region
