@@ -149,6 +149,15 @@ func TestGuessesAcrossTwoRegionsInOneWindowAreBounded(t *testing.T) {
 				t.Errorf("region %s let the right password in after 3 guesses in two regions (max 3): %v", name, err)
 			}
 		}
+		// The guess that filled the sum locked the class, as in one
+		// region: the next window starts locked, and the row of locks grows.
+		users, err := usersA.List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(users) != 1 || users[0].Failures.Streak != 1 || !users[0].Failures.Until.After(time.Now()) {
+			t.Errorf("list-users: %+v, want the unfamiliar class locked by b's guess, the third of the window", users)
+		}
 	})
 	t.Run("DuringAPauseEachRegionAllowsItsOwnBoundAndNoMore", func(t *testing.T) {
 		r := twoRegions(t, e[0].Endpoint, e[1].Endpoint)
