@@ -339,3 +339,37 @@ func TestOnMotoALogInInOneRegionNeverUndoesAPasswordReset(t *testing.T) {
 		}
 	}
 }
+
+// A defence item is no user, whatever an attacker sends or writes: a
+// log-in naming its key (the user's, a NUL, a region) is refused before
+// any read, and a defence item written straight into the table with no
+// user's item beside it logs no one in and lists no one.
+func TestADefenceItemIsNoUser(t *testing.T) {
+	e := twoEngines(t)
+	r := twoRegions(t, e[0].Endpoint, e[1].Endpoint)
+	svcA, usersA := r.userService(r.inA)
+	ctx := context.Background()
+	hash := hashOf(t, "right-Pass1", cheapParams)
+	_, err := r.inA.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(r.tables.Users), Item: map[string]types.AttributeValue{
+		dynamo.UsersKey: &types.AttributeValueMemberS{Value: regionUser + "\x00a"},
+		"name":          &types.AttributeValueMemberS{Value: regionUser + "\x00a"},
+		"password_hash": &types.AttributeValueMemberS{Value: hash},
+		"defence_of":    &types.AttributeValueMemberS{Value: regionUser},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, login := range []string{regionUser, regionUser + "\x00a", "SOMEONE@vsphere.local\x00a"} {
+		_, _, err := svcA.Login(session.WithSource(ctx, "192.0.2.1"), login, "right-Pass1")
+		if session.ErrorCode(err) != session.EUNAUTHENTICATED {
+			t.Errorf("log-in as %q with a defence item's hash: %v, want refused", login, err)
+		}
+	}
+	users, err := usersA.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 0 {
+		t.Errorf("list-users: %+v, want no user", users)
+	}
+}
