@@ -70,7 +70,7 @@ func TestALogInInOneRegionNeverUndoesAPasswordResetInTheOther(t *testing.T) {
 	e := twoEngines(t)
 	r := twoRegions(t, e[0].Endpoint, e[1].Endpoint)
 	svcA, usersA := r.userService(r.inA)
-	svcB, _ := r.userService(r.inB)
+	svcB, usersB := r.userService(r.inB)
 	ctx := context.Background()
 	if err := usersA.Add(ctx, session.User{Name: regionUser, PasswordHash: hashOf(t, "old-Pass1", weakParams)}, time.Now()); err != nil {
 		t.Fatal(err)
@@ -78,6 +78,13 @@ func TestALogInInOneRegionNeverUndoesAPasswordResetInTheOther(t *testing.T) {
 	r.settle(t)
 	if err := logIn(svcB, "192.0.2.1", "old-Pass1"); err != nil {
 		t.Fatalf("the user never reached b: %v", err)
+	}
+	// That log-in rehashed the weak hash, in b's own item: b's log-ins use it.
+	if u, err := usersB.User(ctx, regionUser); err != nil || argon2id.NeedsRehash(u.PasswordHash, cheapParams) {
+		t.Fatalf("b after a log-in with a weak hash: %v, rehashed %v", err, err == nil && !argon2id.NeedsRehash(u.PasswordHash, cheapParams))
+	}
+	if got := rawUser(t, r.inB, r.tables.Users)["password_hash"].(*types.AttributeValueMemberS).Value; !argon2id.NeedsRehash(got, cheapParams) {
+		t.Fatal("b's log-in rewrote the user's own item")
 	}
 
 	r.rep.Pause()
