@@ -197,9 +197,27 @@ func TestGuessesAcrossTwoRegionsInOneWindowAreBounded(t *testing.T) {
 				t.Errorf("region %s let the right password in after resume: %v", name, err)
 			}
 		}
-		// An unlock in a clears every region's state, each at its replica.
+		// An unlock in a clears every region's state, each at its
+		// replica, and leaves the user's item (which holds none of it)
+		// unwritten: an operator's write of it would race another
+		// region's reset.
+		before := r.rep.Status().Requests
+		a0, b0 := copyCounts(before["a"]), copyCounts(before["b"])
 		if err := usersA.ClearFailures(context.Background(), regionUser); err != nil {
 			t.Fatal(err)
+		}
+		after := r.rep.Status().Requests
+		// a: the user's item read, a's defence item read and cleared;
+		// b: b's defence item read and cleared, at b's replica.
+		if d, want := diffCounts(a0, after["a"]), map[string]int{"GetItem": 2, "UpdateItem": 1}; !equalCounts(d, want) {
+			t.Errorf("unlock in a: requests in a %v, want %v", d, want)
+		}
+		if d, want := diffCounts(b0, after["b"]), map[string]int{"GetItem": 1, "UpdateItem": 1}; !equalCounts(d, want) {
+			t.Errorf("unlock in a: requests in b %v, want %v", d, want)
+		}
+		r.settle(t)
+		if s := r.rep.Status(); s.DroppedStale != 0 {
+			t.Errorf("%d versions dropped as stale: two regions wrote one item", s.DroppedStale)
 		}
 		r.settle(t)
 		for name, svc := range map[string]*session.Service{"a": svcA, "b": svcB} {

@@ -298,6 +298,19 @@ func (u *Users) clearFailures(ctx context.Context, db API, name string, key map[
 			}
 		}
 	}
+	if u.Region != "" {
+		// Several regions: write an item only if it holds something to
+		// clear. The user's item, above all, is the operator's: a write
+		// of it that changes nothing would still be a whole version
+		// racing another region's reset under last-writer-wins.
+		if got.Item == nil {
+			return session.Errorf(session.ENOTFOUND, "no user %q", name)
+		}
+		attrs = slices.DeleteFunc(attrs, func(a string) bool { _, ok := got.Item[a]; return !ok })
+		if len(attrs) == 0 {
+			return nil
+		}
+	}
 	return u.updateExistingAt(ctx, db, key, "clear failed log-ins", name, "REMOVE "+strings.Join(attrs, ", "), nil)
 }
 
