@@ -2,6 +2,7 @@ package dynamo_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -165,6 +166,37 @@ func TestGuessesAcrossTwoRegionsInOneWindowAreBounded(t *testing.T) {
 		if len(users) != 1 || users[0].Failures.Streak != 1 || !users[0].Failures.Until.After(time.Now()) {
 			t.Errorf("list-users: %+v, want the unfamiliar class locked by b's guess, the third of the window", users)
 		}
+	})
+	t.Run("AtOnceInOneRegionAfterTheOthersCountsNoMoreThanItsOwnRoom", func(t *testing.T) {
+		r := twoRegions(t, e[0].Endpoint, e[1].Endpoint)
+		svcA, usersA := r.userService(r.inA)
+		svcB, _ := r.userService(r.inB)
+		if err := usersA.Add(context.Background(), session.User{Name: regionUser, PasswordHash: hashOf(t, "right-Pass1", cheapParams)}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		r.settle(t)
+		for i := range regionLock.MaxFailures - 1 {
+			_ = logIn(svcA, "203.0.113.9", "a-guess-"+string(rune('0'+i)))
+		}
+		r.settle(t)
+		var wg sync.WaitGroup
+		for i := range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = logIn(svcB, "203.0.113.9", "b-guess-"+string(rune('0'+i)))
+			}()
+		}
+		wg.Wait()
+		r.settle(t)
+		users, err := usersA.List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(users) != 1 || users[0].Failures.Count > 2*regionLock.MaxFailures-1 {
+			t.Fatalf("list-users: %+v, want at most %d counted (a's %d and b's own room)", users, 2*regionLock.MaxFailures-1, regionLock.MaxFailures-1)
+		}
+		t.Logf("%d in a, then 10 at once in b: %d counted in all (max %d per region)", regionLock.MaxFailures-1, users[0].Failures.Count, regionLock.MaxFailures)
 	})
 	t.Run("DuringAPauseEachRegionAllowsItsOwnBoundAndNoMore", func(t *testing.T) {
 		r := twoRegions(t, e[0].Endpoint, e[1].Endpoint)
