@@ -122,6 +122,10 @@ rie: $(RIE) ## Install the Lambda Runtime Interface Emulator into .tools/bin (fr
 run: deps ## Run the service locally on http://127.0.0.1:$(PORT) with an in-memory dynalite (Ctrl-C stops all); PORT, LOCAL_ADMIN_PASSWORD
 	PORT=$(PORT) LOCAL_ADMIN_PASSWORD='$(LOCAL_ADMIN_PASSWORD)' $(GO) run ./dev/cmd/cis-local
 
+# Where a running `make run` on PORT says what it serves (its engine, its
+# URL, its LOCAL_OIDC issuer's URL): `make token` reads it.
+CIS_LOCAL_ENV_FILE ?= build/cis-local-$(PORT).env
+
 # `make run-regions`: the delay before a change made in one region reaches
 # the other (the replicator's; DynamoDB's is typically under a second).
 REPLICATION_LAG ?= 1s
@@ -131,11 +135,15 @@ run-regions: deps ## Run two regions, a on 127.0.0.1:$(PORT) and b on PORT+1, ea
 	PORT=$(PORT) LOCAL_ADMIN_PASSWORD='$(LOCAL_ADMIN_PASSWORD)' REPLICATION_LAG=$(REPLICATION_LAG) $(GO) run ./dev/cmd/cis-regions
 
 .PHONY: token
-token: ## Mint an access token from `LOCAL_OIDC=1 make run`'s issuer: make token [FED_USER=alice@corp.example] [GROUP=g] [ALG=ES256]
-	@curl -fsS 'http://127.0.0.1:$(or $(LOCAL_OIDC_PORT),5556)/token?user=$(or $(FED_USER),alice@corp.example)&group=$(GROUP)&alg=$(or $(ALG),RS256)'
+token: ## Mint an access token from `LOCAL_OIDC=1 make run`'s issuer (found by itself): make token [FED_USER=alice@corp.example] [GROUP=g] [ALG=ES256] [SID=s]
+	@url='$(if $(LOCAL_OIDC_PORT),http://127.0.0.1:$(LOCAL_OIDC_PORT))'; \
+	if [ -z "$$url" ] && [ -f '$(CIS_LOCAL_ENV_FILE)' ]; then url=$$(sed -n 's/^LOCAL_OIDC_URL=//p' '$(CIS_LOCAL_ENV_FILE)'); fi; \
+	if [ -z "$$url" ]; then echo "make token: no local issuer is running: start one with LOCAL_OIDC=1 make run (it says where in $(CIS_LOCAL_ENV_FILE)), or name its port with LOCAL_OIDC_PORT" >&2; exit 1; fi; \
+	curl -fsS "$$url/token?user=$(or $(FED_USER),alice@corp.example)&group=$(GROUP)&alg=$(or $(ALG),RS256)&sid=$(SID)" || \
+	  { echo "make token: the issuer at $$url did not answer: is LOCAL_OIDC=1 make run still running?" >&2; exit 1; }
 
 .PHONY: test
-test: deps rie $(GOTESTSUM) lint-template check-tree lint ## Run every test (unit, storage, events in-process and under the emulator, template vs code), each named as it ends
+test: deps rie $(GOTESTSUM) lint-template lint-openapi check-tree lint ## Run every test (unit, storage, events in-process and under the emulator, template vs code), each named as it ends
 	@echo "darwin: the local loop compiles for macOS"; GOOS=darwin $(GO) build ./... && GOOS=darwin $(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
 	  if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
@@ -170,6 +178,15 @@ lint-template: ## Lint template.yaml with cfn-lint, through SAM's transform
 	  echo "lint-template: SKIPPED: $$msg" >&2; exit 0; \
 	fi; \
 	cfn-lint --include-checks I -- template.yaml && echo "template.yaml: cfn-lint clean (SAM transform included)"
+
+# Redocly's CLI, pinned in package.json, with its recommended rules (no
+# configuration file): errors fail, warnings are printed. The warnings that
+# stand are deliberate: JSON-RPC answers every call 200, the front door
+# passes the upstream's answers through undescribed, and a JWK's private
+# members are forbidden with not/required.
+.PHONY: lint-openapi
+lint-openapi: node_modules/.package-lock.json ## Lint docs/openapi.yaml with Redocly's CLI (pinned in package.json), recommended rules
+	@REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx --no-install redocly lint --format=summary docs/openapi.yaml
 
 # One Lambda build: $(call lambda-build,<function dir>,<output file>,<GOARCH>)
 define lambda-build

@@ -40,7 +40,12 @@ Commands:
   remove-user NAME       remove a user and end all their sessions
   reset-password NAME    set a new password (prompted for, or read from stdin) and end all their sessions
   unlock NAME            forget NAME's failed log-ins, ending its locks (every class) at once
-  list-sessions NAME     list NAME's sessions: hash prefix, created, last access, idle and absolute expiry
+  sessions [-json] [-limit N] [-page P]
+                         list every live session, newest activity first, N a page (default 50):
+                         user, handle, created, last access, source, surface, method, calls, user agent
+  list-sessions [-json] NAME
+                         list NAME's sessions, live or not, with the same fields and their expiries
+  end-session HANDLE     end the one session whose handle (from sessions) is HANDLE
   end-sessions NAME [HASH-PREFIX]
                          end all of NAME's sessions, or the one whose token hash starts with HASH-PREFIX
   -idp ISSUER list-sessions NAME, -idp ISSUER end-sessions NAME [HASH-PREFIX]
@@ -294,12 +299,30 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		for _, c := range session.Classes {
 			fmt.Fprintf(stdout, "%s\t%s\n", c, classState(cfg.Lockout, u.FailuresOf(c), now))
 		}
+	case "sessions":
+		return allSessions(ctx, rest, stdout, stderr, sessions, cfg.Lifetime)
 	case "list-sessions":
+		asJSON := len(rest) > 0 && (rest[0] == "-json" || rest[0] == "--json")
+		if asJSON {
+			rest = rest[1:]
+		}
 		n, err := name()
 		if err != nil {
 			return err
 		}
-		return listSessions(ctx, stdout, users, sessions, cfg.Lifetime, n, *idp)
+		return listSessions(ctx, stdout, users, sessions, cfg.Lifetime, n, *idp, asJSON)
+	case "end-session":
+		if len(rest) != 1 {
+			return errors.New("end-session takes exactly one HANDLE")
+		}
+		if err := changing(); err != nil {
+			return err
+		}
+		r, err := endByHandle(ctx, stdout, sessions, rest[0])
+		if err != nil {
+			return err
+		}
+		revoked(r.User, r.IdP, 1)
 	case "end-sessions":
 		n, err := name()
 		if err != nil {

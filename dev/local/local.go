@@ -52,7 +52,33 @@ const Function = "cis-local"
 // audit lines to log as the functions do.
 func Handler(cfg config.Config, db dynamo.API, log *slog.Logger) http.Handler {
 	svc := recorded(Service(cfg, db), log)
-	return withRequestID(httpapi.New(svc, log, httpapi.AllOperations...))
+	h := httpapi.New(svc, log, httpapi.AllOperations...)
+	if b := Backchannel(cfg, db, svc); b != nil {
+		h.WithBackchannel(b)
+	}
+	return withRequestID(h)
+}
+
+// Backchannel is the back-channel logout of the identity provider svc
+// trusts for log-ins (the same key cache), over cfg's sessions table,
+// recording as svc does; nil when it trusts none.
+func Backchannel(cfg config.Config, db dynamo.API, svc *session.Service) *session.Backchannel {
+	v, ok := svc.Federation.(session.LogoutVerifier)
+	if !ok {
+		return nil
+	}
+	sessions := &dynamo.Sessions{DB: db, Table: cfg.SessionsTable}
+	// The same wiring as internal/function's Parts.Backchannel, over db.
+	return &session.Backchannel{
+		Verifier: v,
+		Tokens:   dynamo.LogoutTokens{DB: db, Table: cfg.SessionsTable},
+		Sessions: func(sid string) session.UserSessionStore {
+			return dynamo.NewProviderSessions(sessions, sid)
+		},
+		SubjectKey: dynamo.SubjectKey,
+		Quiet:      session.DefaultRevocationQuiet,
+		Recorder:   svc.Recorder,
+	}
 }
 
 // Gateway is the whole API as the deployed stack serves it: the session
@@ -82,6 +108,9 @@ func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger) (http.Handler, 
 		}
 	}
 	sessions := httpapi.New(svc, log, httpapi.AllOperations...).WithUpstream(up)
+	if b := Backchannel(cfg, db, svc); b != nil {
+		sessions.WithBackchannel(b)
+	}
 	door := httpapi.NewFrontDoor(svc, log)
 	if cfg.AssertionKeyFile != "" {
 		if cfg.APIBaseURL == "" {

@@ -72,6 +72,11 @@ func Start(t testing.TB, logs io.Writer, env ...string) *Run {
 		if err := r.p.Stop(); err != nil {
 			t.Error(err)
 		}
+		// A failure against the real binary is read with its own log: why
+		// it answered what it did (a 503's cause is logged, never sent).
+		if t.Failed() {
+			t.Logf("the tail of what cis-local wrote:\n%s", r.p.Output())
+		}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

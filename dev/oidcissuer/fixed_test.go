@@ -69,8 +69,8 @@ func TestFixedIssuerServesItsKeysTwiceAtOnce(t *testing.T) {
 		t.Helper()
 		v := oidc.New(oidc.Config{Issuer: FixedURL, Audience: Audience, UserClaim: "preferred_username", GroupsClaim: "groups"})
 		for _, kid := range []string{KeyRS256, KeyES256} {
-			if user, err := v.Verify(ctx, FixedToken(kid, claims())); err != nil || user != "alice@corp.example" {
-				t.Errorf("%s token: user %q, err %v", kid, user, err)
+			if id, err := v.Verify(ctx, FixedToken(kid, claims())); err != nil || id.Name != "alice@corp.example" {
+				t.Errorf("%s token: user %q, err %v", kid, id.Name, err)
 			}
 		}
 	}

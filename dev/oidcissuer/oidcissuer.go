@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -138,6 +139,28 @@ func (i *Issuer) Claims(user string, groups ...string) map[string]any {
 	}
 }
 
+// LogoutClaims are a back-channel logout token's claims (OpenID Connect
+// Back-Channel Logout 1.0, section 2.4) for sub and sid ("" leaves either
+// out), valid for two minutes from now: iss, aud, iat, exp, a fresh jti,
+// and the events member. Sign them with Token, as the provider does.
+func (i *Issuer) LogoutClaims(sub, sid string) map[string]any {
+	now := time.Now()
+	var jti [12]byte
+	_, _ = rand.Read(jti[:])
+	c := map[string]any{
+		"iss": i.URL, "aud": Audience, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(),
+		"jti":    b64(jti[:]),
+		"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}},
+	}
+	if sub != "" {
+		c["sub"] = sub
+	}
+	if sid != "" {
+		c["sid"] = sid
+	}
+	return c
+}
+
 // Token signs claims with the issuer's key kid.
 func (i *Issuer) Token(kid string, claims map[string]any) string {
 	k := i.Key(kid)
@@ -178,8 +201,13 @@ func (i *Issuer) PublicPEM(kid string) []byte {
 }
 
 // ServeHTTP serves discovery (/.well-known/openid-configuration), the key
-// set (/keys), and GET /token?user=NAME[&group=G...][&alg=ES256]: a fresh
-// token for NAME, for trying federated log-in by hand.
+// set (/keys), GET /token?user=NAME[&group=G...][&alg=ES256][&sid=SID]: a
+// fresh access token for NAME (sub NAME; sid SID, the provider session),
+// for trying federated log-in by hand, and GET
+// /logout-token?sub=SUB[&sid=SID]: a fresh back-channel logout token, as
+// the provider posts it when that session or subject ends. For tests of
+// the logout's refusals, /logout-token also takes aud=, exp= (seconds from
+// now, negative for past), nonce= and events=0 (no events member).
 func (i *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/.well-known/openid-configuration":
@@ -204,8 +232,33 @@ func (i *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		c := i.Claims(user, groups...)
 		c["aud"] = cmp.Or(r.URL.Query().Get("aud"), Audience)
+		if sid := r.URL.Query().Get("sid"); sid != "" {
+			c["sid"] = sid
+		}
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, i.Token(kid, c))
+		return
+	case "/logout-token":
+		q := r.URL.Query()
+		if q.Get("sub") == "" && q.Get("sid") == "" || r.Method != http.MethodGet {
+			http.Error(w, "GET /logout-token?sub=SUB[&sid=SID][&aud=AUD][&exp=SECONDS][&nonce=N][&events=0]", http.StatusBadRequest)
+			return
+		}
+		c := i.LogoutClaims(q.Get("sub"), q.Get("sid"))
+		if aud := q.Get("aud"); aud != "" {
+			c["aud"] = aud
+		}
+		if exp, err := strconv.Atoi(q.Get("exp")); err == nil {
+			c["exp"] = time.Now().Unix() + int64(exp)
+		}
+		if nonce := q.Get("nonce"); nonce != "" {
+			c["nonce"] = nonce
+		}
+		if q.Get("events") == "0" {
+			delete(c, "events")
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintln(w, i.Token(KeyRS256, c))
 		return
 	}
 	i.mu.Lock()

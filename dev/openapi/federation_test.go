@@ -27,6 +27,9 @@ const (
 	group = "vsphere-admins"
 )
 
+// form is the header of a back-channel logout's body.
+func form() http.Header { return hdr("Content-Type", "application/x-www-form-urlencoded") }
+
 // issuerToken is a well-signed access token of an issuer on loopback that
 // no run trusts (it is stopped before the token is used).
 func issuerToken(t *testing.T) string {
@@ -61,6 +64,7 @@ func federationOn(t *testing.T, spec *Spec, seen seen, endpoint string) {
 	expired := iss.Claims(fedUser, group)
 	expired["exp"] = time.Now().Add(-time.Hour).Unix()
 	downExpired := iss.Token(oidcissuer.KeyRS256, expired)
+	downLogout := iss.Token(oidcissuer.KeyRS256, iss.LogoutClaims(fedUser, ""))
 	if err := iss.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +97,7 @@ func federationOn(t *testing.T, spec *Spec, seen seen, endpoint string) {
 			{name: "AnExpiredTokenIsUnavailableToo", method: "POST", path: httpapi.SessionPath, header: bearer("Bearer", downExpired), status: 503, want: unavailable},
 			{name: "APasswordLogInDoesNotNeedTheIssuer", method: "POST", path: httpapi.SessionPath, header: basic(admin, localrun.Password), status: 201, want: `"`},
 			{name: "AWrongPasswordIsUnauthenticated", method: "POST", path: httpapi.SessionPath, header: basic(admin, "wrong"), status: 401, want: unauthenticated},
+			{name: "ABackchannelLogoutIsUnavailable", method: "POST", path: httpapi.BackchannelLogoutPath, header: form(), body: "logout_token=" + downLogout, status: 503, want: `"temporarily_unavailable"`},
 		})
 	})
 	if t.Failed() {
@@ -116,6 +121,15 @@ func federationOn(t *testing.T, spec *Spec, seen seen, endpoint string) {
 	fed := c.bearerLogin(t, token(es, "staff", group))
 	gone := c.bearerLogin(t, token(rs, group))
 	c.logout(t, gone)
+
+	t.Run("BackchannelLogout", func(t *testing.T) {
+		logout := iss.Token(rs, iss.LogoutClaims(cappedUser, ""))
+		c.each(t, []call{
+			{name: "ALogoutTokenIsAccepted", method: "POST", path: httpapi.BackchannelLogoutPath, header: form(), body: "logout_token=" + logout, status: 200},
+			{name: "ItsJTIAgainIsRefused", method: "POST", path: httpapi.BackchannelLogoutPath, header: form(), body: "logout_token=" + logout, status: 400, want: `"invalid_request"`},
+			{name: "AnAccessTokenIsRefused", method: "POST", path: httpapi.BackchannelLogoutPath, header: form(), body: "logout_token=" + token(rs, group), status: 400, want: `"invalid_request"`},
+		})
+	})
 
 	t.Run("LogIn", func(t *testing.T) {
 		c.each(t, []call{

@@ -185,6 +185,13 @@ func TestTheLocalServiceAnswersAsDocumented(t *testing.T) {
 
 	// The assertion's key set: public, no session; make run signs with
 	// build/cis-local-assertion-key.json's key and publishes it.
+	// Federation is off in this run: every logout token is refused.
+	t.Run("BackchannelLogout", func(t *testing.T) {
+		c.each(t, []call{
+			{name: "WithoutAProviderALogoutIsRefused", method: "POST", path: httpapi.BackchannelLogoutPath, header: form(), body: "logout_token=" + untrusted, status: 400, want: `"invalid_request"`},
+		})
+	})
+
 	t.Run("UpstreamIdentity", func(t *testing.T) {
 		c.each(t, []call{
 			{name: "TheKeySetIsPublished", method: "GET", path: httpapi.JWKSPath, status: 200, want: `"kty":"EC"`},

@@ -29,5 +29,10 @@ func main() {
 	// Bearer log-ins (OIDC_ISSUER): the provider is first asked at the
 	// first one, then its keys are kept for the life of the process.
 	svc.Federation = oidc.Federation(p.Config.OIDC)
-	lambda.Start(httpapi.New(svc, p.Log, stack.Create.Ops...), p.Log)
+	h := httpapi.New(svc, p.Log, stack.Create.Ops...)
+	// The provider's back-channel logout, with the same key cache.
+	if b := p.Backchannel(svc.Federation); b != nil {
+		h.WithBackchannel(b)
+	}
+	lambda.Start(h, p.Log)
 }

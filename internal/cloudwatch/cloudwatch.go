@@ -46,6 +46,10 @@ const (
 	MetricRevoked        = "SessionsRevoked"
 	MetricBackendFailure = "BackendFailure"
 	MetricAdminChange    = "AdminChange"
+	// MetricProviderLogout counts back-channel logouts accepted;
+	// MetricProviderLogoutRefused those refused (by Cause, too).
+	MetricProviderLogout        = "ProviderLogOut"
+	MetricProviderLogoutRefused = "ProviderLogOutRefused"
 )
 
 // Metrics maps each event to the metric it counts.
@@ -58,6 +62,9 @@ var Metrics = map[session.EventKind]string{
 	session.EventRevoked:        MetricRevoked,
 	session.EventBackendFailure: MetricBackendFailure,
 	session.EventAdminChange:    MetricAdminChange,
+
+	session.EventProviderLogout:        MetricProviderLogout,
+	session.EventProviderLogoutRefused: MetricProviderLogoutRefused,
 }
 
 // audited lists the events the audit trail keeps: who got in, who was
@@ -70,6 +77,9 @@ var audited = map[session.EventKind]bool{
 	session.EventLogout:       true,
 	session.EventRevoked:      true,
 	session.EventAdminChange:  true,
+
+	session.EventProviderLogout:        true,
+	session.EventProviderLogoutRefused: true,
 }
 
 // Field values that tell the streams apart in one log group: a line with
@@ -133,7 +143,7 @@ func (r *Recorder) metric(ctx context.Context, name string, e session.Event) {
 	dims := [][]string{{DimensionFunction}}
 	attrs := r.common(ctx, StreamMetric)
 	attrs = append(attrs, slog.String(DimensionFunction, r.function))
-	if e.Kind == session.EventLoginRefused {
+	if e.Kind == session.EventLoginRefused || e.Kind == session.EventProviderLogoutRefused {
 		// Counted once in total and once by cause: an alarm watches the
 		// total, a dashboard splits it.
 		dims = append(dims, []string{DimensionFunction, DimensionCause})
@@ -189,7 +199,7 @@ func (r *Recorder) audit(ctx context.Context, e session.Event) {
 	add("op", e.Op)
 	add("actor", e.Actor)
 	add("source", session.Source(ctx))
-	if e.Kind == session.EventRevoked {
+	if e.Kind == session.EventRevoked || e.Kind == session.EventProviderLogout {
 		attrs = append(attrs, slog.Int("sessions", e.Sessions))
 	}
 	if !e.Until.IsZero() {

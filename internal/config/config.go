@@ -76,14 +76,18 @@ const (
 	EnvOIDCUserClaim     = "OIDC_USER_CLAIM"     // default preferred_username
 	EnvOIDCRequiredGroup = "OIDC_REQUIRED_GROUP" // empty: no group required
 	EnvOIDCGroupsClaim   = "OIDC_GROUPS_CLAIM"   // default groups
+	// EnvOIDCClientID is the aud a back-channel logout token must carry:
+	// the client id the provider knows this service by; default OIDC_AUDIENCE.
+	EnvOIDCClientID = "OIDC_CLIENT_ID"
 )
 
 // OIDCVars lists the federation variables, set on the functions that log in.
-var OIDCVars = []string{EnvOIDCIssuer, EnvOIDCAudience, EnvOIDCUserClaim, EnvOIDCRequiredGroup, EnvOIDCGroupsClaim}
+var OIDCVars = []string{EnvOIDCIssuer, EnvOIDCAudience, EnvOIDCUserClaim, EnvOIDCRequiredGroup, EnvOIDCGroupsClaim, EnvOIDCClientID}
 
 // OIDC is the federated log-in's configuration; Issuer "" is off.
 type OIDC struct {
 	Issuer, Audience, UserClaim, RequiredGroup, GroupsClaim string
+	ClientID                                                string // the aud of back-channel logout tokens
 }
 
 // The assertion the front door signs for the upstream (package assertion):
@@ -240,6 +244,7 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 		Issuer: get(EnvOIDCIssuer, ""), Audience: get(EnvOIDCAudience, ""),
 		UserClaim: get(EnvOIDCUserClaim, "preferred_username"), RequiredGroup: get(EnvOIDCRequiredGroup, ""),
 		GroupsClaim: get(EnvOIDCGroupsClaim, "groups"),
+		ClientID:    get(EnvOIDCClientID, get(EnvOIDCAudience, "")),
 	}
 	errs = append(errs, c.OIDC.check()...)
 	c.AssertionKeySecret, c.AssertionKeyFile = get(EnvAssertionKeySecret, ""), get(EnvAssertionKeyFile, "")
@@ -263,6 +268,10 @@ func Parse(lookup func(string) (string, bool)) (Config, error) {
 	}
 	return c, nil
 }
+
+// RegionVars lists the variables of several regions, set on every function
+// of a stack deployed to more than one (template.yaml) and on none otherwise.
+var RegionVars = []string{EnvRegionName, EnvPeerRegions}
 
 // peers parses PEER_REGIONS: name[=endpoint], comma-separated.
 func peers(v, region string) (map[string]string, error) {

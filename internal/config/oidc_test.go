@@ -20,9 +20,22 @@ func TestFederationSettingsAreRead(t *testing.T) {
 		config.EnvOIDCUserClaim: "upn", config.EnvOIDCRequiredGroup: "vsphere-admins", config.EnvOIDCGroupsClaim: "roles",
 	}))
 	want := config.OIDC{Issuer: "https://login.example.com/oauth2/default", Audience: "api://vsphere",
-		UserClaim: "upn", RequiredGroup: "vsphere-admins", GroupsClaim: "roles"}
+		UserClaim: "upn", RequiredGroup: "vsphere-admins", GroupsClaim: "roles", ClientID: "api://vsphere"}
 	if err != nil || c.OIDC != want {
 		t.Errorf("OIDC = %+v, err %v; want %+v", c.OIDC, err, want)
+	}
+}
+
+func TestTheLogoutClientIDIsTheAudienceUnlessSet(t *testing.T) {
+	base := map[string]string{config.EnvOIDCIssuer: "https://idp.example.com", config.EnvOIDCAudience: "api://vsphere"}
+	c, err := config.Parse(env(base))
+	if err != nil || c.OIDC.ClientID != "api://vsphere" {
+		t.Errorf("without %s: ClientID %q, err %v; want the audience", config.EnvOIDCClientID, c.OIDC.ClientID, err)
+	}
+	base[config.EnvOIDCClientID] = "cis-session-rp"
+	c, err = config.Parse(env(base))
+	if err != nil || c.OIDC.ClientID != "cis-session-rp" {
+		t.Errorf("with %s: ClientID %q, err %v; want cis-session-rp", config.EnvOIDCClientID, c.OIDC.ClientID, err)
 	}
 }
 

@@ -524,19 +524,28 @@ func wantIndex(t *testing.T, db *dynamo.Client, table string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Table.GlobalSecondaryIndexes) != 1 {
-		t.Fatalf("indexes = %+v, want exactly %s", d.Table.GlobalSecondaryIndexes, dynamo.SessionsByUser)
+	want := map[string]struct {
+		key     string
+		include []string
+	}{
+		dynamo.SessionsByUser:    {"user_key", []string{"created_ms"}},
+		dynamo.SessionsBySubject: {"oidc_subject", []string{"idp", "oidc_sid", "user"}},
 	}
-	g := d.Table.GlobalSecondaryIndexes[0]
-	if aws.ToString(g.IndexName) != dynamo.SessionsByUser || g.IndexStatus != types.IndexStatusActive {
-		t.Fatalf("index %s is %s", aws.ToString(g.IndexName), g.IndexStatus)
+	if len(d.Table.GlobalSecondaryIndexes) != len(want) {
+		t.Fatalf("indexes = %+v, want exactly %s and %s", d.Table.GlobalSecondaryIndexes, dynamo.SessionsByUser, dynamo.SessionsBySubject)
 	}
-	if len(g.KeySchema) != 1 || aws.ToString(g.KeySchema[0].AttributeName) != "user_key" || g.KeySchema[0].KeyType != types.KeyTypeHash {
-		t.Fatalf("index key = %+v, want user_key HASH", g.KeySchema)
-	}
-	p := g.Projection
-	attrs := slices.Sorted(slices.Values(p.NonKeyAttributes))
-	if p.ProjectionType != types.ProjectionTypeInclude || !slices.Equal(attrs, []string{"created_ms"}) {
-		t.Fatalf("projection = %s %v, want INCLUDE created_ms", p.ProjectionType, attrs)
+	for _, g := range d.Table.GlobalSecondaryIndexes {
+		w, ok := want[aws.ToString(g.IndexName)]
+		if !ok || g.IndexStatus != types.IndexStatusActive {
+			t.Fatalf("index %s is %s", aws.ToString(g.IndexName), g.IndexStatus)
+		}
+		if len(g.KeySchema) != 1 || aws.ToString(g.KeySchema[0].AttributeName) != w.key || g.KeySchema[0].KeyType != types.KeyTypeHash {
+			t.Fatalf("index %s key = %+v, want %s HASH", aws.ToString(g.IndexName), g.KeySchema, w.key)
+		}
+		p := g.Projection
+		attrs := slices.Sorted(slices.Values(p.NonKeyAttributes))
+		if p.ProjectionType != types.ProjectionTypeInclude || !slices.Equal(attrs, w.include) {
+			t.Fatalf("index %s projection = %s %v, want INCLUDE %s", aws.ToString(g.IndexName), p.ProjectionType, attrs, w.include)
+		}
 	}
 }

@@ -38,6 +38,18 @@ const (
 	// attrHome is the region that made the session, its one writer in a
 	// multi-region deployment (Sessions.Region; docs/REGIONS.md): S.
 	attrHome = "home"
+	// What log-in records of a session's origin (session.Origin), for the
+	// operator; all S, absent when empty. None is written after log-in.
+	attrSource     = "source_addr"
+	attrUserAgent  = "user_agent"
+	attrSurface    = "surface"
+	attrMethod     = "login_method"
+	attrSubject    = "oidc_sub"
+	attrSID        = "oidc_sid"
+	attrSubjectKey = "oidc_subject" // the SessionsBySubject key: issuer, a space, sub
+	// attrCalls counts a session's uses: N, added to by every touch, in
+	// the touch's one write.
+	attrCalls = "calls"
 	// AttrExpires is the TTL attribute (Unix seconds). TTL only cleans up:
 	// an item past its lifetime is treated as absent whether or not TTL has
 	// removed it yet.
@@ -110,7 +122,7 @@ const liveFilter = attrLastAccessed + " > :idle_cutoff AND " + attrCreated + " >
 // the roles that only touch sessions may name (template.yaml's
 // dynamodb:Attributes condition, which internal/stack holds to this). The
 // user is not among them, so whatever such a role writes authorizes no one.
-var TouchAttributes = []string{attrTokenHash, attrLastAccessed, AttrExpires, attrCreated, attrHome}
+var TouchAttributes = []string{attrTokenHash, attrLastAccessed, AttrExpires, attrCreated, attrHome, attrCalls}
 
 // laterAccessUpdate and laterAccessCondition are the re-check's.
 const (
@@ -121,7 +133,10 @@ const (
 // TouchUpdate is the get's update expression. It may set no attribute that
 // is a key of, or projected into, an index (a test holds it to that): then a
 // get writes the one item and nothing else.
-const TouchUpdate = "SET " + attrLastAccessed + " = :now, " + AttrExpires + " = :exp"
+// The call count rides in the same write (ADD), so counting costs no
+// request; its clause comes first, so that the SET clause ends the
+// expression and a take-over can extend it (homeOnly).
+const TouchUpdate = "ADD " + attrCalls + " :one SET " + attrLastAccessed + " = :now, " + AttrExpires + " = :exp"
 
 // Create stores a new session, never overwriting an existing item.
 func (s *Sessions) Create(ctx context.Context, r session.Record, l session.Lifetime) error {
@@ -138,6 +153,18 @@ func (s *Sessions) Create(ctx context.Context, r session.Record, l session.Lifet
 	}
 	if r.IdP != "" {
 		item[attrIdP] = &types.AttributeValueMemberS{Value: r.IdP}
+	}
+	// What log-in records of where the session came from; the provider is
+	// the idp above.
+	o := r.Origin
+	for name, v := range map[string]string{attrSource: o.Source, attrUserAgent: o.UserAgent, attrSurface: o.Surface,
+		attrMethod: o.Method, attrSubject: o.Subject, attrSID: o.SID} {
+		if v != "" {
+			item[name] = &types.AttributeValueMemberS{Value: v}
+		}
+	}
+	if r.IdP != "" && o.Subject != "" {
+		item[attrSubjectKey] = &types.AttributeValueMemberS{Value: SubjectKey(r.IdP, o.Subject)}
 	}
 	if s.Seals != nil {
 		// Sealed over the creation time as stored: Unix milliseconds.
@@ -201,6 +228,7 @@ func (s *Sessions) touch(ctx context.Context, h session.TokenHash, now time.Time
 			// The absolute end is not known here without a read; the
 			// condition enforces it, TTL only cleans up a little later.
 			":exp": ttl(now.Add(l.Idle)),
+			":one": &types.AttributeValueMemberN{Value: "1"},
 		},
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
@@ -400,6 +428,23 @@ func (s *Sessions) Peek(ctx context.Context, h session.TokenHash) (session.Sessi
 		return session.Session{}, session.Errorf(session.ENOTFOUND, "no session")
 	}
 	return decodeSession(out.Item)
+}
+
+// decodeRecord reads a session item with what log-in recorded of it.
+func decodeRecord(item map[string]types.AttributeValue) (session.Record, error) {
+	h, ok := hashAttr(item)
+	sess, err := decodeSession(item)
+	if !ok || err != nil {
+		return session.Record{}, &session.Error{Code: session.ENOTFOUND, Err: session.ErrMalformed}
+	}
+	r := session.Record{Hash: h, Session: sess}
+	str := func(name string) string { v, _ := stringAttr(item, name); return v }
+	r.Origin = session.Origin{Source: str(attrSource), UserAgent: str(attrUserAgent), Surface: str(attrSurface),
+		Method: str(attrMethod), Provider: str(attrIdP), Subject: str(attrSubject), SID: str(attrSID)}
+	if v, ok := item[attrCalls].(*types.AttributeValueMemberN); ok {
+		r.Calls, _ = strconv.ParseInt(v.Value, 10, 64)
+	}
+	return r, nil
 }
 
 func (s *Sessions) key(h session.TokenHash) map[string]types.AttributeValue {

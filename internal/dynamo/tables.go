@@ -49,8 +49,10 @@ func CreateTables(ctx context.Context, db *Client, t Tables) error {
 			return fmt.Errorf("wait for table %s: %w", aws.ToString(in.TableName), err)
 		}
 	}
-	if err := ensureIndex(ctx, db, t.Sessions, sessionsByUser()); err != nil {
-		return err
+	for _, idx := range []*types.GlobalSecondaryIndex{sessionsByUser(), sessionsBySubject()} {
+		if err := ensureIndex(ctx, db, t.Sessions, idx); err != nil {
+			return err
+		}
 	}
 	return enableTTL(ctx, db, t.Sessions)
 }
@@ -59,9 +61,9 @@ func CreateTables(ctx context.Context, db *Client, t Tables) error {
 func createTableInputs(t Tables) []*dynamodb.CreateTableInput {
 	specs := []struct {
 		name, key string
-		index     *types.GlobalSecondaryIndex
+		indexes   []*types.GlobalSecondaryIndex
 	}{
-		{t.Sessions, SessionsKey, sessionsByUser()},
+		{t.Sessions, SessionsKey, []*types.GlobalSecondaryIndex{sessionsByUser(), sessionsBySubject()}},
 		{t.Users, UsersKey, nil},
 	}
 	var inputs []*dynamodb.CreateTableInput
@@ -76,9 +78,10 @@ func createTableInputs(t Tables) []*dynamodb.CreateTableInput {
 				{AttributeName: aws.String(s.key), KeyType: types.KeyTypeHash},
 			},
 		}
-		if s.index != nil {
-			in.AttributeDefinitions = append(in.AttributeDefinitions, indexKeyDefinition())
-			in.GlobalSecondaryIndexes = []types.GlobalSecondaryIndex{*s.index}
+		for _, idx := range s.indexes {
+			in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{
+				AttributeName: idx.KeySchema[0].AttributeName, AttributeType: types.ScalarAttributeTypeS})
+			in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, *idx)
 		}
 		inputs = append(inputs, in)
 	}
@@ -99,6 +102,20 @@ func sessionsByUser() *types.GlobalSecondaryIndex {
 	}
 }
 
+// sessionsBySubject is the definition of the SessionsBySubject index.
+func sessionsBySubject() *types.GlobalSecondaryIndex {
+	return &types.GlobalSecondaryIndex{
+		IndexName: aws.String(SessionsBySubject),
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(SessionsBySubjectKey), KeyType: types.KeyTypeHash},
+		},
+		Projection: &types.Projection{
+			ProjectionType:   types.ProjectionTypeInclude,
+			NonKeyAttributes: SessionsBySubjectProjection(),
+		},
+	}
+}
+
 // SessionsByUserKey is the hash key of the SessionsByUser index (type S).
 const SessionsByUserKey = attrUserKey
 
@@ -110,10 +127,6 @@ func SessionsByUserProjection() []string { return []string{attrCreated} }
 // OldSessionsByUser is the index SessionsByUser replaces; create-tables names
 // it when it finds a table that has it instead.
 const OldSessionsByUser = "by-user"
-
-func indexKeyDefinition() types.AttributeDefinition {
-	return types.AttributeDefinition{AttributeName: aws.String(attrUserKey), AttributeType: types.ScalarAttributeTypeS}
-}
 
 // ensureIndex checks that table has idx, active. A table made before the
 // index existed is refused with what to do: without the index no log-in
@@ -132,9 +145,9 @@ func ensureIndex(ctx context.Context, db *Client, table string, idx *types.Globa
 			return aws.ToString(g.IndexName) == name
 		})
 		if i < 0 {
-			return fmt.Errorf("table %s has no index %s: add it (partition key %s, projection INCLUDE %s), "+
+			return fmt.Errorf("table %s has no index %s: add it (partition key %s, projection INCLUDE %v), "+
 				"wait for it to be ACTIVE, then remove %s if the table has it (docs/SESSIONS.md, Migration), or recreate the table",
-				table, name, attrUserKey, attrCreated, OldSessionsByUser)
+				table, name, aws.ToString(idx.KeySchema[0].AttributeName), idx.Projection.NonKeyAttributes, OldSessionsByUser)
 		}
 		if d.Table.GlobalSecondaryIndexes[i].IndexStatus == types.IndexStatusActive {
 			return nil

@@ -94,12 +94,11 @@ func (s *Sessions) records(ctx context.Context, hashes []session.TokenHash) ([]s
 				return nil, session.Unavailable("read sessions", err)
 			}
 			for _, item := range out.Responses[s.Table] {
-				h, ok := hashAttr(item)
-				sess, err := decodeSession(item)
-				if !ok || err != nil {
+				r, err := decodeRecord(item)
+				if err != nil {
 					return nil, &session.Error{Code: session.EUNAVAILABLE, Err: errors.New("decode session: malformed item")}
 				}
-				recs = append(recs, session.Record{Hash: h, Session: sess})
+				recs = append(recs, r)
 			}
 			req = out.UnprocessedKeys
 			if len(req) == 0 {

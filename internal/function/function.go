@@ -14,6 +14,7 @@ import (
 	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/httpapi"
 	"github.com/cis-session/cis-session/internal/lambda"
+	"github.com/cis-session/cis-session/internal/session"
 )
 
 // Parts are a function's shared parts.
@@ -65,4 +66,26 @@ func (p Parts) Users() *dynamo.Users {
 		u.InRegion(p.Config.Region, p.Sessions())
 	}
 	return u
+}
+
+// Backchannel is the identity provider's back-channel logout over the
+// sessions table, verified with fed's key cache (the log-in's), recording
+// as p does; nil when fed is none (no OIDC_ISSUER): every logout token is
+// then refused.
+func (p Parts) Backchannel(fed session.Federation) *session.Backchannel {
+	v, ok := fed.(session.LogoutVerifier)
+	if !ok {
+		return nil
+	}
+	sessions := p.Sessions()
+	return &session.Backchannel{
+		Verifier: v,
+		Tokens:   dynamo.LogoutTokens{DB: p.DB, Table: p.Config.SessionsTable},
+		Sessions: func(sid string) session.UserSessionStore {
+			return dynamo.NewProviderSessions(sessions, sid)
+		},
+		SubjectKey: dynamo.SubjectKey,
+		Quiet:      session.DefaultRevocationQuiet,
+		Recorder:   p.Recorder,
+	}
 }

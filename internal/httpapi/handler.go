@@ -43,7 +43,7 @@ const (
 )
 
 // AllOperations is every operation, as the local runner serves them.
-var AllOperations = []Operation{OpCreate, OpGet, OpDelete, OpLegacyPost, OpJSONRPC, OpJWKS}
+var AllOperations = []Operation{OpCreate, OpGet, OpDelete, OpLegacyPost, OpJSONRPC, OpJWKS, OpBackchannelLogout}
 
 // HeaderSessionID carries the session id on every call after log-in.
 const HeaderSessionID = "vmware-api-session-id"
@@ -75,6 +75,7 @@ var Routes = []Route{
 	{http.MethodDelete, LegacySessionPath, OpDelete},
 	{http.MethodPost, JSONRPCPath, OpJSONRPC},
 	{http.MethodGet, JWKSPath, OpJWKS},
+	{http.MethodPost, BackchannelLogoutPath, OpBackchannelLogout},
 }
 
 // Service is what the handler calls of the session service; *session.Service
@@ -116,6 +117,8 @@ type Handler struct {
 	// vAPI body (every other 401 offers Challenge).
 	bearer         BearerService
 	loginChallenge string
+
+	backchannel Backchannel // ends provider sessions; nil: every logout token is refused
 }
 
 // New returns a handler for ops (every operation when ops is empty).
@@ -185,6 +188,8 @@ func (h *Handler) actions(op Operation) map[string]serveFunc {
 		return map[string]serveFunc{"": h.jsonRPC}
 	case OpJWKS:
 		return map[string]serveFunc{"": h.serveJWKS}
+	case OpBackchannelLogout:
+		return map[string]serveFunc{"": h.backchannelLogout}
 	}
 	return nil
 }
@@ -234,7 +239,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// ServeMux lets HEAD through to a GET pattern; a HEAD is no operation
 	// of the service, and must not count as a use of the session.
 	if next, pattern := h.mux.Handler(r); pattern != "" && r.Method != http.MethodHead {
-		next.ServeHTTP(sw, r.WithContext(session.WithSource(r.Context(), sourceAddr(r))))
+		ctx := session.WithSource(r.Context(), sourceAddr(r))
+		ctx = session.WithClient(ctx, r.Header.Get("User-Agent"), surfaceName(r))
+		next.ServeHTTP(sw, r.WithContext(ctx))
 		return
 	}
 	if h.paths[r.URL.Path] {
@@ -242,6 +249,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.writeError(sw, s, errNotFound)
+}
+
+// surfaceName is the surface a request came by, as a session records it.
+func surfaceName(r *http.Request) string {
+	switch {
+	case r.URL.Path == JSONRPCPath:
+		return session.SurfaceJSONRPC
+	case r.URL.Path == LegacyBase || strings.HasPrefix(r.URL.Path, LegacyBase+"/"):
+		return session.SurfaceREST
+	}
+	return session.SurfaceAPI
 }
 
 // panicText describes a recovered panic for the log. Runtime errors carry

@@ -495,9 +495,9 @@ func TestJSONRPCServesTheSessionServiceAsTheSDKParsesIt(t *testing.T) {
 		want  expect
 	}{
 		{"CreateAnswersASecretSessionID", "create", func(string) string { return createBody("0", user, password) },
-			[]string{"GetItem", "UpdateItem", "Query", "PutItem", "UpdateItem"}, ok(func(t *testing.T, g *rig, out dataValue) { secretOf(t, out) })},
+			[]string{"GetItem", "Query", "PutItem", "UpdateItem"}, ok(func(t *testing.T, g *rig, out dataValue) { secretOf(t, out) })},
 		{"CreateQualifiesAShortName", "create", func(string) string { return createBody("0", "Administrator", password) },
-			[]string{"GetItem", "UpdateItem", "Query", "PutItem", "UpdateItem"}, ok(func(t *testing.T, g *rig, out dataValue) {
+			[]string{"GetItem", "Query", "PutItem", "UpdateItem"}, ok(func(t *testing.T, g *rig, out dataValue) {
 				id := secretOf(t, out)
 				u, _, _ := infoOf(t, sdkAnswer(t, g.rpc("get", sessionBody("1", "get", id)), `"1"`).output(t))
 				if u != user {
@@ -518,9 +518,9 @@ func TestJSONRPCServesTheSessionServiceAsTheSDKParsesIt(t *testing.T) {
 				}
 			})},
 		{"CreateWithAWrongPasswordIsUnauthenticated", "create", func(string) string { return createBody("0", user, "wrong-password-1") },
-			[]string{"GetItem", "UpdateItem", "Query", "UpdateItem"}, fails(rpcUnauthenticated)},
+			[]string{"GetItem", "Query", "UpdateItem"}, fails(rpcUnauthenticated)},
 		{"CreateOfAnUnknownUserIsUnauthenticated", "create", func(string) string { return createBody("0", "nobody@vsphere.local", password) },
-			[]string{"GetItem", "UpdateItem", "Query", "UpdateItem"}, fails(rpcUnauthenticated)},
+			[]string{"GetItem", "Query", "UpdateItem"}, fails(rpcUnauthenticated)},
 		{"CreateWithAnOversizedPasswordIsUnauthenticatedAtNoCost", "create", func(string) string { return createBody("0", user, strings.Repeat("p", 1025)) },
 			nil, fails(rpcUnauthenticated)},
 		{"CreateWithAnOversizedUserIsUnauthenticatedAtNoCost", "create", func(string) string { return createBody("0", strings.Repeat("u", 257), password) },

@@ -1,7 +1,11 @@
 package lambda_test
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -52,5 +56,79 @@ func TestFunctionsThatHoldNoKeyLinkNoSecretsClient(t *testing.T) {
 				t.Errorf("functions/%s links %s", fn, pkg)
 			}
 		}
+	}
+}
+
+// module is this module's path: its own packages are the only ones the get
+// may link beyond its floor's.
+const module = "github.com/cis-session/cis-session/"
+
+// TestTheGetLinksNoPackageItsFloorDoesNot: the get's cold start is held to
+// its floor's (dev/bench/floor, a bare aws-lambda-go function making the
+// same UpdateItem; docs/BENCHMARKS.md). What it may add is its own code
+// (configuration, log, the HTTP surface), never another library or
+// standard package, whose initialisers and pages every start would pay.
+// Built as it ships (lambda.norpc), as is the floor.
+func TestTheGetLinksNoPackageItsFloorDoesNot(t *testing.T) {
+	deps := func(pkg string) []string {
+		out, err := exec.Command("go", "list", "-tags", "lambda.norpc", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		return strings.Fields(string(out))
+	}
+	floor := map[string]bool{}
+	for _, pkg := range deps("../../dev/bench/floor") {
+		floor[pkg] = true
+	}
+	for _, fn := range []string{"get", "delete"} {
+		for _, pkg := range deps("../../functions/" + fn) {
+			if !floor[pkg] && !strings.HasPrefix(pkg, module) {
+				t.Errorf("functions/%s links %s, which its floor does not", fn, pkg)
+			}
+		}
+	}
+}
+
+// initLine is a GODEBUG=inittrace=1 line: a package's initialisers, their
+// clock time, bytes and allocations.
+var initLine = regexp.MustCompile(`^init (\S+) @[0-9.]+ ms, [0-9.]+ ms clock, ([0-9]+) bytes, ([0-9]+) allocs$`)
+
+// TestTheGetsOwnPackagesDoNoWorkAtInit: what the get links of this module
+// runs no work before main at every cold start — no regexp, template or
+// big table built by a package-level initialiser (a regexp as simple as
+// `^\d+$` is 28 allocations). It starts the get as built for Lambda, with
+// GODEBUG=inittrace=1 and a table name that cannot be one, so that it
+// stops at its configuration, after every initialiser ran and before any
+// network, and reads each package's allocations.
+func TestTheGetsOwnPackagesDoNoWorkAtInit(t *testing.T) {
+	const maxAllocs, maxBytes = 16, 4096 // each package's; today at most 8 and 888
+	boot := filepath.Join(t.TempDir(), "bootstrap")
+	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", boot, "../../functions/get")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	run := exec.Command(boot)
+	run.Env = []string{"GODEBUG=inittrace=1", "SESSIONS_TABLE=x"}
+	out, err := run.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the get started with SESSIONS_TABLE=x; it must refuse it:\n%s", out)
+	}
+	own := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		m := initLine.FindStringSubmatch(line)
+		if m == nil || !strings.HasPrefix(m[1], module) {
+			continue
+		}
+		own++
+		bytes, _ := strconv.Atoi(m[2])
+		allocs, _ := strconv.Atoi(m[3])
+		if allocs > maxAllocs || bytes > maxBytes {
+			t.Errorf("%s: its initialisers allocate %d bytes in %d allocations at every cold start (at most %d in %d)", m[1], bytes, allocs, maxBytes, maxAllocs)
+		}
+	}
+	if own == 0 {
+		t.Fatalf("no initialiser of this module in the get's trace:\n%s", out)
 	}
 }

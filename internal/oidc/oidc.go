@@ -68,6 +68,7 @@ const (
 type Config struct {
 	Issuer        string // the exact iss, and where discovery starts
 	Audience      string // the aud a token must carry
+	ClientID      string // the aud a back-channel logout token must carry; Audience when ""
 	UserClaim     string // the claim naming the user
 	GroupsClaim   string // the claim listing the user's groups
 	RequiredGroup string // a group the user must be in; "" for none
@@ -91,6 +92,7 @@ type Verifier struct {
 
 	mu       sync.Mutex
 	verifier *gooidc.IDTokenVerifier // nil until discovery has succeeded
+	logout   *gooidc.IDTokenVerifier // the same, for logout tokens (aud ClientID)
 	keys     *keySet
 	failed   time.Time // when discovery last failed
 }
@@ -119,28 +121,58 @@ func New(cfg Config) *Verifier {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = cfg.Audience
+	}
 	return &Verifier{cfg: cfg}
 }
 
-// Verify returns the user claim of a valid token. A token that fails a
-// check is a *session.TokenError; a provider that cannot be reached is
-// session.EUNAVAILABLE. The token never appears in an error.
-func (v *Verifier) Verify(ctx context.Context, token string) (string, error) {
+// Verify returns who a valid token names: its user claim, iss, sub and
+// sid. A token that fails a check is a *session.TokenError; a provider that
+// cannot be reached is session.EUNAVAILABLE. The token never appears in an
+// error.
+func (v *Verifier) Verify(ctx context.Context, token string) (session.Identity, error) {
+	payload, err := v.verified(ctx, token, false)
+	if err != nil {
+		return session.Identity{}, err
+	}
+	user, err := v.claims(payload)
+	id := session.Identity{Name: user}
+	if err == nil {
+		var c struct {
+			Iss string `json:"iss"`
+			Sub string `json:"sub"`
+			SID string `json:"sid"`
+		}
+		_ = json.Unmarshal(payload, &c) // claims has read it already
+		id.Issuer, id.Subject, id.SID = c.Iss, c.Sub, c.SID
+	}
+	return id, err
+}
+
+// verified returns the claims of a token whose signature, iss, aud and exp
+// go-oidc has checked, against the access tokens' audience, or the logout
+// tokens' (ClientID) when logout is true.
+func (v *Verifier) verified(ctx context.Context, token string, logout bool) ([]byte, error) {
 	ctx, cancel := v.budget(ctx)
 	defer cancel()
 	iv, err := v.discover(ctx)
 	if err != nil {
-		return "", err
+		return nil, err
+	}
+	aud := v.cfg.Audience
+	if logout {
+		iv, aud = v.logout, v.cfg.ClientID
 	}
 	slot := &verified{}
 	_, err = iv.Verify(context.WithValue(ctx, slotKey{}, slot), token)
 	switch {
 	case slot.err != nil:
-		return "", slot.err // the key set's own verdict: typed
+		return nil, slot.err // the key set's own verdict: typed
 	case err != nil:
-		return "", refused(v.classify(slot.payload), err)
+		return nil, refused(v.classify(slot.payload, aud), err)
 	}
-	return v.claims(slot.payload)
+	return slot.payload, nil
 }
 
 // budget is the context the provider is asked within: not the caller's
@@ -189,12 +221,15 @@ func (v *Verifier) discover(ctx context.Context) (*gooidc.IDTokenVerifier, error
 	for i, a := range Algorithms {
 		algs[i] = string(a)
 	}
-	v.verifier = gooidc.NewVerifier(v.cfg.Issuer, v.keys, &gooidc.Config{
-		ClientID:             v.cfg.Audience,
-		SupportedSigningAlgs: algs,
-		// go-oidc allows no skew on exp: a clock Skew behind allows it.
-		Now: func() time.Time { return v.cfg.Now().Add(-v.cfg.Skew) },
-	})
+	verifier := func(aud string) *gooidc.IDTokenVerifier {
+		return gooidc.NewVerifier(v.cfg.Issuer, v.keys, &gooidc.Config{
+			ClientID:             aud,
+			SupportedSigningAlgs: algs,
+			// go-oidc allows no skew on exp: a clock Skew behind allows it.
+			Now: func() time.Time { return v.cfg.Now().Add(-v.cfg.Skew) },
+		})
+	}
+	v.verifier, v.logout = verifier(v.cfg.Audience), verifier(v.cfg.ClientID)
 	return v.verifier, nil
 }
 
@@ -223,7 +258,7 @@ func (v *Verifier) claims(payload []byte) (string, error) {
 
 // classify says why go-oidc refused a token whose signature was good
 // (payload: its claims), or that it was malformed (payload nil).
-func (v *Verifier) classify(payload []byte) session.Cause {
+func (v *Verifier) classify(payload []byte, audience string) session.Cause {
 	var c struct {
 		Iss string          `json:"iss"`
 		Aud json.RawMessage `json:"aud"`
@@ -241,7 +276,7 @@ func (v *Verifier) classify(payload []byte) session.Cause {
 	switch exp, ok := numeric(c.Exp); {
 	case c.Iss != v.cfg.Issuer:
 		return session.CauseWrongIssuer
-	case !slices.Contains(auds, v.cfg.Audience):
+	case !slices.Contains(auds, audience):
 		return session.CauseWrongAudience
 	case !ok || exp < float64(v.cfg.Now().Add(-v.cfg.Skew).Unix()):
 		return session.CauseExpired
@@ -417,6 +452,63 @@ func (k *keySet) fetch(ctx context.Context) error {
 	return nil
 }
 
+// BackchannelLogoutEvent is the member of a logout token's events claim
+// that makes it one (OpenID Connect Back-Channel Logout 1.0, section 2.4).
+const BackchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// VerifyLogout checks a back-channel logout token as section 2.6 of the
+// specification says: signed by a key of the provider's (the same cache as
+// Verify's), iss, aud (ClientID), exp, iat (within Skew), a jti, the
+// events member, no nonce (so that no ID token passes for one), and a sub
+// or a sid. A token that fails a check is a *session.TokenError.
+func (v *Verifier) VerifyLogout(ctx context.Context, token string) (session.LogoutToken, error) {
+	payload, err := v.verified(ctx, token, true)
+	if err != nil {
+		return session.LogoutToken{}, err
+	}
+	var c struct {
+		Iss    string                     `json:"iss"`
+		Sub    *string                    `json:"sub"`
+		SID    *string                    `json:"sid"`
+		JTI    string                     `json:"jti"`
+		Exp    json.RawMessage            `json:"exp"`
+		Iat    json.RawMessage            `json:"iat"`
+		Nonce  json.RawMessage            `json:"nonce"`
+		Events map[string]json.RawMessage `json:"events"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return session.LogoutToken{}, refused(session.CauseBadToken, err)
+	}
+	notLogout := func(why string) (session.LogoutToken, error) {
+		return session.LogoutToken{}, refused(session.CauseNotLogoutToken, errors.New(why))
+	}
+	iat, hasIat := numeric(c.Iat)
+	exp, _ := numeric(c.Exp) // go-oidc has checked it
+	var event map[string]json.RawMessage
+	switch {
+	case c.Nonce != nil:
+		return notLogout("a nonce: an ID token, not a logout token")
+	case c.Events == nil || json.Unmarshal(c.Events[BackchannelLogoutEvent], &event) != nil || event == nil:
+		return notLogout("no " + BackchannelLogoutEvent + " object in events")
+	case c.JTI == "":
+		return notLogout("no jti")
+	case !hasIat:
+		return notLogout("no iat")
+	case iat > float64(v.cfg.Now().Add(v.cfg.Skew).Unix()):
+		return session.LogoutToken{}, refused(session.CauseNotYetValid, fmt.Errorf("iat is %.0f, later than now and the skew allow", iat))
+	case (c.Sub == nil || *c.Sub == "") && (c.SID == nil || *c.SID == ""):
+		return notLogout("neither sub nor sid")
+	}
+	lt := session.LogoutToken{Issuer: c.Iss, JTI: c.JTI, Expires: time.Unix(int64(exp), 0)}
+	if c.Sub != nil {
+		lt.Subject = *c.Sub
+	}
+	if c.SID != nil {
+		lt.SID = *c.SID
+	}
+	return lt, nil
+}
+
 // Federation is the verifier the settings describe, or nil (federation off)
 // when they name no issuer.
 func Federation(o config.OIDC) session.Federation {
@@ -424,5 +516,15 @@ func Federation(o config.OIDC) session.Federation {
 		return nil
 	}
 	return New(Config{Issuer: o.Issuer, Audience: o.Audience, UserClaim: o.UserClaim,
-		GroupsClaim: o.GroupsClaim, RequiredGroup: o.RequiredGroup})
+		GroupsClaim: o.GroupsClaim, RequiredGroup: o.RequiredGroup, ClientID: o.ClientID})
+}
+
+// Logouts is the verifier of back-channel logout tokens the settings
+// describe, or nil when they name no issuer. A process that serves both
+// log-ins and logouts (make run) may use one Verifier for both.
+func Logouts(o config.OIDC) session.LogoutVerifier {
+	if o.Issuer == "" {
+		return nil
+	}
+	return Federation(o).(*Verifier)
 }

@@ -42,9 +42,12 @@ func TestValidTokensNameTheirUserWithEitherKey(t *testing.T) {
 	iss := startIssuer(t)
 	v := verifier(iss, "")
 	for _, kid := range []string{oidcissuer.KeyRS256, oidcissuer.KeyES256} {
-		user, err := v.Verify(context.Background(), iss.Token(kid, iss.Claims("alice@corp.example")))
-		if err != nil || user != "alice@corp.example" {
-			t.Errorf("%s: Verify = %q, %v; want alice@corp.example", kid, user, err)
+		claims := iss.Claims("alice@corp.example")
+		claims["sub"], claims["sid"] = "248289761001", "provider-session-1"
+		id, err := v.Verify(context.Background(), iss.Token(kid, claims))
+		want := session.Identity{Name: "alice@corp.example", Issuer: iss.URL, Subject: "248289761001", SID: "provider-session-1"}
+		if err != nil || id != want {
+			t.Errorf("%s: Verify = %+v, %v; want %+v", kid, id, err, want)
 		}
 	}
 }

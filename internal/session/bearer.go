@@ -13,15 +13,24 @@ import (
 // is the identity provider that knows the user: a federated log-in reads
 // no users table.
 type Federation interface {
-	// Verify returns the user name a valid token names (its user claim, as
-	// the identity provider wrote it). A token that fails any check is a
-	// *TokenError, whose Cause says which, for the operator only; an issuer
-	// that cannot be reached is EUNAVAILABLE.
-	Verify(ctx context.Context, token string) (string, error)
+	// Verify returns who a valid token names: its user claim (as the
+	// identity provider wrote it; Name, set also on a refusal when the
+	// token had one), its issuer, sub and sid. A token that fails any
+	// check is a *TokenError, whose Cause says which, for the operator
+	// only; an issuer that cannot be reached is EUNAVAILABLE.
+	Verify(ctx context.Context, token string) (Identity, error)
 	// Issuer is the identity provider's issuer URL: who vouches for the
 	// users it names (Session.IdP), never the same identity as a local
 	// user of the same name.
 	Issuer() string
+}
+
+// Identity is who an access token names.
+type Identity struct {
+	Name    string // the user claim
+	Issuer  string // iss
+	Subject string // sub
+	SID     string // sid, the provider session; "" when the token has none
 }
 
 // TokenError is why an access token was refused: for the audit trail,
@@ -95,7 +104,8 @@ func (s *Service) loginBearer(ctx context.Context, token string, op *string) (To
 	if token == "" || len(token) > MaxBearerLen {
 		return "", Session{}, refuse(CauseMalformed, "", fmt.Errorf("bearer token empty or longer than %d bytes", MaxBearerLen))
 	}
-	claim, err := s.Federation.Verify(ctx, token)
+	id, err := s.Federation.Verify(ctx, token)
+	claim := id.Name
 	var te *TokenError
 	switch {
 	case errors.As(err, &te):
@@ -127,7 +137,9 @@ func (s *Service) loginBearer(ctx context.Context, token string, op *string) (To
 		return "", Session{}, err
 	}
 	sess := Session{User: name, Created: now, LastAccessed: now, IdP: idp}
-	if err := s.Sessions.Create(ctx, Record{Hash: tok.Hash(), Session: sess}, s.Lifetime); err != nil {
+	origin := originOf(ctx, MethodToken)
+	origin.Provider, origin.Subject, origin.SID = id.Issuer, id.Subject, id.SID
+	if err := s.Sessions.Create(ctx, Record{Hash: tok.Hash(), Session: sess, Origin: origin}, s.Lifetime); err != nil {
 		return "", Session{}, err
 	}
 	s.Record(ctx, Event{Kind: EventLogin, User: name, IdP: idp, Session: sessionRef(tok.Hash())})

@@ -13,8 +13,10 @@ type fedStub struct {
 	err  error
 }
 
-func (f fedStub) Verify(context.Context, string) (string, error) { return f.user, f.err }
-func (fedStub) Issuer() string                                   { return "https://idp.example" }
+func (f fedStub) Verify(context.Context, string) (Identity, error) {
+	return Identity{Name: f.user, Issuer: "https://idp.example", Subject: "s-" + f.user}, f.err
+}
+func (fedStub) Issuer() string { return "https://idp.example" }
 
 // events records what the service records.
 type events []Event

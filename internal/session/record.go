@@ -25,6 +25,11 @@ const (
 	EventRevoked        EventKind = "revoked"         // sessions were ended by an administrator
 	EventBackendFailure EventKind = "backend_failure" // storage failed; the client got 503
 	EventAdminChange    EventKind = "admin_change"    // the admin tool changed a user or the tables
+	// EventProviderLogout: the identity provider's back-channel logout
+	// ended a subject's or a provider session's sessions (Sessions says
+	// how many); EventProviderLogoutRefused: its token was refused (Cause).
+	EventProviderLogout        EventKind = "provider_logout"
+	EventProviderLogoutRefused EventKind = "provider_logout_refused"
 )
 
 // Cause is why a log-in was refused, as the operator sees it. The client is
@@ -61,10 +66,19 @@ const (
 	CauseNotInGroup    Cause = "not_in_group"        // OIDC_REQUIRED_GROUP is not among the token's groups
 )
 
+// The causes of a refused back-channel logout token, beside the bearer
+// ones (a bad signature, issuer, audience, expiry).
+const (
+	CauseNotLogoutToken Cause = "not_logout_token" // no events member, a nonce, no iat or jti, or neither sub nor sid
+	CauseNoSubject      Cause = "no_subject"       // a sid and no sub (ErrNoSubject)
+	CauseReplayed       Cause = "replayed"         // its jti was accepted before
+)
+
 // Causes lists every Cause, for tests and dashboards.
 var Causes = []Cause{CauseMalformed, CauseUnknownUser, CauseWrongPassword, CauseLocked, CauseBadHash, CauseRepeatedPassword, CauseNotCounted,
 	CauseNoFederation, CauseBadToken, CauseUnknownKey, CauseWrongIssuer, CauseWrongAudience, CauseExpired,
-	CauseNotYetValid, CauseNoUserClaim, CauseBadUserClaim, CauseNotInGroup}
+	CauseNotYetValid, CauseNoUserClaim, CauseBadUserClaim, CauseNotInGroup,
+	CauseNotLogoutToken, CauseNoSubject, CauseReplayed}
 
 // Event is one thing the service (or the admin tool) did. Fields that do
 // not apply to its Kind are zero.
@@ -82,7 +96,8 @@ type Event struct {
 	// Session is the first 12 hex digits of the session's token hash, never
 	// the token (EventLogin, EventLogout).
 	Session string
-	// Sessions counts the sessions an event ended (EventRevoked).
+	// Sessions counts the sessions an event ended (EventRevoked,
+	// EventProviderLogout).
 	Sessions int
 	// Op names the operation that failed (EventBackendFailure), or what the
 	// admin tool changed (EventAdminChange: "add-user", "unlock", ...).

@@ -240,7 +240,7 @@ func (s *Service) login(ctx context.Context, login, password string) (Token, Ses
 		sources = remember(u.Sources, d, now, s.Lockout.FamiliarFor, MaxSources)
 	}
 	sess := Session{User: u.Name, Created: now, LastAccessed: now}
-	if err := s.Sessions.Create(ctx, Record{Hash: tok.Hash(), Session: sess}, s.Lifetime); err != nil {
+	if err := s.Sessions.Create(ctx, Record{Hash: tok.Hash(), Session: sess, Origin: originOf(ctx, MethodPassword)}, s.Lifetime); err != nil {
 		return "", Session{}, err
 	}
 	// The success ends its class's row of locks, only while the class has

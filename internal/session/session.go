@@ -79,6 +79,8 @@ type Session struct {
 type Record struct {
 	Hash TokenHash
 	Session
+	Origin Origin // what log-in recorded; zero for sessions made before it did
+	Calls  int64  // uses since log-in (every touch counts one)
 }
 
 // Lifetime holds the rules that end a session.

@@ -2,6 +2,7 @@ package stack_test
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +19,9 @@ import (
 func TestTheTemplatesIndexesHoldNothingAGetWrites(t *testing.T) {
 	s := loadStack(t)
 	updated := setAttributes(t, dynamo.TouchUpdate)
+	if !slices.Equal(updated, []string{"calls", "last_accessed_ms", "expires_at"}) {
+		t.Fatalf("the get changes %v: this test reads TouchUpdate wrong, or it changed", updated)
+	}
 	for _, id := range s.resources("AWS::DynamoDB::Table") {
 		p := getMap(s.resource(id), "Properties")
 		var tableKeys []string
@@ -48,20 +52,31 @@ func TestTheTemplatesIndexesHoldNothingAGetWrites(t *testing.T) {
 	}
 }
 
-// setAttributes reads the names a SET-only update expression assigns.
+// setAttributes reads the names an update expression of SET and ADD
+// clauses (in any order) changes: each action's first name.
 func setAttributes(t *testing.T, expr string) []string {
 	t.Helper()
-	rest, ok := strings.CutPrefix(expr, "SET ")
-	if !ok || strings.ContainsAny(rest, "#()") || strings.Contains(strings.ToUpper(rest), "REMOVE") {
-		t.Fatalf("update %q is not a plain SET of literal names: read it with the full parser (internal/dynamo)", expr)
+	if strings.ContainsAny(expr, "#()") || regexp.MustCompile(`(?i)\b(REMOVE|DELETE)\b`).MatchString(expr) {
+		t.Fatalf("update %q is not SET and ADD of literal names: read it with the full parser (internal/dynamo)", expr)
 	}
 	var names []string
-	for _, action := range strings.Split(rest, ",") {
-		name, _, ok := strings.Cut(action, "=")
-		if !ok {
-			t.Fatalf("update %q: action %q assigns nothing", expr, action)
+	clauses := regexp.MustCompile(`(?i)\b(SET|ADD)\s`)
+	bounds := clauses.FindAllStringIndex(expr, -1)
+	if len(bounds) == 0 || bounds[0][0] != 0 {
+		t.Fatalf("update %q does not start with a clause", expr)
+	}
+	for i, b := range bounds {
+		end := len(expr)
+		if i+1 < len(bounds) {
+			end = bounds[i+1][0]
 		}
-		names = append(names, strings.TrimSpace(name))
+		for _, action := range strings.Split(expr[b[1]:end], ",") {
+			f := strings.FieldsFunc(action, func(r rune) bool { return r == ' ' || r == '=' })
+			if len(f) < 2 {
+				t.Fatalf("update %q: action %q changes nothing", expr, action)
+			}
+			names = append(names, f[0])
+		}
 	}
 	return names
 }

@@ -142,7 +142,7 @@ func TestAlarmsCoverEveryFailure(t *testing.T) {
 		var ops []string
 		for _, f := range stack.Functions {
 			for _, p := range f.Permissions() {
-				if p.Table == table || table == stack.Sessions && p.Table == stack.SessionsByUser {
+				if p.Table == table || table == stack.Sessions && (p.Table == stack.SessionsByUser || p.Table == stack.SessionsBySubject) {
 					ops = append(ops, strings.TrimPrefix(p.Action, "dynamodb:"))
 				}
 			}
@@ -177,6 +177,10 @@ func TestAlarmsCoverEveryFailure(t *testing.T) {
 				}
 			}
 		}
+	}
+
+	for _, id := range replicationAlarms {
+		want[id] = checkReplicationAlarm
 	}
 
 	thresholds := map[string]string{"Api5xxAlarm": "ApiErrorRateThreshold"}
@@ -234,7 +238,7 @@ func dimensions(v any) map[string]string {
 	out := map[string]string{}
 	ds, _ := v.([]any)
 	for _, d := range ds {
-		val := get(d, "Value")
+		val := oneRegion(get(d, "Value"))
 		if r, ok := ref(val); ok {
 			out[fmt.Sprint(get(d, "Name"))] = r
 		} else {
@@ -447,8 +451,11 @@ func TestACustomDomainIsOptional(t *testing.T) {
 	if c := fmt.Sprint(get(s.tpl, "Conditions", "HasDomain")); c != "map[Fn::Not:[map[Fn::Equals:[map[Ref:DomainName] ]]]]" {
 		t.Errorf("HasDomain = %s", c)
 	}
-	if rec := s.resource("ApiDomainRecord"); rec["Condition"] != "HasDomainRecord" {
-		t.Errorf("ApiDomainRecord: Condition %v, want HasDomainRecord", rec["Condition"])
+	// With DomainRouting simple (the default); else each region's record
+	// (TestSeveralRegionsRouteByLatencyOrFailoverWithHealthChecks).
+	if rec := s.resource("ApiDomainRecord"); rec["Condition"] != "HasSimpleDomainRecord" ||
+		fmt.Sprint(get(s.tpl, "Conditions", "HasSimpleDomainRecord")) != "map[Fn::And:[map[Condition:HasDomainRecord] map[Fn::Equals:[map[Ref:DomainRouting] simple]]]]" {
+		t.Errorf("ApiDomainRecord: Condition %v, want HasSimpleDomainRecord (HasDomainRecord and DomainRouting simple)", rec["Condition"])
 	}
 	url := fmt.Sprint(get(s.tpl, "Outputs", "ApiUrl", "Value"))
 	if !strings.HasPrefix(url, "map[Fn::If:[HasDomain map[Fn::Sub:https://${DomainName}/] map[Fn::Sub:https://${Api}.execute-api.") {

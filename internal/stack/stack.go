@@ -33,10 +33,13 @@ const (
 	// Its name is dynamo.SessionsByUser; template.yaml grants it as
 	// <sessions table ARN>/index/<name>, which the template test checks.
 	SessionsByUser Table = Sessions + "/index"
+	// SessionsBySubject is its index of federated sessions by provider and
+	// subject (dynamo.SessionsBySubject), which a back-channel logout queries.
+	SessionsBySubject Table = Sessions + "/index/subject"
 )
 
 // Tables lists every table and index a function may be granted actions on.
-var Tables = []Table{Sessions, Users, SessionsByUser}
+var Tables = []Table{Sessions, Users, SessionsByUser, SessionsBySubject}
 
 // Permission is one DynamoDB action on one table.
 type Permission struct {
@@ -62,6 +65,12 @@ var (
 	getPermissions = []Permission{{Sessions, "dynamodb:UpdateItem"}}
 	// One conditional DeleteItem.
 	logOutPermissions = []Permission{{Sessions, "dynamodb:DeleteItem"}}
+	// The identity provider's logout: record the token's jti once (a
+	// conditional PutItem, forgotten with a DeleteItem if the logout
+	// fails), find the subject's sessions in their index, delete each.
+	backchannelPermissions = []Permission{
+		{Sessions, "dynamodb:PutItem"}, {Sessions, "dynamodb:DeleteItem"}, {SessionsBySubject, "dynamodb:Query"},
+	}
 )
 
 // OpPermissions lists, for every operation, the DynamoDB calls its code
@@ -80,6 +89,21 @@ var OpPermissions = map[httpapi.Operation][]Permission{
 	httpapi.OpAuthorize: getPermissions,
 	// The assertions' public keys: no table at all.
 	httpapi.OpJWKS: nil,
+	// POST /oidc/backchannel-logout.
+	httpapi.OpBackchannelLogout: backchannelPermissions,
+}
+
+// OpHomePermissions lists, for the operations that may act on a session
+// made in another region, the calls they then make at the replica of that
+// session's home region (docs/REGIONS.md): a touch, a log-out. In a stack
+// of several regions the function serving them is granted these on the
+// sessions table of the same name in its peer regions.
+var OpHomePermissions = map[httpapi.Operation][]Permission{
+	httpapi.OpLegacyPost: getPermissions,
+	httpapi.OpGet:        getPermissions,
+	httpapi.OpDelete:     logOutPermissions,
+	httpapi.OpJSONRPC:    slices.Concat(getPermissions, logOutPermissions),
+	httpapi.OpAuthorize:  getPermissions,
 }
 
 // Function is one Lambda function: the code in functions/<Dir>.
@@ -100,8 +124,13 @@ const FullVCPUMemoryMB = 1769
 // The functions, each the value its functions/<Dir>/main.go serves.
 var (
 	// Create logs in, on both surfaces (the /rest POST also gets). It
-	// hashes with argon2id: a whole vCPU keeps a log-in's hash short.
-	Create = Function{Dir: "create", Ops: []httpapi.Operation{httpapi.OpCreate, httpapi.OpLegacyPost}, MemoryMB: FullVCPUMemoryMB}
+	// hashes with argon2id: a whole vCPU keeps a log-in's hash short. It
+	// also serves the identity provider's back-channel logout: it already
+	// trusts the provider's keys, and stores and deletes sessions, so the
+	// logout adds to its role only the query of the subject index (a
+	// function of its own would add a role, a log group and alarms that
+	// can write sessions all the same).
+	Create = Function{Dir: "create", Ops: []httpapi.Operation{httpapi.OpCreate, httpapi.OpLegacyPost, httpapi.OpBackchannelLogout}, MemoryMB: FullVCPUMemoryMB}
 	// Get reads a session, which counts as its use.
 	Get = Function{Dir: "get", Ops: []httpapi.Operation{httpapi.OpGet}, MemoryMB: 512}
 	// Delete logs out.
@@ -177,6 +206,21 @@ func (f Function) Permissions() []Permission {
 	var ps []Permission
 	for _, op := range f.Ops {
 		for _, p := range OpPermissions[op] {
+			if !slices.Contains(ps, p) {
+				ps = append(ps, p)
+			}
+		}
+	}
+	slices.SortFunc(ps, ComparePermissions)
+	return ps
+}
+
+// HomePermissions returns the union of OpHomePermissions of f's
+// operations, sorted.
+func (f Function) HomePermissions() []Permission {
+	var ps []Permission
+	for _, op := range f.Ops {
+		for _, p := range OpHomePermissions[op] {
 			if !slices.Contains(ps, p) {
 				ps = append(ps, p)
 			}

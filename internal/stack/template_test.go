@@ -302,7 +302,7 @@ func TestEveryVariableTheCodeReadsIsSet(t *testing.T) {
 			}
 		}
 		if f.ReadsKeySecret() {
-			if r, _ := ref(vars[config.EnvAssertionKeySecret]); r != "AssertionKeySecret" {
+			if r, _ := ref(keySecret(t, vars[config.EnvAssertionKeySecret])); r != "AssertionKeySecret" {
 				t.Errorf("%s: %s = %v, want !Ref AssertionKeySecret (its ARN, never a seed)", id, config.EnvAssertionKeySecret, vars[config.EnvAssertionKeySecret])
 			}
 			delete(vars, config.EnvAssertionKeySecret)
@@ -319,6 +319,14 @@ func TestEveryVariableTheCodeReadsIsSet(t *testing.T) {
 			}
 			delete(vars, config.EnvAPIBaseURL)
 		}
+		// Several regions: this region's name and its peers, not set in one
+		// region (TestSeveralRegionsGiveTheFunctionsTheirRegionAndPeers).
+		for _, v := range config.RegionVars {
+			if fmt.Sprint(vars[v]) != fmt.Sprint(regionVars[v]) {
+				t.Errorf("%s: %s = %v, want %v", id, v, vars[v], regionVars[v])
+			}
+			delete(vars, v)
+		}
 		for k := range vars {
 			if !slices.Contains(config.Vars, k) && !slices.Contains(config.ForwardVars, k) && !slices.Contains(config.OIDCVars, k) && !slices.Contains(config.AssertionVars, k) {
 				t.Errorf("%s: sets %s, which the code does not read (config.Vars)", id, k)
@@ -328,7 +336,7 @@ func TestEveryVariableTheCodeReadsIsSet(t *testing.T) {
 			t.Errorf("%s: sets AWS_ENDPOINT_URL_DYNAMODB: a deployed function talks to DynamoDB itself", id)
 		}
 		for env, table := range map[string]stack.Table{config.EnvSessionsTable: stack.Sessions, config.EnvUsersTable: stack.Users} {
-			if r, _ := ref(vars[env]); r != tableID(table) {
+			if r, _ := ref(tableRef(t, table, vars[env])); r != tableID(table) {
 				t.Errorf("%s: %s = %v, want !Ref %s", id, env, vars[env], tableID(table))
 			}
 		}
@@ -402,8 +410,8 @@ func TestTablesKeepUserData(t *testing.T) {
 		}
 		wantAttrs := []string{key}
 		if table == stack.Sessions {
-			wantAttrs = append(wantAttrs, dynamo.SessionsByUserKey)
-			checkSessionsByUser(t, id, p)
+			wantAttrs = append(wantAttrs, dynamo.SessionsByUserKey, dynamo.SessionsBySubjectKey)
+			checkSessionsIndexes(t, id, p)
 		} else if p["GlobalSecondaryIndexes"] != nil {
 			t.Errorf("%s: an index the code does not use", id)
 		}
@@ -450,6 +458,7 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 		tableOf[tableID(table)] = table
 	}
 	tableOf[tableID(stack.Sessions)+"/index/"+dynamo.SessionsByUser] = stack.SessionsByUser
+	tableOf[tableID(stack.Sessions)+"/index/"+dynamo.SessionsBySubject] = stack.SessionsBySubject
 	roleOwner := map[string]string{}
 	for _, f := range stack.Functions {
 		id := f.LogicalID()
@@ -486,6 +495,12 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 			for _, pol := range policies {
 				stmts, _ := get(pol, "PolicyDocument", "Statement").([]any)
 				for _, st := range stmts {
+					// Several regions: the home region's writes, held by
+					// TestSeveralRegionsLetTheFunctionsWriteAtASessionsHome.
+					if peer, ok := peerStatement(st); ok {
+						checkPeerStatement(t, f, roleID, peer)
+						continue
+					}
 					if get(st, "Effect") != "Allow" || get(st, "NotAction") != nil || get(st, "NotResource") != nil {
 						t.Errorf("%s: statement %v: want Effect Allow with Action and Resource", roleID, st)
 					}
@@ -510,6 +525,9 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 							}
 							continue
 						}
+						if c := strs(get(r, "Fn::If")); len(c) == 3 && c[0] == "JoinsGlobalTables" {
+							r = keySecret(t, r)
+						}
 						if sec, isRef := ref(r); isRef && sec == "AssertionKeySecret" {
 							if !slices.Equal(actions, []string{"secretsmanager:GetSecretValue"}) || !f.ReadsKeySecret() {
 								t.Errorf("%s: %v on the assertion key secret: want secretsmanager:GetSecretValue, for the functions that sign or seal only", roleID, actions)
@@ -517,6 +535,7 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 							readsSecret = true
 							continue
 						}
+						r = tableArn(t, r)
 						res, rattr, ok := getAtt(r)
 						if idx, isIndex := indexArn(r); isIndex {
 							res, rattr, ok = idx, "Arn", true
@@ -613,7 +632,7 @@ func TestLogsParametersAndOutputs(t *testing.T) {
 		t.Error("no output ApiUrl")
 	}
 	for out, table := range map[string]stack.Table{"SessionsTableName": stack.Sessions, "UsersTableName": stack.Users} {
-		if r, _ := ref(get(s.tpl, "Outputs", out, "Value")); r != tableID(table) {
+		if r, _ := ref(tableRef(t, table, get(s.tpl, "Outputs", out, "Value"))); r != tableID(table) {
 			t.Errorf("output %s is not !Ref %s", out, tableID(table))
 		}
 	}
@@ -635,22 +654,34 @@ func indexArn(v any) (string, bool) {
 
 var indexArnRE = regexp.MustCompile(`^\$\{([A-Za-z0-9]+)\.Arn\}/index/([A-Za-z0-9_.-]+)$`)
 
-// checkSessionsByUser holds the sessions table's index to the one
-// dynamo.CreateTables makes: the log-in's session count queries it.
-func checkSessionsByUser(t *testing.T, id string, p map[string]any) {
+// checkSessionsIndexes holds the sessions table's indexes to those
+// dynamo.CreateTables makes: the log-in's session count queries the one by
+// user, a back-channel logout the one by subject.
+func checkSessionsIndexes(t *testing.T, id string, p map[string]any) {
 	t.Helper()
+	want := []struct {
+		name, key string
+		include   []string
+	}{
+		{dynamo.SessionsByUser, dynamo.SessionsByUserKey, dynamo.SessionsByUserProjection()},
+		{dynamo.SessionsBySubject, dynamo.SessionsBySubjectKey, dynamo.SessionsBySubjectProjection()},
+	}
 	gsis, _ := p["GlobalSecondaryIndexes"].([]any)
-	if len(gsis) != 1 || get(gsis[0], "IndexName") != dynamo.SessionsByUser {
-		t.Errorf("%s: GlobalSecondaryIndexes %v, want exactly %s", id, gsis, dynamo.SessionsByUser)
+	if len(gsis) != len(want) {
+		t.Errorf("%s: GlobalSecondaryIndexes %v, want exactly %s and %s", id, gsis, want[0].name, want[1].name)
 		return
 	}
-	g := gsis[0]
-	ks, _ := get(g, "KeySchema").([]any)
-	if len(ks) != 1 || get(ks[0], "AttributeName") != dynamo.SessionsByUserKey || get(ks[0], "KeyType") != "HASH" {
-		t.Errorf("%s: index key %v, want the hash key %s", id, ks, dynamo.SessionsByUserKey)
-	}
-	if get(g, "Projection", "ProjectionType") != "INCLUDE" ||
-		!slices.Equal(strs(get(g, "Projection", "NonKeyAttributes")), dynamo.SessionsByUserProjection()) {
-		t.Errorf("%s: index projection %v, want INCLUDE %v", id, get(g, "Projection"), dynamo.SessionsByUserProjection())
+	for i, w := range want {
+		g := gsis[i]
+		if get(g, "IndexName") != w.name {
+			t.Errorf("%s: index %d is %v, want %s", id, i, get(g, "IndexName"), w.name)
+		}
+		ks, _ := get(g, "KeySchema").([]any)
+		if len(ks) != 1 || get(ks[0], "AttributeName") != w.key || get(ks[0], "KeyType") != "HASH" {
+			t.Errorf("%s: index %s key %v, want the hash key %s", id, w.name, ks, w.key)
+		}
+		if get(g, "Projection", "ProjectionType") != "INCLUDE" || !slices.Equal(strs(get(g, "Projection", "NonKeyAttributes")), w.include) {
+			t.Errorf("%s: index %s projection %v, want INCLUDE %v", id, w.name, get(g, "Projection"), w.include)
+		}
 	}
 }

@@ -49,7 +49,10 @@ const LocalAdmin = "administrator@vsphere.local"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx); err != nil {
+	restore := takeTerminal() // Ctrl-C is ours alone: make run ends with our status
+	err := run(ctx)
+	restore()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "cis-local:", err)
 		os.Exit(1)
 	}
@@ -58,6 +61,17 @@ func main() {
 func run(ctx context.Context) error {
 	addr := flag.String("addr", "127.0.0.1:"+cmp.Or(os.Getenv("PORT"), "3000"), "address to serve on (loopback by default)")
 	flag.Parse()
+
+	// The port first, before anything is started: a busy one is the most
+	// common reason make run cannot start, and its fix is PORT. It is
+	// listened on for good only once the service is ready (so that a
+	// client that can connect is served at once, and the engine is logged
+	// before), and a port taken in between is told the same way.
+	probe, err := listen(*addr)
+	if err != nil {
+		return err
+	}
+	probe.Close()
 
 	issuer, err := startLocalIssuer()
 	if err != nil {
@@ -108,7 +122,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := listen(*addr)
 	if err != nil {
 		return err
 	}
@@ -145,7 +159,11 @@ func run(ctx context.Context) error {
 
 	// `make admin` in this checkout reaches this engine through this file,
 	// for as long as this runner serves.
-	envFile, err := writeLocalEnv(endpoint, cfg, ln, url)
+	issuerURL := ""
+	if issuer != nil {
+		issuerURL = issuer.URL
+	}
+	envFile, err := writeLocalEnv(endpoint, cfg, ln, url, issuerURL)
 	if err != nil {
 		return err
 	}
@@ -173,6 +191,17 @@ func run(ctx context.Context) error {
 	}
 	fmt.Fprintln(os.Stderr, "cis-local: stopped")
 	return nil
+}
+
+// listen listens on addr, and says what to do when the port is taken.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		_, port, _ := net.SplitHostPort(addr)
+		next, _ := strconv.Atoi(port)
+		return nil, fmt.Errorf("%s is already in use (another make run?): choose another port with PORT, e.g. make run PORT=%d", addr, next+1)
+	}
+	return ln, err
 }
 
 // loopback reports whether endpoint's host is this machine's loopback.
@@ -203,8 +232,9 @@ func LocalEnvFile(port string) string { return "build/cis-local-" + port + ".env
 const LocalAssertionKeyFile = "build/cis-local-assertion-key.json"
 
 // writeLocalEnv writes the LocalEnvFile of the port it serves on and
-// returns its path.
-func writeLocalEnv(endpoint string, cfg config.Config, ln net.Listener, url string) (string, error) {
+// returns its path. issuer is the LOCAL_OIDC issuer's URL (`make token`
+// asks it), or "" for none.
+func writeLocalEnv(endpoint string, cfg config.Config, ln net.Listener, url, issuer string) (string, error) {
 	path := os.Getenv("CIS_LOCAL_ENV_FILE")
 	if path == "" {
 		root, err := localdynamo.RepoRoot()
@@ -230,6 +260,9 @@ func writeLocalEnv(endpoint string, cfg config.Config, ln net.Listener, url stri
 		config.EnvRegionName + "=" + cfg.Region + "\n" +
 		config.EnvReadOnFailedCondition + "=" + strconv.FormatBool(cfg.ReadOnFailedCondition) + "\n" +
 		config.EnvPeerRegions + "=" + cfg.PeerRegions + "\n"
+	if issuer != "" {
+		body += "LOCAL_OIDC_URL=" + issuer + "\n"
+	}
 	return path, os.WriteFile(path, []byte(body), 0o600)
 }
 
@@ -281,7 +314,11 @@ func startLocalIssuer() (*oidcissuer.Issuer, error) {
 	if os.Getenv(config.EnvOIDCIssuer) != "" {
 		return nil, fmt.Errorf("LOCAL_OIDC=1 starts an issuer of its own, and %s is set too: unset one", config.EnvOIDCIssuer)
 	}
-	iss, err := oidcissuer.Start("127.0.0.1:" + cmp.Or(os.Getenv("LOCAL_OIDC_PORT"), LocalOIDCPort))
+	port := cmp.Or(os.Getenv("LOCAL_OIDC_PORT"), LocalOIDCPort)
+	iss, err := oidcissuer.Start("127.0.0.1:" + port)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("LOCAL_OIDC: 127.0.0.1:%s is already in use: choose another port for the issuer with LOCAL_OIDC_PORT", port)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("LOCAL_OIDC: %w", err)
 	}

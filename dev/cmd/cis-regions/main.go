@@ -108,8 +108,7 @@ func run(ctx context.Context) error {
 	go func() { _ = controlSrv.Serve(control) }()
 	defer controlSrv.Close()
 
-	// One after the other: a creates the assertion key file both sign with,
-	// and seeds the user, which reaches b's engine as a replicated put.
+	// One after the other: a creates the assertion key file both sign with.
 	var stacks []*proc.Process
 	defer func() {
 		for _, p := range stacks {
@@ -142,6 +141,14 @@ func run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("region %s never listened on %s: %w\n%s", name, urls[i], err, p.Output())
 		}
+	}
+	// Ready only once the replicator has delivered what the starts wrote:
+	// each region may have seeded the user before the other's seed reached
+	// it (a region's tables exist only once its stack has started), and the
+	// later of two seeds, which differ in salt and revision, replaces the
+	// other everywhere, under any log-in then in flight.
+	if err := drained(ctx, rep); err != nil {
+		return err
 	}
 
 	envFile := cmp.Or(os.Getenv("REGIONS_ENV_FILE"), filepath.Join(root, RegionsEnvFile))
@@ -228,4 +235,18 @@ func (w *prefixWriter) Write(p []byte) (int, error) {
 		}
 		w.partial = w.partial[i+1:]
 	}
+}
+
+// drained waits until the replicator has delivered every change it holds.
+func drained(ctx context.Context, rep *replicator.Replicator) error {
+	wait, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for rep.Status().Pending > 0 {
+		select {
+		case <-wait.Done():
+			return fmt.Errorf("the replicator did not deliver the seeded user: %w", wait.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,9 @@ import (
 	"github.com/cis-session/cis-session/dev/logscan"
 	"github.com/cis-session/cis-session/dev/regionsrun"
 	"github.com/cis-session/cis-session/dev/upstreamtest"
+	"github.com/cis-session/cis-session/internal/awsenv"
+	"github.com/cis-session/cis-session/internal/config"
+	"github.com/cis-session/cis-session/internal/dynamo"
 )
 
 // lag is the run's REPLICATION_LAG, and bound what docs/REGIONS.md states:
@@ -332,12 +336,20 @@ func TestTwoRegions(t *testing.T) {
 		id := r.logIn("b", user, first)
 		r.answersIn("a", id)
 		stopA, stopB := r.touchEvery("a", id), r.touchEvery("b", id)
+		reset := r.adminCmd("a", second+"\n", "reset-password", user)
+		written := r.passwordChanged("a", user)
 		began := time.Now()
-		r.cisAdmin("a", second+"\n", "reset-password", user)
+		if out, err := reset.CombinedOutput(); err != nil {
+			t.Fatalf("cis-admin reset-password in a: %v\n%s", err, out)
+		}
 		took := time.Since(began)
-		time.Sleep(bound)
-		final(t, "a", began, stopA())
-		final(t, "b", began, stopB())
+		// The bound runs from the revocation, the new password's write in
+		// a, not from the command's start: it hashes the password first,
+		// which on a loaded machine takes what it takes.
+		revoked := written()
+		time.Sleep(time.Until(revoked.Add(bound)))
+		final(t, "a", revoked, stopA())
+		final(t, "b", revoked, stopB())
 		t.Logf("reset-password in a took %v (it sweeps the index until -quiet has passed)", took)
 		run.Settle(t)
 		req, _ := http.NewRequest("POST", run.URL("b")+"/api/session", nil)
@@ -500,7 +512,46 @@ func (r regions) cisAdmin(region, stdin string, args ...string) {
 	}
 }
 
-// adminCmd is the admin tool's command against region, built, not started.
+// passwordChanged watches region's engine from now on and returns a func
+// that yields when user's password hash there first differed from now's.
+func (r regions) passwordChanged(region, user string) func() time.Time {
+	r.t.Helper()
+	env := map[string]string{"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+		"AWS_ENDPOINT_URL_DYNAMODB": r.run.Env["REGION_"+strings.ToUpper(region)+"_ENGINE"]}
+	cfg, err := awsenv.Config(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, "AWS_ENDPOINT_URL_DYNAMODB")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	users := &dynamo.Users{DB: dynamo.NewClientFromConfig(cfg), Table: config.DefaultUsersTable}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	before, err := users.User(ctx, user)
+	if err != nil {
+		cancel()
+		r.t.Fatal(err)
+	}
+	changed := make(chan time.Time, 1)
+	go func() {
+		defer cancel()
+		for ctx.Err() == nil {
+			if u, err := users.User(ctx, user); err == nil && u.PasswordHash != before.PasswordHash {
+				changed <- time.Now()
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		close(changed)
+	}()
+	return func() time.Time {
+		r.t.Helper()
+		at, ok := <-changed
+		if !ok {
+			r.t.Fatalf("%s's password never changed in %s's engine", user, region)
+		}
+		return at
+	}
+}
+
+// adminCmd is the admin tool, built, ready to run against region.
 func (r regions) adminCmd(region, stdin string, args ...string) *exec.Cmd {
 	r.t.Helper()
 	root, err := localdynamo.RepoRoot()
