@@ -34,13 +34,28 @@ func dashboard(t *testing.T) ([]dashboardMetric, []string) {
 	if len(ids) != 1 {
 		t.Fatalf("dashboards %v, want exactly one", ids)
 	}
-	body, ok := get(tpl, "Resources", ids[0], "Properties", "DashboardBody", "Fn::Sub").(string)
+	// A !Sub of the body and its variables: the tables' names, which are
+	// the stack's own or the global tables' (several regions).
+	sub, _ := get(tpl, "Resources", ids[0], "Properties", "DashboardBody", "Fn::Sub").([]any)
+	if len(sub) != 2 {
+		t.Fatalf("DashboardBody %v, want a !Sub of a body and its variables", get(tpl, "Resources", ids[0], "Properties", "DashboardBody"))
+	}
+	body, ok := sub[0].(string)
+	vars, _ := sub[1].(map[string]any)
 	if !ok {
-		t.Fatalf("DashboardBody %v, want a !Sub string", get(tpl, "Resources", ids[0], "Properties", "DashboardBody"))
+		t.Fatalf("DashboardBody's body %v, want a string", sub[0])
+	}
+	// Each variable XName is the stack's own table X in one region, the
+	// global table's name in several.
+	for name, v := range vars {
+		own := strings.TrimSuffix(name, "Name")
+		if cond, _ := get(v, "Fn::If").([]any); len(cond) != 3 || cond[0] != "RegionalTables" || get(cond[1], "Ref") != own {
+			t.Errorf("the dashboard's ${%s} is %v, want the table %s in one region", name, v, own)
+		}
 	}
 	for _, m := range regexp.MustCompile(`\$\{([^}]+)\}`).FindAllStringSubmatch(body, -1) {
 		name := m[1]
-		if get(tpl, "Resources", name) == nil && get(tpl, "Parameters", name) == nil && !strings.HasPrefix(name, "AWS::") {
+		if _, isVar := vars[name]; !isVar && get(tpl, "Resources", name) == nil && get(tpl, "Parameters", name) == nil && !strings.HasPrefix(name, "AWS::") {
 			t.Errorf("the dashboard names ${%s}, which is no resource or parameter", name)
 		}
 	}
@@ -137,7 +152,7 @@ func TestTheDashboardShowsWhatAnOperatorAsks(t *testing.T) {
 	}
 	for _, table := range []stack.Table{stack.Sessions, stack.Users} {
 		for _, name := range []string{"ReadThrottleEvents", "WriteThrottleEvents"} {
-			if !has("AWS/DynamoDB", name, "Sum", map[string]string{"TableName": "${" + tableID(table) + "}"}) {
+			if !has("AWS/DynamoDB", name, "Sum", map[string]string{"TableName": "${" + tableID(table) + "Name}"}) {
 				t.Errorf("no %s of the %s table", name, table)
 			}
 		}
