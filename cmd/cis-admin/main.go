@@ -117,6 +117,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err := sessions.InRegion(cfg.Region, cfg.Peers()); err != nil {
 			return err
 		}
+		users.InRegion(cfg.Region, sessions)
 	}
 	revoke := session.Revocation{Store: sessions, Quiet: *quiet}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]

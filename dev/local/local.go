@@ -94,9 +94,11 @@ func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger) (http.Handler, 
 	svc := recorded(Service(cfg, db), log)
 	if cfg.Region != "" {
 		// One region of `make run-regions` (docs/REGIONS.md).
-		if err := svc.Sessions.(*dynamo.Sessions).InRegion(cfg.Region, cfg.Peers()); err != nil {
+		sessions := svc.Sessions.(*dynamo.Sessions)
+		if err := sessions.InRegion(cfg.Region, cfg.Peers()); err != nil {
 			return nil, err
 		}
+		svc.Users.(*dynamo.Users).InRegion(cfg.Region, sessions)
 	}
 	var up *httpapi.Upstream
 	if cfg.Upstream != nil {

@@ -82,3 +82,58 @@ func TestNaiveDesignALogOutInOneRegionIsUndoneByATouchInTheOther(t *testing.T) {
 		t.Errorf("status %+v: want a's delete dropped in b as older than b's touch", s)
 	}
 }
+
+// TestNaiveDesignALogInInOneRegionUndoesAPasswordResetInTheOther is the
+// users table's hazard, shown on the single-region users store
+// (dynamo.Users with no region, as every function built it before
+// regions): a password reset in a (one UpdateItem of the user's item) and,
+// before it has reached b, a wrong password counted in b (one conditional
+// UpdateItem of the same item, passing on b's copy). b's write is the
+// later, so its whole item wins in both regions: the old password hash and
+// revision are back in a, where the reset was made, and the reset is
+// dropped in b. The region-aware store's answer is
+// TestALogInInOneRegionNeverUndoesAPasswordResetInTheOther
+// (internal/dynamo).
+func TestNaiveDesignALogInInOneRegionUndoesAPasswordResetInTheOther(t *testing.T) {
+	r, a, b, _ := twoRegions(t, testLag)
+	p := fmt.Sprintf("naiveusers%d-", time.Now().UnixNano())
+	tables := dynamo.Tables{Sessions: p + "sessions", Users: p + "users"}
+	sa, sb := sessionsIn(t, a, tables), sessionsIn(t, b, tables)
+	inA := &dynamo.Users{DB: sa.DB, Table: tables.Users}
+	inB := &dynamo.Users{DB: sb.DB, Table: tables.Users}
+	ctx := context.Background()
+	const name = "someone@vsphere.local"
+	lock := session.Lockout{MaxFailures: 5, Window: time.Hour, LockFor: time.Hour, LockMax: 24 * time.Hour}
+
+	if err := inA.Add(ctx, session.User{Name: name, PasswordHash: "old-hash"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, r)
+	old, err := inB.User(ctx, name)
+	if err != nil {
+		t.Fatalf("the user never reached b: %v", err)
+	}
+
+	if err := inA.SetPassword(ctx, name, "new-hash", time.Now()); err != nil {
+		t.Fatalf("reset in a: %v", err)
+	}
+	time.Sleep(5 * time.Millisecond) // b's clock reads later than a's reset
+	// b has not heard of the reset: its count passes on its copy.
+	if n, err := inB.Fail(ctx, name, session.Unfamiliar, session.Failure{Digest: "d1", Stale: []session.Mark{{Digest: "d1", At: time.Now()}}}, time.Now(), lock); err != nil || n != 1 {
+		t.Fatalf("a wrong password counted in b before the reset reached it: %d, %v; want 1 counted", n, err)
+	}
+	s := settle(t, r)
+
+	for region, u := range map[string]*dynamo.Users{"a": inA, "b": inB} {
+		got, err := u.User(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.PasswordHash != "old-hash" || got.Revision != old.Revision {
+			t.Errorf("region %s after replication settled: hash %q; want the hazard: b's count brought the old hash and revision back", region, got.PasswordHash)
+		}
+	}
+	if s.DroppedStale < 1 {
+		t.Errorf("status %+v: want a's reset dropped in b as older than b's count", s)
+	}
+}

@@ -72,6 +72,14 @@ func (a classAttrs) open() string {
 type Users struct {
 	DB    API
 	Table string
+	// Region is this region's name in a multi-region deployment
+	// (InRegion): the log-in defence's state is then kept in this
+	// region's own item, never on the user's (userregions.go). "": one
+	// region, everything on the user's item.
+	Region string
+	// Peers are the other regions' replicas of the table, by region name:
+	// where an unlock clears their defence items.
+	Peers map[string]API
 }
 
 var _ session.UserStore = (*Users)(nil)
@@ -84,6 +92,9 @@ func (u *Users) key(name string) map[string]types.AttributeValue {
 // strongly consistent so that a password change or removal takes effect at
 // once.
 func (u *Users) User(ctx context.Context, name string) (session.User, error) {
+	if u.Region != "" {
+		return u.userInRegions(ctx, name)
+	}
 	out, err := u.DB.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(u.Table),
 		Key:            u.key(name),
@@ -106,11 +117,18 @@ func (u *Users) Fail(ctx context.Context, name string, c session.Class, f sessio
 	a := classes[c]
 	exists := "attribute_exists(" + attrUserKeyPK + ")"
 	in := &dynamodb.UpdateItemInput{TableName: aws.String(u.Table), Key: u.key(name)}
+	set := "SET " + attrStale + " = :stale"
+	if u.Region != "" {
+		// This region's defence item, made by its first count: the
+		// user's existence is the read's to check.
+		in.Key, exists = u.defenceKey(name, u.Region), ""
+		set += ", " + attrDefenceOf + " = :of"
+	}
 	if f.Digest == "" {
 		// Nothing to count: a request like the counting one, whose
 		// condition never holds, so that every refusal costs the same.
 		in.UpdateExpression = aws.String("REMOVE " + attrStale)
-		in.ConditionExpression = aws.String(exists + " AND attribute_not_exists(" + attrUserKeyPK + ")")
+		in.ConditionExpression = aws.String("attribute_exists(" + attrUserKeyPK + ") AND attribute_not_exists(" + attrUserKeyPK + ")")
 	} else {
 		w := p.WindowOf(now)
 		// The counts of windows before the last go (the last window's
@@ -121,9 +139,11 @@ func (u *Users) Fail(ctx context.Context, name string, c session.Class, f sessio
 				remove = append(remove, a.count(e))
 			}
 		}
-		in.UpdateExpression = aws.String("SET " + attrStale + " = :stale ADD #cur :one REMOVE " + strings.Join(remove, ", "))
-		in.ConditionExpression = aws.String(exists + " AND " + a.open() +
-			" AND (attribute_not_exists(#stale.#d) OR #stale.#d <= :cutoff)")
+		in.UpdateExpression = aws.String(set + " ADD #cur :one REMOVE " + strings.Join(remove, ", "))
+		in.ConditionExpression = aws.String(a.open() + " AND (attribute_not_exists(#stale.#d) OR #stale.#d <= :cutoff)")
+		if exists != "" {
+			in.ConditionExpression = aws.String(exists + " AND " + *in.ConditionExpression)
+		}
 		in.ExpressionAttributeNames = map[string]string{"#cur": a.count(w), "#stale": attrStale, "#d": f.Digest}
 		in.ExpressionAttributeValues = map[string]types.AttributeValue{
 			":stale":  marks(f.Stale),
@@ -131,6 +151,9 @@ func (u *Users) Fail(ctx context.Context, name string, c session.Class, f sessio
 			":max":    &types.AttributeValueMemberN{Value: strconv.Itoa(p.MaxFailures)},
 			":now":    millis(now),
 			":cutoff": millis(now.Add(-p.Window)),
+		}
+		if u.Region != "" {
+			in.ExpressionAttributeValues[":of"] = &types.AttributeValueMemberS{Value: session.UserKey(name)}
 		}
 		in.ReturnValues = types.ReturnValueUpdatedNew
 	}
@@ -157,9 +180,13 @@ func (u *Users) Fail(ctx context.Context, name string, c session.Class, f sessio
 // set (session.UserStore).
 func (u *Users) Lock(ctx context.Context, name string, c session.Class, lock session.Failures) error {
 	a := classes[c]
+	key := u.key(name)
+	if u.Region != "" {
+		key = u.defenceKey(name, u.Region) // made by the count that filled the window
+	}
 	_, err := u.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:        aws.String(u.Table),
-		Key:              u.key(name),
+		Key:              key,
 		UpdateExpression: aws.String("SET " + a.until + " = :until, " + a.streak + " = :streak"),
 		ConditionExpression: aws.String("attribute_exists(" + attrUserKeyPK + ") AND (attribute_not_exists(" +
 			a.until + ") OR " + a.until + " < :until)"),
@@ -187,6 +214,10 @@ func (u *Users) Succeed(ctx context.Context, name string, c session.Class, sourc
 	values := map[string]types.AttributeValue{
 		":key": &types.AttributeValueMemberS{Value: key},
 	}
+	if u.Region != "" {
+		set += ", " + attrDefenceOf + " = :of"
+		values[":of"] = &types.AttributeValueMemberS{Value: session.UserKey(name)}
+	}
 	if len(sources) > 0 {
 		set += ", " + attrSources + " = :sources"
 		values[":sources"] = marks(sources)
@@ -207,6 +238,9 @@ func (u *Users) Succeed(ctx context.Context, name string, c session.Class, sourc
 		values[":now"] = millis(now)
 		values[":max"] = &types.AttributeValueMemberN{Value: strconv.Itoa(p.MaxFailures)}
 	}
+	if u.Region != "" {
+		return u.succeedInRegion(ctx, name, in)
+	}
 	out, err := u.DB.UpdateItem(ctx, in)
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
@@ -222,8 +256,35 @@ func (u *Users) Succeed(ctx context.Context, name string, c session.Class, sourc
 // ClearFailures forgets a user's failed log-ins and locks, in every class,
 // in one UpdateItem that reads the item's count attributes back first
 // (their names hold their windows): an operator's command, not a log-in.
+//
+// With a region, each region's defence item is cleared too, at that
+// region's replica (Peers), so that every write of it is still judged
+// by one replica: a region that cannot be reached keeps its counts and
+// locks, and the command fails saying so (run it again).
 func (u *Users) ClearFailures(ctx context.Context, name string) error {
-	got, err := u.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(u.Table), Key: u.key(name), ConsistentRead: aws.Bool(true)})
+	if err := u.clearFailures(ctx, u.DB, name, u.key(name)); err != nil {
+		return err
+	}
+	if u.Region == "" {
+		return nil
+	}
+	for _, r := range u.regionNames() {
+		db := u.DB
+		if r != u.Region {
+			db = u.Peers[r]
+		}
+		err := u.clearFailures(ctx, db, name, u.defenceKey(name, r))
+		if err != nil && session.ErrorCode(err) != session.ENOTFOUND {
+			return fmt.Errorf("region %s: %w", r, err)
+		}
+	}
+	return nil
+}
+
+// clearFailures removes the defence's counts and locks from the item of
+// key, at db: ENOTFOUND if there is none.
+func (u *Users) clearFailures(ctx context.Context, db API, name string, key map[string]types.AttributeValue) error {
+	got, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(u.Table), Key: key, ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return session.Unavailable("read user", err)
 	}
@@ -237,7 +298,20 @@ func (u *Users) ClearFailures(ctx context.Context, name string) error {
 			}
 		}
 	}
-	return u.updateExisting(ctx, "clear failed log-ins", name, "REMOVE "+strings.Join(attrs, ", "), nil)
+	if u.Region != "" {
+		// Several regions: write an item only if it holds something to
+		// clear. The user's item, above all, is the operator's: a write
+		// of it that changes nothing would still be a whole version
+		// racing another region's reset under last-writer-wins.
+		if got.Item == nil {
+			return session.Errorf(session.ENOTFOUND, "no user %q", name)
+		}
+		attrs = slices.DeleteFunc(attrs, func(a string) bool { _, ok := got.Item[a]; return !ok })
+		if len(attrs) == 0 {
+			return nil
+		}
+	}
+	return u.updateExistingAt(ctx, db, key, "clear failed log-ins", name, "REMOVE "+strings.Join(attrs, ", "), nil)
 }
 
 // marks encodes digests with their times as a map.
@@ -269,9 +343,14 @@ func decodeMarks(item map[string]types.AttributeValue, name string) []session.Ma
 // UpdateItem, on condition that the user exists: ENOTFOUND if not, and a
 // backend failure of op otherwise.
 func (u *Users) updateExisting(ctx context.Context, op, name, update string, values map[string]types.AttributeValue) error {
-	_, err := u.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	return u.updateExistingAt(ctx, u.DB, u.key(name), op, name, update, values)
+}
+
+// updateExistingAt is updateExisting of the item of key, at db.
+func (u *Users) updateExistingAt(ctx context.Context, db API, key map[string]types.AttributeValue, op, name, update string, values map[string]types.AttributeValue) error {
+	_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(u.Table),
-		Key:                       u.key(name),
+		Key:                       key,
 		UpdateExpression:          aws.String(update),
 		ConditionExpression:       aws.String("attribute_exists(" + attrUserKeyPK + ")"),
 		ExpressionAttributeValues: values,
@@ -335,7 +414,30 @@ func (u *Users) SetPassword(ctx context.Context, name, hash string, now time.Tim
 
 // Rehash replaces the user's password hash old with new, on condition that
 // it is still old: an administrator's reset in between wins.
+//
+// With a region, a log-in never writes the user's item: the new hash goes
+// into this region's defence item, with the hash it replaces, and is in
+// force only while the user's hash is still that one (mergeDefence). A
+// reset anywhere, once it has reached this region, ends it, whatever the
+// order of the writes: the reset's item and the rehash's are different
+// items, so neither can overwrite the other.
 func (u *Users) Rehash(ctx context.Context, name, old, new string) error {
+	if u.Region != "" {
+		_, err := u.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:        aws.String(u.Table),
+			Key:              u.defenceKey(name, u.Region),
+			UpdateExpression: aws.String("SET " + attrRehashFrom + " = :old, " + attrRehashTo + " = :new, " + attrDefenceOf + " = :of"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":new": &types.AttributeValueMemberS{Value: new},
+				":old": &types.AttributeValueMemberS{Value: old},
+				":of":  &types.AttributeValueMemberS{Value: session.UserKey(name)},
+			},
+		})
+		if err != nil {
+			return session.Unavailable("rehash password", err)
+		}
+		return nil
+	}
 	_, err := u.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           aws.String(u.Table),
 		Key:                 u.key(name),
@@ -398,9 +500,12 @@ func (u *Users) Remove(ctx context.Context, name string) error {
 // List returns every user's name and failed log-ins (not password
 // hashes), in no particular order. The scan reads whole items (the count
 // attributes' names hold their windows, which a projection cannot name);
-// the hashes are dropped.
+// the hashes are dropped. Regions' defence items are no users: their
+// counts and locks are merged into their user's, as a log-in sees them.
 func (u *Users) List(ctx context.Context) ([]session.User, error) {
 	var users []session.User
+	userItems := map[string]map[string]types.AttributeValue{}
+	defences := map[string][]map[string]types.AttributeValue{}
 	var start map[string]types.AttributeValue
 	for {
 		out, err := u.DB.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(u.Table), ExclusiveStartKey: start})
@@ -408,14 +513,27 @@ func (u *Users) List(ctx context.Context) ([]session.User, error) {
 			return nil, session.Unavailable("list users", err)
 		}
 		for _, item := range out.Items {
+			if owner, ok := isDefenceItem(item); ok {
+				defences[owner] = append(defences[owner], item)
+				continue
+			}
 			n, ok := stringAttr(item, attrName)
 			uf, ok1 := decodeFailures(item, classes[session.Unfamiliar])
 			ff, ok2 := decodeFailures(item, classes[session.Familiar])
 			if ok && ok1 && ok2 {
 				users = append(users, session.User{Name: n, Failures: uf, FamiliarFailures: ff})
+				userItems[session.UserKey(n)] = item
 			}
 		}
 		if len(out.LastEvaluatedKey) == 0 {
+			for i, user := range users {
+				key := session.UserKey(user.Name)
+				if d := defences[key]; len(d) > 0 {
+					if m, err := mergeDefence(userItems[key], nil, d); err == nil {
+						users[i].Failures, users[i].FamiliarFailures = m.Failures, m.FamiliarFailures
+					}
+				}
+			}
 			return users, nil
 		}
 		start = out.LastEvaluatedKey

@@ -57,9 +57,15 @@ func (p Parts) Sessions() *dynamo.Sessions {
 	return s
 }
 
-// Users is the users table.
+// Users is the users table: in a multi-region deployment, with the other
+// regions' replicas, where an unlock clears their log-in defence's state
+// (docs/REGIONS.md, "Users").
 func (p Parts) Users() *dynamo.Users {
-	return &dynamo.Users{DB: p.DB, Table: p.Config.UsersTable}
+	u := &dynamo.Users{DB: p.DB, Table: p.Config.UsersTable}
+	if p.Config.Region != "" {
+		u.InRegion(p.Config.Region, p.Sessions())
+	}
+	return u
 }
 
 // Backchannel is the identity provider's back-channel logout over the

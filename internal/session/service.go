@@ -294,7 +294,11 @@ func (s *Service) refuse(ctx context.Context, login, name string, u User, known 
 			// counted, between this log-in's read and its write.
 			cause = CauseNotCounted
 		}
-		if n >= s.Lockout.MaxFailures {
+		// The count that fills the window locks it: this store's (n), or,
+		// where the store sums several regions' counts into seen (docs/
+		// REGIONS.md), the sum with this one. In one region n is never
+		// below that sum, so the second test adds nothing there.
+		if n >= s.Lockout.MaxFailures || (n > 0 && s.Lockout.Counted(seen, now)+1 >= s.Lockout.MaxFailures) {
 			lock = s.Lockout.lock(seen, now)
 			if err := s.Users.Lock(ctx, name, class, lock); err != nil {
 				return err

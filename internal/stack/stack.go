@@ -55,8 +55,12 @@ var (
 	// and delete the dead ones), count or clear failed log-ins (and upgrade
 	// a hash made at a lower cost), store the new session, read the user
 	// again to confirm it did not change meanwhile (else delete the session).
+	// In several regions the user is read with every region's log-in
+	// defence item in one BatchGetItem (docs/REGIONS.md, "Users"): the
+	// same items GetItem may read, so granting it in one region too adds
+	// nothing a role could not already read.
 	logInPermissions = []Permission{
-		{Users, "dynamodb:GetItem"}, {Users, "dynamodb:UpdateItem"},
+		{Users, "dynamodb:BatchGetItem"}, {Users, "dynamodb:GetItem"}, {Users, "dynamodb:UpdateItem"},
 		{SessionsByUser, "dynamodb:Query"}, {Sessions, "dynamodb:PutItem"},
 		{Sessions, "dynamodb:BatchGetItem"}, {Sessions, "dynamodb:DeleteItem"},
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -63,6 +64,18 @@ func (r regions) logIn(region, user, password string) string {
 	id := strings.Trim(body, "\"\n")
 	r.scan.Secret(id)
 	return id
+}
+
+// tryLogIn logs in and returns the status and body (the session id on 201).
+func (r regions) tryLogIn(region, user, password string) (int, string) {
+	r.t.Helper()
+	req, _ := http.NewRequest("POST", r.run.URL(region)+"/api/session", nil)
+	req.SetBasicAuth(user, password)
+	status, body := r.do(req)
+	if status == 201 {
+		r.scan.Secret(strings.Trim(body, "\"\n"))
+	}
+	return status, body
 }
 
 func (r regions) admin(region string) string {
@@ -343,6 +356,101 @@ func TestTwoRegions(t *testing.T) {
 		req.SetBasicAuth(user, second)
 		if status, body := r.do(req); status != 201 {
 			t.Errorf("log in in b with the new password: %d %s", status, body)
+		}
+	})
+
+	t.Run("APasswordResetInOneRegionIsNotUndoneByLogInsInTheOtherDuringAPause", func(t *testing.T) {
+		r := regions{t: t, run: run, scan: scan}
+		const user, old, fresh = "racer@vsphere.local", "Racer-Pass-1", "Racer-Pass-2"
+		scan.Secret(old)
+		scan.Secret(fresh)
+		r.cisAdmin("a", old+"\n", "add-user", user)
+		run.Settle(t)
+		made := []string{r.logIn("b", user, old)} // before the pause
+		run.Control(t, "pause")
+		// The reset's sweep must outlast the pause and the replication
+		// that follows it (docs/REGIONS.md): -quiet 8s, the pause 3 s.
+		cmd := r.adminCmd("a", fresh+"\n", "-quiet", "8s", "reset-password", user)
+		reset := make(chan error, 1)
+		var out []byte
+		go func() {
+			var err error
+			out, err = cmd.CombinedOutput()
+			reset <- err
+		}()
+		// b has not heard of the reset: right log-ins with the old
+		// password are let in, wrong ones counted, in b's items only.
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(300 * time.Millisecond) {
+			made = append(made, r.logIn("b", user, old))
+			if len(made)%3 == 0 {
+				if status, _ := r.tryLogIn("b", user, "Wrong-"+strconv.Itoa(len(made))); status != 401 {
+					t.Errorf("a wrong password in b: %d, want 401", status)
+				}
+			}
+		}
+		run.Control(t, "resume")
+		if err := <-reset; err != nil {
+			t.Fatalf("reset-password in a: %v\n%s", err, out)
+		}
+		run.Settle(t)
+		time.Sleep(lag) // anything written while the queue drained
+		run.Settle(t)
+		for _, region := range []string{"a", "b"} {
+			if status, body := r.tryLogIn(region, user, fresh); status != 201 {
+				t.Errorf("the new password in %s: %d %s", region, status, body)
+			}
+			if status, body := r.tryLogIn(region, user, old); status != 401 {
+				t.Errorf("the old password in %s: %d %s, want 401", region, status, body)
+			}
+			for i, id := range made {
+				if status, body := r.get(region, id); status != 401 {
+					t.Errorf("session %d made in b with the old password, in %s after the reset: %d %s", i, region, status, body)
+				}
+			}
+		}
+		t.Logf("%d sessions made in b with the old password, each ended", len(made))
+	})
+
+	t.Run("GuessesAcrossTwoRegionsInOneWindowAreBoundedAsStated", func(t *testing.T) {
+		r := regions{t: t, run: run, scan: scan}
+		const max = 5 // LOGIN_MAX_FAILURES' default, which the run keeps
+		const right = "Guessed-Pass-1"
+		scan.Secret(right)
+		// Replicating: the regions' counts add up to one region's bound.
+		r.cisAdmin("a", right+"\n", "add-user", "guessed@vsphere.local")
+		run.Settle(t)
+		for i := range max {
+			region := []string{"a", "b"}[i%2]
+			if status, _ := r.tryLogIn(region, "guessed@vsphere.local", "Guess-"+strconv.Itoa(i)); status != 401 {
+				t.Fatalf("guess %d in %s: %d", i, region, status)
+			}
+			run.Settle(t)
+		}
+		for _, region := range []string{"a", "b"} {
+			if status, _ := r.tryLogIn(region, "guessed@vsphere.local", right); status != 401 {
+				t.Errorf("%d guesses across both regions, then the right password in %s: %d, want 401 (one region's bound: %d)", max, region, status, max)
+			}
+		}
+		// Replication paused: each region its own bound, no more.
+		r.cisAdmin("a", right+"\n", "add-user", "parted@vsphere.local")
+		run.Settle(t)
+		run.Control(t, "pause")
+		for _, region := range []string{"a", "b"} {
+			for i := range max {
+				if status, _ := r.tryLogIn(region, "parted@vsphere.local", region+"-Guess-"+strconv.Itoa(i)); status != 401 {
+					t.Fatalf("guess %d in %s: %d", i, region, status)
+				}
+			}
+			if status, _ := r.tryLogIn(region, "parted@vsphere.local", right); status != 401 {
+				t.Errorf("%d guesses in %s, then the right password there: %d, want 401", max, region, status)
+			}
+		}
+		run.Control(t, "resume")
+		run.Settle(t)
+		for _, region := range []string{"a", "b"} {
+			if status, _ := r.tryLogIn(region, "parted@vsphere.local", right); status != 401 {
+				t.Errorf("after resume, the right password in %s: %d, want 401", region, status)
+			}
 		}
 	})
 
