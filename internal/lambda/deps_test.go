@@ -132,3 +132,41 @@ func TestTheGetsOwnPackagesDoNoWorkAtInit(t *testing.T) {
 		t.Fatalf("no initialiser of this module in the get's trace:\n%s", out)
 	}
 }
+
+// TestTheAuthorizerLinksNoPackageItsFloorDoesNotButTheKeyRead: the
+// authorizer's cold start is held to its floor's (dev/bench/authorizer-floor,
+// a bare REQUEST authorizer making the same UpdateItem; docs/BENCHMARKS.md).
+// Beyond the floor's packages it may link its own code and the Secrets
+// Manager client that reads its keys at init — never go-jose, nor pbkdf2
+// (go-jose's PBES2), whose initialisers every start paid for the signing
+// that internal/assertion now writes with the standard library. Built as
+// it ships (lambda.norpc), as is the floor.
+func TestTheAuthorizerLinksNoPackageItsFloorDoesNotButTheKeyRead(t *testing.T) {
+	deps := func(pkg string) []string {
+		out, err := exec.Command("go", "list", "-tags", "lambda.norpc", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		return strings.Fields(string(out))
+	}
+	floor := map[string]bool{}
+	for _, pkg := range deps("../../dev/bench/authorizer-floor") {
+		floor[pkg] = true
+	}
+	const keyRead = "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	signs := false
+	for _, pkg := range deps("../../functions/authorize") {
+		switch {
+		case strings.HasPrefix(pkg, "github.com/go-jose/") || pkg == "crypto/pbkdf2":
+			t.Errorf("functions/authorize links %s", pkg)
+		case floor[pkg] || pkg == keyRead || strings.HasPrefix(pkg, keyRead+"/"):
+		case strings.HasPrefix(pkg, module):
+			signs = signs || pkg == module+"internal/assertion"
+		default:
+			t.Errorf("functions/authorize links %s, which its floor does not", pkg)
+		}
+	}
+	if !signs {
+		t.Error("functions/authorize does not link internal/assertion: this test no longer looks at the authorizer that signs")
+	}
+}
