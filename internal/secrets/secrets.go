@@ -6,9 +6,9 @@
 // It makes its one call, GetSecretValue, by hand over net/http, signed by
 // the SDK's own SigV4 signer (already linked for DynamoDB), rather than
 // with the SDK's Secrets Manager client: that client's package
-// initialisers (0.18 ms and 1494 allocations) and 290 KB ran at every
-// cold start of the front door, which was 1.06-1.13 times its floor with
-// them and 0.95-1.02 without (docs/BENCHMARKS.md); the call is some 90
+// initialisers (0.18 ms and 1494 allocations) and 270 KB ran at every
+// cold start of the front door, which started 0.99-1.13 times its floor with
+// them and 0.95-1.02 without (docs/BENCHMARKS.md); the call is some 100
 // lines.
 package secrets
 
