@@ -12,7 +12,6 @@
 package assertion
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/hkdf"
@@ -30,8 +29,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/go-jose/go-jose/v4"
 )
 
 // Header is the request header that carries an assertion to the upstream.
@@ -162,9 +159,13 @@ func (ks *KeySet) jwksSets() error {
 			return
 		}
 		set := func(keys []Key) []byte {
-			set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
+			set := jwkSet{Keys: []jwk{}}
 			for _, k := range keys {
-				set.Keys = append(set.Keys, jose.JSONWebKey{Key: &k.private.PublicKey, KeyID: k.ID, Algorithm: string(jose.ES256), Use: "sig"})
+				j, err := publicJWK(k.ID, &k.private.PublicKey)
+				if err != nil && ks.jwksErr == nil {
+					ks.jwksErr = err
+				}
+				set.Keys = append(set.Keys, j)
 			}
 			b, err := json.Marshal(set)
 			if err != nil && ks.jwksErr == nil {
@@ -198,12 +199,11 @@ func deriveKey(seed []byte) (Key, error) {
 		if err != nil {
 			continue
 		}
-		jwk := jose.JSONWebKey{Key: &priv.PublicKey}
-		tp, err := jwk.Thumbprint(crypto.SHA256)
+		id, err := thumbprint(&priv.PublicKey)
 		if err != nil {
 			return Key{}, err
 		}
-		return Key{ID: base64.RawURLEncoding.EncodeToString(tp), private: priv}, nil
+		return Key{ID: id, private: priv}, nil
 	}
 	return Key{}, errors.New("no P-256 key derives from this seed")
 }
@@ -318,7 +318,8 @@ type Signer struct {
 	reuse    time.Duration
 
 	once   sync.Once
-	signer jose.Signer
+	header string // the protected header, base64url: its key's kid
+	key    *ecdsa.PrivateKey
 	err    error
 
 	mu     sync.Mutex
@@ -398,8 +399,8 @@ func (s *Signer) sign(c Claims, now, notAfter time.Time) (string, error) {
 			return
 		}
 		cur := s.keys.current
-		s.signer, s.err = jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: cur.private, KeyID: cur.ID}},
-			(&jose.SignerOptions{}).WithType("JWT"))
+		s.header, s.err = jwsHeader(cur.ID)
+		s.key = cur.private
 	})
 	if s.err != nil {
 		return "", s.err
@@ -413,11 +414,7 @@ func (s *Signer) sign(c Claims, now, notAfter time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	jws, err := s.signer.Sign(payload)
-	if err != nil {
-		return "", err
-	}
-	return jws.CompactSerialize()
+	return signES256(s.header, s.key, payload)
 }
 
 // secretValue is how a seed is kept, as one secret's value (a Secrets

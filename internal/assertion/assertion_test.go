@@ -592,3 +592,21 @@ func TestSigningAtOnceIsSafe(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// BenchmarkSignAfresh is a signature each call (each past the reuse
+// window): what an instance pays once a minute for each session.
+func BenchmarkSignAfresh(b *testing.B) {
+	v, _ := assertion.NewSecretValue("")
+	seeds, _ := assertion.ParseSecrets(v, "")
+	ks, _ := assertion.NewKeySet(seeds)
+	s, _ := assertion.NewSigner(ks, audience, 0)
+	h := tokenHash("x")
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(assertion.ReuseFor)
+		if _, err := s.Sign(issuer, user, "local", h, now, now.Add(time.Hour)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -29,6 +29,9 @@ func TestFunctionsLinkNoConfigurationChain(t *testing.T) {
 		"github.com/aws/aws-sdk-go-v2/service/sts",
 		// Only the admin tool replays the audit forwarder's failures.
 		"github.com/aws/aws-sdk-go-v2/service/sqs",
+		// internal/secrets makes its one call with the signer DynamoDB's
+		// client links; the client's initialisers cost every start.
+		"github.com/aws/aws-sdk-go-v2/service/secretsmanager",
 	}
 	for _, pkg := range strings.Fields(string(out)) {
 		for _, b := range banned {
@@ -130,5 +133,41 @@ func TestTheGetsOwnPackagesDoNoWorkAtInit(t *testing.T) {
 	}
 	if own == 0 {
 		t.Fatalf("no initialiser of this module in the get's trace:\n%s", out)
+	}
+}
+
+// TestTheAuthorizerLinksNoPackageItsFloorDoesNot: the authorizer's cold
+// start is held to its floor's (dev/bench/authorizer-floor, a bare REQUEST
+// authorizer making the same UpdateItem; docs/BENCHMARKS.md). Beyond the
+// floor's packages it may link its own code only: not go-jose, nor pbkdf2
+// (go-jose's PBES2), nor the SDK's Secrets Manager client, whose
+// initialisers every start paid for the signing that internal/assertion
+// and the key read that internal/secrets now make with what the floor
+// links. Built as it ships (lambda.norpc), as is the floor.
+func TestTheAuthorizerLinksNoPackageItsFloorDoesNot(t *testing.T) {
+	deps := func(pkg string) []string {
+		out, err := exec.Command("go", "list", "-tags", "lambda.norpc", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		return strings.Fields(string(out))
+	}
+	floor := map[string]bool{}
+	for _, pkg := range deps("../../dev/bench/authorizer-floor") {
+		floor[pkg] = true
+	}
+	signs, reads := false, false
+	for _, pkg := range deps("../../functions/authorize") {
+		switch {
+		case floor[pkg]:
+		case strings.HasPrefix(pkg, module):
+			signs = signs || pkg == module+"internal/assertion"
+			reads = reads || pkg == module+"internal/secrets"
+		default:
+			t.Errorf("functions/authorize links %s, which its floor does not", pkg)
+		}
+	}
+	if !signs || !reads {
+		t.Errorf("functions/authorize links internal/assertion %v, internal/secrets %v: this test no longer looks at the authorizer that signs with keys it reads", signs, reads)
 	}
 }
