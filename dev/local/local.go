@@ -72,12 +72,9 @@ func Backchannel(cfg config.Config, db dynamo.API, svc *session.Service) *sessio
 	return &session.Backchannel{
 		Verifier: v,
 		Tokens:   dynamo.LogoutTokens{DB: db, Table: cfg.SessionsTable},
-		Sessions: func(sid string) session.UserSessionStore {
-			return dynamo.NewProviderSessions(sessions, sid)
-		},
-		SubjectKey: dynamo.SubjectKey,
-		Quiet:      session.DefaultRevocationQuiet,
-		Recorder:   svc.Recorder,
+		Sessions: dynamo.ProviderSessionsOf(sessions),
+		Quiet:    session.DefaultRevocationQuiet,
+		Recorder: svc.Recorder,
 	}
 }
 

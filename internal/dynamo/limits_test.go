@@ -3,6 +3,7 @@ package dynamo_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -530,9 +531,10 @@ func wantIndex(t *testing.T, db *dynamo.Client, table string) {
 	}{
 		dynamo.SessionsByUser:    {"user_key", []string{"created_ms"}},
 		dynamo.SessionsBySubject: {"oidc_subject", []string{"idp", "oidc_sid", "user"}},
+		dynamo.SessionsBySID:     {"oidc_sid_key", []string{"idp", "user"}},
 	}
 	if len(d.Table.GlobalSecondaryIndexes) != len(want) {
-		t.Fatalf("indexes = %+v, want exactly %s and %s", d.Table.GlobalSecondaryIndexes, dynamo.SessionsByUser, dynamo.SessionsBySubject)
+		t.Fatalf("indexes = %+v, want exactly %v", d.Table.GlobalSecondaryIndexes, slices.Sorted(maps.Keys(want)))
 	}
 	for _, g := range d.Table.GlobalSecondaryIndexes {
 		w, ok := want[aws.ToString(g.IndexName)]

@@ -23,6 +23,25 @@ import (
 // or a provider session's sessions and end each as its user's. Only a federated log-in writes it; a get never does.
 const SessionsBySubject = "by-oidc-subject"
 
+// SessionsBySID is the sessions table's sparse global secondary index of
+// federated sessions by their provider session (attribute oidc_sid_key,
+// SIDKey), projecting besides the keys only user and idp: what a logout
+// token that names a sid and no sub needs to end that provider session's
+// sessions. Only a federated log-in whose token had a sid writes it; a get
+// never does.
+const SessionsBySID = "by-oidc-sid"
+
+// SessionsBySIDKey is the hash key of SessionsBySID (type S).
+const SessionsBySIDKey = attrSIDKey
+
+// SessionsBySIDProjection lists what SessionsBySID includes beside the keys.
+func SessionsBySIDProjection() []string { return []string{attrUser, attrIdP} }
+
+// SIDKey is the SessionsBySID key of issuer's provider session sid: an
+// issuer is a URL, which holds no tab, so one provider's sid never matches
+// another's.
+func SIDKey(issuer, sid string) string { return issuer + "\t" + sid }
+
 // SessionsBySubjectKey is the hash key of SessionsBySubject (type S).
 const SessionsBySubjectKey = attrSubjectKey
 
@@ -65,39 +84,52 @@ func (s *Sessions) ListStored(ctx context.Context) ([]session.Record, error) {
 	return recs, nil
 }
 
-// ProviderSessions is the sessions of one provider session (SID), or of
-// one subject (SID ""), found through SessionsBySubject: a
-// session.UserSessionStore whose "name" is a SubjectKey, so that
-// session.Revocation sweeps them as it sweeps a user's. Make one per
-// logout (NewProviderSessions): End ends only a session its ListUser found,
-// through Sessions.End, so at the session's home region when it has one.
+// ProviderSessions is the sessions of one provider session or of one
+// subject, found through SessionsBySubject or SessionsBySID: a
+// session.UserSessionStore whose "name" is the index key (SubjectKey or
+// SIDKey), so that session.Revocation sweeps them as it sweeps a user's.
+// Make one per logout (ProviderSessionsOf, or a literal): End ends only a session its
+// ListUser found, through Sessions.End, so at the session's home region
+// when it has one.
 type ProviderSessions struct {
 	Sessions *Sessions
-	SID      string // "": every session of the subject
+	Index    string // SessionsBySubject or SessionsBySID
+	SID      string // on SessionsBySubject, only that sid's sessions; "": every session of the subject
 
 	mu    sync.Mutex
 	users map[session.TokenHash][2]string // the user and idp of each session found
 }
 
-// NewProviderSessions is the store of sid's sessions (every session of the
-// subject when sid is "") in s.
-func NewProviderSessions(s *Sessions, sid string) *ProviderSessions {
-	return &ProviderSessions{Sessions: s, SID: sid, users: map[session.TokenHash][2]string{}}
+// ProviderSessionsOf finds in s the sessions a logout token names
+// (session.ProviderSessionStores): a subject's through SessionsBySubject,
+// only those of sid when the token names one too (a session made before
+// SessionsBySID is found so as well); a sid's alone through SessionsBySID.
+func ProviderSessionsOf(s *Sessions) session.ProviderSessionStores {
+	return func(issuer, sub, sid string) (session.UserSessionStore, string) {
+		if sub == "" {
+			return &ProviderSessions{Sessions: s, Index: SessionsBySID}, SIDKey(issuer, sid)
+		}
+		return &ProviderSessions{Sessions: s, Index: SessionsBySubject, SID: sid}, SubjectKey(issuer, sub)
+	}
 }
 
 var _ session.UserSessionStore = (*ProviderSessions)(nil)
 
-// ListUser returns the sessions the index holds for the subject key (of
-// SID, when set; idp is in the key), each with its user and idp: the index
-// projects no more.
+// ListUser returns the sessions Index holds for key (of SID, when set; the
+// issuer is in the key), each with its user and idp: the indexes project
+// no more.
 func (p *ProviderSessions) ListUser(ctx context.Context, key, _ string) ([]session.Record, error) {
+	keyAttr := attrSubjectKey
+	if p.Index == SessionsBySID {
+		keyAttr = attrSIDKey
+	}
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(p.Sessions.Table),
-		IndexName:                 aws.String(SessionsBySubject),
-		KeyConditionExpression:    aws.String(attrSubjectKey + " = :key"),
+		IndexName:                 aws.String(p.Index),
+		KeyConditionExpression:    aws.String(keyAttr + " = :key"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":key": &types.AttributeValueMemberS{Value: key}},
 	}
-	if p.SID != "" {
+	if p.SID != "" && p.Index == SessionsBySubject {
 		in.FilterExpression = aws.String(attrSID + " = :sid")
 		in.ExpressionAttributeValues[":sid"] = &types.AttributeValueMemberS{Value: p.SID}
 	}
@@ -116,6 +148,9 @@ func (p *ProviderSessions) ListUser(ctx context.Context, key, _ string) ([]sessi
 			}
 			recs = append(recs, session.Record{Hash: h, Session: session.Session{User: user, IdP: idp}})
 			p.mu.Lock()
+			if p.users == nil {
+				p.users = map[session.TokenHash][2]string{}
+			}
 			p.users[h] = [2]string{user, idp}
 			p.mu.Unlock()
 		}

@@ -99,8 +99,9 @@ func TestALogoutTokensJTIIsAcceptedOnceHoweverManyAtOnce(t *testing.T) {
 }
 
 // TestProviderSessionsAreFoundBySubjectAndSID: the subject index finds a
-// subject's sessions, or one provider session's, of one issuer only; End
-// deletes only a session that is still that subject's.
+// subject's sessions, or one provider session's of that subject; the sid
+// index finds a provider session's whatever the subject; each of one
+// issuer only. End deletes only a session its own listing found.
 func TestProviderSessionsAreFoundBySubjectAndSID(t *testing.T) {
 	dynamotest.ForEach(t, func(t *testing.T, srv *localdynamo.Server) {
 		f := dynamotest.Setup(t, srv)
@@ -116,47 +117,64 @@ func TestProviderSessionsAreFoundBySubjectAndSID(t *testing.T) {
 		}
 		const idp, other = "https://idp.example", "https://other.example"
 		a1, a2, a3 := mk("alice@corp", idp, "alice", "s1"), mk("alice@corp", idp, "alice", "s1"), mk("alice@corp", idp, "alice", "s2")
-		mk("alice@corp", other, "alice", "s1") // the same sub and sid of another provider
-		newSession(t, s, "alice@corp", t0)     // a password session of the same name
-		key := dynamo.SubjectKey(idp, "alice")
-		hashes := func(sid string) map[session.TokenHash]bool {
-			recs, err := dynamo.NewProviderSessions(s, sid).ListUser(ctx, key, idp)
+		a4 := mk("alice@corp", idp, "alice", "")     // a token without sid
+		o1 := mk("alice@corp", other, "alice", "s1") // the same sub and sid of another provider
+		newSession(t, s, "alice@corp", t0)           // a password session of the same name
+		stores := dynamo.ProviderSessionsOf(s)
+		hashes := func(iss, sub, sid string) map[session.TokenHash]bool {
+			store, key := stores(iss, sub, sid)
+			recs, err := store.ListUser(ctx, key, iss)
 			if err != nil {
 				t.Fatal(err)
 			}
 			m := map[session.TokenHash]bool{}
 			for _, r := range recs {
 				m[r.Hash] = true
+				if r.User != "alice@corp" || r.IdP != iss {
+					t.Errorf("%s listed as %q of %q, want alice@corp of %s", r.Hash, r.User, r.IdP, iss)
+				}
 			}
 			return m
 		}
-		if got := hashes("s1"); len(got) != 2 || !got[a1] || !got[a2] {
-			t.Errorf("sid s1: %v, want a1 and a2", got)
+		if got := hashes(idp, "alice", "s1"); len(got) != 2 || !got[a1] || !got[a2] {
+			t.Errorf("sub alice, sid s1: %v, want a1 and a2", got)
 		}
-		if got := hashes(""); len(got) != 3 || !got[a3] {
-			t.Errorf("subject: %v, want a1, a2, a3", got)
+		if got := hashes(idp, "alice", ""); len(got) != 4 || !got[a3] || !got[a4] {
+			t.Errorf("sub alice: %v, want a1 to a4", got)
+		}
+		if got := hashes(idp, "", "s1"); len(got) != 2 || !got[a1] || !got[a2] {
+			t.Errorf("sid s1 alone: %v, want a1 and a2", got)
+		}
+		if got := hashes(other, "", "s1"); len(got) != 1 || !got[o1] {
+			t.Errorf("other's sid s1: %v, want o1 only", got)
+		}
+		if got := hashes(idp, "", "s9"); len(got) != 0 {
+			t.Errorf("an unknown sid: %v, want none", got)
 		}
 		// A store ends only what its own listing found: not s2's session as
-		// s1's, nor a session of another provider's subject.
-		s1 := dynamo.NewProviderSessions(s, "s1")
+		// s1's, nor a session of another provider's.
+		s1, key := stores(idp, "", "s1")
 		if _, err := s1.ListUser(ctx, key, idp); err != nil {
 			t.Fatal(err)
 		}
 		if err := s1.End(ctx, key, idp, a3); session.ErrorCode(err) != session.ENOTFOUND {
 			t.Errorf("ending s2's session as s1's: %v, want ENOTFOUND", err)
 		}
-		otherSubject := dynamo.NewProviderSessions(s, "")
-		if _, err := otherSubject.ListUser(ctx, dynamo.SubjectKey(other, "alice"), other); err != nil {
+		otherS1, otherKey := stores(other, "", "s1")
+		if _, err := otherS1.ListUser(ctx, otherKey, other); err != nil {
 			t.Fatal(err)
 		}
-		if err := otherSubject.End(ctx, dynamo.SubjectKey(other, "alice"), other, a1); session.ErrorCode(err) != session.ENOTFOUND {
+		if err := otherS1.End(ctx, otherKey, other, a1); session.ErrorCode(err) != session.ENOTFOUND {
 			t.Errorf("ending idp's session as other's: %v, want ENOTFOUND", err)
 		}
 		if err := s1.End(ctx, key, idp, a1); err != nil {
 			t.Fatal(err)
 		}
-		if got := hashes(""); len(got) != 2 || got[a1] {
+		if got := hashes(idp, "alice", ""); len(got) != 3 || got[a1] {
 			t.Errorf("after ending a1: %v", got)
+		}
+		if got := hashes(idp, "", "s1"); len(got) != 1 || !got[a2] {
+			t.Errorf("s1 after ending a1: %v, want a2", got)
 		}
 	})
 }

@@ -47,6 +47,7 @@ const (
 	attrSubject    = "oidc_sub"
 	attrSID        = "oidc_sid"
 	attrSubjectKey = "oidc_subject" // the SessionsBySubject key: issuer, a space, sub
+	attrSIDKey     = "oidc_sid_key" // the SessionsBySID key: issuer, a tab, sid
 	// attrCalls counts a session's uses: N, added to by every touch, in
 	// the touch's one write.
 	attrCalls = "calls"
@@ -165,6 +166,9 @@ func (s *Sessions) Create(ctx context.Context, r session.Record, l session.Lifet
 	}
 	if r.IdP != "" && o.Subject != "" {
 		item[attrSubjectKey] = &types.AttributeValueMemberS{Value: SubjectKey(r.IdP, o.Subject)}
+	}
+	if r.IdP != "" && o.SID != "" {
+		item[attrSIDKey] = &types.AttributeValueMemberS{Value: SIDKey(r.IdP, o.SID)}
 	}
 	if s.Seals != nil {
 		// Sealed over the creation time as stored: Unix milliseconds.

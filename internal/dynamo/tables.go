@@ -27,7 +27,7 @@ type Tables struct {
 }
 
 // CreateTables creates the sessions and users tables if they do not exist,
-// with the sessions table's SessionsByUser index, waits until all are
+// with the sessions table's indexes (SessionsByUser, SessionsBySubject, SessionsBySID), waits until all are
 // active (refusing a sessions table made without the index), and turns on TTL for sessions.
 // It is what the admin tool and the local runner use; a deployed stack gets
 // its tables from template.yaml instead.
@@ -49,7 +49,7 @@ func CreateTables(ctx context.Context, db *Client, t Tables) error {
 			return fmt.Errorf("wait for table %s: %w", aws.ToString(in.TableName), err)
 		}
 	}
-	for _, idx := range []*types.GlobalSecondaryIndex{sessionsByUser(), sessionsBySubject()} {
+	for _, idx := range []*types.GlobalSecondaryIndex{sessionsByUser(), sessionsBySubject(), sessionsBySID()} {
 		if err := ensureIndex(ctx, db, t.Sessions, idx); err != nil {
 			return err
 		}
@@ -63,7 +63,7 @@ func createTableInputs(t Tables) []*dynamodb.CreateTableInput {
 		name, key string
 		indexes   []*types.GlobalSecondaryIndex
 	}{
-		{t.Sessions, SessionsKey, []*types.GlobalSecondaryIndex{sessionsByUser(), sessionsBySubject()}},
+		{t.Sessions, SessionsKey, []*types.GlobalSecondaryIndex{sessionsByUser(), sessionsBySubject(), sessionsBySID()}},
 		{t.Users, UsersKey, nil},
 	}
 	var inputs []*dynamodb.CreateTableInput
@@ -112,6 +112,20 @@ func sessionsBySubject() *types.GlobalSecondaryIndex {
 		Projection: &types.Projection{
 			ProjectionType:   types.ProjectionTypeInclude,
 			NonKeyAttributes: SessionsBySubjectProjection(),
+		},
+	}
+}
+
+// sessionsBySID is the definition of the SessionsBySID index.
+func sessionsBySID() *types.GlobalSecondaryIndex {
+	return &types.GlobalSecondaryIndex{
+		IndexName: aws.String(SessionsBySID),
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(SessionsBySIDKey), KeyType: types.KeyTypeHash},
+		},
+		Projection: &types.Projection{
+			ProjectionType:   types.ProjectionTypeInclude,
+			NonKeyAttributes: SessionsBySIDProjection(),
 		},
 	}
 }

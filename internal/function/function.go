@@ -81,11 +81,8 @@ func (p Parts) Backchannel(fed session.Federation) *session.Backchannel {
 	return &session.Backchannel{
 		Verifier: v,
 		Tokens:   dynamo.LogoutTokens{DB: p.DB, Table: p.Config.SessionsTable},
-		Sessions: func(sid string) session.UserSessionStore {
-			return dynamo.NewProviderSessions(sessions, sid)
-		},
-		SubjectKey: dynamo.SubjectKey,
-		Quiet:      session.DefaultRevocationQuiet,
-		Recorder:   p.Recorder,
+		Sessions: dynamo.ProviderSessionsOf(sessions),
+		Quiet:    session.DefaultRevocationQuiet,
+		Recorder: p.Recorder,
 	}
 }

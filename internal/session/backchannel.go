@@ -32,12 +32,13 @@ type LogoutTokenStore interface {
 	Forget(ctx context.Context, issuer, jti string) error
 }
 
-// ProviderSessionStores finds the sessions made from a provider's tokens:
-// every session of a subject key (sid ""), or those of one provider session.
-type ProviderSessionStores func(sid string) UserSessionStore
-
-// SubjectKeyFunc is the key a store finds a provider's subject by.
-type SubjectKeyFunc func(issuer, sub string) string
+// ProviderSessionStores finds the sessions made from a provider's tokens
+// that a logout token names: those of the provider session sid of the
+// subject sub at issuer. With sid "", every session of the subject; with sub
+// "", every session of the provider session, whatever its subject; never
+// both "". It returns the store to sweep and the key its ListUser and End
+// take as the "name".
+type ProviderSessionStores func(issuer, sub, sid string) (store UserSessionStore, key string)
 
 // Backchannel ends the sessions an identity provider's back-channel
 // logout token names, on every surface (a session is one item, whichever
@@ -45,23 +46,17 @@ type SubjectKeyFunc func(issuer, sub string) string
 type Backchannel struct {
 	Verifier LogoutVerifier
 	Tokens   LogoutTokenStore
-	// Sessions is the store of a provider session's (sid) or a subject's
-	// sessions, keyed by SubjectKey; swept as a Revocation sweeps a user's,
-	// Quiet the index lag it allows for.
-	Sessions   ProviderSessionStores
-	SubjectKey SubjectKeyFunc
-	Quiet      time.Duration
-	Recorder   Recorder
+	// Sessions finds the sessions a token names, swept as a Revocation
+	// sweeps a user's, Quiet the index lag it allows for.
+	Sessions ProviderSessionStores
+	Quiet    time.Duration
+	Recorder Recorder
 }
-
-// ErrNoSubject refuses a logout token with a sid and no sub: sessions are
-// found by subject (every provider whose set-up docs/FEDERATION.md gives
-// sends both).
-var ErrNoSubject = errors.New("a logout token without sub: sessions are found by subject")
 
 // Logout verifies a logout token, accepts its jti once, and ends every
 // session of its subject (of its provider session, when it names a sid),
-// returning how many it ended. A token refused for any reason is EINVALID,
+// returning how many it ended; one that names only a sid ends that provider
+// session's sessions, whatever their subject. A token refused for any reason is EINVALID,
 // its cause (a *TokenError) for the operator only, and ends nothing; a
 // storage failure is EUNAVAILABLE, and forgets the jti so that the
 // provider's retry is not refused as a replay.
@@ -81,8 +76,8 @@ func (b *Backchannel) Logout(ctx context.Context, token string) (int, error) {
 	case err != nil:
 		b.recordFailure(ctx, err)
 		return 0, err
-	case lt.Subject == "":
-		return refuse(CauseNoSubject, ErrNoSubject)
+	case lt.Subject == "" && lt.SID == "": // the verifier refuses it; never sweep everything
+		return refuse(CauseNotLogoutToken, errors.New("neither sub nor sid"))
 	}
 	first, err := b.Tokens.First(ctx, lt.Issuer, lt.JTI, lt.Expires)
 	switch {
@@ -92,8 +87,8 @@ func (b *Backchannel) Logout(ctx context.Context, token string) (int, error) {
 	case !first:
 		return refuse(CauseReplayed, errors.New("jti seen before"))
 	}
-	r := Revocation{Store: b.Sessions(lt.SID), Quiet: b.Quiet}
-	ended, err := r.EndAll(ctx, b.SubjectKey(lt.Issuer, lt.Subject), lt.Issuer)
+	store, key := b.Sessions(lt.Issuer, lt.Subject, lt.SID)
+	ended, err := Revocation{Store: store, Quiet: b.Quiet}.EndAll(ctx, key, lt.Issuer)
 	if err != nil {
 		_ = b.Tokens.Forget(context.WithoutCancel(ctx), lt.Issuer, lt.JTI)
 		b.recordFailure(ctx, err)

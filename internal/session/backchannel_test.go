@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -71,18 +72,30 @@ func (m *memTokens) Forget(_ context.Context, iss, jti string) error {
 	return nil
 }
 
-// memProvider holds sessions by subject key, each with its sid.
+// memProvider holds provider sessions by hash, each with its issuer, sub
+// and sid.
 type memProvider struct {
 	mu       sync.Mutex
-	sessions map[string]map[TokenHash]string // key -> hash -> sid
+	sessions map[TokenHash]memSession
 	fail     bool
 }
 
-func (m *memProvider) store(sid string) UserSessionStore { return providerView{m, sid} }
+type memSession struct{ iss, sub, sid string }
 
+func (m *memProvider) store(iss, sub, sid string) (UserSessionStore, string) {
+	return providerView{m, memSession{iss, sub, sid}}, iss + "|" + sub + "|" + sid
+}
+
+// providerView is the sessions of one logout token's issuer, sub (any,
+// when "") and sid (any, when "").
 type providerView struct {
-	m   *memProvider
-	sid string
+	m *memProvider
+	w memSession
+}
+
+func (v providerView) matches(key string, s memSession) bool {
+	return key == v.w.iss+"|"+v.w.sub+"|"+v.w.sid && s.iss == v.w.iss &&
+		(v.w.sub == "" || s.sub == v.w.sub) && (v.w.sid == "" || s.sid == v.w.sid)
 }
 
 func (v providerView) ListUser(_ context.Context, key, _ string) ([]Record, error) {
@@ -92,8 +105,8 @@ func (v providerView) ListUser(_ context.Context, key, _ string) ([]Record, erro
 		return nil, Errorf(EUNAVAILABLE, "table down")
 	}
 	var recs []Record
-	for h, sid := range v.m.sessions[key] {
-		if v.sid == "" || sid == v.sid {
+	for h, s := range v.m.sessions {
+		if v.matches(key, s) {
 			recs = append(recs, Record{Hash: h})
 		}
 	}
@@ -103,40 +116,60 @@ func (v providerView) ListUser(_ context.Context, key, _ string) ([]Record, erro
 func (v providerView) End(_ context.Context, key, _ string, h TokenHash) error {
 	v.m.mu.Lock()
 	defer v.m.mu.Unlock()
-	if _, ok := v.m.sessions[key][h]; !ok {
+	if s, ok := v.m.sessions[h]; !ok || !v.matches(key, s) {
 		return Errorf(ENOTFOUND, "gone")
 	}
-	delete(v.m.sessions[key], h)
+	delete(v.m.sessions, h)
 	return nil
+}
+
+func (m *memProvider) left() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var names []string
+	for h, s := range m.sessions {
+		for _, n := range []string{"a1", "a2", "a3", "a4", "b1", "o1"} {
+			if Token(n).Hash() == h {
+				names = append(names, n+"("+s.sid+")")
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 func TestBackchannelEndsASubjectsOrAProviderSessionsSessionsOnce(t *testing.T) {
 	exp := time.Now().Add(time.Minute)
-	p := &memProvider{sessions: map[string]map[TokenHash]string{
-		"iss alice": {Token("a1").Hash(): "s1", Token("a2").Hash(): "s1", Token("a3").Hash(): "s2"},
-		"iss bob":   {Token("b1").Hash(): "s9"},
+	p := &memProvider{sessions: map[TokenHash]memSession{
+		Token("a1").Hash(): {"iss", "alice", "s1"}, Token("a2").Hash(): {"iss", "alice", "s1"},
+		Token("a3").Hash(): {"iss", "alice", "s2"}, Token("a4").Hash(): {"iss", "alice", "s3"},
+		Token("b1").Hash(): {"iss", "bob", "s9"},
+		Token("o1").Hash(): {"other", "alice", "s2"}, // another provider's same sub and sid
 	}}
 	tokens := &memTokens{seen: map[string]bool{}}
 	b := &Backchannel{
 		Verifier: fakeLogouts{
 			"sid":      {Issuer: "iss", Subject: "alice", SID: "s1", JTI: "1", Expires: exp},
-			"sub":      {Issuer: "iss", Subject: "alice", JTI: "2", Expires: exp},
-			"sid-only": {Issuer: "iss", SID: "s1", JTI: "3", Expires: exp},
+			"sid-only": {Issuer: "iss", SID: "s2", JTI: "2", Expires: exp},
+			"sub":      {Issuer: "iss", Subject: "alice", JTI: "3", Expires: exp},
+			"neither":  {Issuer: "iss", JTI: "4", Expires: exp},
 		},
 		Tokens: tokens, Sessions: p.store,
-		SubjectKey: func(iss, sub string) string { return iss + " " + sub },
-		Quiet:      time.Millisecond,
+		Quiet: time.Millisecond,
 	}
 	ctx := context.Background()
-	if n, err := b.Logout(ctx, "sid"); err != nil || n != 2 || len(p.sessions["iss alice"]) != 1 {
-		t.Fatalf("the sid's logout ended %d, %v; left %v", n, err, p.sessions["iss alice"])
+	if n, err := b.Logout(ctx, "sid"); err != nil || n != 2 || !slices.Equal(p.left(), []string{"a3(s2)", "a4(s3)", "b1(s9)", "o1(s2)"}) {
+		t.Fatalf("the sid and sub's logout ended %d, %v; left %v", n, err, p.left())
 	}
 	if _, err := b.Logout(ctx, "sid"); ErrorCode(err) != EINVALID {
 		t.Fatalf("a replayed jti: %v, want EINVALID", err)
 	}
-	for _, tok := range []string{"forged", "sid-only", ""} {
-		if _, err := b.Logout(ctx, tok); ErrorCode(err) != EINVALID {
-			t.Errorf("token %q: %v, want EINVALID", tok, err)
+	if n, err := b.Logout(ctx, "sid-only"); err != nil || n != 1 || !slices.Equal(p.left(), []string{"a4(s3)", "b1(s9)", "o1(s2)"}) {
+		t.Fatalf("the sid-only logout ended %d, %v; left %v", n, err, p.left())
+	}
+	for _, tok := range []string{"forged", "neither", ""} {
+		if _, err := b.Logout(ctx, tok); ErrorCode(err) != EINVALID || len(p.left()) != 3 {
+			t.Errorf("token %q: %v, want EINVALID; left %v", tok, err, p.left())
 		}
 	}
 	if _, err := b.Logout(ctx, "down"); ErrorCode(err) != EUNAVAILABLE {
@@ -149,7 +182,7 @@ func TestBackchannelEndsASubjectsOrAProviderSessionsSessionsOnce(t *testing.T) {
 		t.Fatalf("a failing table: %v, want EUNAVAILABLE", err)
 	}
 	p.fail = false
-	if n, err := b.Logout(ctx, "sub"); err != nil || n != 1 || len(p.sessions["iss alice"]) != 0 || len(p.sessions["iss bob"]) != 1 {
-		t.Fatalf("the subject's logout, sent again: %d, %v; left %v", n, err, p.sessions)
+	if n, err := b.Logout(ctx, "sub"); err != nil || n != 1 || !slices.Equal(p.left(), []string{"b1(s9)", "o1(s2)"}) {
+		t.Fatalf("the subject's logout, sent again: %d, %v; left %v", n, err, p.left())
 	}
 }

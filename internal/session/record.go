@@ -70,7 +70,6 @@ const (
 // ones (a bad signature, issuer, audience, expiry).
 const (
 	CauseNotLogoutToken Cause = "not_logout_token" // no events member, a nonce, no iat or jti, or neither sub nor sid
-	CauseNoSubject      Cause = "no_subject"       // a sid and no sub (ErrNoSubject)
 	CauseReplayed       Cause = "replayed"         // its jti was accepted before
 )
 
@@ -78,7 +77,7 @@ const (
 var Causes = []Cause{CauseMalformed, CauseUnknownUser, CauseWrongPassword, CauseLocked, CauseBadHash, CauseRepeatedPassword, CauseNotCounted,
 	CauseNoFederation, CauseBadToken, CauseUnknownKey, CauseWrongIssuer, CauseWrongAudience, CauseExpired,
 	CauseNotYetValid, CauseNoUserClaim, CauseBadUserClaim, CauseNotInGroup,
-	CauseNotLogoutToken, CauseNoSubject, CauseReplayed}
+	CauseNotLogoutToken, CauseReplayed}
 
 // Event is one thing the service (or the admin tool) did. Fields that do
 // not apply to its Kind are zero.

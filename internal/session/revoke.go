@@ -38,6 +38,10 @@ type Revocation struct {
 	Quiet time.Duration
 	// Poll is the pause between sweeps; Quiet/4, at most 250 ms, when zero.
 	Poll time.Duration
+	// MaxSweeps bounds the sweeps: when sessions are still being found
+	// after that many, EndAll gives up with EUNAVAILABLE. Zero: four times
+	// the sweeps Quiet takes, and at least 8.
+	MaxSweeps int
 }
 
 // DefaultRevocationQuiet is the index lag a revocation allows for. DynamoDB
@@ -48,19 +52,35 @@ const DefaultRevocationQuiet = 2 * time.Second
 // EndAll ends every session of the user name vouched for by idp ("" for
 // a local user) and returns how many it ended. Call it after the change that stops new log-ins of the old
 // credentials has been stored.
+//
+// A session is ended once: one the index lists again (its entry not yet
+// gone, or stale) is not tried again and does not restart the quiet
+// period, so an entry that outlives its item cannot keep the sweep going.
+// Sessions that keep appearing (log-ins racing the change) end it after
+// MaxSweeps with EUNAVAILABLE; so does ctx.
 func (r Revocation) EndAll(ctx context.Context, name, idp string) (int, error) {
 	poll := r.Poll
 	if poll <= 0 {
 		poll = min(r.Quiet/4, 250*time.Millisecond)
 	}
+	sweeps := r.MaxSweeps
+	if sweeps <= 0 {
+		sweeps = max(8, 4*int(r.Quiet/max(poll, time.Millisecond)))
+	}
 	ended := 0
+	tried := map[TokenHash]bool{}
 	lastSeen := time.Now()
-	for {
+	for sweep := 1; ; sweep++ {
 		recs, err := r.Store.ListUser(ctx, name, idp)
 		if err != nil {
 			return ended, err
 		}
+		found := false
 		for _, rec := range recs {
+			if tried[rec.Hash] {
+				continue
+			}
+			found = true
 			switch err := r.Store.End(ctx, name, idp, rec.Hash); ErrorCode(err) {
 			case "":
 				ended++
@@ -68,11 +88,15 @@ func (r Revocation) EndAll(ctx context.Context, name, idp string) (int, error) {
 			default:
 				return ended, err
 			}
+			tried[rec.Hash] = true
 		}
-		if len(recs) > 0 {
+		if found {
 			lastSeen = time.Now()
 		} else if time.Since(lastSeen) >= r.Quiet {
 			return ended, nil
+		}
+		if sweep >= sweeps {
+			return ended, Errorf(EUNAVAILABLE, "end sessions of %s: sessions still appearing after %d sweeps", name, sweep)
 		}
 		select {
 		case <-ctx.Done():

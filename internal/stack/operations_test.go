@@ -142,7 +142,7 @@ func TestAlarmsCoverEveryFailure(t *testing.T) {
 		var ops []string
 		for _, f := range stack.Functions {
 			for _, p := range f.Permissions() {
-				if p.Table == table || table == stack.Sessions && (p.Table == stack.SessionsByUser || p.Table == stack.SessionsBySubject) {
+				if p.Table == table || table == stack.Sessions && (p.Table == stack.SessionsByUser || p.Table == stack.SessionsBySubject || p.Table == stack.SessionsBySID) {
 					ops = append(ops, strings.TrimPrefix(p.Action, "dynamodb:"))
 				}
 			}

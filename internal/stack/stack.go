@@ -36,10 +36,13 @@ const (
 	// SessionsBySubject is its index of federated sessions by provider and
 	// subject (dynamo.SessionsBySubject), which a back-channel logout queries.
 	SessionsBySubject Table = Sessions + "/index/subject"
+	// SessionsBySID is its index of federated sessions by provider session
+	// (dynamo.SessionsBySID), which a logout token naming only a sid queries.
+	SessionsBySID Table = Sessions + "/index/sid"
 )
 
 // Tables lists every table and index a function may be granted actions on.
-var Tables = []Table{Sessions, Users, SessionsByUser, SessionsBySubject}
+var Tables = []Table{Sessions, Users, SessionsByUser, SessionsBySubject, SessionsBySID}
 
 // Permission is one DynamoDB action on one table.
 type Permission struct {
@@ -71,9 +74,11 @@ var (
 	logOutPermissions = []Permission{{Sessions, "dynamodb:DeleteItem"}}
 	// The identity provider's logout: record the token's jti once (a
 	// conditional PutItem, forgotten with a DeleteItem if the logout
-	// fails), find the subject's sessions in their index, delete each.
+	// fails), find the subject's sessions (or a provider session's, by
+	// its sid alone) in their index, delete each.
 	backchannelPermissions = []Permission{
-		{Sessions, "dynamodb:PutItem"}, {Sessions, "dynamodb:DeleteItem"}, {SessionsBySubject, "dynamodb:Query"},
+		{Sessions, "dynamodb:PutItem"}, {Sessions, "dynamodb:DeleteItem"},
+		{SessionsBySubject, "dynamodb:Query"}, {SessionsBySID, "dynamodb:Query"},
 	}
 )
 

@@ -410,7 +410,7 @@ func TestTablesKeepUserData(t *testing.T) {
 		}
 		wantAttrs := []string{key}
 		if table == stack.Sessions {
-			wantAttrs = append(wantAttrs, dynamo.SessionsByUserKey, dynamo.SessionsBySubjectKey)
+			wantAttrs = append(wantAttrs, dynamo.SessionsByUserKey, dynamo.SessionsBySubjectKey, dynamo.SessionsBySIDKey)
 			checkSessionsIndexes(t, id, p)
 		} else if p["GlobalSecondaryIndexes"] != nil {
 			t.Errorf("%s: an index the code does not use", id)
@@ -459,6 +459,7 @@ func TestRolesAreLeastPrivilege(t *testing.T) {
 	}
 	tableOf[tableID(stack.Sessions)+"/index/"+dynamo.SessionsByUser] = stack.SessionsByUser
 	tableOf[tableID(stack.Sessions)+"/index/"+dynamo.SessionsBySubject] = stack.SessionsBySubject
+	tableOf[tableID(stack.Sessions)+"/index/"+dynamo.SessionsBySID] = stack.SessionsBySID
 	roleOwner := map[string]string{}
 	for _, f := range stack.Functions {
 		id := f.LogicalID()
@@ -656,7 +657,7 @@ var indexArnRE = regexp.MustCompile(`^\$\{([A-Za-z0-9]+)\.Arn\}/index/([A-Za-z0-
 
 // checkSessionsIndexes holds the sessions table's indexes to those
 // dynamo.CreateTables makes: the log-in's session count queries the one by
-// user, a back-channel logout the one by subject.
+// user, a back-channel logout the one by subject, or by sid alone.
 func checkSessionsIndexes(t *testing.T, id string, p map[string]any) {
 	t.Helper()
 	want := []struct {
@@ -665,10 +666,11 @@ func checkSessionsIndexes(t *testing.T, id string, p map[string]any) {
 	}{
 		{dynamo.SessionsByUser, dynamo.SessionsByUserKey, dynamo.SessionsByUserProjection()},
 		{dynamo.SessionsBySubject, dynamo.SessionsBySubjectKey, dynamo.SessionsBySubjectProjection()},
+		{dynamo.SessionsBySID, dynamo.SessionsBySIDKey, dynamo.SessionsBySIDProjection()},
 	}
 	gsis, _ := p["GlobalSecondaryIndexes"].([]any)
 	if len(gsis) != len(want) {
-		t.Errorf("%s: GlobalSecondaryIndexes %v, want exactly %s and %s", id, gsis, want[0].name, want[1].name)
+		t.Errorf("%s: GlobalSecondaryIndexes %v, want exactly %v", id, gsis, want)
 		return
 	}
 	for i, w := range want {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -386,15 +387,16 @@ func TestMakeRunBackchannelLogoutEndsTheSessionsOfASubjectOrAProviderSession(t *
 
 	const alice, bob = "alice@corp.example", "bob@corp.example"
 	// alice has two provider sessions: s1 (the api and JSON-RPC sessions
-	// here) and s2 (the rest one); bob one, on every surface.
+	// here) and s2 (the rest one); bob two, b1 and b2, each on every surface.
 	aliceS1 := []string{c.logIn("api", "", idp.accessToken(alice, "s1")), c.logIn("jsonrpc", "", idp.accessToken(alice, "s1"))}
 	aliceS2 := c.logIn("rest", "", idp.accessToken(alice, "s2"))
-	var bobs []string
+	var bobs, bobsB2 []string
 	for _, s := range surfaces {
 		bobs = append(bobs, c.logIn(s, "", idp.accessToken(bob, "b1")))
+		bobsB2 = append(bobsB2, c.logIn(s, "", idp.accessToken(bob, "b2")))
 	}
 	local := c.logIn("api", admin, localrun.Password)
-	all := append(append([]string{aliceS2, local}, aliceS1...), bobs...)
+	all := slices.Concat([]string{aliceS2, local}, aliceS1, bobs, bobsB2)
 	wantLive := func(when string, ids ...string) {
 		t.Helper()
 		for _, id := range ids {
@@ -444,7 +446,7 @@ func TestMakeRunBackchannelLogoutEndsTheSessionsOfASubjectOrAProviderSession(t *
 		t.Fatalf("logout of provider session s1: %d %q %s; want 200, Cache-Control no-store", status, h.Get("Cache-Control"), body)
 	}
 	wantDead("after s1's logout", aliceS1...)
-	wantLive("after s1's logout", append([]string{aliceS2, local}, bobs...)...)
+	wantLive("after s1's logout", slices.Concat([]string{aliceS2, local}, bobs, bobsB2)...)
 
 	// The same token again is a replay: refused, and it ends nothing, not
 	// even a new session of that provider session.
@@ -454,10 +456,25 @@ func TestMakeRunBackchannelLogoutEndsTheSessionsOfASubjectOrAProviderSession(t *
 	}
 	wantLive("after a replayed logout token", again, aliceS2)
 
+	// A provider session named by its sid alone, no sub (as the
+	// specification allows): its sessions end on every surface, and only
+	// they: not bob's other provider session's, nor anyone else's.
+	status, h, body = backchannelLogout(t, run, idp.logoutToken("", "b1"))
+	if status != 200 || h.Get("Cache-Control") != "no-store" {
+		t.Fatalf("sid-only logout of provider session b1: %d %q %s; want 200, Cache-Control no-store", status, h.Get("Cache-Control"), body)
+	}
+	wantDead("after b1's sid-only logout", bobs...)
+	wantLive("after b1's sid-only logout", slices.Concat([]string{again, aliceS2, local}, bobsB2)...)
+	// A sid no session came from ends nothing, and is no error.
+	if status, _, body := backchannelLogout(t, run, idp.logoutToken("", "no-such-sid")); status != 200 {
+		t.Errorf("sid-only logout of an unknown provider session: %d %s; want 200", status, body)
+	}
+	wantLive("after an unknown sid's logout", slices.Concat([]string{again, aliceS2, local}, bobsB2)...)
+
 	// A subject: every session of alice's, on every surface; no one else's.
 	if status, _, body := backchannelLogout(t, run, idp.logoutToken(alice, "")); status != 200 {
 		t.Fatalf("logout of subject %s: %d %s", alice, status, body)
 	}
 	wantDead("after alice's logout", again, aliceS2)
-	wantLive("after alice's logout", append([]string{local}, bobs...)...)
+	wantLive("after alice's logout", append([]string{local}, bobsB2...)...)
 }
