@@ -33,7 +33,7 @@ func TestSettingsListEveryVariableAndParameter(t *testing.T) {
 
 	// What the code reads: the configuration, and make run's own.
 	read := slices.Concat(config.Vars, config.ForwardVars, config.OIDCVars, config.AssertionVars,
-		[]string{config.EnvAssertionKeyFile, config.EnvRegionName, config.EnvPeerRegions, auditlog.EnvGroup, "AWS_ENDPOINT_URL_DYNAMODB"})
+		[]string{config.EnvAssertionKeyFile, config.EnvRegionName, config.EnvPeerRegions, auditlog.EnvGroup, "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SECRETS_MANAGER"})
 	for _, file := range []string{"dev/cmd/cis-local/main.go", "dev/local/local.go"} {
 		src, err := os.ReadFile(filepath.Join(s.root, file))
 		if err != nil {
