@@ -159,7 +159,7 @@ func TestSignaturesAreFixedSizeAndEitherS(t *testing.T) {
 		}
 		s := new(big.Int).SetBytes(sig[32:])
 		isHigh, isShort := s.Cmp(halfN) > 0, sig[0] == 0 || sig[32] == 0
-		jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256})
+		jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.ES256})
 		if err != nil {
 			t.Fatal(err)
 		}
