@@ -37,7 +37,7 @@ Commands:
   add-user NAME          add a user; the password is prompted for, or read from stdin
   list-users             list every user, and which are locked out, per class of source
   show-user NAME         show NAME's log-in defence: each class's window and lock
-  remove-user NAME       remove a user and end all their sessions
+  remove-user NAME       remove a user, end all their sessions and forget every region's log-in defence
   reset-password NAME    set a new password (prompted for, or read from stdin) and end all their sessions
   unlock NAME            forget NAME's failed log-ins, ending its locks (every class) at once
   sessions [-json] [-limit N] [-page P]
@@ -253,6 +253,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return err
 		}
 		if err := users.Remove(ctx, n); err != nil {
+			if session.ErrorCode(err) == session.ENOTFOUND {
+				// Run again after a region was out of reach: what
+				// that region still holds of the defence goes now.
+				if derr := users.RemoveDefence(ctx, n); derr != nil {
+					return fmt.Errorf("%w; its log-in defence's state is left in %w", err, derr)
+				}
+			}
 			return err
 		}
 		changed(n)
@@ -261,6 +268,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return fmt.Errorf("removed %s, but ending their sessions failed (run end-sessions %s): %w", n, n, err)
 		}
 		revoked(n, "", ended)
+		// Each region's counts, locks and familiar sources, at its own
+		// replica: a user added again under the name starts afresh.
+		if err := users.RemoveDefence(ctx, n); err != nil {
+			return fmt.Errorf("removed %s; %s ended; but their log-in defence's state is left in %w (run remove-user %s again once it is reachable)",
+				n, plural(ended, "session"), err, n)
+		}
 		fmt.Fprintf(stdout, "removed %s; %s ended\n", n, plural(ended, "session"))
 	case "unlock":
 		n, err := name()

@@ -50,6 +50,9 @@ const (
 	// MetricProviderLogoutRefused those refused (by Cause, too).
 	MetricProviderLogout        = "ProviderLogOut"
 	MetricProviderLogoutRefused = "ProviderLogOutRefused"
+	// MetricTakeOver counts sessions taken over from a home region that
+	// could not be reached; its line names that region and the session.
+	MetricTakeOver = "SessionTakeOver"
 )
 
 // Metrics maps each event to the metric it counts.
@@ -65,6 +68,7 @@ var Metrics = map[session.EventKind]string{
 
 	session.EventProviderLogout:        MetricProviderLogout,
 	session.EventProviderLogoutRefused: MetricProviderLogoutRefused,
+	session.EventTakeOver:              MetricTakeOver,
 }
 
 // audited lists the events the audit trail keeps: who got in, who was
@@ -151,6 +155,11 @@ func (r *Recorder) metric(ctx context.Context, name string, e session.Event) {
 	}
 	if e.Kind == session.EventBackendFailure {
 		attrs = append(attrs, slog.String("op", e.Op))
+	}
+	if e.Kind == session.EventTakeOver {
+		// Fields, not dimensions: an operator finds the region and the
+		// session in the line (Logs Insights), the alarm needs the count.
+		attrs = append(attrs, slog.String("home_region", e.Region), slog.String("session", e.Session))
 	}
 	attrs = append(attrs,
 		slog.Int(name, value),

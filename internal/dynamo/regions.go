@@ -101,8 +101,11 @@ func (s *Sessions) atHome(ctx context.Context, home string, there func(*Sessions
 	peer := *p
 	peer.Seals = s.Seals
 	sess, err := there(&peer)
-	if unreachable(err) {
-		return takeOver()
+	if !unreachable(err) {
+		return sess, err
+	}
+	if sess, err = takeOver(); err == nil {
+		session.TookOver(ctx, home) // for the operator: the service records it
 	}
 	return sess, err
 }

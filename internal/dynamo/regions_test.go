@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -382,4 +383,78 @@ func TestOnAnEngineThatReturnsTheRefusedItemAMovedClientCostsTwoRequests(t *test
 	}
 	_, err := r.inA.Touch(ctx, h, time.Now(), lifetime)
 	gone(t, "a touch in a after a log-out in b", err)
+}
+
+// recorded keeps what a session service records, for the tests.
+type recorded struct {
+	mu     sync.Mutex
+	events []session.Event
+}
+
+func (r *recorded) Record(_ context.Context, e session.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+// of returns the events of kind k recorded so far.
+func (r *recorded) of(k session.EventKind) []session.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []session.Event
+	for _, e := range r.events {
+		if e.Kind == k {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// A take-over is recorded for the operator once per take-over, naming the
+// lost home region and the session's reference (never its token): a get
+// that takes a session over records it, the next get (the session's home
+// now the serving region) does not, nor does a get served by a reachable
+// home; a log-out that takes its session over records it beside the
+// log-out.
+func TestATakeOverIsRecordedOncePerTakeOver(t *testing.T) {
+	e := twoEngines(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lost, err := localdynamo.Start(ctx, localdynamo.Dynalite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lost.Stop()
+	r := twoRegions(t, lost.Endpoint, e[1].Endpoint)
+	rec := &recorded{}
+	svcB := &session.Service{Sessions: r.inB, Recorder: rec, Policy: session.Policy{Lifetime: lifetime, DefaultDomain: "vsphere.local"}}
+	got, out := newSession(t, r.inA, "someone@vsphere.local", time.Now()), newSession(t, r.inA, "someone@vsphere.local", time.Now())
+	r.settle(t)
+	if _, err := svcB.Get(ctx, string(got)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec.of(session.EventTakeOver)); n != 0 {
+		t.Fatalf("%d take-overs recorded with the home reachable, want none", n)
+	}
+	if err := lost.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := svcB.Get(ctx, string(got)); err != nil {
+			t.Fatalf("get %d in b with a's engine gone: %v", i, err)
+		}
+	}
+	if err := svcB.Logout(ctx, string(out)); err != nil {
+		t.Fatalf("log-out in b with a's engine gone: %v", err)
+	}
+	want := []session.Event{
+		{Kind: session.EventTakeOver, Region: "a", Session: got.Hash().String()[:12]},
+		{Kind: session.EventTakeOver, Region: "a", Session: out.Hash().String()[:12]},
+	}
+	if took := rec.of(session.EventTakeOver); !slices.Equal(took, want) {
+		t.Errorf("take-overs recorded: %+v, want %+v (three gets of one session, a log-out of another)", took, want)
+	}
+	if n := len(rec.of(session.EventLogout)); n != 1 {
+		t.Errorf("%d log-outs recorded, want 1", n)
+	}
 }

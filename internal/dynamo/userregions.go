@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -65,6 +66,27 @@ func (u *Users) regionNames() []string {
 			}
 		}
 	})
+}
+
+// eachDefence calls do for every region (this one and its peers, in name
+// order) with the client of that region's replica: a region's
+// defence item is written only at its own replica, so that one replica's
+// conditions judge every write of it. It stops at the first error, naming
+// its region. With no region it does nothing.
+func (u *Users) eachDefence(do func(region string, db API) error) error {
+	if u.Region == "" {
+		return nil
+	}
+	for _, r := range u.regionNames() {
+		db := u.DB
+		if r != u.Region {
+			db = u.Peers[r]
+		}
+		if err := do(r, db); err != nil {
+			return fmt.Errorf("region %s: %w", r, err)
+		}
+	}
+	return nil
 }
 
 // userInRegions reads the user's item and every region's defence item in

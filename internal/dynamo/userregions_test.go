@@ -2,6 +2,8 @@ package dynamo_test
 
 import (
 	"context"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -429,4 +431,138 @@ func TestADefenceItemIsNoUser(t *testing.T) {
 	if len(users) != 0 {
 		t.Errorf("list-users: %+v, want no user", users)
 	}
+}
+
+// A user removed in one region and added again under the same name
+// inherits nothing of the log-in defence from any region: remove-user
+// deletes every region's defence item, each at its own replica, as an
+// unlock clears them. A region out of reach is named, and with no region
+// there is nothing more to delete (the user's item held it all).
+func TestAUserAddedAgainAfterRemovalInheritsNoRegionsDefence(t *testing.T) {
+	e := twoEngines(t)
+	ctx := context.Background()
+	hash := hashOf(t, "right-Pass1", cheapParams)
+	t.Run("TwoRegions", func(t *testing.T) {
+		r := twoRegions(t, e[0].Endpoint, e[1].Endpoint)
+		svcA, usersA := r.userService(r.inA)
+		svcB, usersB := r.userService(r.inB)
+		if err := usersA.Add(ctx, session.User{Name: regionUser, PasswordHash: hash}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		r.settle(t)
+		// Familiar sources in both regions, a count in a, a lock in b.
+		for name, svc := range map[string]*session.Service{"a": svcA, "b": svcB} {
+			if err := logIn(svc, "192.0.2.1", "right-Pass1"); err != nil {
+				t.Fatalf("region %s: %v", name, err)
+			}
+		}
+		_ = logIn(svcA, "203.0.113.9", "a-guess")
+		for i := range regionLock.MaxFailures {
+			_ = logIn(svcB, "198.51.100.7", "b-guess-"+string(rune('0'+i)))
+		}
+		r.settle(t)
+		if u, err := usersA.User(ctx, regionUser); err != nil || !u.Failures.Until.After(time.Now()) || len(u.Sources) == 0 {
+			t.Fatalf("before removal, a sees %+v (%v): want b's lock and a's familiar source", u, err)
+		}
+
+		before := r.rep.Status().Requests
+		a0, b0 := copyCounts(before["a"]), copyCounts(before["b"])
+		if err := usersA.Remove(ctx, regionUser); err != nil {
+			t.Fatal(err)
+		}
+		if err := usersA.RemoveDefence(ctx, regionUser); err != nil {
+			t.Fatal(err)
+		}
+		after := r.rep.Status().Requests
+		// a: the user's item and a's defence item; b's at b's replica.
+		if d, want := diffCounts(a0, after["a"]), map[string]int{"DeleteItem": 2}; !equalCounts(d, want) {
+			t.Errorf("remove in a: requests in a %v, want %v", d, want)
+		}
+		if d, want := diffCounts(b0, after["b"]), map[string]int{"DeleteItem": 1}; !equalCounts(d, want) {
+			t.Errorf("remove in a: requests in b %v, want %v", d, want)
+		}
+		r.settle(t)
+		if err := usersA.Add(ctx, session.User{Name: regionUser, PasswordHash: hash}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		r.settle(t)
+
+		for name, in := range map[string]struct {
+			s     *dynamo.Sessions
+			users *dynamo.Users
+			svc   *session.Service
+		}{"a": {r.inA, usersA, svcA}, "b": {r.inB, usersB, svcB}} {
+			for _, region := range []string{"a", "b"} {
+				out, err := in.s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(r.tables.Users), ConsistentRead: aws.Bool(true),
+					Key: map[string]types.AttributeValue{dynamo.UsersKey: &types.AttributeValueMemberS{Value: regionUser + "\x00" + region}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if out.Item != nil {
+					t.Errorf("region %s's replica still holds region %s's defence item of the removed user", name, region)
+				}
+			}
+			u, err := in.users.User(ctx, regionUser)
+			if err != nil {
+				t.Fatalf("region %s: %v", name, err)
+			}
+			if u.Failures != (session.Failures{}) || u.FamiliarFailures != (session.Failures{}) || len(u.Sources) != 0 || len(u.Stale) != 0 {
+				t.Errorf("region %s: the user added again inherited %+v", name, u)
+			}
+			// b's lock would refuse this unfamiliar source's right password.
+			if err := logIn(in.svc, "198.51.100.7", "right-Pass1"); err != nil {
+				t.Errorf("region %s refused the user added again: %v", name, err)
+			}
+		}
+		if s := r.rep.Status(); s.DroppedStale != 0 {
+			t.Errorf("%d versions dropped as stale: two regions wrote one item", s.DroppedStale)
+		}
+	})
+	t.Run("ARegionOutOfReachIsNamed", func(t *testing.T) {
+		r := twoRegions(t, e[0].Endpoint, e[1].Endpoint)
+		_, usersA := r.userService(r.inA)
+		dead, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := dead.Addr().String()
+		dead.Close()
+		peers := &dynamo.Sessions{Table: r.tables.Sessions}
+		if err := peers.InRegion("a", map[string]string{"c": "http://" + addr}); err != nil {
+			t.Fatal(err)
+		}
+		usersA.Peers["c"] = peers.Peers["c"].DB
+		err = usersA.RemoveDefence(ctx, regionUser)
+		if session.ErrorCode(err) != session.EUNAVAILABLE || !strings.Contains(err.Error(), "region c") {
+			t.Errorf("remove with region c out of reach: %v, want unavailable naming region c", err)
+		}
+	})
+	t.Run("OneRegionUnchanged", func(t *testing.T) {
+		r := twoRegions(t, e[0].Endpoint, e[1].Endpoint)
+		users := &dynamo.Users{DB: r.inA.DB, Table: r.tables.Users}
+		svc := &session.Service{Sessions: &dynamo.Sessions{DB: r.inA.DB, Table: r.tables.Sessions, ReadOnFailedCondition: true}, Users: users,
+			Passwords: argon2id.Hasher{Params: cheapParams}, Policy: session.Policy{Lifetime: lifetime, DefaultDomain: "vsphere.local", Lockout: regionLock}}
+		if err := users.Add(ctx, session.User{Name: regionUser, PasswordHash: hash}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		for i := range regionLock.MaxFailures {
+			_ = logIn(svc, "198.51.100.7", "guess-"+string(rune('0'+i)))
+		}
+		before := copyCounts(r.rep.Status().Requests["a"])
+		if err := users.Remove(ctx, regionUser); err != nil {
+			t.Fatal(err)
+		}
+		if err := users.RemoveDefence(ctx, regionUser); err != nil {
+			t.Fatal(err)
+		}
+		if d, want := diffCounts(before, r.rep.Status().Requests["a"]), map[string]int{"DeleteItem": 1}; !equalCounts(d, want) {
+			t.Errorf("remove in one region: requests %v, want %v (the user's item alone)", d, want)
+		}
+		if err := users.Add(ctx, session.User{Name: regionUser, PasswordHash: hash}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if err := logIn(svc, "198.51.100.7", "right-Pass1"); err != nil {
+			t.Errorf("the user added again in one region: %v", err)
+		}
+	})
 }

@@ -265,20 +265,13 @@ func (u *Users) ClearFailures(ctx context.Context, name string) error {
 	if err := u.clearFailures(ctx, u.DB, name, u.key(name)); err != nil {
 		return err
 	}
-	if u.Region == "" {
-		return nil
-	}
-	for _, r := range u.regionNames() {
-		db := u.DB
-		if r != u.Region {
-			db = u.Peers[r]
-		}
+	return u.eachDefence(func(r string, db API) error {
 		err := u.clearFailures(ctx, db, name, u.defenceKey(name, r))
-		if err != nil && session.ErrorCode(err) != session.ENOTFOUND {
-			return fmt.Errorf("region %s: %w", r, err)
+		if session.ErrorCode(err) == session.ENOTFOUND {
+			return nil
 		}
-	}
-	return nil
+		return err
+	})
 }
 
 // clearFailures removes the defence's counts and locks from the item of
@@ -495,6 +488,22 @@ func (u *Users) Remove(ctx context.Context, name string) error {
 		return session.Unavailable("remove user", err)
 	}
 	return nil
+}
+
+// RemoveDefence deletes every region's defence item of the user name,
+// each at its own region's replica (eachDefence, as ClearFailures), so that
+// a user added again under the name inherits no counts, locks or familiar
+// sources. It fails naming the first region it cannot reach (run it
+// again: a delete of an item already gone is no error). With no region
+// there is nothing to delete: the user's item held it all.
+func (u *Users) RemoveDefence(ctx context.Context, name string) error {
+	return u.eachDefence(func(r string, db API) error {
+		_, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(u.Table), Key: u.defenceKey(name, r)})
+		if err != nil {
+			return session.Unavailable("remove log-in defence", err)
+		}
+		return nil
+	})
 }
 
 // List returns every user's name and failed log-ins (not password

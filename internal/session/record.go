@@ -30,6 +30,10 @@ const (
 	// how many); EventProviderLogoutRefused: its token was refused (Cause).
 	EventProviderLogout        EventKind = "provider_logout"
 	EventProviderLogoutRefused EventKind = "provider_logout_refused"
+	// EventTakeOver: this region took a session (Session) over from its
+	// home region (Region), whose replica it could not reach: for that
+	// session, two regions' writes may now race (docs/REGIONS.md).
+	EventTakeOver EventKind = "session_take_over"
 )
 
 // Cause is why a log-in was refused, as the operator sees it. The client is
@@ -109,6 +113,9 @@ type Event struct {
 	// IdP is who vouched for User when it is a federated user: the
 	// identity provider's issuer URL (Session.IdP); "" for a local user.
 	IdP string
+	// Region is the home region a session was taken over from
+	// (EventTakeOver).
+	Region string
 }
 
 type sourceKey struct{}
@@ -149,3 +156,38 @@ func (s *Service) recordFailure(ctx context.Context, op string, err error) {
 
 // sessionRef is what the log and the audit trail may name a session by.
 func sessionRef(h TokenHash) string { return h.String()[:12] }
+
+// takeOverKey carries a call's takeOver note (noteTakeOver).
+type takeOverKey struct{}
+
+// takeOver is where a store notes, during one call of the service, that
+// it took the call's session over from its home region.
+type takeOver struct{ home string }
+
+// noteTakeOver returns ctx on which the store's TookOver is noted for the
+// service to record after the call; without a Recorder, ctx as it is.
+func (s *Service) noteTakeOver(ctx context.Context) (context.Context, *takeOver) {
+	if s.Recorder == nil {
+		return ctx, nil
+	}
+	n := &takeOver{}
+	return context.WithValue(ctx, takeOverKey{}, n), n
+}
+
+// TookOver is how a SessionStore tells the service that the call of ctx
+// took its session over from the home region home, whose replica it
+// could not reach (a store knows regions, the service records): the
+// service records it once, when the call returns. Outside such a call it
+// does nothing.
+func TookOver(ctx context.Context, home string) {
+	if n, ok := ctx.Value(takeOverKey{}).(*takeOver); ok {
+		n.home = home
+	}
+}
+
+// recordTakeOver records the take-over n noted of the session h, if any.
+func (s *Service) recordTakeOver(ctx context.Context, n *takeOver, h TokenHash) {
+	if n != nil && n.home != "" {
+		s.Record(ctx, Event{Kind: EventTakeOver, Region: n.home, Session: sessionRef(h)})
+	}
+}

@@ -340,7 +340,9 @@ func (s *Service) Get(ctx context.Context, rawID string) (Session, error) {
 	if !ok {
 		return Session{}, errNoSession(errMalformedID)
 	}
-	sess, err := s.Sessions.Touch(ctx, tok.Hash(), s.now().Truncate(time.Millisecond), s.Lifetime)
+	noted, took := s.noteTakeOver(ctx)
+	sess, err := s.Sessions.Touch(noted, tok.Hash(), s.now().Truncate(time.Millisecond), s.Lifetime)
+	s.recordTakeOver(ctx, took, tok.Hash())
 	if ErrorCode(err) == ENOTFOUND {
 		return Session{}, errNoSession(err)
 	}
@@ -354,7 +356,9 @@ func (s *Service) Logout(ctx context.Context, rawID string) error {
 	if !ok {
 		return errNoSession(errMalformedID)
 	}
-	err := s.Sessions.Delete(ctx, tok.Hash(), s.now().Truncate(time.Millisecond), s.Lifetime)
+	noted, took := s.noteTakeOver(ctx)
+	err := s.Sessions.Delete(noted, tok.Hash(), s.now().Truncate(time.Millisecond), s.Lifetime)
+	s.recordTakeOver(ctx, took, tok.Hash())
 	if ErrorCode(err) == ENOTFOUND {
 		return errNoSession(err)
 	}

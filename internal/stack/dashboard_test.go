@@ -102,7 +102,8 @@ func dashboard(t *testing.T) ([]dashboardMetric, []string) {
 // TestTheDashboardShowsWhatAnOperatorAsks: the translated template holds a
 // dashboard with log-ins by outcome (and refusals by cause), lockouts,
 // back-channel logouts, protected calls, every function's p50 and p99
-// duration, and both tables' throttles.
+// duration, both tables' throttles, and sessions taken over from an
+// unreachable home region.
 func TestTheDashboardShowsWhatAnOperatorAsks(t *testing.T) {
 	metrics, searches := dashboard(t)
 	has := func(namespace, name, stat string, dims map[string]string) bool {
@@ -148,6 +149,13 @@ func TestTheDashboardShowsWhatAnOperatorAsks(t *testing.T) {
 			if !has("AWS/Lambda", "Duration", stat, fn(f)) {
 				t.Errorf("no %s duration of %s", stat, f.Dir)
 			}
+		}
+	}
+	// Every function that may take a session over from its home region
+	// (docs/REGIONS.md) counts it.
+	for _, f := range stack.Functions {
+		if len(f.HomePermissions()) > 0 && !has(cloudwatch.Namespace, cloudwatch.MetricTakeOver, "Sum", fn(f)) {
+			t.Errorf("no %s of %s, which may take a session over", cloudwatch.MetricTakeOver, f.Dir)
 		}
 	}
 	for _, table := range []stack.Table{stack.Sessions, stack.Users} {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"github.com/cis-session/cis-session/internal/awsenv"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
+	"github.com/cis-session/cis-session/internal/session"
 )
 
 // lag is the run's REPLICATION_LAG, and bound what docs/REGIONS.md states:
@@ -198,7 +200,8 @@ func TestTwoRegions(t *testing.T) {
 	defer upstream.Close()
 	scan := logscan.New()
 	scan.Secret(regionsrun.Password)
-	var logs io.Writer = scan.Writer()
+	taken := &lineLog{}
+	var logs io.Writer = io.MultiWriter(scan.Writer(), taken)
 	if f := os.Getenv("CIS_REGIONS_TEST_LOG"); f != "" {
 		// A copy of everything the regions log, for a reader.
 		out, err := os.Create(f)
@@ -454,6 +457,33 @@ func TestTwoRegions(t *testing.T) {
 		}
 	})
 
+	t.Run("AUserRemovedAndAddedAgainInheritsNoRegionsLock", func(t *testing.T) {
+		r := regions{t: t, run: run, scan: scan}
+		const max = 5 // LOGIN_MAX_FAILURES' default, which the run keeps
+		const right = "Again-Pass-1"
+		scan.Secret(right)
+		r.cisAdmin("a", right+"\n", "add-user", "again@vsphere.local")
+		run.Settle(t)
+		for i := range max {
+			if status, _ := r.tryLogIn("b", "again@vsphere.local", "Guess-"+strconv.Itoa(i)); status != 401 {
+				t.Fatalf("guess %d in b: %d", i, status)
+			}
+		}
+		run.Settle(t)
+		if status, _ := r.tryLogIn("a", "again@vsphere.local", right); status != 401 {
+			t.Fatalf("the right password in a after b's lock replicated: %d, want 401", status)
+		}
+		r.cisAdmin("a", "", "remove-user", "again@vsphere.local")
+		run.Settle(t)
+		r.cisAdmin("a", right+"\n", "add-user", "again@vsphere.local")
+		run.Settle(t)
+		for _, region := range []string{"a", "b"} {
+			if status, body := r.tryLogIn(region, "again@vsphere.local", right); status != 201 {
+				t.Errorf("the user added again, in %s: %d %s, want 201 (nothing of the old user's lock)", region, status, body)
+			}
+		}
+	})
+
 	// Last: it stops b's engine.
 	t.Run("AStoppedEngineInOneRegionLeavesTheOtherServing", func(t *testing.T) {
 		r := regions{t: t, run: run, scan: scan}
@@ -484,8 +514,17 @@ func TestTwoRegions(t *testing.T) {
 		if status, body := r.get("a", madeInA); status != 200 {
 			t.Errorf("a's own session in a: %d %s", status, body)
 		}
-		if status, body := r.get("a", madeInB); status != 200 {
-			t.Errorf("a session made in b, seen by a, in a: %d %s", status, body)
+		for i := range 2 {
+			if status, body := r.get("a", madeInB); status != 200 {
+				t.Errorf("a session made in b, seen by a, in a (get %d): %d %s", i, status, body)
+			}
+		}
+		// a took it over: counted once, its line naming b and the
+		// session's reference (the token never: the scan below).
+		tok, _ := session.ParseToken(madeInB)
+		ref := `"session":"` + tok.Hash().String()[:12] + `"`
+		if got := taken.with(`"SessionTakeOver":1`, `"home_region":"b"`, ref); got != 1 {
+			t.Errorf("%d SessionTakeOver lines naming b and %s after two gets in a, want 1", got, ref)
 		}
 		r.admin("a")
 	})
@@ -493,6 +532,31 @@ func TestTwoRegions(t *testing.T) {
 	for _, leak := range scan.Leaks() {
 		t.Errorf("a region logged a secret: %s", leak)
 	}
+}
+
+// lineLog keeps the lines the regions log, for a test to count.
+type lineLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// with counts the lines holding every one of parts.
+func (l *lineLog) with(parts ...string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range strings.Split(l.buf.String(), "\n") {
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(line, p) }) {
+			n++
+		}
+	}
+	return n
 }
 
 func mustRequest(method, url string) *http.Request {
