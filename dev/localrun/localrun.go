@@ -7,7 +7,6 @@
 package localrun
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -64,7 +62,7 @@ func Start(t testing.TB, logs io.Writer, env ...string) *Run {
 	cmd.Dir = root
 	cmd.Env = append(append(os.Environ(), "PORT="+fmt.Sprint(port), "AWS_ENDPOINT_URL_DYNAMODB=",
 		"LOCAL_ADMIN_PASSWORD="+Password, "CIS_LOCAL_ENV_FILE="+r.EnvFile), env...)
-	r.p, err = proc.Start(cmd, proc.Options{Tee: &lineWriter{to: logs, seen: r.noteEngine}, Grace: 30 * time.Second})
+	r.p, err = proc.Start(cmd, proc.Options{Tee: &proc.Lines{To: logs, Seen: r.noteEngine}, Grace: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,31 +123,5 @@ func (r *Run) Interrupt(t testing.TB) {
 	}
 	if err := r.p.Err(); err != nil {
 		t.Fatalf("cis-local exited with %v after Ctrl-C\n%s", err, r.p.Output())
-	}
-}
-
-// lineWriter hands what is written to it to `to` a whole line at a time, so
-// that a reader of the log sees no line cut in two.
-type lineWriter struct {
-	mu      sync.Mutex
-	to      io.Writer
-	seen    func(line []byte) // also shown each line
-	partial []byte
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.partial = append(w.partial, p...)
-	for {
-		i := bytes.IndexByte(w.partial, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		w.seen(w.partial[:i])
-		if _, err := w.to.Write(w.partial[:i+1]); err != nil {
-			return len(p), err
-		}
-		w.partial = w.partial[i+1:]
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -263,4 +264,24 @@ func processGone(pid int) bool {
 	// pid (comm) STATE ...; comm may contain spaces or parentheses.
 	rest := string(stat[strings.LastIndexByte(string(stat), ')')+1:])
 	return strings.HasPrefix(strings.TrimSpace(rest), "Z")
+}
+
+// TestLinesHandsOnWholeLinesOnly: a line written in pieces reaches the
+// reader whole, after the prefix, and is shown to Seen once, without its
+// newline; what has no newline yet is held back.
+func TestLinesHandsOnWholeLinesOnly(t *testing.T) {
+	var out strings.Builder
+	var seen []string
+	w := &Lines{To: &out, Prefix: "[a] ", Seen: func(l []byte) { seen = append(seen, string(l)) }}
+	for _, piece := range []string{"fir", "st\nsec", "ond\nthi"} {
+		if _, err := w.Write([]byte(piece)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := out.String(), "[a] first\n[a] second\n"; got != want {
+		t.Errorf("written %q, want %q", got, want)
+	}
+	if !slices.Equal(seen, []string{"first", "second"}) {
+		t.Errorf("seen %q", seen)
+	}
 }

@@ -16,12 +16,9 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -30,7 +27,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -130,7 +126,7 @@ func run(ctx context.Context) error {
 			// theirs, never the checkout's build/.
 			cmd.Env = append(cmd.Env, fmt.Sprintf("CIS_LOCAL_ENV_FILE=%s/cis-local-%d.env", dir, port+i))
 		}
-		p, err := proc.Start(cmd, proc.Options{Tee: &prefixWriter{prefix: "[" + name + "] ", to: os.Stdout}, Grace: 10 * time.Second})
+		p, err := proc.Start(cmd, proc.Options{Tee: &proc.Lines{To: os.Stdout, Prefix: "[" + name + "] "}, Grace: 10 * time.Second})
 		if err != nil {
 			return fmt.Errorf("start region %s: %w", name, err)
 		}
@@ -213,30 +209,6 @@ func peersOf(regions []*replicator.Region, i int) string {
 	return strings.Join(p, ",")
 }
 
-// prefixWriter writes each whole line it is given to `to` after prefix.
-type prefixWriter struct {
-	mu      sync.Mutex
-	prefix  string
-	to      io.Writer
-	partial []byte
-}
-
-func (w *prefixWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.partial = append(w.partial, p...)
-	for {
-		i := bytes.IndexByte(w.partial, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		if _, err := w.to.Write(append([]byte(w.prefix), w.partial[:i+1]...)); err != nil && !errors.Is(err, io.ErrClosedPipe) {
-			return len(p), err
-		}
-		w.partial = w.partial[i+1:]
-	}
-}
-
 // drained waits until the replicator has delivered every change it holds.
 func drained(ctx context.Context, rep *replicator.Replicator) error {
 	wait, cancel := context.WithTimeout(ctx, time.Minute)
@@ -244,7 +216,7 @@ func drained(ctx context.Context, rep *replicator.Replicator) error {
 	for rep.Status().Pending > 0 {
 		select {
 		case <-wait.Done():
-			return fmt.Errorf("the replicator did not deliver the seeded user: %w", wait.Err())
+			return fmt.Errorf("the replicator did not deliver what the regions wrote as they started: %w", wait.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
