@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -21,6 +22,8 @@ import (
 
 	"github.com/cis-session/cis-session/dev/localdynamo"
 	"github.com/cis-session/cis-session/dev/proc"
+	"github.com/cis-session/cis-session/internal/awsenv"
+	"github.com/cis-session/cis-session/internal/dynamo"
 )
 
 // Password is the local administrator's password a run seeds, unless the
@@ -124,4 +127,39 @@ func (r *Run) Interrupt(t testing.TB) {
 	if err := r.p.Err(); err != nil {
 		t.Fatalf("cis-local exited with %v after Ctrl-C\n%s", err, r.p.Output())
 	}
+}
+
+// Settings is what the running cis-local wrote into its settings file, the
+// one `make admin` and `make token` read (KEY=value lines; comments left
+// out). It waits for the file, which is written just after it listens.
+func (r *Run) Settings(t testing.TB) map[string]string {
+	t.Helper()
+	env, err := os.ReadFile(r.EnvFile)
+	for deadline := time.Now().Add(30 * time.Second); os.IsNotExist(err) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		env, err = os.ReadFile(r.EnvFile)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{}
+	for _, line := range strings.Split(string(env), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(k, "#") {
+			vars[k] = v
+		}
+	}
+	return vars
+}
+
+// DB is a client of the engine the run serves from, as its settings name
+// it: for writing an item straight into storage, as an attacker with the
+// table's keys or an older release would.
+func (r *Run) DB(t testing.TB) *dynamo.Client {
+	t.Helper()
+	vars := r.Settings(t)
+	cfg, err := awsenv.Config(func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, "AWS_ENDPOINT_URL_DYNAMODB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dynamo.NewClientFromConfig(cfg)
 }

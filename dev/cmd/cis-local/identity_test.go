@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +17,6 @@ import (
 	"github.com/cis-session/cis-session/dev/proc"
 	"github.com/cis-session/cis-session/dev/upstreamtest"
 	"github.com/cis-session/cis-session/internal/argon2id"
-	"github.com/cis-session/cis-session/internal/awsenv"
 	"github.com/cis-session/cis-session/internal/config"
 	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/httpapi"
@@ -96,29 +94,12 @@ func localToken(t *testing.T, issuer, user string) string {
 // `make admin ARGS="add-user NAME"` does.
 func addLocalUser(t *testing.T, run *localrun.Run, name, password string) {
 	t.Helper()
-	env, err := os.ReadFile(run.EnvFile)
-	for deadline := time.Now().Add(30 * time.Second); os.IsNotExist(err) && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-		env, err = os.ReadFile(run.EnvFile)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	vars := map[string]string{}
-	for _, line := range strings.Split(string(env), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(k, "#") {
-			vars[k] = v
-		}
-	}
-	cfg, err := awsenv.Config(func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, "AWS_ENDPOINT_URL_DYNAMODB")
-	if err != nil {
-		t.Fatal(err)
-	}
+	vars := run.Settings(t)
 	hash, err := argon2id.Hash(password, argon2id.DefaultParams)
 	if err != nil {
 		t.Fatal(err)
 	}
-	users := &dynamo.Users{DB: dynamo.NewClientFromConfig(cfg), Table: vars[config.EnvUsersTable]}
+	users := &dynamo.Users{DB: run.DB(t), Table: vars[config.EnvUsersTable]}
 	if err := users.Add(context.Background(), session.User{Name: name, PasswordHash: hash}, time.Now()); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,9 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cis-session/cis-session/dev/localrun"
-	"github.com/cis-session/cis-session/internal/awsenv"
 	"github.com/cis-session/cis-session/internal/config"
-	"github.com/cis-session/cis-session/internal/dynamo"
 )
 
 // These hold the log-in defence (docs/SECURITY.md, "Log-in defence")
@@ -558,29 +555,11 @@ func TestMakeRunAUserItemOfTheReservingVersionBlocksNothing(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	run := localrun.Start(t, new(auditLog))
-	// cis-local writes the file just after it starts listening.
-	env, err := os.ReadFile(run.EnvFile)
-	for deadline := time.Now().Add(30 * time.Second); os.IsNotExist(err) && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-		env, err = os.ReadFile(run.EnvFile)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	vars := map[string]string{}
-	for _, line := range strings.Split(string(env), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(k, "#") {
-			vars[k] = v
-		}
-	}
-	cfg, err := awsenv.Config(func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, "AWS_ENDPOINT_URL_DYNAMODB")
-	if err != nil {
-		t.Fatal(err)
-	}
+	vars := run.Settings(t)
 	// Written straight into the engine, as issue 17's defence left an
 	// item: five attempts reserved by invocations that died before
 	// settling, a full window of the unfamiliar class.
-	_, err = dynamo.NewClientFromConfig(cfg).UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+	_, err := run.DB(t).UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
 		TableName:        aws.String(vars[config.EnvUsersTable]),
 		Key:              map[string]types.AttributeValue{"user_key": &types.AttributeValueMemberS{Value: admin}},
 		UpdateExpression: aws.String("SET failed_count = :n, pending_count = :n, failed_since_ms = :t"),

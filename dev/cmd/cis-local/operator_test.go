@@ -161,20 +161,10 @@ func cisAdmin(t *testing.T, run *localrun.Run, args ...string) (string, error) {
 	if out, err := exec.Command("go", "build", "-C", root, "-o", bin, "./cmd/cis-admin").CombinedOutput(); err != nil {
 		t.Fatalf("build cis-admin: %v\n%s", err, out)
 	}
-	env, err := os.ReadFile(run.EnvFile)
-	for deadline := time.Now().Add(30 * time.Second); os.IsNotExist(err) && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-		env, err = os.ReadFile(run.EnvFile)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
-	for _, line := range strings.Split(string(env), "\n") {
-		if strings.Contains(line, "=") && !strings.HasPrefix(line, "#") {
-			cmd.Env = append(cmd.Env, line)
-		}
+	for k, v := range run.Settings(t) {
+		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
