@@ -59,30 +59,7 @@ func TestMakeRunNeverForwardsAClientsIdentityAndSignsEveryCall(t *testing.T) {
 	id := strings.Trim(body, "\"\n")
 	scan.Secret(id)
 
-	rpcBody := `{"jsonrpc":"2.0","method":"invoke","id":"7","params":{"serviceId":"com.vmware.vcenter.VM","operationId":"list",` +
-		`"input":{"STRUCTURE":{"operation-input":{}}},"ctx":{"appCtx":{},` +
-		`"securityCtx":{"schemeId":"com.vmware.vapi.std.security.session_id","sessionId":"` + id + `"}}}}`
-	surfaces := []struct {
-		name    string
-		request func() *http.Request
-		refused string // what the refusal's body holds
-	}{
-		{"API", func() *http.Request {
-			r, _ := http.NewRequest("GET", base+"/api/vcenter/vm", nil)
-			r.Header.Set("vmware-api-session-id", id)
-			return r
-		}, `"error_type":"UNAUTHENTICATED"`},
-		{"Rest", func() *http.Request {
-			r, _ := http.NewRequest("GET", base+"/rest/vcenter/vm", nil)
-			r.Header.Set("Cookie", "vmware-api-session-id="+id)
-			return r
-		}, `"type":"com.vmware.vapi.std.errors.unauthenticated"`},
-		{"JSONRPC", func() *http.Request {
-			r, _ := http.NewRequest("POST", base+"/api", strings.NewReader(rpcBody))
-			r.Header.Set("Content-Type", "application/json")
-			return r
-		}, `"com.vmware.vapi.std.errors.invalid_request"`},
-	}
+	surfaces := protectedCalls(base, id, "")
 	for _, s := range surfaces {
 		for _, name := range reservedSpellings {
 			t.Run(s.name+"/"+name+"IsRefused", func(t *testing.T) {
@@ -223,4 +200,39 @@ func verifyWithPyJWT(t *testing.T, jwksURL, audience, token string) map[string]a
 		t.Fatal(err)
 	}
 	return claims
+}
+
+// protectedCall is one call through the front door on one surface, with
+// the session's id where that surface carries it, and what the body of
+// its refusal holds.
+type protectedCall struct {
+	name    string
+	request func() *http.Request
+	refused string
+}
+
+// protectedCalls are a protected call on each surface (/api's header,
+// /rest's cookie after cookiePrefix, JSON-RPC's securityCtx) with session
+// id.
+func protectedCalls(base, id, cookiePrefix string) []protectedCall {
+	rpc := `{"jsonrpc":"2.0","method":"invoke","id":"7","params":{"serviceId":"com.vmware.vcenter.VM","operationId":"list",` +
+		`"input":{"STRUCTURE":{"operation-input":{}}},"ctx":{"appCtx":{},` +
+		`"securityCtx":{"schemeId":"com.vmware.vapi.std.security.session_id","sessionId":"` + id + `"}}}}`
+	return []protectedCall{
+		{"API", func() *http.Request {
+			r, _ := http.NewRequest("GET", base+"/api/vcenter/vm", nil)
+			r.Header.Set("vmware-api-session-id", id)
+			return r
+		}, `"error_type":"UNAUTHENTICATED"`},
+		{"Rest", func() *http.Request {
+			r, _ := http.NewRequest("GET", base+"/rest/vcenter/vm", nil)
+			r.Header.Set("Cookie", cookiePrefix+"vmware-api-session-id="+id)
+			return r
+		}, `"type":"com.vmware.vapi.std.errors.unauthenticated"`},
+		{"JSONRPC", func() *http.Request {
+			r, _ := http.NewRequest("POST", base+"/api", strings.NewReader(rpc))
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		}, `"com.vmware.vapi.std.errors.invalid_request"`},
+	}
 }

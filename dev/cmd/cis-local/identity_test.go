@@ -285,30 +285,7 @@ func TestMakeRunSendsNothingOfTheClientsCredentialsUpstream(t *testing.T) {
 	const clientAuth = "Basic cm9vdDpzZWNyZXQtcGFzc3dvcmQ=" // root:secret-password
 	scan.Secret(clientAuth)
 
-	rpc := `{"jsonrpc":"2.0","method":"invoke","id":"7","params":{"serviceId":"com.vmware.vcenter.VM","operationId":"list",` +
-		`"input":{"STRUCTURE":{"operation-input":{}}},"ctx":{"appCtx":{},` +
-		`"securityCtx":{"schemeId":"com.vmware.vapi.std.security.session_id","sessionId":"` + id + `"}}}}`
-	surfaces := []struct {
-		name    string
-		request func() *http.Request
-		refused string
-	}{
-		{"API", func() *http.Request {
-			r, _ := http.NewRequest("GET", base+"/api/vcenter/vm", nil)
-			r.Header.Set("vmware-api-session-id", id)
-			return r
-		}, `"error_type":"UNAUTHENTICATED"`},
-		{"Rest", func() *http.Request {
-			r, _ := http.NewRequest("GET", base+"/rest/vcenter/vm", nil)
-			r.Header.Set("Cookie", "other=1; vmware-api-session-id="+id)
-			return r
-		}, `"type":"com.vmware.vapi.std.errors.unauthenticated"`},
-		{"JSONRPC", func() *http.Request {
-			r, _ := http.NewRequest("POST", base+"/api", strings.NewReader(rpc))
-			r.Header.Set("Content-Type", "application/json")
-			return r
-		}, `"com.vmware.vapi.std.errors.invalid_request"`},
-	}
+	surfaces := protectedCalls(base, id, "other=1; ")
 	for _, s := range surfaces {
 		t.Run(s.name+"/NoAuthorizationNoSessionID", func(t *testing.T) {
 			r := s.request()
