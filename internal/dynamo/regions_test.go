@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/cis-session/cis-session/dev/dynamotest"
 	"github.com/cis-session/cis-session/dev/localdynamo"
 	"github.com/cis-session/cis-session/dev/replicator"
 	"github.com/cis-session/cis-session/internal/dynamo"
@@ -75,6 +76,28 @@ func twoRegions(t *testing.T, engA, engB string) *regions {
 
 // twoRegionsOf is twoRegions with readOnFailed as the engines need it
 // (dynalite: true; moto and DynamoDB return the item with a refusal).
+// twoMotoRegions is two regions, each a moto of its own, which returns the
+// refused item with a failed condition as DynamoDB does. Without moto the
+// test is skipped, or fails where CI is set (dynamotest.Unavailable).
+func twoMotoRegions(t *testing.T) *regions {
+	t.Helper()
+	if ok, why := localdynamo.Available(localdynamo.Moto); !ok {
+		dynamotest.Unavailable(t, why)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var endpoints [2]string
+	for i := range endpoints {
+		m, err := localdynamo.Start(ctx, localdynamo.Moto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = m.Stop() })
+		endpoints[i] = m.Endpoint
+	}
+	return twoRegionsOf(t, endpoints[0], endpoints[1], false)
+}
+
 func twoRegionsOf(t *testing.T, engA, engB string, readOnFailed bool) *regions {
 	t.Helper()
 	t.Setenv("AWS_REGION", "us-east-1")
@@ -348,21 +371,9 @@ func TestAPeerThatRefusesIsNoReasonToTakeItsSessionsOver(t *testing.T) {
 // DynamoDB does (moto), a client that moved costs one refused touch where
 // it is and one touch at the home, and a log-out there is made at the home.
 func TestOnAnEngineThatReturnsTheRefusedItemAMovedClientCostsTwoRequests(t *testing.T) {
-	if ok, why := localdynamo.Available(localdynamo.Moto); !ok {
-		t.Skip(why)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var motos [2]*localdynamo.Server
-	for i := range motos {
-		m, err := localdynamo.Start(ctx, localdynamo.Moto)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Stop()
-		motos[i] = m
-	}
-	r := twoRegionsOf(t, motos[0].Endpoint, motos[1].Endpoint, false)
+	r := twoMotoRegions(t)
 	h := r.made(t, r.inA)
 	total := func(region string) int {
 		n := 0

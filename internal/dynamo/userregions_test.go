@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/cis-session/cis-session/dev/localdynamo"
 	"github.com/cis-session/cis-session/internal/argon2id"
 	"github.com/cis-session/cis-session/internal/dynamo"
 	"github.com/cis-session/cis-session/internal/session"
@@ -357,21 +356,9 @@ func TestAUserStoredBeforeRegionsKeepsItsLockInARegion(t *testing.T) {
 // On moto, which returns a refused item and checks conditions its own way,
 // the split items behave the same: a reset is not undone by b's log-ins.
 func TestOnMotoALogInInOneRegionNeverUndoesAPasswordReset(t *testing.T) {
-	if ok, why := localdynamo.Available(localdynamo.Moto); !ok {
-		t.Skip(why)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var motos [2]*localdynamo.Server
-	for i := range motos {
-		m, err := localdynamo.Start(ctx, localdynamo.Moto)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Stop()
-		motos[i] = m
-	}
-	r := twoRegionsOf(t, motos[0].Endpoint, motos[1].Endpoint, false)
+	r := twoMotoRegions(t)
 	svcA, usersA := r.userService(r.inA)
 	svcB, _ := r.userService(r.inB)
 	if err := usersA.Add(ctx, session.User{Name: regionUser, PasswordHash: hashOf(t, "old-Pass1", weakParams)}, time.Now()); err != nil {
