@@ -96,6 +96,7 @@ func Gateway(cfg config.Config, db dynamo.API, log *slog.Logger) (http.Handler, 
 			return nil, err
 		}
 		svc.Users.(*dynamo.Users).InRegion(cfg.Region, sessions)
+		sessions.RecordTakeOvers(svc.Recorder)
 	}
 	var up *httpapi.Upstream
 	if cfg.Upstream != nil {

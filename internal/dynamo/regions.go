@@ -90,7 +90,7 @@ func (s *Sessions) awayAfterFailure(ctx context.Context, key map[string]types.At
 // be reached, this region takes the session over (takeOver): the one case
 // in which two regions may write one session, and its cost is stated in
 // docs/REGIONS.md (a revocation the lost region had not yet shared).
-func (s *Sessions) atHome(ctx context.Context, home string, there func(*Sessions) (session.Session, error), takeOver func() (session.Session, error)) (session.Session, error) {
+func (s *Sessions) atHome(ctx context.Context, home string, h session.TokenHash, there func(*Sessions) (session.Session, error), takeOver func() (session.Session, error)) (session.Session, error) {
 	p := s.Peers[home]
 	if p == nil {
 		return session.Session{}, session.Unavailable("reach the session's home region",
@@ -104,8 +104,8 @@ func (s *Sessions) atHome(ctx context.Context, home string, there func(*Sessions
 	if !unreachable(err) {
 		return sess, err
 	}
-	if sess, err = takeOver(); err == nil {
-		session.TookOver(ctx, home) // for the operator: the service records it
+	if sess, err = takeOver(); err == nil && s.recorder != nil {
+		s.recorder.Record(ctx, session.TakeOver(home, h))
 	}
 	return sess, err
 }
@@ -149,3 +149,8 @@ func (s *Sessions) InRegion(region string, peers map[string]string, opts ...Opti
 	}
 	return nil
 }
+
+// RecordTakeOvers has every take-over this store makes recorded with r
+// (session.TakeOver), once: an event the operator watches, wired once at
+// init, so that no call pays for it but one that takes a session over.
+func (s *Sessions) RecordTakeOvers(r session.Recorder) { s.recorder = r }

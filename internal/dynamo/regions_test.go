@@ -438,6 +438,7 @@ func TestATakeOverIsRecordedOncePerTakeOver(t *testing.T) {
 	defer lost.Stop()
 	r := twoRegions(t, lost.Endpoint, e[1].Endpoint)
 	rec := &recorded{}
+	r.inB.RecordTakeOvers(rec)
 	svcB := &session.Service{Sessions: r.inB, Recorder: rec, Policy: session.Policy{Lifetime: lifetime, DefaultDomain: "vsphere.local"}}
 	got, out := newSession(t, r.inA, "someone@vsphere.local", time.Now()), newSession(t, r.inA, "someone@vsphere.local", time.Now())
 	r.settle(t)

@@ -105,6 +105,8 @@ type Sessions struct {
 	// Peers are the stores of the other regions' replicas of the table, by
 	// region name, each with its own Region set and no Peers.
 	Peers map[string]*Sessions
+	// recorder records the take-overs (RecordTakeOvers); nil: none.
+	recorder session.Recorder
 }
 
 var _ session.SessionStore = (*Sessions)(nil)
@@ -209,7 +211,7 @@ func sameSession(item map[string]types.AttributeValue, s session.Session) bool {
 func (s *Sessions) Touch(ctx context.Context, h session.TokenHash, now time.Time, l session.Lifetime) (session.Session, error) {
 	sess, err := s.touch(ctx, h, now, l, "")
 	if home, ok := awayHome(err); ok {
-		return s.atHome(ctx, home, func(p *Sessions) (session.Session, error) { return p.Touch(ctx, h, now, l) },
+		return s.atHome(ctx, home, h, func(p *Sessions) (session.Session, error) { return p.Touch(ctx, h, now, l) },
 			func() (session.Session, error) { return s.touch(ctx, h, now, l, home) })
 	}
 	return sess, err
@@ -378,7 +380,7 @@ func (s *Sessions) laterAccess(ctx context.Context, key map[string]types.Attribu
 func (s *Sessions) Delete(ctx context.Context, h session.TokenHash, now time.Time, l session.Lifetime) error {
 	err := s.delete(ctx, h, now, l, "")
 	if home, ok := awayHome(err); ok {
-		_, err = s.atHome(ctx, home, func(p *Sessions) (session.Session, error) { return session.Session{}, p.Delete(ctx, h, now, l) },
+		_, err = s.atHome(ctx, home, h, func(p *Sessions) (session.Session, error) { return session.Session{}, p.Delete(ctx, h, now, l) },
 			func() (session.Session, error) { return session.Session{}, s.delete(ctx, h, now, l, home) })
 	}
 	return err

@@ -181,7 +181,7 @@ func (s *Sessions) ListUser(ctx context.Context, name, idp string) ([]session.Re
 func (s *Sessions) End(ctx context.Context, name, idp string, h session.TokenHash) error {
 	err := s.end(ctx, name, idp, h, "")
 	if home, ok := awayHome(err); ok {
-		_, err = s.atHome(ctx, home, func(p *Sessions) (session.Session, error) { return session.Session{}, p.End(ctx, name, idp, h) },
+		_, err = s.atHome(ctx, home, h, func(p *Sessions) (session.Session, error) { return session.Session{}, p.End(ctx, name, idp, h) },
 			func() (session.Session, error) { return session.Session{}, s.end(ctx, name, idp, h, home) })
 	}
 	return err

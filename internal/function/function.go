@@ -53,6 +53,7 @@ func (p Parts) Sessions() *dynamo.Sessions {
 		if err := s.InRegion(p.Config.Region, p.Config.Peers()); err != nil {
 			lambda.Fatal("cannot configure the peer regions", err)
 		}
+		s.RecordTakeOvers(p.Recorder)
 	}
 	return s
 }

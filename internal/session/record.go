@@ -157,37 +157,9 @@ func (s *Service) recordFailure(ctx context.Context, op string, err error) {
 // sessionRef is what the log and the audit trail may name a session by.
 func sessionRef(h TokenHash) string { return h.String()[:12] }
 
-// takeOverKey carries a call's takeOver note (noteTakeOver).
-type takeOverKey struct{}
-
-// takeOver is where a store notes, during one call of the service, that
-// it took the call's session over from its home region.
-type takeOver struct{ home string }
-
-// noteTakeOver returns ctx on which the store's TookOver is noted for the
-// service to record after the call; without a Recorder, ctx as it is.
-func (s *Service) noteTakeOver(ctx context.Context) (context.Context, *takeOver) {
-	if s.Recorder == nil {
-		return ctx, nil
-	}
-	n := &takeOver{}
-	return context.WithValue(ctx, takeOverKey{}, n), n
-}
-
-// TookOver is how a SessionStore tells the service that the call of ctx
-// took its session over from the home region home, whose replica it
-// could not reach (a store knows regions, the service records): the
-// service records it once, when the call returns. Outside such a call it
-// does nothing.
-func TookOver(ctx context.Context, home string) {
-	if n, ok := ctx.Value(takeOverKey{}).(*takeOver); ok {
-		n.home = home
-	}
-}
-
-// recordTakeOver records the take-over n noted of the session h, if any.
-func (s *Service) recordTakeOver(ctx context.Context, n *takeOver, h TokenHash) {
-	if n != nil && n.home != "" {
-		s.Record(ctx, Event{Kind: EventTakeOver, Region: n.home, Session: sessionRef(h)})
-	}
+// TakeOver is the event of a store taking the session h over from its home
+// region home, whose replica it could not reach (docs/REGIONS.md): what the
+// operator sees of it, never the token.
+func TakeOver(home string, h TokenHash) Event {
+	return Event{Kind: EventTakeOver, Region: home, Session: sessionRef(h)}
 }

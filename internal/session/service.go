@@ -340,9 +340,7 @@ func (s *Service) Get(ctx context.Context, rawID string) (Session, error) {
 	if !ok {
 		return Session{}, errNoSession(errMalformedID)
 	}
-	noted, took := s.noteTakeOver(ctx)
-	sess, err := s.Sessions.Touch(noted, tok.Hash(), s.now().Truncate(time.Millisecond), s.Lifetime)
-	s.recordTakeOver(ctx, took, tok.Hash())
+	sess, err := s.Sessions.Touch(ctx, tok.Hash(), s.now().Truncate(time.Millisecond), s.Lifetime)
 	if ErrorCode(err) == ENOTFOUND {
 		return Session{}, errNoSession(err)
 	}
@@ -356,9 +354,7 @@ func (s *Service) Logout(ctx context.Context, rawID string) error {
 	if !ok {
 		return errNoSession(errMalformedID)
 	}
-	noted, took := s.noteTakeOver(ctx)
-	err := s.Sessions.Delete(noted, tok.Hash(), s.now().Truncate(time.Millisecond), s.Lifetime)
-	s.recordTakeOver(ctx, took, tok.Hash())
+	err := s.Sessions.Delete(ctx, tok.Hash(), s.now().Truncate(time.Millisecond), s.Lifetime)
 	if ErrorCode(err) == ENOTFOUND {
 		return errNoSession(err)
 	}
